@@ -1,0 +1,72 @@
+"""Graph -> keras.Model through the builder registry (Keras is imported lazily)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kbuilder.build.checks import merge_problem, window_problem
+from kbuilder.build.registry import builder_for
+from kbuilder.errors import BuildError, Problem
+from kbuilder.graph import Graph, expand
+from kbuilder.spec import LoadedSpec
+from kbuilder.spec.layers.merge import MERGE_KINDS
+
+
+@dataclass
+class BuiltModel:
+    """A Keras model with the graph and spec it was built from."""
+
+    model: Any
+    graph: Graph
+    loaded: LoadedSpec
+
+
+def _precheck(node, inputs: list[Any]) -> str | None:
+    shapes = [tuple(t.shape) for t in inputs]
+    if node.kind in MERGE_KINDS:
+        return merge_problem(node.kind, node.name, shapes, getattr(node.spec, "axis", -1))
+    return window_problem(node.kind, node.name, node.spec, shapes[0]) if shapes else None
+
+
+def _fail(node, message: str) -> BuildError:
+    return BuildError([Problem(node.location, message, node.context)])
+
+
+def build_graph(graph: Graph) -> Any:
+    """Build the functional Keras model of an expanded graph."""
+    import keras
+
+    tensors: dict[str, Any] = {}
+    for node in graph.nodes:
+        inputs = [tensors[name] for name in node.inputs]
+        problem = _precheck(node, inputs)
+        if problem:
+            raise _fail(node, problem)
+        try:
+            tensors[node.name] = builder_for(node.kind)(node, inputs, tensors)
+        except (ValueError, TypeError, KeyError) as exc:
+            received = ", ".join(str(tuple(t.shape)) for t in inputs) or "none"
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise _fail(node, f"layer '{node.name}' ({node.kind}) cannot be built on input {received}: {first_line}") from None
+    model_inputs = [tensors[name] for name in graph.inputs]
+    outputs = [tensors[name] for name in graph.outputs]
+    return keras.Model(
+        inputs=model_inputs[0] if len(model_inputs) == 1 else {n: tensors[n] for n in graph.inputs},
+        outputs=outputs[0] if len(outputs) == 1 else outputs,
+        name=graph.name,
+    )
+
+
+def build(loaded: LoadedSpec) -> BuiltModel:
+    """Expand and build a loaded spec."""
+    graph = expand(loaded)
+    return BuiltModel(build_graph(graph), graph, loaded)
+
+
+def build_model(loaded: LoadedSpec) -> Any:
+    """The keras.Model of a loaded spec."""
+    return build(loaded).model
+
+
+__all__ = ["BuiltModel", "build", "build_graph", "build_model"]

@@ -1,0 +1,41 @@
+"""The builders: one generic builder for kinds that map one-to-one onto a Keras class,
+and specific ones for inputs and the residual projection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kbuilder.build.keras_args import convert, keras_class
+from kbuilder.build.registry import builds
+
+
+@builds("<keras_class>")
+def keras_layer(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
+    spec = node.spec
+    layer = keras_class(spec.keras_class)(name=node.name, **convert(spec.keras_kwargs()))
+    return layer(inputs if spec.category == "merge" else inputs[0])
+
+
+@builds("input")
+def input_layer(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
+    import keras
+
+    return keras.Input(shape=tuple(node.spec.shape), dtype=node.spec.dtype, name=node.name)
+
+
+@builds("projection")
+def projection(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
+    """ResNet's projection shortcut: 1x1 conv giving the body's channels and stride."""
+    import keras
+
+    source, target = inputs[0].shape, tensors[node.shape_refs[0]].shape
+    strides = []
+    for have, want in zip(source[1:-1], target[1:-1]):
+        if have is None or want is None or have % want:
+            raise ValueError(
+                f"cannot project input {tuple(source[1:])} onto the body's output {tuple(target[1:])}: "
+                "the spatial sizes must divide"
+            )
+        strides.append(have // want)
+    conv = getattr(keras.layers, f"Conv{len(strides)}D")
+    return conv(target[-1], 1, strides=tuple(strides), name=node.name)(inputs[0])

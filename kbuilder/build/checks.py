@@ -1,0 +1,56 @@
+"""Shape checks made before Keras sees a layer, so errors speak the spec's language."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+WINDOW_FIELDS = ("kernel_size", "pool_size")
+
+
+def _pair(value: Any, rank: int) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(int(v) for v in value)
+    return (int(value),) * rank
+
+
+def fmt(shape: Sequence[Any]) -> str:
+    return "x".join("?" if d is None else str(d) for d in shape)
+
+
+def window_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
+    """'valid' windows larger than their input: LeNet's C5 after a wrong S4, say."""
+    field = next((f for f in WINDOW_FIELDS if getattr(spec, f, None) is not None), None)
+    if field is None or getattr(spec, "padding", "valid") != "valid":
+        return None
+    spatial = tuple(input_shape[1:-1])
+    if not spatial:
+        return None
+    window = _pair(getattr(spec, field), len(spatial))
+    dilation = _pair(getattr(spec, "dilation_rate", 1), len(spatial))
+    needed = tuple((w - 1) * d + 1 for w, d in zip(window, dilation))
+    if any(s is not None and s < n for s, n in zip(spatial, needed)):
+        return (
+            f"layer '{name}' ({kind} {fmt(window)}, valid) needs at least {fmt(needed)} input, "
+            f"gets {fmt(spatial)}"
+        )
+    return None
+
+
+def merge_problem(kind: str, name: str, shapes: list[Sequence[Any]], axis: int = -1) -> str | None:
+    """Inputs of add/multiply/... must match; concat inputs must match except on `axis`."""
+    if len(shapes) < 2:
+        return f"layer '{name}' ({kind}) needs two or more inputs, gets {len(shapes)}"
+    ranks = {len(s) for s in shapes}
+    listed = " and ".join(f"({fmt(s[1:])})" for s in shapes)
+    if len(ranks) > 1:
+        return f"layer '{name}' ({kind}) cannot merge inputs of different ranks: {listed}"
+    rank = ranks.pop()
+    skip = axis % rank if kind == "concat" else None
+    for dim in range(1, rank):
+        sizes = {s[dim] for s in shapes if s[dim] is not None}
+        if dim != skip and len(sizes) > 1:
+            how = "except on the concat axis" if kind == "concat" else "exactly"
+            return f"layer '{name}' ({kind}) needs input shapes that match {how}; gets {listed}"
+    return None

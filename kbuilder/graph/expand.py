@@ -1,0 +1,225 @@
+"""Expansion: spec -> one flat graph of named layer nodes (pure Python, no Keras).
+
+Blocks, `repeat`, `branches`, `residual` and `inception` become plain nodes here;
+names, references, cycles and unused outputs are checked before anything is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from kbuilder.errors import Location, Problem, SpecError, did_you_mean
+from kbuilder.graph.graph import Graph, Node
+from kbuilder.graph.order import check_unused, topological_order
+from kbuilder.graph.params import ParamError, shallow_substitute
+from kbuilder.spec import LoadedSpec
+from kbuilder.spec.diagnostics import spec_error_from_validation
+from kbuilder.spec.entry import entry_kind, validate_entry
+from kbuilder.spec.loader import PathTuple, format_path
+from kbuilder.spec.registry import LayerSpec
+
+NESTED_KEYS = frozenset({"layers", "paths", "shortcut"})
+MAX_BLOCK_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An unresolved layer reference: the names to try, innermost scope first."""
+
+    candidates: tuple[str, ...]
+    location: Location
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Where expansion is: name prefix, display group, block call stack, parameters."""
+
+    prefix: str
+    group: tuple[str, ...]
+    scope: dict
+    context: str = ""
+    blocks: tuple[str, ...] = ()
+
+
+class Expander:
+    def __init__(self, loaded: LoadedSpec):
+        self.loaded = loaded
+        self.spec = loaded.spec
+        self.source = loaded.source
+        self.nodes: list[Node] = []
+        self.refs: dict[str, list[Ref]] = {}
+        self.where: dict[str, Location] = {}
+        self.aliases: dict[str, str] = {}
+        self.groups: dict[str, Location] = {}
+        self.composites: dict[str, Callable] = {
+            "branches": self._branches, "residual": self._residual, "repeat": self._repeat,
+            "block": self._block, "inception": self._inception,
+        }
+
+    # -- entry points ------------------------------------------------------------------
+    def run(self) -> Graph:
+        for name, spec in self.spec.inputs.items():
+            self._add(name, "input", spec, [], self.source.locate(("inputs", name)), Frame("", (), {}))
+        names = list(self.spec.inputs)
+        prev = Ref((names[0],), self.source.locate(("inputs",))) if len(names) == 1 else None
+        top = Frame("", (), dict(self.spec.params))
+        last = self.expand_list(self.spec.layers, ("layers",), top, prev)
+        outputs = [Ref((name,), self.source.locate(("outputs", i))) for i, name in enumerate(self.spec.outputs or [])]
+        output_names = [self._resolve(r) for r in outputs] or [self._resolve(last)]
+        for node in self.nodes:
+            node.inputs = [self._resolve(r) for r in self.refs.pop(node.name)]
+            node.shape_refs = [self._resolve(r) for r in node.shape_refs]
+        graph = Graph(self.spec.name, self.nodes, names, output_names, self.aliases, self.groups)
+        graph.nodes = topological_order(graph)
+        check_unused(graph)
+        return graph
+
+    def expand_list(self, raw_layers: list, path: PathTuple, frame: Frame, prev: Ref | None) -> Ref:
+        for index, raw in enumerate(raw_layers):
+            prev = self.expand_entry(raw, path + (index,), index, frame, prev)
+        return prev
+
+    def expand_entry(self, raw: Any, path: PathTuple, index: int, frame: Frame, prev: Ref | None) -> Ref:
+        location = self.source.locate(path)
+        try:
+            entry = shallow_substitute(raw, frame.scope, NESTED_KEYS)
+        except ParamError as exc:
+            raise SpecError([Problem(location, str(exc), frame.context)]) from None
+        try:
+            spec = validate_entry(entry)
+        except ValidationError as exc:
+            raise spec_error_from_validation(
+                exc, entry, self.source, base=path, context=frame.context, entry_kind=entry_kind(entry)
+            ) from None
+        name = frame.prefix + (spec.name or f"{spec.kind}_{index}")
+        inputs = [self._ref(n, frame, location) for n in spec.inputs] if spec.inputs else None
+        if inputs is None:
+            if prev is None:
+                raise SpecError([Problem(location, "the model has several inputs; say which this layer takes with `inputs:`", frame.context)])
+            inputs = [prev]
+        if spec.composite:
+            if len(inputs) != 1:
+                raise SpecError([Problem(location, f"a {spec.kind} takes one input, got {len(inputs)}", frame.context)])
+            self._claim(name, location, frame.context)
+            self.groups[name] = location
+            out = self.composites[spec.kind](spec, name, path + (spec.kind,), frame, inputs[0])
+            self.aliases[name] = out.candidates[0]
+            return Ref((name,), location)
+        self._add(name, spec.kind, spec, inputs, location, frame)
+        return Ref((name,), location)
+
+    # -- composites ----------------------------------------------------------------------
+    def _branches(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
+        inner = Frame(f"{name}.", frame.group + (name,), frame.scope, frame.context, frame.blocks)
+        outs = [
+            self.expand_list(layers, path + ("paths", pname), Frame(f"{name}.{pname}.", inner.group, frame.scope, frame.context, frame.blocks), source)
+            if layers else source
+            for pname, layers in spec.paths.items()
+        ]
+        merge_args = {"axis": spec.axis} if spec.merge == "concat" else None
+        return self._internal(f"{name}.{spec.merge}", {spec.merge: merge_args}, outs, path, inner)
+
+    def _residual(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
+        inner = Frame(f"{name}.", frame.group + (name,), frame.scope, frame.context, frame.blocks)
+        body = self.expand_list(spec.layers, path + ("layers",), inner, source)
+        if spec.shortcut == "identity":
+            shortcut = source
+        elif spec.shortcut == "projection":
+            shortcut = self._internal(f"{name}.projection", {"projection": None}, [source], path + ("shortcut",), inner)
+            self.nodes[-1].shape_refs = [body]
+            if spec.projection_batch_norm:
+                shortcut = self._internal(f"{name}.projection_bn", {"batch_norm": None}, [shortcut], path + ("shortcut",), inner)
+        else:
+            sc_frame = Frame(f"{name}.shortcut.", inner.group, frame.scope, frame.context, frame.blocks)
+            shortcut = self.expand_list(spec.shortcut, path + ("shortcut",), sc_frame, source)
+        out = self._internal(f"{name}.add", {"add": None}, [body, shortcut], path, inner)
+        if spec.activation:
+            out = self._internal(f"{name}.{spec.activation}", {"activation": spec.activation}, [out], path, inner)
+        return out
+
+    def _repeat(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
+        out = source
+        for r in range(spec.times):
+            scope = {**frame.scope, spec.index: r}
+            inner = Frame(f"{name}.{r}.", frame.group + (name,), scope, frame.context, frame.blocks)
+            out = self.expand_list(spec.layers, path + ("layers",), inner, out)
+        return out
+
+    def _block(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
+        location = self.source.locate(path + ("use",))
+        block = self.spec.blocks.get(spec.use)
+        if block is None:
+            known = ", ".join(sorted(self.spec.blocks)) or "none defined under `blocks:`"
+            raise SpecError([Problem(location, f"unknown block '{spec.use}'{did_you_mean(spec.use, self.spec.blocks)} (known: {known})", frame.context)])
+        if spec.use in frame.blocks or len(frame.blocks) >= MAX_BLOCK_DEPTH:
+            chain = " -> ".join(frame.blocks + (spec.use,))
+            raise SpecError([Problem(location, f"block '{spec.use}' uses itself ({chain})", frame.context)])
+        unknown = [a for a in spec.args if a not in block.params]
+        missing = [p for p, default in block.params.items() if default is None and p not in spec.args]
+        problems = [
+            Problem(self.source.locate(path + ("args", a)), f"block '{spec.use}' has no parameter '{a}'{did_you_mean(a, block.params)}", frame.context)
+            for a in unknown
+        ] + [Problem(location, f"block '{spec.use}' needs the argument '{p}'", frame.context) for p in missing]
+        if problems:
+            raise SpecError(problems)
+        scope = {**self.spec.params, **block.params, **spec.args}
+        where = f"in block '{spec.use}' used at {location.prefix()}"
+        context = f"{where}; {frame.context}" if frame.context else where
+        inner = Frame(f"{name}.", frame.group + (name,), scope, context, frame.blocks + (spec.use,))
+        return self.expand_list(block.layers, ("blocks", spec.use, "layers"), inner, source)
+
+    def _inception(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
+        branches = validate_entry({"branches": spec.as_branches()})
+        return self._branches(branches, name, path, frame, source)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _internal(self, name: str, entry: dict, inputs: list[Ref], path: PathTuple, frame: Frame) -> Ref:
+        """A node the expander adds itself (merges, projections), located at its composite."""
+        (kind,) = entry
+        spec = _INTERNAL_SPECS[kind]() if kind in _INTERNAL_SPECS else validate_entry(entry)
+        location = self.source.locate(path)
+        self._add(name, kind, spec, inputs, location, frame)
+        return Ref((name,), location)
+
+    def _add(self, name: str, kind: str, spec: Any, inputs: list, location: Location, frame: Frame) -> None:
+        self._claim(name, location, frame.context)
+        self.refs[name] = list(inputs)
+        self.nodes.append(Node(name, kind, spec, [], location, frame.context, frame.group))
+
+    def _claim(self, name: str, location: Location, context: str) -> None:
+        if name in self.where:
+            first = self.where[name]
+            raise SpecError([Problem(location, f"duplicate layer name '{name}' (first used at line {first.line})", context)])
+        self.where[name] = location
+
+    def _ref(self, name: str, frame: Frame, location: Location) -> Ref:
+        parts = frame.prefix.rstrip(".").split(".") if frame.prefix else []
+        candidates = tuple(".".join(parts[:k] + [name]) for k in range(len(parts), -1, -1))
+        return Ref(candidates, location, frame.context)
+
+    def _resolve(self, ref: Ref) -> str:
+        for candidate in ref.candidates:
+            if candidate in self.aliases:
+                return self._resolve(Ref((self.aliases[candidate],), ref.location, ref.context))
+            if candidate in self.where:
+                return candidate
+        wanted = ref.candidates[-1]
+        hint = did_you_mean(wanted, list(self.where))
+        raise SpecError([Problem(ref.location, f"undefined layer '{wanted}'{hint}", ref.context)])
+
+
+class ProjectionSpec(LayerSpec):
+    """1x1 convolution whose filters and stride match another tensor (residual shortcut)."""
+
+
+ProjectionSpec.kind = "projection"
+_INTERNAL_SPECS = {"projection": ProjectionSpec}
+
+
+def expand(loaded: LoadedSpec) -> Graph:
+    """Expand a validated spec into its flat, checked layer graph."""
+    return Expander(loaded).run()

@@ -1,0 +1,59 @@
+"""The spec package: load, validate and describe YAML specs. Imports no TensorFlow/Keras."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from pydantic import ValidationError
+
+from kbuilder.spec.diagnostics import spec_error_from_validation
+from kbuilder.spec.loader import SourceMap, parse_yaml, read_yaml
+from kbuilder.spec.model import ModelSpec
+from kbuilder.spec.overrides import apply_overrides
+
+
+@dataclass
+class LoadedSpec:
+    """A validated spec with the raw data it came from and where each value was written."""
+
+    spec: ModelSpec
+    data: dict[str, Any]
+    source: SourceMap
+    path: Path | None = None
+
+    @property
+    def file(self) -> str:
+        return self.source.file
+
+
+def validate_data(data: Any, source: SourceMap) -> ModelSpec:
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error_from_validation(exc, data, source, root=ModelSpec) from None
+
+
+def load_spec(path: str | Path, *, overrides: Sequence[str] = ()) -> LoadedSpec:
+    """Read, override and validate a spec file."""
+    data, source = read_yaml(path)
+    return _finish(data, source, overrides, Path(path))
+
+
+def loads_spec(text: str, *, file: str = "<string>", overrides: Sequence[str] = ()) -> LoadedSpec:
+    """Validate a spec given as YAML text (notebooks, tests)."""
+    data, source = parse_yaml(text, file)
+    return _finish(data, source, overrides, None)
+
+
+def _finish(data: Any, source: SourceMap, overrides: Sequence[str], path: Path | None) -> LoadedSpec:
+    if not isinstance(data, dict):
+        from kbuilder.spec.diagnostics import describe, located
+
+        raise located(source, (), f"expected a mapping with 'name', 'inputs' and 'layers', got {describe(data)}")
+    apply_overrides(data, overrides, source)
+    return LoadedSpec(validate_data(data, source), data, source, path)
+
+
+__all__ = ["LoadedSpec", "ModelSpec", "load_spec", "loads_spec", "validate_data"]

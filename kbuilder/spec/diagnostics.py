@@ -1,0 +1,152 @@
+"""Turns Pydantic validation errors into located, readable problems with suggestions."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from kbuilder.errors import Location, Problem, SpecError, did_you_mean
+from kbuilder.spec.entry import NOT_ONE_KEY
+from kbuilder.spec.loader import PathTuple, SourceMap
+
+
+def describe(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{text} ({type(value).__name__})" if not isinstance(value, (dict, list)) else text
+
+
+def _data_path(raw: Any, loc: Iterable[Any]) -> tuple[PathTuple, list[Any]]:
+    """Keep the loc parts that exist in the raw data; drop union member labels."""
+    loc = list(loc)
+    kept: list[Any] = []
+    node = raw
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            kept.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            kept.append(part)
+            node = node[part]
+        elif i == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
+            kept.append(part)  # a missing or extra field: the name is the point
+        else:
+            continue
+    return tuple(kept), loc
+
+
+def _model_types(tp: Any) -> list[type[BaseModel]]:
+    """The BaseModel classes an annotation can hold (through Optional/Union/Annotated)."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _model_types(typing.get_args(tp)[0])
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return [m for arg in typing.get_args(tp) for m in _model_types(arg)]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    return []
+
+
+def _fields_at(root: type[BaseModel], path: PathTuple) -> set[str]:
+    """Field names allowed in the mapping at `path` under `root` (for did-you-mean)."""
+    candidates: list[Any] = [root]
+    for part in path:
+        nxt: list[Any] = []
+        for tp in candidates:
+            for model in _model_types(tp) or []:
+                field = model.model_fields.get(str(part))
+                if field is not None:
+                    nxt.append(field.annotation)
+            origin = typing.get_origin(tp)
+            if origin in (list, dict):
+                nxt.append(typing.get_args(tp)[-1])
+        candidates = nxt
+    return {name for tp in candidates for m in _model_types(tp) for name in m.model_fields}
+
+
+def _message(err: dict, raw_at: Any, allowed: set[str]) -> str:
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "missing":
+        return f"missing required field '{err['loc'][-1]}'"
+    if kind == "extra_forbidden":
+        key = err["loc"][-1]
+        hint = did_you_mean(key, allowed) if allowed else ""
+        known = f"; known fields: {', '.join(sorted(allowed))}" if allowed and not hint else ""
+        return f"unknown field '{key}'{hint}{known}"
+    if kind == "union_tag_invalid":
+        tag = ctx.get("tag")
+        if tag == NOT_ONE_KEY:
+            return _entry_shape_message(value)
+        kinds = [k.strip(" '") for k in str(ctx.get("expected_tags", "")).split(",")]
+        return f"unknown layer kind '{tag}'{did_you_mean(tag, kinds)}"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", ""))
+        options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
+        return f"expected one of {expected}, got {describe(value)}{did_you_mean(value, options)}"
+    text = err["msg"]
+    text = text[0].lower() + text[1:] if text else text
+    if text.startswith("value error, "):
+        text = text[len("value error, "):]
+    return f"{text}; got {describe(value)}" if "input" in err and kind != "value_error" else text
+
+
+def _entry_shape_message(value: Any) -> str:
+    if isinstance(value, dict) and len(value) > 1:
+        keys = ", ".join(f"'{k}'" for k in value)
+        return (
+            f"a layer entry has exactly one key, the layer kind, but this one has {keys}; "
+            "indent the arguments under the kind (e.g. `- conv2d:` then `    filters: 6` on the next line)"
+        )
+    return f"expected a layer entry like `- dense: {{units: 10}}`, got {describe(value)}"
+
+
+def spec_error_from_validation(
+    exc: ValidationError,
+    raw: Any,
+    source: SourceMap,
+    *,
+    base: PathTuple = (),
+    root: type[BaseModel] | None = None,
+    context: str = "",
+    entry_kind: str | None = None,
+) -> SpecError:
+    """Map a ValidationError on `raw` (found at `base` in the file) to a SpecError."""
+    problems: dict[PathTuple, list[str]] = {}
+    for err in exc.errors():
+        loc = list(err["loc"])
+        if entry_kind is not None and loc[:2] == [entry_kind, entry_kind]:
+            loc = loc[1:]  # the discriminated union repeats the tag
+        path, _ = _data_path(raw, loc)
+        allowed = set()
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_fields(root, entry_kind, path)
+        message = _message(err, raw, allowed)
+        bucket = problems.setdefault(path, [])
+        if message not in bucket:
+            bucket.append(message)
+    out = []
+    for path, messages in problems.items():
+        if len(messages) > 1 and all(m.startswith(("input should", "expected")) for m in messages):
+            messages = [" or ".join(m.split("; got")[0] for m in messages) + "; got" + messages[0].split("; got")[-1]]
+        for message in messages:
+            out.append(Problem(source.locate(base + path), message, context))
+    return SpecError(out)
+
+
+def _allowed_fields(root: type[BaseModel] | None, entry_kind: str | None, path: PathTuple) -> set[str]:
+    if entry_kind is not None:
+        from kbuilder.spec.registry import LAYER_KINDS
+
+        spec = LAYER_KINDS.get(entry_kind)
+        return _fields_at(spec, path[1:-1]) if spec else set()
+    return _fields_at(root, path[:-1]) if root else set()
+
+
+def located(source: SourceMap, path: PathTuple, message: str, context: str = "") -> SpecError:
+    return SpecError([Problem(source.locate(path), message, context)])
+
+
+__all__ = ["spec_error_from_validation", "located", "describe", "Location"]

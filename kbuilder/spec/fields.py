@@ -1,0 +1,83 @@
+"""Field types shared by the layer specs: Keras argument names, with constraints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from kbuilder.spec.base import StrictModel
+
+ActivationName = Literal[
+    "linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "log_softmax",
+    "elu", "selu", "gelu", "swish", "silu", "mish", "softplus", "softsign", "exponential",
+    "leaky_relu",
+]
+
+InitializerName = Literal[
+    "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal",
+    "lecun_uniform", "zeros", "ones", "constant", "orthogonal", "identity",
+    "random_normal", "random_uniform", "truncated_normal", "variance_scaling",
+]
+
+
+class InitializerSpec(StrictModel):
+    """A Keras initializer with arguments, e.g. `{name: random_normal, stddev: 0.01}`."""
+
+    name: InitializerName = Field(description="Keras initializer name (snake_case).")
+    mean: float | None = Field(None, description="Mean of a normal initializer.")
+    stddev: float | None = Field(None, gt=0, description="Standard deviation of a normal initializer.")
+    minval: float | None = Field(None, description="Lower bound of random_uniform.")
+    maxval: float | None = Field(None, description="Upper bound of random_uniform.")
+    value: float | None = Field(None, description="The value of a constant initializer.")
+    scale: float | None = Field(None, gt=0, description="Scale of variance_scaling.")
+    gain: float | None = Field(None, gt=0, description="Gain of orthogonal/identity.")
+    mode: Literal["fan_in", "fan_out", "fan_avg"] | None = Field(None, description="variance_scaling mode.")
+    distribution: Literal["truncated_normal", "untruncated_normal", "uniform"] | None = Field(
+        None, description="variance_scaling distribution."
+    )
+    seed: int | None = Field(None, ge=0, description="Seed for reproducible initial weights.")
+
+
+Initializer = Annotated[
+    Union[InitializerName, InitializerSpec],
+    Field(description="An initializer: a Keras name like `he_normal`, or a mapping with `name` and arguments."),
+]
+
+
+class RegularizerSpec(StrictModel):
+    """Weight penalty: `{l2: 0.0005}`, `{l1: 0.01}` or both (l1_l2)."""
+
+    l1: float | None = Field(None, ge=0, description="L1 penalty factor (sum of absolute weights).")
+    l2: float | None = Field(None, ge=0, description="L2 penalty factor (sum of squared weights).")
+
+    @model_validator(mode="after")
+    def _needs_one(self):
+        if self.l1 is None and self.l2 is None:
+            raise ValueError("give l1, l2 or both, e.g. {l2: 0.0005}")
+        return self
+
+
+Regularizer = Annotated[RegularizerSpec, Field(description="A weight regularizer: {l1: x}, {l2: x} or {l1: x, l2: y}.")]
+
+Size1D = Annotated[int, Field(gt=0)]
+Size2D = Union[Annotated[int, Field(gt=0)], Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=2, max_length=2)]]
+
+KernelSize2D = Annotated[Size2D, Field(description="Window height and width: one integer or [h, w].")]
+Strides2D = Annotated[Size2D, Field(description="Step of the window: one integer or [h, w].")]
+Dilation2D = Annotated[Size2D, Field(description="Dilation rate: one integer or [h, w].")]
+Padding = Annotated[Literal["valid", "same"], Field(description="'valid' (no padding) or 'same' (output size = ceil(input/stride)).")]
+Padding1D = Annotated[Literal["valid", "same", "causal"], Field(description="'valid', 'same' or 'causal'.")]
+Units = Annotated[int, Field(gt=0, description="Number of output units.")]
+Filters = Annotated[int, Field(gt=0, description="Number of output channels (filters).")]
+UseBias = Annotated[bool, Field(description="Whether the layer adds a bias vector.")]
+OptionalActivation = Annotated[
+    ActivationName | None, Field(description="Activation applied to the output (Keras name); none means linear.")
+]
+Axis = Annotated[int, Field(ge=-8, le=8, description="The axis to operate on (-1 is channels-last).")]
+DropoutRate = Annotated[float, Field(ge=0.0, lt=1.0, description="Fraction of units to drop while training.")]
+Seed = Annotated[int | None, Field(ge=0, description="Random seed (none: nondeterministic).")]
+Shape = Annotated[
+    list[Annotated[int, Field(gt=0)] | None],
+    Field(min_length=1, max_length=8, description="Shape without the batch dimension; null for a variable size."),
+]

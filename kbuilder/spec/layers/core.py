@@ -1,0 +1,135 @@
+"""Dense, activation, dropout, shape and embedding layer kinds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from kbuilder.spec.fields import (
+    ActivationName, Axis, DropoutRate, Initializer, OptionalActivation, Regularizer, Seed, Shape,
+    Units, UseBias,
+)
+from kbuilder.spec.registry import LayerSpec, layer_kind
+
+
+@layer_kind("input", shorthand="shape", category="io")
+class InputLayer(LayerSpec):
+    """A model input; starts a new chain of layers. Usually declared under `inputs:`."""
+
+    shape: Shape
+    dtype: Literal["float32", "float16", "bfloat16", "int32", "int64", "uint8", "bool"] = Field(
+        "float32", description="Element type of the input."
+    )
+
+
+@layer_kind("dense", shorthand="units", keras_class="Dense")
+class Dense(LayerSpec):
+    """Fully connected layer: `activation(x @ kernel + bias)`."""
+
+    units: Units
+    activation: OptionalActivation = None
+    use_bias: UseBias = True
+    kernel_initializer: Initializer | None = None
+    bias_initializer: Initializer | None = None
+    kernel_regularizer: Regularizer | None = None
+    bias_regularizer: Regularizer | None = None
+    activity_regularizer: Regularizer | None = None
+
+
+@layer_kind("activation", shorthand="activation", keras_class="Activation", category="activation")
+class Activation(LayerSpec):
+    """Applies a named activation function, e.g. `- activation: relu`."""
+
+    activation: ActivationName = Field(description="Keras activation name.")
+
+
+@layer_kind("relu", keras_class="ReLU", category="activation")
+class ReLU(LayerSpec):
+    """Rectified linear unit with optional cap, slope and threshold."""
+
+    max_value: float | None = Field(None, gt=0, description="Cap on the output (6 gives ReLU6).")
+    negative_slope: float = Field(0.0, ge=0, description="Slope below the threshold.")
+    threshold: float = Field(0.0, description="Values below it are zeroed (or scaled by negative_slope).")
+
+
+@layer_kind("leaky_relu", shorthand="negative_slope", keras_class="LeakyReLU", category="activation")
+class LeakyReLU(LayerSpec):
+    """max(negative_slope * x, x); the notes use a slope of 0.1."""
+
+    negative_slope: float = Field(0.3, ge=0, description="Slope for x < 0 (Keras default 0.3).")
+
+
+@layer_kind("elu", shorthand="alpha", keras_class="ELU", category="activation")
+class ELU(LayerSpec):
+    """x for x >= 0, alpha * (exp(x) - 1) otherwise."""
+
+    alpha: float = Field(1.0, gt=0, description="Scale of the negative part.")
+
+
+@layer_kind("prelu", keras_class="PReLU", category="activation")
+class PReLU(LayerSpec):
+    """Leaky ReLU whose slope is learned per unit."""
+
+    shared_axes: list[int] | None = Field(None, description="Axes that share one slope (e.g. [1, 2] for images).")
+
+
+@layer_kind("softmax", shorthand="axis", keras_class="Softmax", category="activation")
+class Softmax(LayerSpec):
+    """Softmax over an axis."""
+
+    axis: Axis = -1
+
+
+@layer_kind("dropout", shorthand="rate", keras_class="Dropout", category="regularization")
+class Dropout(LayerSpec):
+    """Randomly zeroes a fraction of units while training."""
+
+    rate: DropoutRate
+    seed: Seed = None
+
+
+@layer_kind("spatial_dropout1d", shorthand="rate", keras_class="SpatialDropout1D", category="regularization")
+class SpatialDropout1D(LayerSpec):
+    """Drops whole channels of a sequence."""
+
+    rate: DropoutRate
+    seed: Seed = None
+
+
+@layer_kind("spatial_dropout2d", shorthand="rate", keras_class="SpatialDropout2D", category="regularization")
+class SpatialDropout2D(LayerSpec):
+    """Drops whole feature maps of an image."""
+
+    rate: DropoutRate
+    seed: Seed = None
+
+
+@layer_kind("flatten", keras_class="Flatten", category="shape")
+class Flatten(LayerSpec):
+    """Flattens everything but the batch dimension."""
+
+
+@layer_kind("reshape", shorthand="target_shape", keras_class="Reshape", category="shape")
+class Reshape(LayerSpec):
+    """Reshapes to `target_shape` (without batch; one entry may be -1)."""
+
+    target_shape: list[int] = Field(min_length=1, max_length=8, description="New shape without the batch dimension.")
+
+
+@layer_kind("rescaling", shorthand="scale", keras_class="Rescaling", category="preprocessing")
+class Rescaling(LayerSpec):
+    """x * scale + offset (e.g. scale 1/255 maps pixels to [0, 1])."""
+
+    scale: float = Field(description="Multiplier.")
+    offset: float = Field(0.0, description="Added after scaling.")
+
+
+@layer_kind("embedding", keras_class="Embedding", category="core")
+class Embedding(LayerSpec):
+    """Maps integer token ids in [0, input_dim) to dense vectors."""
+
+    input_dim: int = Field(gt=0, description="Vocabulary size.")
+    output_dim: int = Field(gt=0, description="Embedding vector size.")
+    embeddings_initializer: Initializer | None = None
+    embeddings_regularizer: Regularizer | None = None

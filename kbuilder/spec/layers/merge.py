@@ -1,0 +1,50 @@
+"""Merge layer kinds: they take two or more `inputs`."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from kbuilder.spec.base import Name
+from kbuilder.spec.fields import Axis
+from kbuilder.spec.registry import LayerSpec, layer_kind
+
+
+class _Merge(LayerSpec):
+    inputs: list[Name] | None = Field(
+        None, min_length=2, description="The layers to merge (two or more); required unless inside `branches`."
+    )
+
+
+@layer_kind("concat", keras_class="Concatenate", category="merge")
+class Concat(_Merge):
+    """Concatenates along an axis (channels by default)."""
+
+    axis: Axis = -1
+
+
+@layer_kind("add", keras_class="Add", category="merge")
+class Add(_Merge):
+    """Element-wise sum of same-shape inputs."""
+
+
+@layer_kind("subtract", keras_class="Subtract", category="merge")
+class Subtract(_Merge):
+    """First input minus the second."""
+
+
+@layer_kind("multiply", keras_class="Multiply", category="merge")
+class Multiply(_Merge):
+    """Element-wise product of same-shape inputs."""
+
+
+@layer_kind("average", keras_class="Average", category="merge")
+class Average(_Merge):
+    """Element-wise mean of same-shape inputs."""
+
+
+@layer_kind("maximum", keras_class="Maximum", category="merge")
+class Maximum(_Merge):
+    """Element-wise maximum of same-shape inputs."""
+
+
+MERGE_KINDS = ("concat", "add", "subtract", "multiply", "average", "maximum")

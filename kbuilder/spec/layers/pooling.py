@@ -1,0 +1,64 @@
+"""Pooling layer kinds."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from kbuilder.spec.fields import Padding, Size1D, Size2D
+from kbuilder.spec.registry import LayerSpec, layer_kind
+
+
+class _Pool2D(LayerSpec):
+    pool_size: Size2D = Field(2, description="Window size: one integer or [h, w].")
+    strides: Size2D | None = Field(None, description="Step of the window; default: pool_size (non-overlapping).")
+    padding: Padding = "valid"
+
+
+class _Pool1D(LayerSpec):
+    pool_size: Size1D = Field(2, description="Window length.")
+    strides: Size1D | None = Field(None, description="Step of the window; default: pool_size.")
+    padding: Padding = "valid"
+
+
+class _GlobalPool(LayerSpec):
+    keepdims: bool = Field(False, description="Keep the pooled axes with size 1.")
+
+
+@layer_kind("max_pooling2d", shorthand="pool_size", keras_class="MaxPooling2D", category="pooling")
+class MaxPooling2D(_Pool2D):
+    """Maximum over each window (AlexNet's overlapping pooling: pool_size 3, strides 2)."""
+
+
+@layer_kind("average_pooling2d", shorthand="pool_size", keras_class="AveragePooling2D", category="pooling")
+class AveragePooling2D(_Pool2D):
+    """Mean over each window."""
+
+
+@layer_kind("max_pooling1d", shorthand="pool_size", keras_class="MaxPooling1D", category="pooling")
+class MaxPooling1D(_Pool1D):
+    """Maximum over each window of a sequence."""
+
+
+@layer_kind("average_pooling1d", shorthand="pool_size", keras_class="AveragePooling1D", category="pooling")
+class AveragePooling1D(_Pool1D):
+    """Mean over each window of a sequence."""
+
+
+@layer_kind("global_average_pooling2d", keras_class="GlobalAveragePooling2D", category="pooling")
+class GlobalAveragePooling2D(_GlobalPool):
+    """Mean over all positions of each feature map."""
+
+
+@layer_kind("global_max_pooling2d", keras_class="GlobalMaxPooling2D", category="pooling")
+class GlobalMaxPooling2D(_GlobalPool):
+    """Maximum over all positions of each feature map."""
+
+
+@layer_kind("global_average_pooling1d", keras_class="GlobalAveragePooling1D", category="pooling")
+class GlobalAveragePooling1D(_GlobalPool):
+    """Mean over time of each channel."""
+
+
+@layer_kind("global_max_pooling1d", keras_class="GlobalMaxPooling1D", category="pooling")
+class GlobalMaxPooling1D(_GlobalPool):
+    """Maximum over time of each channel (max-over-time pooling, Kim 2014)."""

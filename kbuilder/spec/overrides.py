@@ -1,0 +1,78 @@
+"""`--set dotted.path=value` overrides, applied to the raw data before validation.
+
+Values are parsed as YAML scalars or flow collections (`3`, `0.1`, `[32, 32, 1]`,
+`{l2: 0.0005}`), so an override is validated by exactly the same models as the file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import yaml
+
+from kbuilder.errors import Location, SpecError
+from kbuilder.spec.loader import PathTuple, SourceMap, format_path
+
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_override_path(text: str) -> PathTuple:
+    """`layers[2].dense.units` -> ("layers", 2, "dense", "units")."""
+    parts: list[str | int] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos] == ".":
+            pos += 1
+            continue
+        match = _PART.match(text, pos)
+        if not match:
+            raise ValueError(f"cannot read the key path {text!r} at character {pos + 1}")
+        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        pos = match.end()
+    if not parts:
+        raise ValueError("the key path is empty")
+    return tuple(parts)
+
+
+def apply_overrides(data: Any, overrides: Sequence[str], source: SourceMap) -> Any:
+    """Apply each `key=value` to `data` in place and note it in the source map."""
+    for item in overrides:
+        where = Location(f"--set {item}")
+        key, sep, raw_value = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError.at(where, "expected KEY=VALUE, for example train.epochs=3")
+        try:
+            path = parse_override_path(key.strip())
+            value = yaml.safe_load(raw_value) if raw_value.strip() else None
+        except (ValueError, yaml.YAMLError) as exc:
+            raise SpecError.at(where, f"cannot parse the override: {exc}") from None
+        _set_path(data, path, value, where)
+        source.overridden[path] = item
+    return data
+
+
+def _set_path(data: Any, path: PathTuple, value: Any, where: Location) -> None:
+    node = data
+    for depth, part in enumerate(path[:-1]):
+        nxt = path[depth + 1]
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                size = len(node) if isinstance(node, list) else 0
+                raise SpecError.at(where, f"{format_path(path[: depth + 1])}: no item {part} (the list has {size})")
+            node = node[part]
+            continue
+        if not isinstance(node, dict):
+            raise SpecError.at(where, f"{format_path(path[:depth])} is not a mapping, cannot set '{part}'")
+        if node.get(part) is None:
+            node[part] = [] if isinstance(nxt, int) else {}
+        node = node[part]
+    last = path[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            raise SpecError.at(where, f"{format_path(path)}: no such list item")
+        node[last] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise SpecError.at(where, f"{format_path(path[:-1])} is not a mapping, cannot set '{last}'")

@@ -1,0 +1,81 @@
+"""The closed registry of layer kinds: a spec can only name kinds registered here.
+
+Each kind registers its Pydantic spec model once with `@layer_kind(...)`. The builder
+side (`kbuilder.build`) registers one builder per kind; a test walks this registry so
+every new kind is tested the moment it is registered.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field, model_validator
+
+from kbuilder.spec.base import Name, StrictModel
+
+LAYER_KINDS: dict[str, type["LayerSpec"]] = {}
+
+
+class LayerSpec(StrictModel):
+    """Fields every layer entry accepts besides its own Keras arguments."""
+
+    kind: ClassVar[str] = ""
+    # The field a scalar value fills: `- dense: 128` means `- dense: {units: 128}`.
+    shorthand: ClassVar[str | None] = None
+    # Keras layer class built from the remaining fields, for kinds that map one-to-one.
+    keras_class: ClassVar[str | None] = None
+    category: ClassVar[str] = "core"
+    composite: ClassVar[bool] = False
+    # Fields that are not Keras constructor arguments.
+    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs"})
+
+    name: Name | None = Field(None, description="Layer name; derived from the spec path when omitted.")
+    inputs: list[Name] | None = Field(
+        None,
+        min_length=1,
+        description="Names of the layers (or model inputs) this layer takes; default: the previous layer.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_shorthand(cls, data: Any) -> Any:
+        if data is None:
+            return {}
+        if isinstance(data, dict):
+            if isinstance(data.get("inputs"), str):  # `inputs: x` means `inputs: [x]`
+                data = {**data, "inputs": [data["inputs"]]}
+            return data
+        if cls.shorthand is not None:
+            return {cls.shorthand: data}
+        return data
+
+    def keras_kwargs(self) -> dict[str, Any]:
+        """The Keras constructor arguments the user set (defaults left to Keras)."""
+        return {
+            key: getattr(self, key)
+            for key in type(self).model_fields
+            if key not in self.meta_fields and getattr(self, key) is not None
+        }
+
+
+def layer_kind(kind: str, *, shorthand: str | None = None, keras_class: str | None = None, category: str = "core"):
+    """Class decorator registering a layer spec model under `kind`."""
+
+    def register(cls: type[LayerSpec]) -> type[LayerSpec]:
+        if kind in LAYER_KINDS:
+            raise ValueError(f"layer kind {kind!r} is registered twice")
+        cls.kind = kind
+        cls.shorthand = shorthand
+        cls.keras_class = keras_class
+        cls.category = category
+        LAYER_KINDS[kind] = cls
+        return cls
+
+    return register
+
+
+def all_kinds() -> dict[str, type[LayerSpec]]:
+    """Every registered kind (importing the modules that register them)."""
+    from kbuilder.spec import composite, layers  # noqa: F401  (registration side effect)
+
+    return LAYER_KINDS
