@@ -1,0 +1,27 @@
+"""Custom Keras 3 layers for classic architectures (LeNet-5, AlexNet, Maxout).
+
+Importing this package registers every layer with Keras's serialization
+framework under the "kbuilder" package (e.g. "kbuilder>PartialConv2D"), so a
+`.keras` file that uses them loads with `keras.saving.load_model(path,
+safe_mode=True)` once `kbuilder.layers` has been imported.
+
+All layers use `keras.ops` only and run on the TensorFlow, JAX and PyTorch
+backends. Image layers expect channels-last (NHWC) inputs.
+"""
+
+from kbuilder.layers.lrn import LocalResponseNormalization
+from kbuilder.layers.maxout import Maxout
+from kbuilder.layers.partial_conv2d import LENET5_C3_CONNECTIONS, PartialConv2D
+from kbuilder.layers.rbf import EuclideanRBF
+from kbuilder.layers.scaled_tanh import ScaledTanh
+from kbuilder.layers.trainable_subsampling import TrainableSubsampling
+
+__all__ = [
+    "EuclideanRBF",
+    "LENET5_C3_CONNECTIONS",
+    "LocalResponseNormalization",
+    "Maxout",
+    "PartialConv2D",
+    "ScaledTanh",
+    "TrainableSubsampling",
+]
