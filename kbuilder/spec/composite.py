@@ -15,11 +15,12 @@ from kbuilder.spec.base import Name
 from kbuilder.spec.fields import ActivationName, Axis
 from kbuilder.spec.registry import LayerSpec, layer_kind
 
-LAYER_ENTRY_REF = {"$ref": "#/$defs/LayerEntry"}
+# Replaced by a $ref to the LayerEntry definition in kbuilder.spec.schema.
+LAYER_ENTRY_MARK = {"x-kbuilder": "layer-entry"}
 
 RawLayers = Annotated[
     list[Any],
-    WithJsonSchema({"type": "array", "items": LAYER_ENTRY_REF}),
+    WithJsonSchema({"type": "array", "items": LAYER_ENTRY_MARK}),
     Field(description="A list of layer entries, each `- kind: {arguments}`."),
 ]
 ParamValue = Union[int, float, str, bool, None, list[Any]]

@@ -1,0 +1,83 @@
+"""The Python API that the CLI and notebooks share.
+
+    import kbuilder
+    built = kbuilder.build("specs/lenet5.yaml")     # .model is a keras.Model
+    print(kbuilder.table(built))                     # the layer table as text
+    kbuilder.check(built)                            # raises CheckFailed on a mismatch
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from kbuilder.errors import CheckFailed
+from kbuilder.spec import LoadedSpec, load_spec
+
+
+def load(spec: str | Path | LoadedSpec, overrides: Sequence[str] = ()) -> LoadedSpec:
+    """Read and validate a spec (no TensorFlow/Keras import)."""
+    return spec if isinstance(spec, LoadedSpec) else load_spec(spec, overrides=overrides)
+
+
+def validate(spec: str | Path | LoadedSpec, overrides: Sequence[str] = ()):
+    """Validate and expand a spec; returns its layer graph (still no Keras)."""
+    from kbuilder.graph import expand
+
+    return expand(load(spec, overrides))
+
+
+def build(spec: str | Path | LoadedSpec, overrides: Sequence[str] = ()):
+    """Build the Keras model; returns a BuiltModel (`.model`, `.graph`, `.loaded`)."""
+    from kbuilder.build import build as build_loaded
+
+    return build_loaded(load(spec, overrides))
+
+
+def report(built):
+    from kbuilder.report import make_report
+
+    return make_report(built)
+
+
+def table(built, fmt: str = "plain") -> str:
+    from kbuilder.report import RENDERERS
+
+    return RENDERERS[fmt](report(built))
+
+
+def differences(built, rep=None) -> list[str]:
+    """How the built model differs from the spec's `expect` (empty when it matches)."""
+    from kbuilder.report import compare
+
+    return compare(rep or report(built), built.loaded.spec.expect, built.graph.aliases)
+
+
+def check(built) -> None:
+    diffs = differences(built)
+    if diffs:
+        raise CheckFailed(diffs)
+
+
+def manifest(built) -> dict[str, Any]:
+    """What traces an export back to its spec: the resolved spec and its hash."""
+    loaded = built.loaded
+    resolved = loaded.spec.model_dump(mode="json")
+    digest = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+    source_digest = hashlib.sha256(loaded.path.read_bytes()).hexdigest() if loaded.path else None
+    return {
+        "model": loaded.spec.name,
+        "spec_file": str(loaded.path) if loaded.path else None,
+        "spec_file_sha256": source_digest,
+        "resolved_spec_sha256": digest,
+        "resolved_spec": resolved,
+    }
+
+
+def export(built, directory: str | Path, *, verify: bool = True) -> Path:
+    """SavedModel + .keras + manifest.json, written atomically and verified."""
+    from kbuilder.export import export_model
+
+    return export_model(built.model, Path(directory), manifest=manifest(built), check=verify)

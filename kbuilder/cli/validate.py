@@ -1,0 +1,28 @@
+"""`kbuilder validate`: schema and graph checks without importing TensorFlow or Keras."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from kbuilder.cli.common import SetOpt, spec_path
+from kbuilder.cli.output import Output
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def validate(
+        specs: List[str] = typer.Argument(..., help="Spec files to validate."),
+        overrides: Optional[List[str]] = SetOpt,
+        json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Validate specs against the schema and check their layer graphs (fast: no Keras)."""
+        from kbuilder.api import validate as validate_spec
+
+        results = []
+        for spec in specs:
+            graph = validate_spec(spec_path(spec), overrides or ())
+            results.append({"spec": spec, "name": graph.name, "layers": len(graph.nodes), "ok": True})
+        text = "".join(f"ok: {r['spec']} ({r['name']}, {r['layers']} layers)\n" for r in results)
+        Output(json_out).result({"ok": True, "specs": results}, text)

@@ -1,0 +1,47 @@
+"""The bundled specs (`specs/` in a checkout; share/kbuilder/specs when installed)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def spec_dirs() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    candidates = [here.parent / "specs", Path(sys.prefix) / "share" / "kbuilder" / "specs"]
+    return [d for d in candidates if d.is_dir()]
+
+
+def bundled_specs() -> list[Path]:
+    seen: dict[str, Path] = {}
+    for directory in spec_dirs():
+        for path in sorted(directory.glob("*.yaml")):
+            seen.setdefault(path.stem, path)
+    return sorted(seen.values(), key=lambda p: p.stem)
+
+
+def find_bundled(name: str) -> Path | None:
+    stem = Path(name).stem
+    return next((p for p in bundled_specs() if p.stem == stem), None)
+
+
+@dataclass
+class ZooEntry:
+    name: str
+    path: Path
+    description: str
+    params: int | None
+    trainable: bool
+
+
+def zoo_entries() -> list[ZooEntry]:
+    """Each bundled spec with its description and expected parameter count (no build)."""
+    from kbuilder.spec import load_spec
+
+    entries = []
+    for path in bundled_specs():
+        spec = load_spec(path).spec
+        params = spec.expect.params if spec.expect else None
+        entries.append(ZooEntry(spec.name, path, spec.description, params, spec.train is not None))
+    return entries
