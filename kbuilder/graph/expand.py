@@ -54,7 +54,7 @@ class Expander:
         self.refs: dict[str, list[Ref]] = {}
         self.where: dict[str, Location] = {}
         self.aliases: dict[str, str] = {}
-        self.groups: dict[str, Location] = {}
+        self.groups: dict[str, tuple[str, Location]] = {}
         self.composites: dict[str, Callable] = {
             "branches": self._branches, "residual": self._residual, "repeat": self._repeat,
             "block": self._block, "inception": self._inception,
@@ -105,7 +105,7 @@ class Expander:
             if len(inputs) != 1:
                 raise SpecError([Problem(location, f"a {spec.kind} takes one input, got {len(inputs)}", frame.context)])
             self._claim(name, location, frame.context)
-            self.groups[name] = location
+            self.groups[name] = (spec.kind, location)
             out = self.composites[spec.kind](spec, name, path + (spec.kind,), frame, inputs[0])
             self.aliases[name] = out.candidates[0]
             return Ref((name,), location)

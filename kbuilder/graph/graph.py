@@ -36,7 +36,7 @@ class Graph:
     inputs: list[str]
     outputs: list[str]
     aliases: dict[str, str] = field(default_factory=dict)  # composite name -> its output node
-    groups: dict[str, Location] = field(default_factory=dict)  # composite name -> where written
+    groups: dict[str, tuple[str, Location]] = field(default_factory=dict)  # composite -> (kind, where)
 
     def node(self, name: str) -> Node:
         return self.by_name()[self.resolve(name)]
