@@ -56,6 +56,7 @@ class LocalResponseNormalization(keras.layers.Layer):
                 f"channels last, received input shape {tuple(input_shape)}"
             )
         self._channels = check.channels_of("LocalResponseNormalization", input_shape)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: self._channels})
         self.built = True
 
     def call(self, inputs: Any) -> Any:

@@ -63,6 +63,7 @@ class Maxout(keras.layers.Layer):
             )
         self._axis = axis
         self._group_size = channels // self.num_units
+        self.input_spec = keras.layers.InputSpec(ndim=len(input_shape), axes={axis: channels})
         self.built = True
 
     def call(self, inputs: Any) -> Any:
