@@ -89,7 +89,8 @@ class PartialConv2D(keras.layers.Layer):
         padding: "valid" (default) or "same".
         use_bias: whether to add a trainable bias per output map.
         activation: a Keras activation name/callable, or None (linear).
-        kernel_initializer, bias_initializer: Keras initializers.
+        kernel_initializer, bias_initializer: Keras initializers (None: the
+            defaults glorot_uniform and zeros).
     """
 
     def __init__(self, filters: int, kernel_size: int | tuple[int, int],
@@ -118,8 +119,11 @@ class PartialConv2D(keras.layers.Layer):
                 f"`activation` must be a Keras activation name or None, received: "
                 f"{activation!r}"
             ) from error
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+        # None means "the default", as for keras.layers.Conv2D.
+        self.kernel_initializer = keras.initializers.get(
+            "glorot_uniform" if kernel_initializer is None else kernel_initializer)
+        self.bias_initializer = keras.initializers.get(
+            "zeros" if bias_initializer is None else bias_initializer)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     @property

@@ -98,6 +98,13 @@ def test_dense_kernel_is_zero_where_unconnected():
     np.testing.assert_array_equal(dense, [[0, 1], [1, 0], [0, 1]])
 
 
+def test_none_initializers_mean_the_defaults():
+    config = PartialConv2D(2, 3, [[0], [1]], kernel_initializer=None,
+                           bias_initializer=None).get_config()
+    assert config["kernel_initializer"]["class_name"] == "GlorotUniform"
+    assert config["bias_initializer"]["class_name"] == "Zeros"
+
+
 def test_config_round_trip():
     for connections in ("lenet5_c3", [[0, 1, 2]] * 16):
         layer = PartialConv2D(16, 5, connections, strides=(1, 1), activation="tanh")

@@ -39,8 +39,9 @@ class TrainableSubsampling(keras.layers.Layer):
         strides: int, 2 ints or None (= pool_size, non-overlapping windows).
         mode: "sum" (default, as in the paper) or "average".
         activation: a Keras activation name/callable, or None (linear).
-        coefficient_initializer: initializer of the per-channel coefficient.
-        bias_initializer: initializer of the per-channel bias.
+        coefficient_initializer: initializer of the per-channel coefficient
+            (None: "ones").
+        bias_initializer: initializer of the per-channel bias (None: "zeros").
     """
 
     def __init__(self, pool_size: int | tuple[int, int] = 2,
@@ -60,8 +61,11 @@ class TrainableSubsampling(keras.layers.Layer):
                 f"`activation` must be a Keras activation name or None, received: "
                 f"{activation!r}"
             ) from error
-        self.coefficient_initializer = keras.initializers.get(coefficient_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+        # None means "the default": a plain (unit-gain, zero-bias) pooling at init.
+        self.coefficient_initializer = keras.initializers.get(
+            "ones" if coefficient_initializer is None else coefficient_initializer)
+        self.bias_initializer = keras.initializers.get(
+            "zeros" if bias_initializer is None else bias_initializer)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:

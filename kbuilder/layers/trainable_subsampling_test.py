@@ -71,6 +71,12 @@ def test_lenet5_s2_and_s4_parameter_counts_and_macs():
     assert [w.name for w in s4.trainable_weights] == ["coefficient", "bias"]
 
 
+def test_none_initializers_mean_the_defaults():
+    config = TrainableSubsampling(coefficient_initializer=None, bias_initializer=None).get_config()
+    assert config["coefficient_initializer"]["class_name"] == "Ones"
+    assert config["bias_initializer"]["class_name"] == "Zeros"
+
+
 def test_config_round_trip():
     layer = TrainableSubsampling(pool_size=3, strides=(1, 2), mode="average",
                                  activation="sigmoid", bias_initializer="ones")
