@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from kbuilder.cli.output import Output
+from kbuilder.cli.output import reports_errors
 
 COMMAND_MODULES = ("validate", "build", "check", "export", "schema", "zoo")
 
@@ -36,34 +36,17 @@ def main_options(
 
 for _module in COMMAND_MODULES:
     importlib.import_module(f"kbuilder.cli.{_module}").register(app)
+for _command in app.registered_commands:
+    _command.callback = reports_errors(_command.callback)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: run the app, map errors to messages and exit codes."""
-    json_mode = any(a in ("--json", "--format=json") for a in (argv or sys.argv[1:])) or _format_json(argv or sys.argv[1:])
+    """Console entry point; returns the exit code (typer reports its own usage errors, code 2)."""
     try:
-        app(args=argv, standalone_mode=False)
-    except SystemExit as exc:  # typer's own exits (help, usage errors) keep their codes
-        return int(exc.code or 0)
-    except KeyboardInterrupt:
-        sys.stderr.write("kbuilder: interrupted\n")
-        return 130
-    except BaseException as exc:  # noqa: BLE001  (every error becomes a message + exit code)
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return 2
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        return Output(json_mode).error(exc)
+        app(args=argv, prog_name="kbuilder")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     return 0
-
-
-def _format_json(args: list[str]) -> bool:
-    return any(a in ("-f", "--format") and i + 1 < len(args) and args[i + 1] == "json" for i, a in enumerate(args))
 
 
 if __name__ == "__main__":

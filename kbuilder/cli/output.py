@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -67,3 +68,20 @@ class Output:
             if not isinstance(exc, KBuilderError) and not debug_enabled():
                 sys.stderr.write("(an unexpected error: rerun with --debug and report it)\n")
         return code
+
+
+def reports_errors(command):
+    """Wrap a command: any error becomes a message (text or JSON) and an exit code."""
+    import typer
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        json_mode = kwargs.get("fmt") == "json" or bool(kwargs.get("json_out"))
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001  (every error is reported, none escapes as a traceback)
+            raise typer.Exit(Output(json_mode).error(exc)) from None
+
+    return run

@@ -64,7 +64,7 @@ class Expander:
     def run(self) -> Graph:
         for name, spec in self.spec.inputs.items():
             self._add(name, "input", spec, [], self.source.locate(("inputs", name)), Frame("", (), {}))
-        names = list(self.spec.inputs)
+        names = self.input_names = list(self.spec.inputs)
         prev = Ref((names[0],), self.source.locate(("inputs",))) if len(names) == 1 else None
         top = Frame("", (), dict(self.spec.params))
         last = self.expand_list(self.spec.layers, ("layers",), top, prev)
@@ -96,6 +96,10 @@ class Expander:
                 exc, entry, self.source, base=path, context=frame.context, entry_kind=entry_kind(entry)
             ) from None
         name = frame.prefix + (spec.name or f"{spec.kind}_{index}")
+        if spec.kind == "input":  # starts a new chain: a model input declared among the layers
+            self._add(name, "input", spec, [], location, frame)
+            self.input_names.append(name)
+            return Ref((name,), location)
         inputs = [self._ref(n, frame, location) for n in spec.inputs] if spec.inputs else None
         if inputs is None:
             if prev is None:

@@ -90,6 +90,9 @@ def _message(err: dict, raw_at: Any, allowed: set[str]) -> str:
     text = text[0].lower() + text[1:] if text else text
     if text.startswith("value error, "):
         text = text[len("value error, "):]
+    if text.startswith("input should be "):
+        rest = text[len("input should be "):]
+        text = "expected " + ("a value " if rest.startswith(("greater", "less")) else "") + rest
     return f"{text}; got {describe(value)}" if "input" in err and kind != "value_error" else text
 
 
@@ -129,7 +132,7 @@ def spec_error_from_validation(
             bucket.append(message)
     out = []
     for path, messages in problems.items():
-        if len(messages) > 1 and all(m.startswith(("input should", "expected")) for m in messages):
+        if len(messages) > 1 and all(m.startswith("expected") for m in messages):
             messages = [" or ".join(m.split("; got")[0] for m in messages) + "; got" + messages[0].split("; got")[-1]]
         for message in messages:
             out.append(Problem(source.locate(base + path), message, context))

@@ -49,8 +49,10 @@ class SourceMap:
         """The location of `path`, or of its closest written ancestor."""
         for end in range(len(path), -1, -1):
             prefix = tuple(path[:end])
-            if prefix in self.overridden:
+            if prefix in self.overridden:  # an override replaces everything below it
                 return Location(f"--set {self.overridden[prefix]}", None, None, format_path(path))
+        for end in range(len(path), -1, -1):
+            prefix = tuple(path[:end])
             if prefix in self.marks:
                 line, col = self.marks[prefix]
                 return Location(self.file, line, col, format_path(path))

@@ -45,7 +45,7 @@ def json_schema() -> dict[str, Any]:
     ]
     _allow_short_forms(defs)
     schema = _allow_expressions(schema)
-    return {"$schema": SCHEMA_URI, "title": "kbuilder model spec", **schema}
+    return {"$schema": SCHEMA_URI, **schema, "title": "kbuilder model spec"}
 
 
 def _allow_short_forms(defs: dict[str, Any]) -> None:

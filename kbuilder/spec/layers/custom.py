@@ -20,7 +20,7 @@ class LRN(LayerSpec):
     AlexNet (k=2, n=5, alpha=1e-4, beta=0.75) is `{depth_radius: 2, bias: 2, alpha: 1e-4, beta: 0.75}`."""
 
     depth_radius: int = Field(5, ge=0, description="Half-width of the channel window (window = 2r+1).")
-    bias: float = Field(1.0, description="k, added before the power.")
+    bias: float = Field(1.0, gt=0, description="k, added before the power (must be positive).")
     alpha: float = Field(1.0, ge=0, description="Scale of the squared sum (not divided by the window size).")
     beta: float = Field(0.5, ge=0, description="Exponent.")
 

@@ -1,0 +1,82 @@
+"""Expansion of blocks, repeat, residual, branches and inception into named nodes."""
+
+from __future__ import annotations
+
+import textwrap
+
+from kbuilder.graph import expand
+from kbuilder.spec import loads_spec
+
+SPEC = textwrap.dedent("""\
+    name: t
+    inputs: {img: {shape: [16, 16, 3]}}
+    params: {width: 8}
+    blocks:
+      unit:
+        params: {filters: null, strides: 1, shortcut: identity}
+        layers:
+          - residual:
+              name: r
+              shortcut: "${shortcut}"
+              activation: relu
+              layers:
+                - conv2d: {filters: "${filters}", kernel_size: 3, strides: "${strides}", padding: same}
+    layers:
+      - conv2d: {name: stem, filters: "${width}", kernel_size: 3, padding: same}
+      - block: {use: unit, name: u1, args: {filters: "${width * 2}", strides: 2, shortcut: projection}}
+      - repeat:
+          name: stage
+          times: 2
+          index: i
+          layers:
+            - conv2d: {name: "c${i}", filters: "${width + i}", kernel_size: 1}
+      - branches:
+          name: br
+          paths:
+            keep: []
+            pool: [max_pooling2d: {pool_size: 3, strides: 1, padding: same}]
+      - inception: {name: inc, conv1x1: 2, conv3x3_reduce: 2, conv3x3: 2, conv5x5_reduce: 2, conv5x5: 2, pool_proj: 2}
+      - global_average_pooling2d: {name: gap}
+    """)
+
+
+def graph():
+    return expand(loads_spec(SPEC, file="t.yaml"))
+
+
+def test_names_are_derived_from_the_spec_path():
+    names = [n.name for n in graph().nodes]
+    assert names[:8] == ["img", "stem", "u1.r.conv2d_0", "u1.r.projection", "u1.r.projection_bn", "u1.r.add",
+                         "u1.r.relu", "stage.0.c0"]
+    assert "stage.1.c1" in names and "br.concat" in names and "inc.3x3.conv2d_1" in names
+
+
+def test_parameters_and_expressions_are_substituted():
+    g = graph()
+    assert g.node("stem").spec.filters == 8
+    assert g.node("u1.r.conv2d_0").spec.filters == 16 and g.node("u1.r.conv2d_0").spec.strides == 2
+    assert g.node("stage.1.c1").spec.filters == 9
+
+
+def test_composite_names_alias_their_outputs():
+    g = graph()
+    assert g.resolve("u1") == "u1.r.relu"
+    assert g.resolve("stage") == "stage.1.c1"
+    assert g.node("br.concat").inputs == ["stage.1.c1", "br.pool.max_pooling2d_0"]
+
+
+def test_nodes_know_their_groups_and_lines():
+    g = graph()
+    conv = g.node("u1.r.conv2d_0")
+    assert conv.group == ("u1", "u1.r") and conv.line == 13
+    assert "in block 'unit' used at t.yaml:16:13: layers[1].block.use" in conv.context
+    assert g.groups["inc"][0] == "inception"
+
+
+def test_order_is_topological_when_written_out_of_order():
+    spec = loads_spec(
+        "name: m\ninputs: {x: {shape: [4]}}\nlayers:\n"
+        "  - dense: {name: b, units: 2, inputs: [a]}\n  - dense: {name: a, units: 3, inputs: [x]}\n"
+        "outputs: [b]\n"
+    )
+    assert [n.name for n in expand(spec).nodes] == ["x", "a", "b"]
