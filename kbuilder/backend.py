@@ -1,0 +1,60 @@
+"""Choosing the Keras backend: Keras reads KERAS_BACKEND once, at its first import."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+from kbuilder.errors import UsageError
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DEFAULT_BACKEND = "tensorflow"
+# The package each backend needs, for the error message when it is missing.
+_BACKEND_PACKAGE = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def active_backend() -> str | None:
+    """The backend Keras runs on if it is already imported, else None."""
+    if "keras" not in sys.modules:
+        return None
+    import keras
+
+    return keras.backend.backend()
+
+
+def select_backend(name: str | None) -> str:
+    """Make `name` (or KERAS_BACKEND, or TensorFlow) the backend of the Keras about to be imported.
+
+    Returns the backend in force. Raises UsageError for an unknown or missing backend, or
+    when Keras was already imported with another one (it cannot switch in one process).
+    """
+    chosen = name or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    if chosen not in BACKENDS:
+        from kbuilder.errors import did_you_mean
+
+        raise UsageError(f"unknown backend '{chosen}'{did_you_mean(chosen, BACKENDS)}; choose one of {', '.join(BACKENDS)}")
+    running = active_backend()
+    if running is not None:
+        if running != chosen:
+            raise UsageError(
+                f"Keras is already running on the {running} backend in this process; "
+                f"start a new process to use {chosen} (or set KERAS_BACKEND={chosen})"
+            )
+        return running
+    if importlib.util.find_spec(_BACKEND_PACKAGE[chosen]) is None:
+        raise UsageError(f"the {chosen} backend needs the '{_BACKEND_PACKAGE[chosen]}' package, which is not installed")
+    os.environ["KERAS_BACKEND"] = chosen
+    return chosen
+
+
+def tensorflow_available() -> bool:
+    """Whether TensorFlow can be imported (a GPU machine may have JAX only)."""
+    if "tensorflow" in sys.modules:
+        return True
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def tensorboard_available() -> bool:
+    """TensorBoard logs need TensorFlow's summary ops and the tensorboard package."""
+    return tensorflow_available() and importlib.util.find_spec("tensorboard") is not None

@@ -1,0 +1,137 @@
+"""Keras callbacks of a run: the spec's list plus the ones every run keeps by default."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kbuilder.spec.train.callbacks import DEFAULT_CALLBACKS
+from kbuilder.train.rundir import BEST_MODEL, HISTORY_CSV, HISTORY_JSON, LOG_DIR, RunDir, write_json
+
+
+def auto_monitor(monitor: str, has_validation: bool) -> str:
+    if monitor != "auto":
+        return monitor
+    return "val_loss" if has_validation else "loss"
+
+
+def _recorder_class():
+    import keras
+
+    class EpochRecorder(keras.callbacks.Callback):
+        """Times each epoch (training part and whole), adds `seconds` and `learning_rate` to the
+        logs the later callbacks see, and rewrites history.json after every epoch."""
+
+        def __init__(self, run: RunDir, earlier_rows: list[dict], train_samples: int):
+            super().__init__()
+            self.run = run
+            self.rows = list(earlier_rows)
+            self.train_samples = train_samples
+            self.train_seconds: list[float] = []
+            self.epoch_seconds: list[float] = []
+            self._start = self._train_end = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+            self._train_end = 0.0
+
+        def on_test_begin(self, logs=None):
+            if self._start and not self._train_end:
+                self._train_end = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            train_part = (self._train_end or now) - self._start
+            self.train_seconds.append(train_part)
+            self.epoch_seconds.append(now - self._start)
+            if logs is not None:
+                logs["seconds"] = round(now - self._start, 4)
+                logs["learning_rate"] = _current_lr(self.model)
+            row = {"epoch": epoch + 1, **{k: _number(v) for k, v in (logs or {}).items()}}
+            self.rows = [r for r in self.rows if r.get("epoch") != epoch + 1] + [row]
+            write_json(self.run / HISTORY_JSON, self.rows)
+
+    return EpochRecorder
+
+
+def _number(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _current_lr(model: Any) -> float | None:
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    try:
+        import keras
+
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def make_recorder(run: RunDir, earlier_rows: list[dict], train_samples: int):
+    return _recorder_class()(run, earlier_rows, train_samples)
+
+
+def build_callbacks(train, run: RunDir, *, has_validation: bool, resuming: bool, earlier_rows: list[dict],
+                    tensorboard_ok: bool) -> list[Any]:
+    """The callbacks after the recorder, in a fixed order (backup first so it restores first)."""
+    import keras
+
+    listed = {c.type: c for c in train.callbacks}
+
+    def setting(kind: str):
+        spec = listed.get(kind)
+        if spec is None and kind in DEFAULT_CALLBACKS:
+            from pydantic import TypeAdapter
+
+            from kbuilder.spec.train.callbacks import Callback
+
+            spec = TypeAdapter(Callback).validate_python({"type": kind})
+        return spec if spec is not None and spec.enabled else None
+
+    callbacks: list[Any] = []
+    if spec := setting("backup_and_restore"):
+        callbacks.append(keras.callbacks.BackupAndRestore(str(run.backup), save_freq=spec.save_freq))
+    if setting("terminate_on_nan"):
+        callbacks.append(keras.callbacks.TerminateOnNaN())
+    if spec := setting("csv_logger"):
+        callbacks.append(keras.callbacks.CSVLogger(str(run / HISTORY_CSV), separator=spec.separator, append=resuming))
+    if spec := setting("model_checkpoint"):
+        monitor = auto_monitor(spec.monitor, has_validation)
+        checkpoint = keras.callbacks.ModelCheckpoint(str(run / BEST_MODEL), monitor=monitor, mode=spec.mode, save_best_only=True)
+        _carry_best(checkpoint, monitor, spec.mode, earlier_rows)
+        callbacks.append(checkpoint)
+    if (spec := setting("tensorboard")) and tensorboard_ok:
+        callbacks.append(keras.callbacks.TensorBoard(
+            str(run / LOG_DIR), histogram_freq=spec.histogram_freq, update_freq=spec.update_freq, write_graph=False
+        ))
+    if spec := setting("early_stopping"):
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=auto_monitor(spec.monitor, has_validation), patience=spec.patience, min_delta=spec.min_delta,
+            mode=spec.mode, restore_best_weights=spec.restore_best_weights, start_from_epoch=spec.start_from_epoch,
+        ))
+    if spec := setting("reduce_lr_on_plateau"):
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=auto_monitor(spec.monitor, has_validation), factor=spec.factor, patience=spec.patience,
+            min_delta=spec.min_delta, cooldown=spec.cooldown, min_lr=spec.min_lr, mode=spec.mode,
+        ))
+    return callbacks
+
+
+def higher_is_better(monitor: str, mode: str) -> bool:
+    if mode != "auto":
+        return mode == "max"
+    return any(word in monitor for word in ("accuracy", "auc", "precision", "recall"))
+
+
+def _carry_best(checkpoint: Any, monitor: str, mode: str, earlier_rows: list[dict]) -> None:
+    """After a resume the checkpoint must not forget the best figure of the earlier epochs,
+    or its first new epoch would overwrite a better best.keras."""
+    values = [r[monitor] for r in earlier_rows if isinstance(r.get(monitor), (int, float))]
+    if values:
+        checkpoint.best = max(values) if higher_is_better(monitor, mode) else min(values)

@@ -1,0 +1,216 @@
+"""Loading the training, validation and test arrays of a spec's `train.data` section.
+
+Everything is loaded into memory as numpy arrays: the notes' data sets are small, and
+in-memory arrays are what makes the fast input pipelines possible (see pipeline.py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbuilder.errors import DataError
+
+DATA_DIR_ENV = "KBUILDER_DATA_DIR"
+# File names a data directory may hold for each Keras data set (Keras's own first).
+KERAS_FILES = {
+    "mnist": ("mnist.npz",),
+    "fashion_mnist": ("fashion-mnist.npz", "fashion_mnist.npz"),
+    "cifar10": ("cifar10.npz", "cifar-10.npz"),
+    "cifar100": ("cifar100.npz", "cifar-100.npz"),
+}
+
+
+@dataclass
+class Arrays:
+    """Inputs and labels of one split."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def head(self, limit: int | None) -> "Arrays":
+        return self if limit is None else Arrays(self.x[:limit], self.y[:limit])
+
+    def take(self, indices: np.ndarray) -> "Arrays":
+        return Arrays(self.x[indices], self.y[indices])
+
+
+@dataclass
+class Splits:
+    """The three splits; validation and test may be absent."""
+
+    train: Arrays
+    validation: Arrays | None
+    test: Arrays | None
+    origin: str  # where the data came from, for metrics.json
+
+
+def data_directory(option: str | os.PathLike | None) -> Path | None:
+    """--data-dir, else $KBUILDER_DATA_DIR, else None."""
+    chosen = option or os.environ.get(DATA_DIR_ENV)
+    return Path(chosen).expanduser() if chosen else None
+
+
+def resolve_path(text: str, spec_dir: Path | None) -> Path:
+    """A relative path is looked up in the current directory, then beside the spec."""
+    path = Path(text).expanduser()
+    if path.is_absolute() or path.exists() or spec_dir is None:
+        return path
+    beside = spec_dir / path
+    return beside if beside.exists() else path
+
+
+def _labels(y: np.ndarray) -> np.ndarray:
+    """Class ids shaped [N, 1] (CIFAR) become [N] so sparse losses and one-hot see one id per sample."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1 and np.issubdtype(y.dtype, np.integer):
+        return y[:, 0]
+    return y
+
+
+def _read_npz(path: Path, keys: tuple[str, str], test_keys: tuple[str | None, str | None]) -> tuple[Arrays, Arrays | None]:
+    if not path.is_file():
+        raise DataError(f"no such data file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in keys if k not in archive.files]
+            if missing:
+                raise DataError(f"{path} has no array {missing[0]!r} (it has {', '.join(archive.files)})")
+            train = Arrays(archive[keys[0]], _labels(archive[keys[1]]))
+            test = None
+            if all(k is not None and k in archive.files for k in test_keys):
+                test = Arrays(archive[test_keys[0]], _labels(archive[test_keys[1]]))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    return train, test
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"no such data file: {path}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+
+
+def _keras_dataset(source, data_dir: Path | None) -> tuple[Arrays, Arrays | None, str]:
+    if data_dir is not None:
+        for name in KERAS_FILES[source.name]:
+            candidate = data_dir / name
+            if candidate.is_file():
+                y_keys = ("y_train", "y_test")
+                if source.name == "cifar100" and source.label_mode == "coarse":
+                    y_keys = ("y_train_coarse", "y_test_coarse")
+                train, test = _read_npz(candidate, ("x_train", y_keys[0]), ("x_test", y_keys[1]))
+                return train, test, str(candidate)
+    import keras
+
+    loader = getattr(keras.datasets, source.name)
+    kwargs = {"label_mode": source.label_mode} if source.name == "cifar100" else {}
+    try:
+        (x_train, y_train), (x_test, y_test) = loader.load_data(**kwargs)
+    except Exception as exc:  # noqa: BLE001  (downloads fail in many ways: offline, proxy, disk)
+        where = f" (looked for {', '.join(KERAS_FILES[source.name])} in {data_dir})" if data_dir else ""
+        raise DataError(
+            f"cannot load the {source.name} data set through keras.datasets: {type(exc).__name__}: {exc}{where}. "
+            f"Offline, put {KERAS_FILES[source.name][0]} in a folder and pass --data-dir or set {DATA_DIR_ENV}."
+        ) from None
+    return Arrays(x_train, _labels(y_train)), Arrays(x_test, _labels(y_test)), f"keras.datasets.{source.name}"
+
+
+def _image_folder(source, spec_dir: Path | None, input_shape: tuple) -> tuple[Arrays, Arrays | None, str]:
+    from kbuilder.backend import tensorflow_available
+
+    if not tensorflow_available():
+        raise DataError("image folders are read with TensorFlow (keras.utils.image_dataset_from_directory), which is not installed")
+    import keras
+
+    size = source.image_size or [int(d) for d in input_shape[:2] if d is not None]
+    if len(size) != 2:
+        raise DataError(f"set train.data.source.image_size: the model input {tuple(input_shape)} does not give [height, width]")
+    channels = input_shape[-1] if len(input_shape) == 3 else 3
+    color_mode = source.color_mode or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(channels, "rgb")
+
+    def read(directory: str) -> Arrays:
+        path = resolve_path(directory, spec_dir)
+        if not path.is_dir():
+            raise DataError(f"no such image folder: {path}")
+        dataset = keras.utils.image_dataset_from_directory(
+            str(path), image_size=tuple(size), color_mode=color_mode, batch_size=256, shuffle=False, verbose=False
+        )
+        xs, ys = zip(*[(np.asarray(x), np.asarray(y)) for x, y in dataset]) if dataset.cardinality() else ((), ())
+        if not xs:
+            raise DataError(f"no images found in {path}")
+        return Arrays(np.concatenate(xs), np.concatenate(ys))
+
+    test = read(source.test_directory) if source.test_directory else None
+    return read(source.directory), test, str(resolve_path(source.directory, spec_dir))
+
+
+def load_source(source, *, spec_dir: Path | None, data_dir: Path | None, input_shape: tuple) -> tuple[Arrays, Arrays | None, str]:
+    """(train, test or None, origin) of one data source."""
+    if source.type == "keras":
+        return _keras_dataset(source, data_dir)
+    if source.type == "npz":
+        path = resolve_path(source.path, spec_dir)
+        train, test = _read_npz(path, (source.x_key, source.y_key), (source.test_x_key, source.test_y_key))
+        return train, test, str(path)
+    if source.type == "npy":
+        train = Arrays(_read_npy(resolve_path(source.x, spec_dir)), _labels(_read_npy(resolve_path(source.y, spec_dir))))
+        test = None
+        if source.test_x:
+            test = Arrays(_read_npy(resolve_path(source.test_x, spec_dir)), _labels(_read_npy(resolve_path(source.test_y, spec_dir))))
+        return train, test, str(resolve_path(source.x, spec_dir))
+    if source.type == "image_folder":
+        return _image_folder(source, spec_dir, input_shape)
+    return _inline(source), None, "inline"
+
+
+def _inline(source) -> Arrays:
+    try:
+        x = np.asarray(source.x, dtype="float32")
+        y = np.asarray(source.y)
+    except ValueError as exc:
+        raise DataError(f"train.data.source: inline arrays must be rectangular lists of numbers ({exc})") from None
+    if not np.issubdtype(y.dtype, np.number):
+        raise DataError("train.data.source.y: labels must be numbers")
+    return Arrays(x, y)
+
+
+def _check_lengths(name: str, arrays: Arrays | None) -> None:
+    if arrays is not None and len(arrays.x) != len(arrays.y):
+        raise DataError(f"the {name} inputs have {len(arrays.x)} samples but the labels have {len(arrays.y)}")
+
+
+def load_splits(data, *, spec_dir: Path | None, data_dir: Path | None, input_shape: tuple, seed: int | None) -> Splits:
+    """Train/validation/test arrays as the spec asks (before preprocessing)."""
+    train, test, origin = load_source(data.source, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape)
+    train = train.head(data.limit)
+    test = test.head(data.test_limit) if (test is not None and data.evaluate_test) else None
+    validation: Arrays | None = None
+    kind = data.validation.type
+    if kind == "split":
+        order = np.random.default_rng(seed).permutation(len(train))
+        held = max(1, int(round(len(train) * data.validation.fraction)))
+        if held >= len(train):
+            raise DataError(f"a validation fraction of {data.validation.fraction} leaves no training data out of {len(train)} samples")
+        validation, train = train.take(np.sort(order[:held])), train.take(np.sort(order[held:]))
+    elif kind == "test":
+        if test is None:
+            raise DataError("train.data.validation is 'test' but the data source has no test set (or evaluate_test is false)")
+        validation = test
+    elif kind == "source":
+        validation, _, _ = load_source(data.validation.source, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape)
+    for name, arrays in (("training", train), ("validation", validation), ("test", test)):
+        _check_lengths(name, arrays)
+    if len(train) == 0:
+        raise DataError("the training set is empty")
+    return Splits(train, validation, test, origin)

@@ -1,0 +1,128 @@
+"""Resolving the `auto` performance settings for the backend and device at hand.
+
+The defaults come from tools/bench_train.py on the project's 2-core CPU machine (figures in
+tools/README-bench.md): fusing many optimizer steps into one compiled call and feeding
+numpy batches made the biggest difference; XLA (jit_compile) helps on both TensorFlow and
+JAX. On a GPU mixed precision is on by default.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass
+
+from kbuilder.backend import tensorflow_available
+
+# Optimizer steps fused into one call when steps_per_execution is auto. Past ~100 the
+# per-call overhead is already negligible, while progress bars and batch-level callbacks
+# get coarser.
+AUTO_FUSED_STEPS = 100
+
+
+@dataclass
+class Settings:
+    backend: str
+    device: str
+    accelerator: bool
+    jit_compile: bool
+    fused_steps: int  # batches per compiled call (1: Keras's own loop)
+    keras_steps_per_execution: int
+    pipeline: str  # numpy | tf_data
+    mixed_precision: str  # float32 | mixed_float16 | mixed_bfloat16
+    threads: int | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def describe_device(backend: str) -> tuple[str, bool]:
+    """(human description, whether it is an accelerator)."""
+    cpu = f"cpu ({os.cpu_count()} cores, {platform.machine()})"
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform == "cpu":
+            return cpu, False
+        return f"{device.platform}: {getattr(device, 'device_kind', device)} x{jax.local_device_count()}", True
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
+            return cpu, False
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"gpu: {details.get('device_name', gpus[0].name)} x{len(gpus)}", True
+    import torch
+
+    if torch.cuda.is_available():
+        return f"gpu: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}", True
+    return cpu, False
+
+
+def _auto_precision(backend: str, accelerator: bool) -> str:
+    if not accelerator:
+        return "float32"  # CPUs gain nothing from float16 math and lose accuracy
+    capability = None
+    if backend == "jax":
+        import jax
+
+        capability = getattr(jax.devices()[0], "compute_capability", None)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        capability = details.get("compute_capability")
+        capability = ".".join(map(str, capability)) if capability else None
+    try:
+        major = int(str(capability).split(".")[0]) if capability else 0
+    except ValueError:
+        major = 0
+    # bfloat16 needs no loss scaling and runs natively from Ampere (8.x) on.
+    return "mixed_bfloat16" if major >= 8 else "mixed_float16"
+
+
+def resolve(perf, *, backend: str, distributed: bool, has_augment: bool, multi_process: bool) -> Settings:
+    """Turn the spec's performance section into concrete settings."""
+    device, accelerator = describe_device(backend)
+    jit = perf.jit_compile if perf.jit_compile != "auto" else backend in ("jax", "tensorflow")
+    if backend == "torch":
+        jit = bool(perf.jit_compile is True)
+    pipeline = perf.pipeline
+    if pipeline == "auto":
+        # tf.data is what Keras shards across processes, and it runs augmentation in parallel.
+        pipeline = "tf_data" if tensorflow_available() and (multi_process or has_augment) else "numpy"
+    if pipeline == "tf_data" and not tensorflow_available():
+        from kbuilder.errors import UsageError
+
+        raise UsageError("performance.pipeline is tf_data but TensorFlow is not installed; use numpy")
+    requested = AUTO_FUSED_STEPS if perf.steps_per_execution == "auto" else perf.steps_per_execution
+    # Fusing stacks batches on a leading axis, which distribution strategies would split, and
+    # gains nothing without a compiler (torch, or jit off): Keras's own loop runs there.
+    can_fuse = backend in ("jax", "tensorflow") and jit and not distributed
+    fused = requested if can_fuse else 1
+    keras_spe = 1 if can_fuse else (requested if perf.steps_per_execution != "auto" else 1)
+    precision = perf.mixed_precision if perf.mixed_precision != "auto" else _auto_precision(backend, accelerator)
+    if precision == "off":
+        precision = "float32"
+    return Settings(backend, device, accelerator, bool(jit), fused, keras_spe, pipeline, precision, perf.threads)
+
+
+def apply_threads(threads: int | None, backend: str) -> None:
+    """Limit the math threads (before the backend starts any work)."""
+    if threads is None:
+        return
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    else:
+        os.environ.setdefault("XLA_FLAGS", "")
+        if "intra_op_parallelism_threads" not in os.environ["XLA_FLAGS"]:
+            os.environ["XLA_FLAGS"] += f" --xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} intra_op_parallelism_threads={threads}"

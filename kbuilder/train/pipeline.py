@@ -1,0 +1,176 @@
+"""Input pipelines over in-memory arrays, and fused training steps.
+
+Two pipelines feed `model.fit`:
+- `numpy`: a keras.utils.PyDataset that gathers shuffled batches with numpy. It needs no
+  TensorFlow (the JAX backend on a GPU machine without it) and is the cheapest on a CPU.
+- `tf_data`: tf.data (shuffle, batch, parallel augmentation, prefetch); Keras's distribution
+  API shards it across processes.
+
+Fusing: with `steps` > 1 every element is a stack of `steps` batches [steps, batch, ...] and
+the model's train_step is replaced by a compiled loop over them (lax.scan on JAX, a
+tf.while_loop under XLA on TensorFlow). Keras's own steps_per_execution still dispatches one
+step at a time on JAX; fusing removes the per-step dispatch, which dominates small models.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kbuilder.train.data import Arrays
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How the training data is cut: batches per epoch and batches fused per call."""
+
+    batch_size: int
+    batches: int
+    fused: int  # batches per element/call; 1 = not fused
+
+    @property
+    def calls(self) -> int:
+        return math.ceil(self.batches / self.fused)
+
+
+def plan_batches(samples: int, batch_size: int, fused: int) -> BatchPlan:
+    """Fused stacks need equal batches, so the last partial batch is dropped when fusing
+    (it is a different random few samples every epoch)."""
+    batch_size = min(batch_size, samples)
+    batches = samples // batch_size if fused > 1 else math.ceil(samples / batch_size)
+    return BatchPlan(batch_size, batches, max(1, min(fused, batches)))
+
+
+def _epoch_order(samples: int, seed: int | None, epoch: int, shuffle: bool) -> np.ndarray:
+    if not shuffle:
+        return np.arange(samples)
+    # Seeded per epoch, so a resumed run sees the same order an uninterrupted one would.
+    return np.random.default_rng(None if seed is None else [seed, epoch]).permutation(samples)
+
+
+def augmenter(steps: list, seed: int | None):
+    """A keras.Sequential of the augmentation layers, or None."""
+    if not steps:
+        return None
+    import keras
+
+    layers = []
+    for i, step in enumerate(steps):
+        layer_seed = None if seed is None else seed + 1000 + i
+        kwargs = step.model_dump(exclude={"type"})
+        if step.type == "random_zoom" and kwargs["width_factor"] is None:
+            kwargs.pop("width_factor")
+        cls = {
+            "random_translation": keras.layers.RandomTranslation, "random_flip": keras.layers.RandomFlip,
+            "random_rotation": keras.layers.RandomRotation, "random_zoom": keras.layers.RandomZoom,
+            "random_contrast": keras.layers.RandomContrast, "random_brightness": keras.layers.RandomBrightness,
+        }[step.type]
+        layers.append(cls(**kwargs, seed=layer_seed))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def numpy_batches(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | None, start_epoch: int, augment=None):
+    """A PyDataset of (fused) training batches; reshuffles at every epoch end."""
+    import keras
+
+    class NumpyBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=4)
+            self.epoch = start_epoch
+            self.order = _epoch_order(len(arrays), seed, self.epoch, shuffle)
+
+        def __len__(self) -> int:
+            return plan.calls
+
+        def __getitem__(self, index: int):
+            size = plan.batch_size
+            first = index * plan.fused
+            last = min(first + plan.fused, plan.batches)
+            idx = self.order[first * size:last * size]
+            x, y = arrays.x[idx], arrays.y[idx]
+            if augment is not None:
+                x = keras.ops.convert_to_numpy(augment(x, training=True))
+            if plan.fused > 1:
+                x = x.reshape(last - first, size, *x.shape[1:])
+                y = y.reshape(last - first, size, *y.shape[1:])
+            return x, y
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.order = _epoch_order(len(arrays), seed, self.epoch, shuffle)
+
+    return NumpyBatches()
+
+
+def tf_dataset(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | None, prefetch: int | None, augment=None):
+    """tf.data: shuffled indices -> batched gathers -> augmentation -> (fused stacks) -> prefetch."""
+    import tensorflow as tf
+
+    x_all, y_all = tf.constant(arrays.x), tf.constant(arrays.y)
+    indices = tf.data.Dataset.range(len(arrays))
+    if shuffle:
+        indices = indices.shuffle(len(arrays), seed=seed, reshuffle_each_iteration=True)
+    dataset = indices.batch(plan.batch_size, drop_remainder=plan.fused > 1)
+
+    def gather(idx):
+        x = tf.gather(x_all, idx)
+        if augment is not None:
+            x = augment(x, training=True)
+        return x, tf.gather(y_all, idx)
+
+    dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
+    if plan.fused > 1:
+        dataset = dataset.batch(plan.fused)
+    return dataset.prefetch(prefetch or tf.data.AUTOTUNE)
+
+
+def tf_eval_dataset(arrays: Arrays, batch_size: int):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((arrays.x, arrays.y)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def install_fused_train_step(model: Any, example: tuple[np.ndarray, np.ndarray]) -> None:
+    """Replace model.train_step by a compiled loop over a [steps, batch, ...] stack.
+
+    Keras builds metric and optimizer state from the first element it sees; build them
+    here from one plain batch so it never sees the stacked shape.
+    """
+    import keras
+
+    model._symbolic_build(data_batch=example)
+    single_step = model.train_step
+    if keras.backend.backend() == "jax":
+        import jax
+
+        def fused_train_step(state, data):
+            def body(carry, batch):
+                logs, carry = single_step(carry, batch)
+                return carry, logs
+
+            state, logs = jax.lax.scan(body, state, data)
+            return jax.tree_util.tree_map(lambda v: v[-1], logs), state
+    else:
+        import tensorflow as tf
+
+        def fused_train_step(data):
+            count = tf.shape(tf.nest.flatten(data)[0])[0]
+            logs = single_step(tf.nest.map_structure(lambda v: v[0], data))
+
+            def body(i, _logs):
+                return i + 1, single_step(tf.nest.map_structure(lambda v: v[i], data))
+
+            _, logs = tf.while_loop(lambda i, _logs: i < count, body, (tf.constant(1), logs))
+            return logs
+
+    model.train_step = fused_train_step
+
+
+def remove_fused_train_step(model: Any) -> None:
+    """Back to the class's train_step (saved and exported models must not carry the loop)."""
+    if "train_step" in vars(model):
+        del model.train_step
+        model.train_function = None

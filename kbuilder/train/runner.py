@@ -1,0 +1,170 @@
+"""`train(loaded, options)`: data -> model -> fit -> evaluate -> export, into a run directory."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from kbuilder.errors import DataError, RuntimeFailure, UsageError
+from kbuilder.train import rundir as rd
+
+
+@dataclass
+class TrainOptions:
+    """Command-line settings that are not part of the spec."""
+
+    data_dir: str | Path | None = None
+    out: str | Path | None = None
+    backend: str | None = None
+    verbose: int | None = None  # None: progress bars on a terminal, one line per epoch otherwise
+    export: bool = True
+    runs_root: str | Path = "runs"
+    extra_callbacks: list[Any] = field(default_factory=list)  # e.g. a test's interruption
+    build: Callable[[Any], Any] | None = None  # the model factory; default kbuilder.build.build_model
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+
+
+def _single_io(spec) -> tuple[str, tuple]:
+    if len(spec.inputs) != 1:
+        raise UsageError(f"kbuilder train feeds models with one input; '{spec.name}' has {len(spec.inputs)} ({', '.join(spec.inputs)})")
+    name, input_spec = next(iter(spec.inputs.items()))
+    return name, tuple(input_spec.shape)
+
+
+def train(loaded, options: TrainOptions | None = None) -> TrainResult:
+    options = options or TrainOptions()
+    spec = loaded.spec
+    if spec.train is None:
+        raise UsageError(f"the spec '{spec.name}' has no train section (see README.md, 'Training')")
+    settings_spec = spec.train
+    from kbuilder.backend import select_backend
+    from kbuilder.train import distribute, performance
+
+    backend = select_backend(options.backend or settings_spec.backend)
+    performance.apply_threads(settings_spec.performance.threads, backend)
+    distribute.join_processes(settings_spec.distribute, backend)
+    run = rd.new_run_dir(spec.name, options.out, root=options.runs_root)
+    resume_epoch = run.resume_epoch()
+    input_name, input_shape = _single_io(spec)
+
+    from kbuilder.train.data import data_directory, load_splits
+    spec_dir = loaded.path.parent if getattr(loaded, "path", None) else None
+    splits = load_splits(settings_spec.data, spec_dir=spec_dir, data_dir=data_directory(options.data_dir),
+                         input_shape=input_shape, seed=settings_spec.seed)
+
+    import keras
+
+    if settings_spec.seed is not None:
+        keras.utils.set_random_seed(settings_spec.seed)
+    dist = distribute.set_up(settings_spec.distribute, backend)
+    settings = performance.resolve(
+        settings_spec.performance, backend=backend, distributed=dist.kind != "none",
+        has_augment=bool(settings_spec.data.augment), multi_process=dist.processes > 1,
+    )
+    previous_policy = keras.config.dtype_policy().name
+    keras.config.set_dtype_policy(settings.mixed_precision)
+    try:
+        return _train_with(loaded, options, run, resume_epoch, splits, settings, dist, input_name, input_shape)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+        if dist.kind == "data_parallel":
+            keras.distribution.set_distribution(None)
+
+
+def _train_with(loaded, options, run, resume_epoch, splits, settings, dist, input_name, input_shape) -> TrainResult:
+    import keras
+    import numpy as np
+
+    from kbuilder.train import compile as kc
+    from kbuilder.train import pipeline
+    from kbuilder.train.callbacks import build_callbacks, make_recorder
+    from kbuilder.train.preprocess import check_against_model, preprocess_splits
+    from kbuilder.train.report import finish_run
+
+    spec, train_spec = loaded.spec, loaded.spec.train
+    build = options.build
+    if build is None:
+        from kbuilder.build import build_model as build
+    with dist.scope():
+        model = build(loaded)
+    output_shape = tuple(model.outputs[0].shape[1:])
+    num_classes = int(output_shape[-1]) if output_shape and output_shape[-1] else None
+    splits, statistics = preprocess_splits(splits, train_spec.data.preprocess, num_classes=num_classes, loss_name=train_spec.loss.name)
+    check_against_model(splits, input_name=input_name, input_shape=input_shape, output_shape=output_shape, loss_name=train_spec.loss.name)
+    dtype = next(iter(spec.inputs.values())).dtype
+    for arrays in (splits.train, splits.validation, splits.test):
+        if arrays is not None and arrays.x.dtype != np.dtype(dtype):
+            arrays.x = arrays.x.astype(dtype)
+
+    plan = pipeline.plan_batches(len(splits.train), train_spec.batch_size, settings.fused_steps)
+    augment = pipeline.augmenter(train_spec.data.augment, train_spec.seed)
+    start_epoch = resume_epoch or 0
+    if settings.pipeline == "tf_data":
+        prefetch = None if train_spec.performance.prefetch == "auto" else train_spec.performance.prefetch
+        train_input = pipeline.tf_dataset(splits.train, plan, shuffle=train_spec.data.shuffle, seed=train_spec.seed,
+                                          prefetch=prefetch, augment=augment)
+    else:
+        train_input = pipeline.numpy_batches(splits.train, plan, shuffle=train_spec.data.shuffle, seed=train_spec.seed,
+                                             start_epoch=start_epoch, augment=augment)
+    eval_bs = train_spec.performance.eval_batch_size
+
+    def eval_input(arrays):
+        if settings.pipeline == "tf_data":
+            return {"x": pipeline.tf_eval_dataset(arrays, eval_bs)}
+        return {"x": arrays.x, "y": arrays.y, "batch_size": eval_bs}
+
+    with dist.scope():
+        optimizer = kc.make_optimizer(train_spec.optimizer, steps_per_epoch=plan.batches, epochs=train_spec.epochs)
+        loss, logits = kc.make_loss(train_spec.loss, model)
+        model.compile(optimizer=optimizer, loss=loss, metrics=kc.make_metrics(train_spec.metrics, train_spec.loss.name, logits),
+                      jit_compile=settings.jit_compile, steps_per_execution=settings.keras_steps_per_execution)
+    if plan.fused > 1:
+        example = (splits.train.x[:plan.batch_size], splits.train.y[:plan.batch_size])
+        pipeline.install_fused_train_step(model, example)
+
+    earlier = [r for r in rd.read_history(run) if r.get("epoch", 0) <= start_epoch] if resume_epoch else []
+    recorder = make_recorder(run, earlier, len(splits.train))
+    from kbuilder.backend import tensorboard_available
+
+    callbacks = [recorder, *build_callbacks(train_spec, run, has_validation=splits.validation is not None,
+                                            resuming=bool(resume_epoch), earlier_rows=earlier,
+                                            tensorboard_ok=tensorboard_available()), *options.extra_callbacks]
+    resolved = loaded.spec.model_dump(mode="json")
+    rd.write_spec(run, resolved)
+    verbose = options.verbose if options.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    if resume_epoch:
+        print(f"resuming {run.path} after epoch {resume_epoch} of {train_spec.epochs}", file=sys.stderr)
+    validation = splits.validation
+    started = time.perf_counter()
+    try:
+        model.fit(
+            train_input, epochs=train_spec.epochs, verbose=verbose, callbacks=callbacks,
+            validation_data=None if validation is None else _as_tuple(eval_input(validation)),
+            validation_batch_size=eval_bs if settings.pipeline == "numpy" else None,
+        )
+    except KeyboardInterrupt:
+        raise RuntimeFailure(f"interrupted; run `kbuilder train --resume {run.path}` to continue from the last saved epoch") from None
+    except (ValueError, TypeError) as exc:
+        raise RuntimeFailure(f"training failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        pipeline.remove_fused_train_step(model)
+    fit_seconds = time.perf_counter() - started
+    return finish_run(
+        model=model, run=run, loaded=loaded, splits=splits, settings=settings, dist=dist, plan=plan, recorder=recorder,
+        fit_seconds=fit_seconds, resume_epoch=resume_epoch, statistics=statistics, eval_input=eval_input,
+        export=options.export, resolved=resolved,
+    )
+
+
+def _as_tuple(kwargs: dict) -> Any:
+    """validation_data takes a dataset or an (x, y) tuple."""
+    return kwargs["x"] if "y" not in kwargs else (kwargs["x"], kwargs["y"])
