@@ -17,9 +17,9 @@ from kbuilder.graph.order import check_unused, topological_order
 from kbuilder.graph.params import ParamError, shallow_substitute
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.diagnostics import spec_error_from_validation
-from kbuilder.spec.entry import entry_kind, validate_entry
+from kbuilder.spec.entry import EntryError, entry_kind, validate_entry
 from kbuilder.spec.loader import PathTuple, format_path
-from kbuilder.spec.registry import LayerSpec
+from kbuilder.spec.registry import LAYER_KINDS, LayerSpec
 
 NESTED_KEYS = frozenset({"layers", "paths", "shortcut"})
 MAX_BLOCK_DEPTH = 32
@@ -91,9 +91,12 @@ class Expander:
             raise SpecError([Problem(location, str(exc), frame.context)]) from None
         try:
             spec = validate_entry(entry)
+        except EntryError as exc:
+            raise SpecError([Problem(location, str(exc), frame.context)]) from None
         except ValidationError as exc:
+            kind = entry_kind(entry)
             raise spec_error_from_validation(
-                exc, entry, self.source, base=path, context=frame.context, entry_kind=entry_kind(entry)
+                exc, entry[kind], self.source, base=path + (kind,), root=LAYER_KINDS[kind], context=frame.context
             ) from None
         name = frame.prefix + (spec.name or f"{spec.kind}_{index}")
         if spec.kind == "input":  # starts a new chain: a model input declared among the layers

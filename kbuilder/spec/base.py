@@ -16,6 +16,7 @@ class StrictModel(BaseModel):
         validate_default=True,
         populate_by_name=True,
         use_attribute_docstrings=False,
+        defer_build=True,
     )
 
     def explicit(self) -> dict[str, Any]:

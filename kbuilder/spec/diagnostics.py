@@ -8,7 +8,6 @@ from typing import Any, Iterable
 from pydantic import BaseModel, ValidationError
 
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
-from kbuilder.spec.entry import NOT_ONE_KEY
 from kbuilder.spec.loader import PathTuple, SourceMap
 
 
@@ -76,12 +75,6 @@ def _message(err: dict, raw_at: Any, allowed: set[str]) -> str:
         hint = did_you_mean(key, allowed) if allowed else ""
         known = f"; known fields: {', '.join(sorted(allowed))}" if allowed and not hint else ""
         return f"unknown field '{key}'{hint}{known}"
-    if kind == "union_tag_invalid":
-        tag = ctx.get("tag")
-        if tag == NOT_ONE_KEY:
-            return _entry_shape_message(value)
-        kinds = [k.strip(" '") for k in str(ctx.get("expected_tags", "")).split(",")]
-        return f"unknown layer kind '{tag}'{did_you_mean(tag, kinds)}"
     if kind == "literal_error":
         expected = str(ctx.get("expected", ""))
         options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
@@ -96,16 +89,6 @@ def _message(err: dict, raw_at: Any, allowed: set[str]) -> str:
     return f"{text}; got {describe(value)}" if "input" in err and kind != "value_error" else text
 
 
-def _entry_shape_message(value: Any) -> str:
-    if isinstance(value, dict) and len(value) > 1:
-        keys = ", ".join(f"'{k}'" for k in value)
-        return (
-            f"a layer entry has exactly one key, the layer kind, but this one has {keys}; "
-            "indent the arguments under the kind (e.g. `- conv2d:` then `    filters: 6` on the next line)"
-        )
-    return f"expected a layer entry like `- dense: {{units: 10}}`, got {describe(value)}"
-
-
 def spec_error_from_validation(
     exc: ValidationError,
     raw: Any,
@@ -114,18 +97,14 @@ def spec_error_from_validation(
     base: PathTuple = (),
     root: type[BaseModel] | None = None,
     context: str = "",
-    entry_kind: str | None = None,
 ) -> SpecError:
     """Map a ValidationError on `raw` (found at `base` in the file) to a SpecError."""
     problems: dict[PathTuple, list[str]] = {}
     for err in exc.errors():
-        loc = list(err["loc"])
-        if entry_kind is not None and loc[:2] == [entry_kind, entry_kind]:
-            loc = loc[1:]  # the discriminated union repeats the tag
-        path, _ = _data_path(raw, loc)
+        path, _ = _data_path(raw, err["loc"])
         allowed = set()
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_fields(root, entry_kind, path)
+        if err["type"] == "extra_forbidden" and root is not None:
+            allowed = _fields_at(root, path[:-1])
         message = _message(err, raw, allowed)
         bucket = problems.setdefault(path, [])
         if message not in bucket:
@@ -137,15 +116,6 @@ def spec_error_from_validation(
         for message in messages:
             out.append(Problem(source.locate(base + path), message, context))
     return SpecError(out)
-
-
-def _allowed_fields(root: type[BaseModel] | None, entry_kind: str | None, path: PathTuple) -> set[str]:
-    if entry_kind is not None:
-        from kbuilder.spec.registry import LAYER_KINDS
-
-        spec = LAYER_KINDS.get(entry_kind)
-        return _fields_at(spec, path[1:-1]) if spec else set()
-    return _fields_at(root, path[:-1]) if root else set()
 
 
 def located(source: SourceMap, path: PathTuple, message: str, context: str = "") -> SpecError:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Any, Union
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, TypeAdapter, create_model
+from pydantic import BeforeValidator, Discriminator, Field, Tag, create_model
 
 from kbuilder.spec.base import StrictModel
 from kbuilder.spec.registry import LayerSpec, all_kinds
 
-# Returned by the discriminator when an entry is not a one-key mapping, so the error
-# mapper can explain the usual cause (arguments indented at the wrong level).
+# The tag of an entry that is not a one-key mapping (usually: arguments indented at the
+# wrong level, so YAML read them as sibling keys of the kind).
 NOT_ONE_KEY = "<not one key>"
 
 
@@ -38,19 +38,40 @@ def _entry_model(kind: str, spec: type[LayerSpec]) -> type[StrictModel]:
 
 @lru_cache(maxsize=1)
 def layer_entry_type() -> Any:
-    """`Annotated[Union[...], Discriminator]` over every registered kind."""
+    """`Annotated[Union[...], Discriminator]` over every registered kind (for the schema)."""
     members = tuple(Annotated[_entry_model(kind, spec), Tag(kind)] for kind, spec in sorted(all_kinds().items()))
     union = Annotated[Union[members], Discriminator(entry_kind)]  # type: ignore[valid-type]
     return Annotated[union, BeforeValidator(_bare_kind)]
 
 
-@lru_cache(maxsize=1)
-def layer_entry_adapter() -> TypeAdapter:
-    return TypeAdapter(layer_entry_type())
+class EntryError(ValueError):
+    """A layer entry that is not `- kind: {arguments}` with a registered kind."""
 
 
 def validate_entry(raw: Any) -> LayerSpec:
-    """Validate one raw layer entry and return its spec (raises pydantic.ValidationError)."""
-    wrapper = layer_entry_adapter().validate_python(raw)
-    (kind,) = type(wrapper).model_fields
-    return getattr(wrapper, kind)
+    """Validate one raw layer entry: dispatch on its one key (the tag of the layer-entry
+    union) to that kind's model. Building only the models a spec uses keeps validation
+    fast; the whole union is built for the JSON schema. Raises EntryError or
+    pydantic.ValidationError (whose locations are relative to the arguments)."""
+    raw = _bare_kind(raw)
+    kind = entry_kind(raw)
+    if kind == NOT_ONE_KEY:
+        raise EntryError(_entry_shape_message(raw))
+    spec = all_kinds().get(kind)
+    if spec is None:
+        from kbuilder.errors import did_you_mean
+
+        raise EntryError(f"unknown layer kind '{kind}'{did_you_mean(kind, all_kinds())}")
+    return spec.model_validate(raw[kind])
+
+
+def _entry_shape_message(value: Any) -> str:
+    if isinstance(value, dict) and len(value) > 1:
+        keys = ", ".join(f"'{k}'" for k in value)
+        return (
+            f"a layer entry has exactly one key, the layer kind, but this one has {keys}; "
+            "indent the arguments under the kind (e.g. `- conv2d:` then `    filters: 6` on the next line)"
+        )
+    from kbuilder.spec.diagnostics import describe
+
+    return f"expected a layer entry like `- dense: {{units: 10}}`, got {describe(value)}"

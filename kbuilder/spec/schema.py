@@ -24,7 +24,7 @@ def _allow_expressions(node: Any) -> Any:
         if node == LAYER_ENTRY_MARK:
             return {"$ref": "#/$defs/LayerEntry"}
         node = {key: _allow_expressions(value) for key, value in node.items()}
-        if node.get("type") in ("integer", "number", "boolean"):
+        if node.get("type") in ("integer", "number", "boolean") or "enum" in node:
             described = {k: v for k, v in node.items() if k in ("description", "title", "default")}
             plain = {k: v for k, v in node.items() if k not in described}
             return {**described, "anyOf": [plain, EXPRESSION]}
