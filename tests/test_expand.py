@@ -80,3 +80,31 @@ def test_order_is_topological_when_written_out_of_order():
         "outputs: [b]\n"
     )
     assert [n.name for n in expand(spec).nodes] == ["x", "a", "b"]
+
+
+def test_in_channels_is_bound_to_each_layers_input_at_build_time():
+    from kbuilder.api import build
+
+    spec = loads_spec(textwrap.dedent("""\
+        name: m
+        inputs: {img: {shape: [8, 8, 6]}}
+        blocks:
+          halve:
+            layers: [conv2d: {filters: "${in_channels // 2}", kernel_size: 1}]
+        layers:
+          - conv2d: {filters: 12, kernel_size: 1}
+          - block: {use: halve, name: a}
+          - block: {use: halve, name: b}
+        """))
+    model = build(spec).model
+    assert model.get_layer("a.conv2d_0").filters == 6 and model.get_layer("b.conv2d_0").filters == 3
+
+
+def test_in_channels_is_refused_in_composite_arguments():
+    import pytest
+
+    from kbuilder.errors import SpecError
+
+    text = "name: m\ninputs: {x: {shape: [4, 4, 2]}}\nlayers:\n  - repeat: {times: \"${in_channels}\", layers: [flatten]}\n"
+    with pytest.raises(SpecError, match="can only be used in the arguments of a plain layer"):
+        expand(loads_spec(text))

@@ -40,6 +40,8 @@ def build_graph(graph: Graph) -> Any:
     tensors: dict[str, Any] = {}
     for node in graph.nodes:
         inputs = [tensors[name] for name in node.inputs]
+        if node.rebind is not None:
+            node.spec = node.rebind(int(inputs[0].shape[-1]))
         problem = _precheck(node, inputs)
         if problem:
             raise _fail(node, problem)

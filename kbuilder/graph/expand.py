@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
 from kbuilder.graph.graph import Graph, Node
 from kbuilder.graph.order import check_unused, topological_order
-from kbuilder.graph.params import ParamError, shallow_substitute
+from kbuilder.graph.params import ParamError, mentions, shallow_substitute
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.diagnostics import spec_error_from_validation
 from kbuilder.spec.entry import EntryError, entry_kind, validate_entry
@@ -22,6 +22,8 @@ from kbuilder.spec.loader import PathTuple, format_path
 from kbuilder.spec.registry import LAYER_KINDS, LayerSpec
 
 NESTED_KEYS = frozenset({"layers", "paths", "shortcut"})
+IN_CHANNELS = "in_channels"  # late-bound: the channel count of the layer's input
+CHANNELS_STAND_IN = 1024
 MAX_BLOCK_DEPTH = 32
 
 
@@ -85,19 +87,12 @@ class Expander:
 
     def expand_entry(self, raw: Any, path: PathTuple, index: int, frame: Frame, prev: Ref | None) -> Ref:
         location = self.source.locate(path)
-        try:
-            entry = shallow_substitute(raw, frame.scope, NESTED_KEYS)
-        except ParamError as exc:
-            raise SpecError([Problem(location, str(exc), frame.context)]) from None
-        try:
-            spec = validate_entry(entry)
-        except EntryError as exc:
-            raise SpecError([Problem(location, str(exc), frame.context)]) from None
-        except ValidationError as exc:
-            kind = entry_kind(entry)
-            raise spec_error_from_validation(
-                exc, entry[kind], self.source, base=path + (kind,), root=LAYER_KINDS[kind], context=frame.context
-            ) from None
+        late = IN_CHANNELS not in frame.scope and mentions(raw, IN_CHANNELS, NESTED_KEYS)
+        # `${in_channels}` is known only when the input tensor exists: check the entry now
+        # with a stand-in value, and validate it again at build time with the real one.
+        spec = self._validate(raw, path, frame, {**frame.scope, IN_CHANNELS: CHANNELS_STAND_IN} if late else frame.scope)
+        if late and spec.composite:
+            raise SpecError([Problem(location, f"`${{{IN_CHANNELS}}}` can only be used in the arguments of a plain layer, not of a {spec.kind}", frame.context)])
         name = frame.prefix + (spec.name or f"{spec.kind}_{index}")
         if spec.kind == "input":  # starts a new chain: a model input declared among the layers
             self._add(name, "input", spec, [], location, frame)
@@ -117,7 +112,23 @@ class Expander:
             self.aliases[name] = out.candidates[0]
             return Ref((name,), location)
         self._add(name, spec.kind, spec, inputs, location, frame)
+        if late:
+            self.nodes[-1].rebind = lambda channels: self._validate(raw, path, frame, {**frame.scope, IN_CHANNELS: channels})
         return Ref((name,), location)
+
+    def _validate(self, raw: Any, path: PathTuple, frame: Frame, scope: dict) -> LayerSpec:
+        """Substitute parameters into one entry and validate it, with located errors."""
+        location = self.source.locate(path)
+        try:
+            entry = shallow_substitute(raw, scope, NESTED_KEYS)
+            return validate_entry(entry)
+        except (ParamError, EntryError) as exc:
+            raise SpecError([Problem(location, str(exc), frame.context)]) from None
+        except ValidationError as exc:
+            kind = entry_kind(entry)
+            raise spec_error_from_validation(
+                exc, entry[kind], self.source, base=path + (kind,), root=LAYER_KINDS[kind], context=frame.context
+            ) from None
 
     # -- composites ----------------------------------------------------------------------
     def _branches(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:

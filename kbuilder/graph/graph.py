@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from kbuilder.errors import Location
 
@@ -21,6 +21,8 @@ class Node:
     group: tuple[str, ...] = ()  # enclosing composite names, outermost first
     # Extra tensors a builder reads for their shape only (a projection matches its body).
     shape_refs: list[str] = field(default_factory=list)
+    # Re-validates the spec once the input's channel count is known (`${in_channels}`).
+    rebind: Callable[[int], Any] | None = None
 
     @property
     def line(self) -> int | None:

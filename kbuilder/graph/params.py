@@ -103,3 +103,23 @@ def shallow_substitute(entry: Any, scope: Mapping[str, Any], nested_keys: frozen
             for k, v in args.items()
         }
     }
+
+
+def mentions(entry: Any, name: str, nested_keys: frozenset[str]) -> bool:
+    """Whether an entry's own arguments use `name` inside a `${...}` expression."""
+    pattern = re.compile(r"\$\{[^{}]*\b" + re.escape(name) + r"\b")
+
+    def walk(value: Any) -> bool:
+        if isinstance(value, str):
+            return bool(pattern.search(value))
+        if isinstance(value, dict):
+            return any(walk(v) for v in value.values())
+        if isinstance(value, list):
+            return any(walk(v) for v in value)
+        return False
+
+    if isinstance(entry, dict) and len(entry) == 1:
+        (args,) = entry.values()
+        if isinstance(args, dict):
+            return any(walk(v) for k, v in args.items() if not (k in nested_keys and isinstance(v, (list, dict))))
+    return walk(entry)
