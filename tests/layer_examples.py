@@ -81,7 +81,8 @@ VEC = [[16]]
 PAIR_IMG = [[8, 8, 4], [8, 8, 4]]
 
 EXAMPLES: dict[str, Example] = {
-    "dense": Example({"units": 7, "activation": "relu", "kernel_regularizer": {"l2": 1e-4}}, VEC,
+    "dense": Example({"units": 7, "activation": "relu", "kernel_regularizer": {"l2": 1e-4},
+                      "kernel_constraint": {"max_norm": 3}}, VEC,
                      _one(lambda: _layers().Dense(7, activation="relu"))),
     "activation": Example("tanh", VEC, _one(lambda: _layers().Activation("tanh"))),
     "relu": Example({"max_value": 6.0}, VEC, _one(lambda: _layers().ReLU(max_value=6.0))),
@@ -115,6 +116,9 @@ EXAMPLES: dict[str, Example] = {
     "max_pooling1d": Example(2, SEQ, _one(lambda: _layers().MaxPooling1D(2))),
     "average_pooling1d": Example({"pool_size": 3, "padding": "same"}, SEQ,
                                  _one(lambda: _layers().AveragePooling1D(3, padding="same"))),
+    "adaptive_average_pooling2d": Example([6, 6], [[13, 13, 4]],
+                                          _one(lambda: _layers().AdaptiveAveragePooling2D((6, 6)))),
+    "adaptive_max_pooling2d": Example(3, IMG, _one(lambda: _layers().AdaptiveMaxPooling2D(3))),
     "global_average_pooling2d": Example(None, IMG, _one(lambda: _layers().GlobalAveragePooling2D())),
     "global_max_pooling2d": Example({"keepdims": True}, IMG, _one(lambda: _layers().GlobalMaxPooling2D(keepdims=True))),
     "global_average_pooling1d": Example(None, SEQ, _one(lambda: _layers().GlobalAveragePooling1D())),

@@ -108,3 +108,32 @@ def test_in_channels_is_refused_in_composite_arguments():
     text = "name: m\ninputs: {x: {shape: [4, 4, 2]}}\nlayers:\n  - repeat: {times: \"${in_channels}\", layers: [flatten]}\n"
     with pytest.raises(SpecError, match="can only be used in the arguments of a plain layer"):
         expand(loads_spec(text))
+
+
+def test_trainable_false_freezes_a_layer_or_a_whole_composite():
+    from kbuilder.api import build
+
+    spec = loads_spec(textwrap.dedent("""\
+        name: m
+        inputs: {ids: {shape: [10], dtype: int32}}
+        layers:
+          - embedding: {name: emb, input_dim: 50, output_dim: 4, trainable: false}
+          - residual:
+              name: r
+              trainable: false
+              shortcut: projection
+              projection_batch_norm: {epsilon: 1.001e-5}
+              projection_use_bias: false
+              layers: [conv1d: {filters: 6, kernel_size: 3, padding: same}]
+          - repeat: {name: none, times: 0, layers: [dense: 3]}
+          - global_max_pooling1d
+          - dense: {name: out, units: 2, kernel_constraint: {max_norm: 3}}
+        """))
+    model = build(spec).model
+    assert not model.get_layer("emb").trainable and not model.get_layer("r.conv1d_0").trainable
+    assert not model.get_layer("r.projection").trainable and model.get_layer("r.projection").bias is None
+    assert model.get_layer("r.projection_bn").epsilon == 1.001e-5
+    assert model.get_layer("out").trainable and model.get_layer("out").kernel_constraint.max_value == 3
+    import math
+
+    assert sum(math.prod(w.shape) for w in model.trainable_weights) == 6 * 2 + 2  # only `out`

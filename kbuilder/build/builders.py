@@ -13,7 +13,14 @@ from kbuilder.build.registry import builds
 def keras_layer(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
     spec = node.spec
     layer = keras_class(spec.keras_class)(name=node.name, **convert(spec.keras_kwargs()))
-    return layer(inputs if spec.category == "merge" else inputs[0])
+    return _call(layer, node, inputs if spec.category == "merge" else inputs[0])
+
+
+def _call(layer, node, inputs: Any) -> Any:
+    # Set after construction: not every Keras layer accepts a `trainable` argument.
+    if node.frozen:
+        layer.trainable = False
+    return layer(inputs)
 
 
 @builds("input")
@@ -38,4 +45,5 @@ def projection(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
             )
         strides.append(have // want)
     conv = getattr(keras.layers, f"Conv{len(strides)}D")
-    return conv(target[-1], 1, strides=tuple(strides), name=node.name)(inputs[0])
+    layer = conv(target[-1], 1, strides=tuple(strides), use_bias=node.spec.use_bias, name=node.name)
+    return _call(layer, node, inputs[0])

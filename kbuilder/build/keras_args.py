@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kbuilder.spec.fields import InitializerSpec, RegularizerSpec
+from kbuilder.spec.fields import ConstraintSpec, InitializerSpec, RegularizerSpec
 
 
 def keras_class(name: str) -> type:
@@ -37,12 +37,24 @@ def regularizer(value: RegularizerSpec) -> Any:
     return keras.regularizers.L2(value.l2)
 
 
+def constraint(value: ConstraintSpec) -> Any:
+    import keras
+
+    if value.max_norm is not None:
+        return keras.constraints.MaxNorm(max_value=value.max_norm, axis=value.axis)
+    if value.unit_norm:
+        return keras.constraints.UnitNorm(axis=value.axis)
+    return keras.constraints.NonNeg()
+
+
 def convert(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Turn nested spec objects into Keras objects; plain values pass through."""
     out = {}
     for key, value in kwargs.items():
         if isinstance(value, RegularizerSpec):
             value = regularizer(value)
+        elif isinstance(value, ConstraintSpec):
+            value = constraint(value)
         elif key.endswith("_initializer") and isinstance(value, (str, InitializerSpec)):
             value = initializer(value)
         elif isinstance(value, list) and key not in ("target_shape", "connections", "shared_axes"):

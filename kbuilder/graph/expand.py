@@ -6,7 +6,7 @@ names, references, cycles and unused outputs are checked before anything is buil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from pydantic import ValidationError
@@ -45,6 +45,7 @@ class Frame:
     scope: dict
     context: str = ""
     blocks: tuple[str, ...] = ()
+    frozen: bool = False
 
 
 class Expander:
@@ -108,7 +109,8 @@ class Expander:
                 raise SpecError([Problem(location, f"a {spec.kind} takes one input, got {len(inputs)}", frame.context)])
             self._claim(name, location, frame.context)
             self.groups[name] = (spec.kind, location)
-            out = self.composites[spec.kind](spec, name, path + (spec.kind,), frame, inputs[0])
+            inner = replace(frame, frozen=True) if not spec.trainable else frame
+            out = self.composites[spec.kind](spec, name, path + (spec.kind,), inner, inputs[0])
             self.aliases[name] = out.candidates[0]
             return Ref((name,), location)
         self._add(name, spec.kind, spec, inputs, location, frame)
@@ -132,9 +134,9 @@ class Expander:
 
     # -- composites ----------------------------------------------------------------------
     def _branches(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
-        inner = Frame(f"{name}.", frame.group + (name,), frame.scope, frame.context, frame.blocks)
+        inner = replace(frame, prefix=f"{name}.", group=frame.group + (name,))
         outs = [
-            self.expand_list(layers, path + ("paths", pname), Frame(f"{name}.{pname}.", inner.group, frame.scope, frame.context, frame.blocks), source)
+            self.expand_list(layers, path + ("paths", pname), replace(inner, prefix=f"{name}.{pname}."), source)
             if layers else source
             for pname, layers in spec.paths.items()
         ]
@@ -142,17 +144,20 @@ class Expander:
         return self._internal(f"{name}.{spec.merge}", {spec.merge: merge_args}, outs, path, inner)
 
     def _residual(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
-        inner = Frame(f"{name}.", frame.group + (name,), frame.scope, frame.context, frame.blocks)
+        inner = replace(frame, prefix=f"{name}.", group=frame.group + (name,))
         body = self.expand_list(spec.layers, path + ("layers",), inner, source)
         if spec.shortcut == "identity":
             shortcut = source
         elif spec.shortcut == "projection":
-            shortcut = self._internal(f"{name}.projection", {"projection": None}, [source], path + ("shortcut",), inner)
+            projection = {"projection": {"use_bias": spec.projection_use_bias}}
+            shortcut = self._internal(f"{name}.projection", projection, [source], path + ("shortcut",), inner)
             self.nodes[-1].shape_refs = [body]
-            if spec.projection_batch_norm:
-                shortcut = self._internal(f"{name}.projection_bn", {"batch_norm": None}, [shortcut], path + ("shortcut",), inner)
+            norm = spec.projection_batch_norm
+            if norm is not False:
+                args = None if norm is True else norm.explicit()
+                shortcut = self._internal(f"{name}.projection_bn", {"batch_norm": args}, [shortcut], path + ("shortcut",), inner)
         else:
-            sc_frame = Frame(f"{name}.shortcut.", inner.group, frame.scope, frame.context, frame.blocks)
+            sc_frame = replace(inner, prefix=f"{name}.shortcut.")
             shortcut = self.expand_list(spec.shortcut, path + ("shortcut",), sc_frame, source)
         out = self._internal(f"{name}.add", {"add": None}, [body, shortcut], path, inner)
         if spec.activation:
@@ -163,7 +168,7 @@ class Expander:
         out = source
         for r in range(spec.times):
             scope = {**frame.scope, spec.index: r}
-            inner = Frame(f"{name}.{r}.", frame.group + (name,), scope, frame.context, frame.blocks)
+            inner = replace(frame, prefix=f"{name}.{r}.", group=frame.group + (name,), scope=scope)
             out = self.expand_list(spec.layers, path + ("layers",), inner, out)
         return out
 
@@ -187,7 +192,8 @@ class Expander:
         scope = {**self.spec.params, **block.params, **spec.args}
         where = f"in block '{spec.use}' used at {location.prefix()}"
         context = f"{where}; {frame.context}" if frame.context else where
-        inner = Frame(f"{name}.", frame.group + (name,), scope, context, frame.blocks + (spec.use,))
+        inner = replace(frame, prefix=f"{name}.", group=frame.group + (name,), scope=scope, context=context,
+                        blocks=frame.blocks + (spec.use,))
         return self.expand_list(block.layers, ("blocks", spec.use, "layers"), inner, source)
 
     def _inception(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
@@ -198,7 +204,7 @@ class Expander:
     def _internal(self, name: str, entry: dict, inputs: list[Ref], path: PathTuple, frame: Frame) -> Ref:
         """A node the expander adds itself (merges, projections), located at its composite."""
         (kind,) = entry
-        spec = _INTERNAL_SPECS[kind]() if kind in _INTERNAL_SPECS else validate_entry(entry)
+        spec = _INTERNAL_SPECS[kind](**(entry[kind] or {})) if kind in _INTERNAL_SPECS else validate_entry(entry)
         location = self.source.locate(path)
         self._add(name, kind, spec, inputs, location, frame)
         return Ref((name,), location)
@@ -206,7 +212,8 @@ class Expander:
     def _add(self, name: str, kind: str, spec: Any, inputs: list, location: Location, frame: Frame) -> None:
         self._claim(name, location, frame.context)
         self.refs[name] = list(inputs)
-        self.nodes.append(Node(name, kind, spec, [], location, frame.context, frame.group))
+        frozen = frame.frozen or not getattr(spec, "trainable", True)
+        self.nodes.append(Node(name, kind, spec, [], location, frame.context, frame.group, frozen=frozen))
 
     def _claim(self, name: str, location: Location, context: str) -> None:
         if name in self.where:
@@ -232,6 +239,8 @@ class Expander:
 
 class ProjectionSpec(LayerSpec):
     """1x1 convolution whose filters and stride match another tensor (residual shortcut)."""
+
+    use_bias: bool = True
 
 
 ProjectionSpec.kind = "projection"

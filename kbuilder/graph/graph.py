@@ -23,6 +23,7 @@ class Node:
     shape_refs: list[str] = field(default_factory=list)
     # Re-validates the spec once the input's channel count is known (`${in_channels}`).
     rebind: Callable[[int], Any] | None = None
+    frozen: bool = False  # `trainable: false` on the layer or an enclosing composite
 
     @property
     def line(self) -> int | None:

@@ -13,6 +13,7 @@ from pydantic import Field, WithJsonSchema
 
 from kbuilder.spec.base import Name
 from kbuilder.spec.fields import ActivationName, Axis
+from kbuilder.spec.layers.normalization import BatchNorm
 from kbuilder.spec.registry import LayerSpec, layer_kind
 
 # Replaced by a $ref to the LayerEntry definition in kbuilder.spec.schema.
@@ -55,7 +56,10 @@ class Residual(LayerSpec):
             )
         ),
     ] = "identity"
-    projection_batch_norm: bool = Field(True, description="Follow the projection conv with batch_norm.")
+    projection_batch_norm: Union[bool, BatchNorm] = Field(
+        True, description="Follow the projection conv with batch_norm: true, false, or batch_norm arguments."
+    )
+    projection_use_bias: bool = Field(True, description="Whether the projection conv has a bias.")
     activation: ActivationName | None = Field(None, description="Activation after the merge (ResNet: relu).")
 
 
@@ -64,7 +68,7 @@ class Repeat(LayerSpec):
     """The same layers `times` times in sequence; `${index}` holds the repetition (from 0)."""
 
     composite = True
-    times: int = Field(ge=1, le=10_000, description="How many times to repeat the layers.")
+    times: int = Field(ge=0, le=10_000, description="How many times to repeat the layers (0: the identity).")
     layers: RawLayers = Field(min_length=1, description="The layers of one repetition.")
     index: Name = Field("index", description="Parameter name of the 0-based repetition number.")
 

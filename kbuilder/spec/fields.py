@@ -58,6 +58,24 @@ class RegularizerSpec(StrictModel):
         return self
 
 
+class ConstraintSpec(StrictModel):
+    """A weight constraint applied after each update: `{max_norm: 3}`, `{non_neg: true}`..."""
+
+    max_norm: float | None = Field(None, gt=0, description="Rescale weights whose norm exceeds this (Kim 2014: 3).")
+    axis: int = Field(0, description="Axis along which max_norm/unit_norm norms are computed (Keras default 0).")
+    non_neg: bool = Field(False, description="Clip weights to be non-negative.")
+    unit_norm: bool = Field(False, description="Rescale weights to unit norm.")
+
+    @model_validator(mode="after")
+    def _needs_one(self):
+        chosen = [self.max_norm is not None, self.non_neg, self.unit_norm]
+        if sum(chosen) != 1:
+            raise ValueError("give exactly one of max_norm, non_neg: true or unit_norm: true")
+        return self
+
+
+Constraint = Annotated[ConstraintSpec, Field(description="A weight constraint: {max_norm: 3}, {non_neg: true} or {unit_norm: true}.")]
+
 Regularizer = Annotated[RegularizerSpec, Field(description="A weight regularizer: {l1: x}, {l2: x} or {l1: x, l2: y}.")]
 
 Size1D = Annotated[int, Field(gt=0)]

@@ -27,13 +27,16 @@ class LayerSpec(StrictModel):
     category: ClassVar[str] = "core"
     composite: ClassVar[bool] = False
     # Fields that are not Keras constructor arguments.
-    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs"})
+    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "trainable"})
 
     name: Name | None = Field(None, description="Layer name; derived from the spec path when omitted.")
     inputs: list[Name] | None = Field(
         None,
         min_length=1,
         description="Names of the layers (or model inputs) this layer takes; default: the previous layer.",
+    )
+    trainable: bool = Field(
+        True, description="false freezes the weights (of every layer inside, for a composite)."
     )
 
     @model_validator(mode="before")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from kbuilder.spec.fields import (
-    Dilation2D, Filters, Initializer, KernelSize2D, OptionalActivation, Padding, Padding1D,
+    Constraint, Dilation2D, Filters, Initializer, KernelSize2D, OptionalActivation, Padding, Padding1D,
     Regularizer, Size1D, Strides2D, UseBias,
 )
 from kbuilder.spec.registry import LayerSpec, layer_kind
@@ -18,6 +18,8 @@ class _ConvCommon(LayerSpec):
     bias_initializer: Initializer | None = None
     kernel_regularizer: Regularizer | None = None
     bias_regularizer: Regularizer | None = None
+    kernel_constraint: Constraint | None = None
+    bias_constraint: Constraint | None = None
 
 
 @layer_kind("conv1d", keras_class="Conv1D", category="conv")

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from kbuilder.spec.fields import (
-    ActivationName, Axis, DropoutRate, Initializer, OptionalActivation, Regularizer, Seed, Shape,
+    ActivationName, Axis, Constraint, DropoutRate, Initializer, OptionalActivation, Regularizer, Seed, Shape,
     Units, UseBias,
 )
 from kbuilder.spec.registry import LayerSpec, layer_kind
@@ -35,6 +35,8 @@ class Dense(LayerSpec):
     kernel_regularizer: Regularizer | None = None
     bias_regularizer: Regularizer | None = None
     activity_regularizer: Regularizer | None = None
+    kernel_constraint: Constraint | None = None
+    bias_constraint: Constraint | None = None
 
 
 @layer_kind("activation", shorthand="activation", keras_class="Activation", category="activation")

@@ -62,3 +62,18 @@ class GlobalAveragePooling1D(_GlobalPool):
 @layer_kind("global_max_pooling1d", keras_class="GlobalMaxPooling1D", category="pooling")
 class GlobalMaxPooling1D(_GlobalPool):
     """Maximum over time of each channel (max-over-time pooling, Kim 2014)."""
+
+
+class _Adaptive2D(LayerSpec):
+    output_size: Size2D = Field(description="Output height and width, whatever the input size.")
+
+
+@layer_kind("adaptive_average_pooling2d", shorthand="output_size", keras_class="AdaptiveAveragePooling2D",
+            category="pooling")
+class AdaptiveAveragePooling2D(_Adaptive2D):
+    """Average pooling to a fixed output size (PyTorch's AdaptiveAvgPool2d, e.g. AlexNet's 6x6)."""
+
+
+@layer_kind("adaptive_max_pooling2d", shorthand="output_size", keras_class="AdaptiveMaxPooling2D", category="pooling")
+class AdaptiveMaxPooling2D(_Adaptive2D):
+    """Max pooling to a fixed output size."""
