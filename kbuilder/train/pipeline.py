@@ -36,11 +36,12 @@ class BatchPlan:
         return math.ceil(self.batches / self.fused)
 
 
-def plan_batches(samples: int, batch_size: int, fused: int) -> BatchPlan:
-    """Fused stacks need equal batches, so the last partial batch is dropped when fusing
-    (it is a different random few samples every epoch)."""
+def plan_batches(samples: int, batch_size: int, fused: int, *, equal_batches: bool = False) -> BatchPlan:
+    """Fused stacks (and lockstep processes) need equal batches, so then the last partial
+    batch is dropped (it is a different random few samples every epoch)."""
     batch_size = min(batch_size, samples)
-    batches = samples // batch_size if fused > 1 else math.ceil(samples / batch_size)
+    equal_batches = equal_batches or fused > 1
+    batches = samples // batch_size if equal_batches else math.ceil(samples / batch_size)
     return BatchPlan(batch_size, batches, max(1, min(fused, batches)))
 
 
@@ -105,10 +106,24 @@ def numpy_batches(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int |
     return NumpyBatches()
 
 
-def tf_dataset(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | None, prefetch: int | None, augment=None):
-    """tf.data: shuffled indices -> batched gathers -> augmentation -> (fused stacks) -> prefetch."""
+def tf_dataset(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | None, prefetch: int | None, augment=None,
+               shardable: bool = False):
+    """tf.data: shuffled indices -> batched gathers -> augmentation -> (fused stacks) -> prefetch.
+
+    `shardable`: Keras's multi-process sharding reads the batch size from the last batch
+    op, which a map after it hides; then samples are augmented one by one before batching.
+    """
     import tensorflow as tf
 
+    if shardable:
+        dataset = tf.data.Dataset.from_tensor_slices((arrays.x, arrays.y))
+        if shuffle:
+            dataset = dataset.shuffle(len(arrays), seed=seed, reshuffle_each_iteration=True)
+        if augment is not None:
+            dataset = dataset.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        # Every process must run the same number of equal steps, epoch after epoch: whole
+        # batches only, and an endless stream cut into epochs by steps_per_epoch.
+        return dataset.batch(plan.batch_size, drop_remainder=True).repeat().prefetch(prefetch or tf.data.AUTOTUNE)
     x_all, y_all = tf.constant(arrays.x), tf.constant(arrays.y)
     indices = tf.data.Dataset.range(len(arrays))
     if shuffle:
@@ -127,10 +142,25 @@ def tf_dataset(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | No
     return dataset.prefetch(prefetch or tf.data.AUTOTUNE)
 
 
-def tf_eval_dataset(arrays: Arrays, batch_size: int):
+def tf_eval_dataset(arrays: Arrays, batch_size: int, *, whole_batches: bool = False):
     import tensorflow as tf
 
-    return tf.data.Dataset.from_tensor_slices((arrays.x, arrays.y)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.from_tensor_slices((arrays.x, arrays.y))
+    return dataset.batch(batch_size, drop_remainder=whole_batches).prefetch(tf.data.AUTOTUNE)
+
+
+def lockstep_eval_batch(samples: int, processes: int, batch_size: int) -> tuple[int, int]:
+    """(batch, samples used) for evaluation split across processes in lockstep.
+
+    Keras shards a batch across processes, and every process must see the same number of
+    equal batches, or the collectives hang. The batch is the multiple of the process count,
+    between a quarter of `batch_size` and `batch_size`, that leaves out the fewest samples.
+    """
+    per_process = max(1, samples // processes)
+    cap = max(1, min(batch_size // processes, per_process))
+    chosen = min(range(max(1, cap // 4), cap + 1), key=lambda m: (per_process % m, -m))
+    batch = chosen * processes
+    return batch, (samples // batch) * batch
 
 
 def install_fused_train_step(model: Any, example: tuple[np.ndarray, np.ndarray]) -> None:

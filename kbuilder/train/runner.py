@@ -105,19 +105,25 @@ def _train_with(loaded, options, run, resume_epoch, splits, settings, dist, inpu
         if arrays is not None and arrays.x.dtype != np.dtype(dtype):
             arrays.x = arrays.x.astype(dtype)
 
-    plan = pipeline.plan_batches(len(splits.train), train_spec.batch_size, settings.fused_steps)
+    lockstep = dist.processes > 1
+    if lockstep and train_spec.batch_size % dist.processes:
+        raise UsageError(f"train.batch_size {train_spec.batch_size} must be divisible by the {dist.processes} processes")
+    plan = pipeline.plan_batches(len(splits.train), train_spec.batch_size, settings.fused_steps, equal_batches=lockstep)
     augment = pipeline.augmenter(train_spec.data.augment, train_spec.seed)
     start_epoch = resume_epoch or 0
     if settings.pipeline == "tf_data":
         prefetch = None if train_spec.performance.prefetch == "auto" else train_spec.performance.prefetch
         train_input = pipeline.tf_dataset(splits.train, plan, shuffle=train_spec.data.shuffle, seed=train_spec.seed,
-                                          prefetch=prefetch, augment=augment)
+                                          prefetch=prefetch, augment=augment, shardable=dist.processes > 1)
     else:
         train_input = pipeline.numpy_batches(splits.train, plan, shuffle=train_spec.data.shuffle, seed=train_spec.seed,
                                              start_epoch=start_epoch, augment=augment)
     eval_bs = train_spec.performance.eval_batch_size
 
     def eval_input(arrays):
+        if lockstep:
+            batch, used = pipeline.lockstep_eval_batch(len(arrays), dist.processes, eval_bs)
+            return {"x": pipeline.tf_eval_dataset(arrays.head(used), batch, whole_batches=True)}
         if settings.pipeline == "tf_data":
             return {"x": pipeline.tf_eval_dataset(arrays, eval_bs)}
         return {"x": arrays.x, "y": arrays.y, "batch_size": eval_bs}
@@ -145,9 +151,15 @@ def _train_with(loaded, options, run, resume_epoch, splits, settings, dist, inpu
         print(f"resuming {run.path} after epoch {resume_epoch} of {train_spec.epochs}", file=sys.stderr)
     validation = splits.validation
     started = time.perf_counter()
+    import warnings
+
     try:
+        if lockstep:
+            # Sharded evaluation sets have no known length; Keras warns when they end.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
         model.fit(
-            train_input, epochs=train_spec.epochs, verbose=verbose, callbacks=callbacks,
+            train_input, epochs=train_spec.epochs, verbose=verbose, callbacks=callbacks, shuffle=False,
+            steps_per_epoch=plan.batches if lockstep else None,
             validation_data=None if validation is None else _as_tuple(eval_input(validation)),
             validation_batch_size=eval_bs if settings.pipeline == "numpy" else None,
         )
