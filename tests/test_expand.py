@@ -46,29 +46,29 @@ def graph():
 
 def test_names_are_derived_from_the_spec_path():
     names = [n.name for n in graph().nodes]
-    assert names[:8] == ["img", "stem", "u1.r.conv2d_0", "u1.r.projection", "u1.r.projection_bn", "u1.r.add",
-                         "u1.r.relu", "stage.0.c0"]
-    assert "stage.1.c1" in names and "br.concat" in names and "inc.3x3.conv2d_1" in names
+    assert names[:8] == ["img", "stem", "u1-r-conv2d_0", "u1-r-projection", "u1-r-projection_bn", "u1-r-add",
+                         "u1-r-relu", "stage-0-c0"]
+    assert "stage-1-c1" in names and "br-concat" in names and "inc-3x3-conv2d_1" in names
 
 
 def test_parameters_and_expressions_are_substituted():
     g = graph()
     assert g.node("stem").spec.filters == 8
-    assert g.node("u1.r.conv2d_0").spec.filters == 16 and g.node("u1.r.conv2d_0").spec.strides == 2
-    assert g.node("stage.1.c1").spec.filters == 9
+    assert g.node("u1-r-conv2d_0").spec.filters == 16 and g.node("u1-r-conv2d_0").spec.strides == 2
+    assert g.node("stage-1-c1").spec.filters == 9
 
 
 def test_composite_names_alias_their_outputs():
     g = graph()
-    assert g.resolve("u1") == "u1.r.relu"
-    assert g.resolve("stage") == "stage.1.c1"
-    assert g.node("br.concat").inputs == ["stage.1.c1", "br.pool.max_pooling2d_0"]
+    assert g.resolve("u1") == "u1-r-relu"
+    assert g.resolve("stage") == "stage-1-c1"
+    assert g.node("br-concat").inputs == ["stage-1-c1", "br-pool-max_pooling2d_0"]
 
 
 def test_nodes_know_their_groups_and_lines():
     g = graph()
-    conv = g.node("u1.r.conv2d_0")
-    assert conv.group == ("u1", "u1.r") and conv.line == 13
+    conv = g.node("u1-r-conv2d_0")
+    assert conv.group == ("u1", "u1-r") and conv.line == 13
     assert "in block 'unit' used at t.yaml:16:13: layers[1].block.use" in conv.context
     assert g.groups["inc"][0] == "inception"
 
@@ -97,7 +97,7 @@ def test_in_channels_is_bound_to_each_layers_input_at_build_time():
           - block: {use: halve, name: b}
         """))
     model = build(spec).model
-    assert model.get_layer("a.conv2d_0").filters == 6 and model.get_layer("b.conv2d_0").filters == 3
+    assert model.get_layer("a-conv2d_0").filters == 6 and model.get_layer("b-conv2d_0").filters == 3
 
 
 def test_in_channels_is_refused_in_composite_arguments():
@@ -130,9 +130,9 @@ def test_trainable_false_freezes_a_layer_or_a_whole_composite():
           - dense: {name: out, units: 2, kernel_constraint: {max_norm: 3}}
         """))
     model = build(spec).model
-    assert not model.get_layer("emb").trainable and not model.get_layer("r.conv1d_0").trainable
-    assert not model.get_layer("r.projection").trainable and model.get_layer("r.projection").bias is None
-    assert model.get_layer("r.projection_bn").epsilon == 1.001e-5
+    assert not model.get_layer("emb").trainable and not model.get_layer("r-conv1d_0").trainable
+    assert not model.get_layer("r-projection").trainable and model.get_layer("r-projection").bias is None
+    assert model.get_layer("r-projection_bn").epsilon == 1.001e-5
     assert model.get_layer("out").trainable and model.get_layer("out").kernel_constraint.max_value == 3
     import math
 

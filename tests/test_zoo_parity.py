@@ -58,8 +58,8 @@ def _resnet50_boundaries() -> tuple[tuple[str, str], ...]:
     outputs conv2_x..conv5_x, global pooling and the classifier."""
     pairs = [("conv1_relu", "conv1_relu"), ("pool1", "pool1_pool")]
     for stage, blocks in ((2, 3), (3, 4), (4, 6), (5, 3)):
-        pairs.append((f"conv{stage}_x.block1", f"conv{stage}_block1_out"))
-        pairs += [(f"conv{stage}_x.blocks.{b - 2}.block", f"conv{stage}_block{b}_out") for b in range(2, blocks + 1)]
+        pairs.append((f"conv{stage}_x-block1", f"conv{stage}_block1_out"))
+        pairs += [(f"conv{stage}_x-blocks-{b - 2}-block", f"conv{stage}_block{b}_out") for b in range(2, blocks + 1)]
         pairs.append((f"conv{stage}_x", f"conv{stage}_block{blocks}_out"))
     return tuple(pairs + [("avg_pool", "avg_pool"), ("predictions", "predictions")])
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
-from kbuilder.graph.graph import Graph, Node
+from kbuilder.graph.graph import SEP, Graph, Node
 from kbuilder.graph.order import check_unused, topological_order
 from kbuilder.graph.params import ParamError, mentions, shallow_substitute
 from kbuilder.spec import LoadedSpec
@@ -46,6 +46,10 @@ class Frame:
     context: str = ""
     blocks: tuple[str, ...] = ()
     frozen: bool = False
+    prefixes: tuple[str, ...] = ("",)  # every enclosing prefix, for resolving references
+
+    def enter(self, prefix: str, **changes: Any) -> "Frame":
+        return replace(self, prefix=prefix, prefixes=self.prefixes + (prefix,), **changes)
 
 
 class Expander:
@@ -134,41 +138,41 @@ class Expander:
 
     # -- composites ----------------------------------------------------------------------
     def _branches(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
-        inner = replace(frame, prefix=f"{name}.", group=frame.group + (name,))
+        inner = frame.enter(f"{name}{SEP}", group=frame.group + (name,))
         outs = [
-            self.expand_list(layers, path + ("paths", pname), replace(inner, prefix=f"{name}.{pname}."), source)
+            self.expand_list(layers, path + ("paths", pname), inner.enter(f"{name}{SEP}{pname}{SEP}"), source)
             if layers else source
             for pname, layers in spec.paths.items()
         ]
         merge_args = {"axis": spec.axis} if spec.merge == "concat" else None
-        return self._internal(f"{name}.{spec.merge}", {spec.merge: merge_args}, outs, path, inner)
+        return self._internal(f"{name}{SEP}{spec.merge}", {spec.merge: merge_args}, outs, path, inner)
 
     def _residual(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
-        inner = replace(frame, prefix=f"{name}.", group=frame.group + (name,))
+        inner = frame.enter(f"{name}{SEP}", group=frame.group + (name,))
         body = self.expand_list(spec.layers, path + ("layers",), inner, source)
         if spec.shortcut == "identity":
             shortcut = source
         elif spec.shortcut == "projection":
             projection = {"projection": {"use_bias": spec.projection_use_bias}}
-            shortcut = self._internal(f"{name}.projection", projection, [source], path + ("shortcut",), inner)
+            shortcut = self._internal(f"{name}{SEP}projection", projection, [source], path + ("shortcut",), inner)
             self.nodes[-1].shape_refs = [body]
             norm = spec.projection_batch_norm
             if norm is not False:
                 args = None if norm is True else norm.explicit()
-                shortcut = self._internal(f"{name}.projection_bn", {"batch_norm": args}, [shortcut], path + ("shortcut",), inner)
+                shortcut = self._internal(f"{name}{SEP}projection_bn", {"batch_norm": args}, [shortcut], path + ("shortcut",), inner)
         else:
-            sc_frame = replace(inner, prefix=f"{name}.shortcut.")
+            sc_frame = inner.enter(f"{name}{SEP}shortcut{SEP}")
             shortcut = self.expand_list(spec.shortcut, path + ("shortcut",), sc_frame, source)
-        out = self._internal(f"{name}.add", {"add": None}, [body, shortcut], path, inner)
+        out = self._internal(f"{name}{SEP}add", {"add": None}, [body, shortcut], path, inner)
         if spec.activation:
-            out = self._internal(f"{name}.{spec.activation}", {"activation": spec.activation}, [out], path, inner)
+            out = self._internal(f"{name}{SEP}{spec.activation}", {"activation": spec.activation}, [out], path, inner)
         return out
 
     def _repeat(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
         out = source
         for r in range(spec.times):
             scope = {**frame.scope, spec.index: r}
-            inner = replace(frame, prefix=f"{name}.{r}.", group=frame.group + (name,), scope=scope)
+            inner = frame.enter(f"{name}{SEP}{r}{SEP}", group=frame.group + (name,), scope=scope)
             out = self.expand_list(spec.layers, path + ("layers",), inner, out)
         return out
 
@@ -192,8 +196,8 @@ class Expander:
         scope = {**self.spec.params, **block.params, **spec.args}
         where = f"in block '{spec.use}' used at {location.prefix()}"
         context = f"{where}; {frame.context}" if frame.context else where
-        inner = replace(frame, prefix=f"{name}.", group=frame.group + (name,), scope=scope, context=context,
-                        blocks=frame.blocks + (spec.use,))
+        inner = frame.enter(f"{name}{SEP}", group=frame.group + (name,), scope=scope, context=context,
+                            blocks=frame.blocks + (spec.use,))
         return self.expand_list(block.layers, ("blocks", spec.use, "layers"), inner, source)
 
     def _inception(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
@@ -222,8 +226,7 @@ class Expander:
         self.where[name] = location
 
     def _ref(self, name: str, frame: Frame, location: Location) -> Ref:
-        parts = frame.prefix.rstrip(".").split(".") if frame.prefix else []
-        candidates = tuple(".".join(parts[:k] + [name]) for k in range(len(parts), -1, -1))
+        candidates = tuple(prefix + name for prefix in reversed(frame.prefixes))
         return Ref(candidates, location, frame.context)
 
     def _resolve(self, ref: Ref) -> str:

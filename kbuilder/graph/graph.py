@@ -7,6 +7,10 @@ from typing import Any, Callable
 
 from kbuilder.errors import Location
 
+# Joins a composite's name to the names inside it (`stage-0-conv2d_1`). Not '.', which
+# PyTorch forbids in module names, nor '/', which Keras reserves.
+SEP = "-"
+
 
 @dataclass
 class Node:

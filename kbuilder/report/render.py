@@ -7,6 +7,7 @@ import io
 import json
 from typing import Callable
 
+from kbuilder.graph.graph import SEP
 from kbuilder.report.rows import Report, Row
 
 COLUMNS = ("Layer", "Kind", "Output shape", "Params", "MACs", "Receptive field", "Line")
@@ -30,7 +31,7 @@ def _table_lines(report: Report) -> list[tuple[str, ...] | str]:
             name = row.group[depth]
             kind, line = report.groups.get(name, ("block", None))
             parent = row.group[depth - 1] if depth else ""
-            short = name[len(parent) + 1:] if parent and name.startswith(parent + ".") else name
+            short = name[len(parent) + 1:] if parent and name.startswith(parent + SEP) else name
             lines.append(("  " * depth + f"{short}/", kind, "", "", "", "", str(line or "")))
         current = row.group
         lines.append(_cells(row, len(row.group)))
@@ -38,7 +39,7 @@ def _table_lines(report: Report) -> list[tuple[str, ...] | str]:
 
 
 def _cells(row: Row, depth: int = 0) -> tuple[str, ...]:
-    short = row.name[len(row.group[-1]) + 1:] if row.group and row.name.startswith(row.group[-1] + ".") else row.name
+    short = row.name[len(row.group[-1]) + 1:] if row.group and row.name.startswith(row.group[-1] + SEP) else row.name
     return (
         "  " * depth + short,
         row.kind,

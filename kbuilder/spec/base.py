@@ -30,8 +30,16 @@ Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
 Name = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*$",
         max_length=120,
-        description="An identifier: letters, digits, '_', '.', ':' or '-' ('/' is reserved by Keras).",
+        description="A name: letters, digits, '_' and '-' (Keras reserves '/', PyTorch '.').",
+    ),
+]
+Identifier = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        max_length=120,
+        description="An identifier: letters, digits and '_' (model inputs become SavedModel argument names).",
     ),
 ]

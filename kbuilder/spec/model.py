@@ -6,7 +6,7 @@ from typing import Any, Literal, Union
 
 from pydantic import Field, model_validator
 
-from kbuilder.spec.base import Name, StrictModel
+from kbuilder.spec.base import Identifier, Name, StrictModel
 from kbuilder.spec.composite import ParamValue, RawLayers
 from kbuilder.spec.fields import Shape
 from kbuilder.spec.train import TrainSpec
@@ -57,7 +57,7 @@ class ModelSpec(StrictModel):
 
     name: Name = Field(description="Model name (used for run directories and exports).")
     description: str = Field("", max_length=5000, description="One line on what the model is and where it comes from.")
-    inputs: dict[Name, InputSpec] = Field(
+    inputs: dict[Identifier, InputSpec] = Field(
         min_length=1, max_length=64, description="Named model inputs in order, each with its shape."
     )
     params: dict[Name, ParamValue] = Field(
