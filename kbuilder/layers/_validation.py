@@ -75,6 +75,25 @@ def choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return value.lower()
 
 
+def activation(value: Any) -> Any:
+    """A Keras activation function from its name (None: linear)."""
+    import keras
+
+    try:
+        return keras.activations.get(value)
+    except ValueError as error:
+        raise ValueError(
+            f"`activation` must be a Keras activation name or None, received: {value!r}"
+        ) from error
+
+
+def initializer(value: Any, default: str) -> Any:
+    """A Keras initializer; None means the layer's default (as in keras.layers)."""
+    import keras
+
+    return keras.initializers.get(default if value is None else value)
+
+
 def channels_of(layer_name: str, input_shape: Any, axis: int = -1) -> int:
     """The static size of `axis`; the layers need it to create weights/tables."""
     size = input_shape[axis]

@@ -112,18 +112,9 @@ class PartialConv2D(keras.layers.Layer):
         if not isinstance(use_bias, bool):
             raise ValueError(f"`use_bias` must be true or false, received: {use_bias!r}")
         self.use_bias = use_bias
-        try:
-            self.activation = keras.activations.get(activation)
-        except ValueError as error:
-            raise ValueError(
-                f"`activation` must be a Keras activation name or None, received: "
-                f"{activation!r}"
-            ) from error
-        # None means "the default", as for keras.layers.Conv2D.
-        self.kernel_initializer = keras.initializers.get(
-            "glorot_uniform" if kernel_initializer is None else kernel_initializer)
-        self.bias_initializer = keras.initializers.get(
-            "zeros" if bias_initializer is None else bias_initializer)
+        self.activation = check.activation(activation)
+        self.kernel_initializer = check.initializer(kernel_initializer, "glorot_uniform")
+        self.bias_initializer = check.initializer(bias_initializer, "zeros")
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     @property

@@ -54,18 +54,10 @@ class TrainableSubsampling(keras.layers.Layer):
             "strides", self.pool_size if strides is None else strides, 2
         )
         self.mode = check.choice("mode", mode, _MODES)
-        try:
-            self.activation = keras.activations.get(activation)
-        except ValueError as error:
-            raise ValueError(
-                f"`activation` must be a Keras activation name or None, received: "
-                f"{activation!r}"
-            ) from error
-        # None means "the default": a plain (unit-gain, zero-bias) pooling at init.
-        self.coefficient_initializer = keras.initializers.get(
-            "ones" if coefficient_initializer is None else coefficient_initializer)
-        self.bias_initializer = keras.initializers.get(
-            "zeros" if bias_initializer is None else bias_initializer)
+        self.activation = check.activation(activation)
+        # The defaults make a plain (unit-gain, zero-bias) sum pooling at init.
+        self.coefficient_initializer = check.initializer(coefficient_initializer, "ones")
+        self.bias_initializer = check.initializer(bias_initializer, "zeros")
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
