@@ -32,7 +32,13 @@ def _spatial(x: np.ndarray, what: str) -> None:
 def _pad(x: np.ndarray, step) -> np.ndarray:
     _spatial(x, "pad")
     p = step.padding if isinstance(step.padding, list) else [step.padding]
-    top, bottom, left, right = {1: p * 4, 2: [p[0], p[0], p[1], p[1]], 4: p}[len(p)]
+    if len(p) == 1:
+        top = bottom = left = right = p[0]
+    elif len(p) == 2:
+        top = bottom = p[0]
+        left = right = p[1]
+    else:
+        top, bottom, left, right = p
     widths = [(0, 0), (top, bottom), (left, right)] + [(0, 0)] * (x.ndim - 3)
     return np.pad(x, widths, constant_values=step.value)
 

@@ -109,10 +109,12 @@ def summary_lines(result) -> list[str]:
     epochs = m.get("epoch_seconds") or []
     if epochs:
         steady = epochs[1:] or epochs
+        pace = f"{sum(steady) / len(steady):.2f} s/epoch" + (" after the first" if len(epochs) > 1 else "")
+        rate = m.get("samples_per_second_after_first_epoch") or m.get("samples_per_second")
+        count = len(epochs)
         lines.append(
-            f"{m['epochs_run']} epochs in {m['train_seconds']:.1f} s ({sum(steady) / len(steady):.2f} s/epoch after the first), "
-            f"{m.get('samples_per_second_after_first_epoch') or m.get('samples_per_second')} samples/s, "
-            f"{m['backend']} on {m['device']}"
+            f"{count} epoch{'s' if count != 1 else ''} in {m['train_seconds']:.1f} s ({pace}), "
+            f"{rate} samples/s, {m['backend']} on {m['device']}"
         )
     if str(m.get("export", "")).startswith(("skipped", "failed")):
         lines.append(f"export {m['export']}")

@@ -1,0 +1,69 @@
+"""`kbuilder train` on the command line: overrides, errors and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+
+from tests.test_train_support import DATASETS, current_backend, write_spec
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """Run the real `kbuilder` entry point in this process; (exit code, stdout, stderr)."""
+    from kbuilder.cli import app as cli
+
+    if not any(command.name == "train" or getattr(command.callback, "__name__", "") == "train"
+               for command in cli.app.registered_commands):
+        from kbuilder.cli.train import register
+
+        register(cli.app)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_train_with_overrides_prints_metrics(tmp_path):
+    spec = write_spec(tmp_path)
+    code, stdout, stderr = run_cli([
+        "train", str(spec), "--data-dir", str(DATASETS), "--out", str(tmp_path / "run"), "--backend", current_backend(),
+        "--epochs", "1", "--set", "train.data.limit=400", "--set", "train.batch_size=16", "--no-export", "--json",
+    ])
+    assert code == 0, stderr
+    report = json.loads(stdout)
+    assert report["epochs_run"] == 1 and report["settings"]["batch_size"] == 16
+    assert report["data"]["train_samples"] == 320
+    resolved = (tmp_path / "run" / "spec.yaml").read_text()
+    assert "limit: 400" in resolved and "batch_size: 16" in resolved
+
+
+def test_plain_output_is_a_short_summary(tmp_path):
+    spec = write_spec(tmp_path)
+    code, stdout, stderr = run_cli([
+        "train", str(spec), "--data-dir", str(DATASETS), "--out", str(tmp_path / "run"), "--backend", current_backend(),
+        "--epochs", "1", "--set", "train.data.limit=200", "--no-export",
+    ])
+    assert code == 0, stderr
+    assert "run directory:" in stdout and "test_accuracy=" in stdout and "s/epoch" in stdout
+    assert " - loss: " in stdout  # Keras prints one line per epoch when the output is not a terminal
+
+
+def test_a_bad_override_is_refused_with_exit_code_2(tmp_path):
+    spec = write_spec(tmp_path)
+    code, _, stderr = run_cli(["train", str(spec), "--set", "train.batch_size=-3", "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert "--set train.batch_size=-3" in stderr and "train.batch_size" in stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_is_a_data_error(tmp_path):
+    spec = write_spec(tmp_path)
+    code, _, stderr = run_cli(["train", str(spec), "--set", "train.data.source={type: npz, path: nowhere.npz}",
+                               "--out", str(tmp_path / "run"), "--backend", current_backend()])
+    assert code == 2 and "nowhere.npz" in stderr
+
+
+def test_an_unknown_backend_is_a_usage_error(tmp_path):
+    code, _, stderr = run_cli(["train", str(write_spec(tmp_path)), "--backend", "theano"])
+    assert code == 2 and "theano" in stderr
