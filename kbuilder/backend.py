@@ -50,9 +50,15 @@ def select_backend(name: str | None) -> str:
 
 def tensorflow_available() -> bool:
     """Whether TensorFlow can be imported (a GPU machine may have JAX only)."""
-    if "tensorflow" in sys.modules:
+    loaded = sys.modules.get("tensorflow", False)
+    if loaded is None:  # import blocked on purpose (sys.modules entry set to None)
+        return False
+    if loaded:
         return True
-    return importlib.util.find_spec("tensorflow") is not None
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def tensorboard_available() -> bool:

@@ -67,3 +67,14 @@ def test_missing_data_is_a_data_error(tmp_path):
 def test_an_unknown_backend_is_a_usage_error(tmp_path):
     code, _, stderr = run_cli(["train", str(write_spec(tmp_path)), "--backend", "theano"])
     assert code == 2 and "theano" in stderr
+
+
+def cli_main(argv: list[str]) -> int:
+    """The entry point with `train` registered, for subprocesses (python -c ...)."""
+    from kbuilder.cli import app as cli
+
+    if not any(getattr(command.callback, "__name__", "") == "train" for command in cli.app.registered_commands):
+        from kbuilder.cli.train import register
+
+        register(cli.app)
+    return cli.main(argv)
