@@ -66,10 +66,11 @@ def render_rich(report: Report) -> str:
     table = Table(title=f"{report.name}  ({report.file})", title_justify="left")
     for col in COLUMNS:
         table.add_column(col, justify="right" if col in ("Params", "MACs", "Line") else "left", no_wrap=col == "Layer")
-    for cells in _table_lines(report):
-        style = "bold cyan" if cells[0].rstrip().endswith("/") else None
+    lines = _table_lines(report)
+    for cells in lines:
+        style = "bold cyan" if cells[0].rstrip().endswith("/") else None  # a block header
         table.add_row(*cells, style=style)
-    console = Console(record=True, width=max(120, len(max((c[0] for c in _table_lines(report)), key=len)) + 90))
+    console = Console(record=True, width=max(120, max(len(c[0]) for c in lines) + 90))
     with console.capture() as capture:
         console.print(table)
         for line in _totals(report):

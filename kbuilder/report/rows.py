@@ -74,6 +74,7 @@ def _start_field(node) -> ReceptiveField | None:
 def make_report(built) -> Report:
     """Rows for a `kbuilder.build.BuiltModel`."""
     model, graph = built.model, built.graph
+    layers = {layer.name: layer for layer in model.layers}
     rows: list[Row] = []
     fields: dict[str, ReceptiveField | None] = {}
     extents: dict[str, tuple] = {}
@@ -84,8 +85,8 @@ def make_report(built) -> Report:
             extents[node.name] = tuple(node.spec.shape[:rank])
             rows.append(Row(node.name, "input", list(node.spec.shape), 0, 0, 0, fields[node.name], node.line, node.group))
             continue
-        layer = model.get_layer(node.name)
-        in_shapes = [tuple(model.get_layer(n).output.shape) for n in node.inputs]
+        layer = layers[node.name]
+        in_shapes = [tuple(layers[n].output.shape) for n in node.inputs]
         out_shape = tuple(layer.output.shape)
         extent = next((extents[n] for n in node.inputs if extents.get(n)), None)
         extents[node.name] = extent
@@ -104,7 +105,7 @@ def make_report(built) -> Report:
                 inputs=list(node.inputs),
             )
         )
-    if not any(hasattr(model.get_layer(r.name), ("kernel_size")) or hasattr(model.get_layer(r.name), "pool_size")
+    if not any(hasattr(layers[r.name], "kernel_size") or hasattr(layers[r.name], "pool_size")
                for r in rows if r.kind != "input"):
         for row in rows:  # no windows anywhere (an MLP): receptive fields say nothing
             row.receptive_field = None
