@@ -171,17 +171,18 @@ def load_source(source, *, spec_dir: Path | None, data_dir: Path | None, input_s
         return train, test, str(resolve_path(source.x, spec_dir))
     if source.type == "image_folder":
         return _image_folder(source, spec_dir, input_shape)
-    return _inline(source), None, "inline"
+    test = _inline(source.test_x, source.test_y) if source.test_x is not None else None
+    return _inline(source.x, source.y), test, "inline"
 
 
-def _inline(source) -> Arrays:
+def _inline(x_values, y_values) -> Arrays:
     try:
-        x = np.asarray(source.x, dtype="float32")
-        y = np.asarray(source.y)
+        x = np.asarray(x_values, dtype="float32")
+        y = np.asarray(y_values)
     except ValueError as exc:
         raise DataError(f"train.data.source: inline arrays must be rectangular lists of numbers ({exc})") from None
     if not np.issubdtype(y.dtype, np.number):
-        raise DataError("train.data.source.y: labels must be numbers")
+        raise DataError("train.data.source: labels must be numbers")
     return Arrays(x, y)
 
 
@@ -213,4 +214,6 @@ def load_splits(data, *, spec_dir: Path | None, data_dir: Path | None, input_sha
         _check_lengths(name, arrays)
     if len(train) == 0:
         raise DataError("the training set is empty")
+    if data.repeat > 1:
+        train = Arrays(np.concatenate([train.x] * data.repeat), np.concatenate([train.y] * data.repeat))
     return Splits(train, validation, test, origin)

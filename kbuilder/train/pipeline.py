@@ -107,7 +107,7 @@ def numpy_batches(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int |
 
 
 def tf_dataset(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | None, prefetch: int | None, augment=None,
-               shardable: bool = False):
+               shardable: bool = False, start_epoch: int = 0):
     """tf.data: shuffled indices -> batched gathers -> augmentation -> (fused stacks) -> prefetch.
 
     `shardable`: Keras's multi-process sharding reads the batch size from the last batch
@@ -125,10 +125,18 @@ def tf_dataset(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | No
         # batches only, and an endless stream cut into epochs by steps_per_epoch.
         return dataset.batch(plan.batch_size, drop_remainder=True).repeat().prefetch(prefetch or tf.data.AUTOTUNE)
     x_all, y_all = tf.constant(arrays.x), tf.constant(arrays.y)
-    indices = tf.data.Dataset.range(len(arrays))
-    if shuffle:
-        indices = indices.shuffle(len(arrays), seed=seed, reshuffle_each_iteration=True)
-    dataset = indices.batch(plan.batch_size, drop_remainder=plan.fused > 1)
+    samples = len(arrays)
+    base_seed = seed if seed is not None else int(np.random.default_rng().integers(2**31 - 1))
+
+    def one_epoch(epoch):
+        # A stateless shuffle seeded by (seed, epoch): a resumed run sees the same order
+        # as an uninterrupted one. Batches never straddle two epochs.
+        order = tf.range(samples, dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([tf.constant(base_seed, tf.int64), epoch]))
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(plan.batch_size, drop_remainder=plan.fused > 1)
+        batches = batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
+        return batches.batch(plan.fused) if plan.fused > 1 else batches
 
     def gather(idx):
         x = tf.gather(x_all, idx)
@@ -136,9 +144,8 @@ def tf_dataset(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | No
             x = augment(x, training=True)
         return x, tf.gather(y_all, idx)
 
-    dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
-    if plan.fused > 1:
-        dataset = dataset.batch(plan.fused)
+    # Endless, cut into epochs by fit's steps_per_epoch (= plan.calls).
+    dataset = tf.data.Dataset.range(start_epoch, 2**62).flat_map(one_epoch)
     return dataset.prefetch(prefetch or tf.data.AUTOTUNE)
 
 

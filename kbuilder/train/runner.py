@@ -69,6 +69,7 @@ def train(loaded, options: TrainOptions | None = None) -> TrainResult:
     settings = performance.resolve(
         settings_spec.performance, backend=backend, distributed=dist.kind != "none",
         has_augment=bool(settings_spec.data.augment), multi_process=dist.processes > 1,
+        convolutional=performance.has_convolutions(loaded),
     )
     previous_policy = keras.config.dtype_policy().name
     keras.config.set_dtype_policy(settings.mixed_precision)
@@ -114,7 +115,7 @@ def _train_with(loaded, options, run, resume_epoch, splits, settings, dist, inpu
     if settings.pipeline == "tf_data":
         prefetch = None if train_spec.performance.prefetch == "auto" else train_spec.performance.prefetch
         train_input = pipeline.tf_dataset(splits.train, plan, shuffle=train_spec.data.shuffle, seed=train_spec.seed,
-                                          prefetch=prefetch, augment=augment, shardable=dist.processes > 1)
+                                          prefetch=prefetch, augment=augment, shardable=lockstep, start_epoch=start_epoch)
     else:
         train_input = pipeline.numpy_batches(splits.train, plan, shuffle=train_spec.data.shuffle, seed=train_spec.seed,
                                              start_epoch=start_epoch, augment=augment)
@@ -159,7 +160,7 @@ def _train_with(loaded, options, run, resume_epoch, splits, settings, dist, inpu
             warnings.filterwarnings("ignore", message="Your input ran out of data")
         model.fit(
             train_input, epochs=train_spec.epochs, verbose=verbose, callbacks=callbacks, shuffle=False,
-            steps_per_epoch=plan.batches if lockstep else None,
+            steps_per_epoch=(plan.batches if lockstep else plan.calls) if settings.pipeline == "tf_data" else None,
             validation_data=None if validation is None else _as_tuple(eval_input(validation)),
             validation_batch_size=eval_bs if settings.pipeline == "numpy" else None,
         )

@@ -72,11 +72,17 @@ class InlineSource(StrictModel):
     type: Literal["inline"] = Field(description="Arrays given in the spec.")
     x: list[Any] = Field(min_length=1, max_length=10000, description="Input samples (nested lists of numbers).")
     y: list[Any] = Field(min_length=1, max_length=10000, description="Labels, one per sample.")
+    test_x: list[Any] | None = Field(None, min_length=1, max_length=10000, description="Test samples, optional.")
+    test_y: list[Any] | None = Field(None, min_length=1, max_length=10000, description="Test labels, with test_x.")
 
     @model_validator(mode="after")
     def _same_length(self):
         if len(self.x) != len(self.y):
             raise ValueError(f"x has {len(self.x)} samples but y has {len(self.y)}")
+        if (self.test_x is None) != (self.test_y is None):
+            raise ValueError("give both test_x and test_y, or neither")
+        if self.test_x is not None and len(self.test_x) != len(self.test_y):
+            raise ValueError(f"test_x has {len(self.test_x)} samples but test_y has {len(self.test_y)}")
         return self
 
 
@@ -203,3 +209,4 @@ class DataSpec(StrictModel):
     preprocess: list[Preprocess] = Field(default_factory=list, max_length=32, description="Steps applied to every split, in order.")
     augment: list[Augment] = Field(default_factory=list, max_length=16, description="Random augmentation of training batches.")
     shuffle: bool = Field(True, description="Reshuffle the training data every epoch.")
+    repeat: int = Field(1, ge=1, le=1_000_000, description="Passes over the training data per epoch (tiny sets such as XOR).")

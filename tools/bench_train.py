@@ -1,0 +1,235 @@
+"""Training speed: `kbuilder train` against the same model written by hand, in one run.
+
+For each spec, trains the same model on the same data (the spec's recipe: preprocessing,
+optimizer, batch size, epochs) three ways, each in a fresh process, one after another:
+
+  kbuilder   `kbuilder train` defaults (fused steps, numpy batches, XLA), whole epochs
+             including its callbacks (best-model checkpoint, backup, TensorBoard, CSV)
+  keras      the model written by hand in Keras, `compile` + `fit(x, y)` with default settings
+  torch      a hand-written PyTorch loop in the style of notes 003 (DataLoader, zero_grad,
+             backward, step)
+
+and prints seconds per epoch (mean after the first epoch, and the first epoch, which
+includes compiling), test accuracy, and the ratios kbuilder/torch and keras/kbuilder.
+
+    python tools/bench_train.py                                  # mnist_mlp and lenet5_modern
+    python tools/bench_train.py --specs mnist_mlp --epochs 3 --kbuilder-backend jax
+    python tools/bench_train.py --json bench.json --data-dir ../shared/datasets
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DEFAULT_DATA = (REPO / "../shared/datasets").resolve()
+WAYS = ("torch", "keras", "kbuilder")
+
+
+def _recipe(spec_name: str, overrides: list[str]):
+    from kbuilder.spec import load_spec
+
+    return load_spec(REPO / "specs" / f"{spec_name}.yaml", overrides=overrides)
+
+
+def _arrays(loaded, data_dir: str):
+    """The spec's training and test arrays after its preprocessing (identical for every way)."""
+    from kbuilder.train.data import load_splits
+    from kbuilder.train.preprocess import preprocess_splits
+
+    train = loaded.spec.train
+    shape = tuple(next(iter(loaded.spec.inputs.values())).shape)
+    splits = load_splits(train.data, spec_dir=loaded.path.parent, data_dir=Path(data_dir), input_shape=shape, seed=train.seed)
+    splits, _ = preprocess_splits(splits, train.data.preprocess, num_classes=10, loss_name=train.loss.name)
+    return splits
+
+
+def run_kbuilder(loaded, data_dir: str, backend: str, out: Path) -> dict:
+    from kbuilder.train import TrainOptions, train
+
+    result = train(loaded, TrainOptions(data_dir=data_dir, out=out, backend=backend, verbose=0, export=False))
+    m = result.metrics
+    return {"epoch_seconds": m["epoch_seconds"], "test_accuracy": m.get("test_accuracy"), "backend": m["backend"],
+            "settings": {k: m["settings"][k] for k in ("jit_compile", "fused_steps", "pipeline", "mixed_precision")}}
+
+
+def _hand_keras_model(name: str):
+    import keras
+
+    if name == "mnist_mlp":
+        inputs = keras.Input((28, 28))
+        x = keras.layers.Flatten()(inputs)
+        x = keras.layers.Dense(128, activation="relu")(x)
+        x = keras.layers.Dense(64, activation="relu")(x)
+        return keras.Model(inputs, keras.layers.Dense(10)(x)), True
+    if name == "lenet5_modern":
+        inputs = keras.Input((32, 32, 1))
+        x = keras.layers.Conv2D(6, 5, activation="tanh")(inputs)
+        x = keras.layers.AveragePooling2D(2)(x)
+        x = keras.layers.Conv2D(16, 5, activation="tanh")(x)
+        x = keras.layers.AveragePooling2D(2)(x)
+        x = keras.layers.Conv2D(120, 5, activation="tanh")(x)
+        x = keras.layers.Flatten()(x)
+        x = keras.layers.Dense(84, activation="tanh")(x)
+        return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)), False
+    raise SystemExit(f"no hand-written Keras model for {name}")
+
+
+def run_keras(loaded, data_dir: str) -> dict:
+    import keras
+
+    train = loaded.spec.train
+    splits = _arrays(loaded, data_dir)
+    keras.utils.set_random_seed(train.seed or 0)
+    model, logits = _hand_keras_model(loaded.spec.name)
+    opt = train.optimizer
+    optimizer = (keras.optimizers.SGD(opt.learning_rate, momentum=opt.momentum, nesterov=opt.nesterov) if opt.type == "sgd"
+                 else keras.optimizers.Adam(opt.learning_rate))
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=logits), metrics=["accuracy"])
+    seconds: list[float] = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds.append(time.perf_counter() - self.start)
+
+    model.fit(splits.train.x, splits.train.y, batch_size=train.batch_size, epochs=train.epochs, verbose=0, callbacks=[Timer()])
+    _, accuracy = model.evaluate(splits.test.x, splits.test.y, verbose=0)
+    return {"epoch_seconds": seconds, "test_accuracy": float(accuracy), "backend": keras.backend.backend(), "params": model.count_params()}
+
+
+def _torch_model(name: str):
+    import torch.nn as nn
+
+    if name == "mnist_mlp":
+        class SimpleANN(nn.Module):  # notes 003
+            def __init__(self):
+                super().__init__()
+                self.fc1, self.fc2, self.fc3 = nn.Linear(784, 128), nn.Linear(128, 64), nn.Linear(64, 10)
+
+            def forward(self, x):
+                import torch
+
+                x = x.view(-1, 28 * 28)
+                return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+        return SimpleANN(), "nhwc"
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),
+        nn.Conv2d(16, 120, 5), nn.Tanh(), nn.Flatten(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10),
+    ), "nchw"
+
+
+def run_torch(loaded, data_dir: str) -> dict:
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.optim as optim
+
+    train = loaded.spec.train
+    torch.manual_seed(train.seed or 0)
+    splits = _arrays(loaded, data_dir)
+    model, layout = _torch_model(loaded.spec.name)
+
+    def tensors(arrays):
+        x = arrays.x if layout == "nhwc" else np.transpose(arrays.x, (0, 3, 1, 2))
+        return torch.tensor(np.ascontiguousarray(x)), torch.tensor(arrays.y.astype("int64"))
+
+    trainset = torch.utils.data.TensorDataset(*tensors(splits.train))
+    trainloader = torch.utils.data.DataLoader(trainset, batch_size=train.batch_size, shuffle=True)
+    criterion = nn.CrossEntropyLoss()  # on logits: the softmax of the Keras model is inside it
+    opt = train.optimizer
+    optimizer = (optim.SGD(model.parameters(), lr=opt.learning_rate, momentum=opt.momentum, nesterov=opt.nesterov)
+                 if opt.type == "sgd" else optim.Adam(model.parameters(), lr=opt.learning_rate))
+    seconds = []
+    for _ in range(train.epochs):
+        start = time.perf_counter()
+        for inputs, labels in trainloader:
+            optimizer.zero_grad()
+            loss = criterion(model(inputs), labels)
+            loss.backward()
+            optimizer.step()
+        seconds.append(time.perf_counter() - start)
+    x_test, y_test = tensors(splits.test)
+    with torch.no_grad():
+        correct = sum(int((model(x_test[i:i + 1000]).argmax(1) == y_test[i:i + 1000]).sum()) for i in range(0, len(y_test), 1000))
+    return {"epoch_seconds": seconds, "test_accuracy": correct / len(y_test), "backend": f"torch {torch.__version__}",
+            "threads": torch.get_num_threads(), "params": sum(p.numel() for p in model.parameters())}
+
+
+def worker(args) -> None:
+    loaded = _recipe(args.spec, [f"train.epochs={args.epochs}"] if args.epochs else [])
+    if args.worker == "kbuilder":
+        out = Path(args.out) / f"{args.spec}-{args.kbuilder_backend}"
+        result = run_kbuilder(loaded, args.data_dir, args.kbuilder_backend, out)
+    elif args.worker == "keras":
+        result = run_keras(loaded, args.data_dir)
+    else:
+        result = run_torch(loaded, args.data_dir)
+    print("RESULT " + json.dumps(result))
+
+
+def _spawn(way: str, spec: str, args) -> dict:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if way == "keras":
+        env["KERAS_BACKEND"] = args.keras_backend
+    command = [sys.executable, __file__, "--worker", way, "--spec", spec, "--data-dir", args.data_dir, "--out", args.out,
+               "--kbuilder-backend", args.kbuilder_backend] + (["--epochs", str(args.epochs)] if args.epochs else [])
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"{way} on {spec} failed:\n{done.stderr[-4000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def _steady(seconds: list[float]) -> float:
+    return statistics.mean(seconds[1:]) if len(seconds) > 1 else seconds[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--specs", nargs="+", default=["mnist_mlp", "lenet5_modern"])
+    parser.add_argument("--ways", nargs="+", default=list(WAYS), choices=WAYS)
+    parser.add_argument("--epochs", type=int, default=None, help="Override the recipe's epochs.")
+    parser.add_argument("--data-dir", default=os.environ.get("KBUILDER_DATA_DIR", str(DEFAULT_DATA)))
+    parser.add_argument("--kbuilder-backend", default="tensorflow", choices=("tensorflow", "jax", "torch"))
+    parser.add_argument("--keras-backend", default="tensorflow", help="Backend of the hand-written Keras model.")
+    parser.add_argument("--out", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "kbuilder-bench"))
+    parser.add_argument("--json", default=None, help="Also write the figures to this file.")
+    parser.add_argument("--worker", default=None, choices=WAYS, help=argparse.SUPPRESS)
+    parser.add_argument("--spec", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    report = {"load_before": os.getloadavg(), "cpus": os.cpu_count(), "results": {}}
+    for spec in args.specs:
+        results = {way: _spawn(way, spec, args) for way in args.ways}
+        report["results"][spec] = results
+        print(f"\n{spec} ({len(next(iter(results.values()))['epoch_seconds'])} epochs, load {os.getloadavg()[0]:.2f}):")
+        for way, r in results.items():
+            acc = r.get("test_accuracy")
+            print(f"  {way:9s} {_steady(r['epoch_seconds']):7.2f} s/epoch (first {r['epoch_seconds'][0]:6.2f} s)  "
+                  f"test accuracy {acc:.4f}  [{r['backend']}]" if acc is not None else f"  {way}: {r}")
+        if {"kbuilder", "torch"} <= results.keys():
+            print(f"  kbuilder/torch = {_steady(results['kbuilder']['epoch_seconds']) / _steady(results['torch']['epoch_seconds']):.2f} (goal <= 1.0)")
+        if {"kbuilder", "keras"} <= results.keys():
+            print(f"  keras/kbuilder = {_steady(results['keras']['epoch_seconds']) / _steady(results['kbuilder']['epoch_seconds']):.2f} (goal >= 3 on mnist_mlp)")
+    report["load_after"] = os.getloadavg()
+    print(f"\nload average before {report['load_before'][0]:.2f}, after {report['load_after'][0]:.2f} on {report['cpus']} CPUs")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
