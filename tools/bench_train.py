@@ -168,8 +168,10 @@ def run_torch(loaded, data_dir: str) -> dict:
 
 
 def worker(args) -> None:
-    loaded = _recipe(args.spec, [f"train.epochs={args.epochs}"] if args.epochs else [])
+    base = [f"train.epochs={args.epochs}"] if args.epochs else []
+    loaded = _recipe(args.spec, base)
     if args.worker == "kbuilder":
+        loaded = _recipe(args.spec, base + list(args.set or []))
         out = Path(args.out) / f"{args.spec}-{args.kbuilder_backend}"
         result = run_kbuilder(loaded, args.data_dir, args.kbuilder_backend, out)
     elif args.worker == "keras":
@@ -185,6 +187,7 @@ def _spawn(way: str, spec: str, args) -> dict:
         env["KERAS_BACKEND"] = args.keras_backend
     command = [sys.executable, __file__, "--worker", way, "--spec", spec, "--data-dir", args.data_dir, "--out", args.out,
                "--kbuilder-backend", args.kbuilder_backend] + (["--epochs", str(args.epochs)] if args.epochs else [])
+    command += [f"--set={item}" for item in (args.set or [])]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
@@ -206,6 +209,7 @@ def main() -> None:
     parser.add_argument("--keras-backend", default="tensorflow", help="Backend of the hand-written Keras model.")
     parser.add_argument("--out", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "kbuilder-bench"))
     parser.add_argument("--json", default=None, help="Also write the figures to this file.")
+    parser.add_argument("--set", action="append", help="A spec override for the kbuilder way only (repeatable).")
     parser.add_argument("--worker", default=None, choices=WAYS, help=argparse.SUPPRESS)
     parser.add_argument("--spec", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -1,7 +1,7 @@
 """Resolving the `auto` performance settings for the backend and device at hand.
 
 The defaults come from tools/bench_train.py on the project's 2-core CPU machine (figures in
-tools/README-bench.md): fusing many optimizer steps into one compiled call and feeding
+tools/bench_train.md): fusing many optimizer steps into one compiled call and feeding
 numpy batches made the biggest difference; XLA (jit_compile) helps on both TensorFlow and
 JAX. On a GPU mixed precision is on by default.
 """

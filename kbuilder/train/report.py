@@ -56,6 +56,10 @@ def finish_run(*, model, run, loaded, splits, settings, dist, plan, recorder, fi
                  "test_samples": len(splits.test) if splits.test is not None else 0,
                  "normalize_statistics": statistics.normalize},
     })
+    from kbuilder.backend import tensorboard_available
+
+    metrics["tensorboard"] = (str(run / rd.LOG_DIR) if tensorboard_available()
+                              else "skipped: TensorBoard logs need the tensorflow and tensorboard packages")
     model.save(str(run / rd.LAST_MODEL))
     plot_curves(rows, run / rd.CURVES, title=f"{loaded.spec.name} ({settings.backend})")
     export_problem = None
