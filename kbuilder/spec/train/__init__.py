@@ -14,15 +14,15 @@ Pure Pydantic (no TensorFlow or Keras), so validation is instant. Example:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from kbuilder.spec.base import StrictModel
 from kbuilder.spec.train.augment import Augment
 from kbuilder.spec.train.callbacks import DEFAULT_CALLBACKS, Callback
 from kbuilder.spec.train.data import DataSource, DataSpec, Preprocess, Validation
-from kbuilder.spec.train.optim import SGD, LossSpec, MetricName, Optimizer, Schedule, name_to_mapping
+from kbuilder.spec.train.optim import SGD, LossName, LossSpec, MetricName, Optimizer, OptimizerName, Schedule, name_to_mapping
 from kbuilder.spec.train.run import DistributeSpec, PerformanceSpec
 
 BackendName = Literal["tensorflow", "jax", "torch"]
@@ -32,8 +32,12 @@ class TrainSpec(StrictModel):
     """How `kbuilder train` trains the model: data, optimizer, loss, epochs, callbacks."""
 
     data: DataSpec = Field(description="Training, validation and test data.")
-    optimizer: Optimizer = Field(default_factory=lambda: SGD(type="sgd"), description="The optimizer, e.g. {type: adam, learning_rate: 0.001}.")
-    loss: LossSpec = Field(default_factory=LossSpec, description="The loss, by name or as {name, from_logits, label_smoothing}.")
+    optimizer: Union[Optimizer, OptimizerName] = Field(
+        default_factory=lambda: SGD(type="sgd"), description="The optimizer, e.g. {type: adam, learning_rate: 0.001}, or just `adam`."
+    )
+    loss: Union[LossSpec, LossName] = Field(
+        default_factory=LossSpec, description="The loss, by name or as {name, from_logits, label_smoothing}."
+    )
     metrics: list[MetricName] = Field(["accuracy"], max_length=16, description="Figures logged besides the loss.")
     epochs: int = Field(10, ge=1, le=100000, description="Passes over the training data.")
     batch_size: int = Field(32, ge=1, le=1 << 20, description="Samples per optimizer step (global, over all devices).")
@@ -43,15 +47,18 @@ class TrainSpec(StrictModel):
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec, description="Speed settings (defaults measured).")
     distribute: DistributeSpec = Field(default_factory=DistributeSpec, description="Several devices or processes.")
 
-    @field_validator("optimizer", mode="before")
+    @field_validator("optimizer", mode="after")
     @classmethod
     def _optimizer_by_name(cls, value):
-        return name_to_mapping(value, "type")
+        # A bare name (`optimizer: adam`) is the optimizer with its defaults.
+        if isinstance(value, str):
+            return TypeAdapter(Optimizer).validate_python(name_to_mapping(value, "type"))
+        return value
 
-    @field_validator("loss", mode="before")
+    @field_validator("loss", mode="after")
     @classmethod
     def _loss_by_name(cls, value):
-        return name_to_mapping(value, "name")
+        return LossSpec(**name_to_mapping(value, "name")) if isinstance(value, str) else value
 
     @field_validator("metrics")
     @classmethod

@@ -125,6 +125,8 @@ Optimizer = Annotated[
     Field(discriminator="type", description="Optimizer (`type`: sgd, adam, adamw, rmsprop, adagrad), or just its name."),
 ]
 
+OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
+
 LossName = Literal[
     "sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
     "mean_squared_error", "mean_absolute_error", "huber", "hinge", "kl_divergence",
