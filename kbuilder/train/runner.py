@@ -52,7 +52,9 @@ def train(loaded, options: TrainOptions | None = None) -> TrainResult:
     backend = select_backend(options.backend or settings_spec.backend)
     performance.apply_threads(settings_spec.performance.threads, backend)
     distribute.join_processes(settings_spec.distribute, backend)
-    run = rd.new_run_dir(spec.name, options.out, root=options.runs_root)
+    # Processes training together each keep a run directory of their own.
+    run_name = spec.name if not settings_spec.distribute.multi_process else f"{spec.name}-p{settings_spec.distribute.process_id}"
+    run = rd.new_run_dir(run_name, options.out, root=options.runs_root)
     resume_epoch = run.resume_epoch()
     input_name, input_shape = _single_io(spec)
 
