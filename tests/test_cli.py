@@ -8,9 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-
-import pytest
 
 from kbuilder.cli.app import main
 from tests.conftest import SPECS

@@ -18,7 +18,7 @@ from kbuilder.graph.params import ParamError, mentions, shallow_substitute
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.diagnostics import spec_error_from_validation
 from kbuilder.spec.entry import EntryError, entry_kind, validate_entry
-from kbuilder.spec.loader import PathTuple, format_path
+from kbuilder.spec.loader import PathTuple
 from kbuilder.spec.registry import LAYER_KINDS, LayerSpec
 
 NESTED_KEYS = frozenset({"layers", "paths", "shortcut"})

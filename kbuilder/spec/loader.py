@@ -98,7 +98,7 @@ class _Composer:
             return [self.convert(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         try:
             return self.loader.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError as exc:
+        except yaml.constructor.ConstructorError:
             raise self.error(node.start_mark, path, f"YAML tag {node.tag!r} is not allowed (only plain data)") from None
 
     def convert_mapping(self, node: yaml.MappingNode, path: PathTuple, depth: int) -> dict:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from kbuilder.spec.base import Name, StrictModel
+from kbuilder.spec.fields import Constraint, Initializer, OptionalActivation, Regularizer, UseBias
 
 LAYER_KINDS: dict[str, type["LayerSpec"]] = {}
 
@@ -59,6 +60,19 @@ class LayerSpec(StrictModel):
             for key in type(self).model_fields
             if key not in self.meta_fields and getattr(self, key) is not None
         }
+
+
+class WeightedLayerSpec(LayerSpec):
+    """The weight arguments Keras's Dense and Conv layers share."""
+
+    activation: OptionalActivation = None
+    use_bias: UseBias = True
+    kernel_initializer: Initializer | None = None
+    bias_initializer: Initializer | None = None
+    kernel_regularizer: Regularizer | None = None
+    bias_regularizer: Regularizer | None = None
+    kernel_constraint: Constraint | None = None
+    bias_constraint: Constraint | None = None
 
 
 def layer_kind(kind: str, *, shorthand: str | None = None, keras_class: str | None = None, category: str = "core"):

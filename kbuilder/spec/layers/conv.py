@@ -5,25 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 
 from kbuilder.spec.fields import (
-    Constraint, Dilation2D, Filters, Initializer, KernelSize2D, OptionalActivation, Padding, Padding1D,
-    Regularizer, Size1D, Strides2D, UseBias,
+    Dilation2D, Filters, Initializer, KernelSize2D, OptionalActivation, Padding, Padding1D, Regularizer,
+    Size1D, Strides2D, UseBias,
 )
-from kbuilder.spec.registry import LayerSpec, layer_kind
-
-
-class _ConvCommon(LayerSpec):
-    activation: OptionalActivation = None
-    use_bias: UseBias = True
-    kernel_initializer: Initializer | None = None
-    bias_initializer: Initializer | None = None
-    kernel_regularizer: Regularizer | None = None
-    bias_regularizer: Regularizer | None = None
-    kernel_constraint: Constraint | None = None
-    bias_constraint: Constraint | None = None
+from kbuilder.spec.registry import LayerSpec, WeightedLayerSpec, layer_kind
 
 
 @layer_kind("conv1d", keras_class="Conv1D", category="conv")
-class Conv1D(_ConvCommon):
+class Conv1D(WeightedLayerSpec):
     """1D convolution over (steps, channels), e.g. n-gram filters over word embeddings."""
 
     filters: Filters
@@ -35,7 +24,7 @@ class Conv1D(_ConvCommon):
 
 
 @layer_kind("conv2d", keras_class="Conv2D", category="conv")
-class Conv2D(_ConvCommon):
+class Conv2D(WeightedLayerSpec):
     """2D convolution; `groups: 2` gives AlexNet's two-GPU split."""
 
     filters: Filters

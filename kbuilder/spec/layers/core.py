@@ -7,10 +7,9 @@ from typing import Literal
 from pydantic import Field
 
 from kbuilder.spec.fields import (
-    ActivationName, Axis, Constraint, DropoutRate, Initializer, OptionalActivation, Regularizer, Seed, Shape,
-    Units, UseBias,
+    ActivationName, Axis, DropoutRate, Initializer, Regularizer, Seed, Shape, Units,
 )
-from kbuilder.spec.registry import LayerSpec, layer_kind
+from kbuilder.spec.registry import LayerSpec, WeightedLayerSpec, layer_kind
 
 
 @layer_kind("input", shorthand="shape", category="io")
@@ -24,19 +23,11 @@ class InputLayer(LayerSpec):
 
 
 @layer_kind("dense", shorthand="units", keras_class="Dense")
-class Dense(LayerSpec):
+class Dense(WeightedLayerSpec):
     """Fully connected layer: `activation(x @ kernel + bias)`."""
 
     units: Units
-    activation: OptionalActivation = None
-    use_bias: UseBias = True
-    kernel_initializer: Initializer | None = None
-    bias_initializer: Initializer | None = None
-    kernel_regularizer: Regularizer | None = None
-    bias_regularizer: Regularizer | None = None
     activity_regularizer: Regularizer | None = None
-    kernel_constraint: Constraint | None = None
-    bias_constraint: Constraint | None = None
 
 
 @layer_kind("activation", shorthand="activation", keras_class="Activation", category="activation")
