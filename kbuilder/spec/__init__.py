@@ -1,6 +1,5 @@
 """The spec package: load, validate and describe YAML specs. Imports no TensorFlow/Keras."""
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path

@@ -1,6 +1,5 @@
 """Pydantic base classes for every spec section (no TensorFlow or Keras here)."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 

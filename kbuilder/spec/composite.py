@@ -5,7 +5,6 @@ first and then validates each nested entry with the same layer-entry model as th
 level (one validation path). The JSON schema still describes them as layer entries.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 

@@ -1,6 +1,5 @@
 """Turns Pydantic validation errors into located, readable problems with suggestions."""
 
-from __future__ import annotations
 
 import typing
 from typing import Any, Iterable

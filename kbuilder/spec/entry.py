@@ -1,6 +1,5 @@
 """The layer entry: `- kind: {arguments}`, one discriminated union over the registry."""
 
-from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated, Any, Union

@@ -1,6 +1,5 @@
 """Field types shared by the layer specs: Keras argument names, with constraints."""
 
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

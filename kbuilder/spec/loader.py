@@ -6,7 +6,6 @@ spec path, (2) refuse duplicate keys, and (3) bound alias expansion, nesting dep
 file size (a "billion laughs" document is refused instead of exhausting memory).
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path

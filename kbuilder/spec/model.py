@@ -1,6 +1,5 @@
 """The top-level spec: name, inputs, blocks, layers, outputs, expect and train."""
 
-from __future__ import annotations
 
 from typing import Any, Literal, Union
 

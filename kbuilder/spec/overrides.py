@@ -4,7 +4,6 @@ Values are parsed as YAML scalars or flow collections (`3`, `0.1`, `[32, 32, 1]`
 `{l2: 0.0005}`), so an override is validated by exactly the same models as the file.
 """
 
-from __future__ import annotations
 
 import re
 from typing import Any, Sequence

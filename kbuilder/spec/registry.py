@@ -5,7 +5,6 @@ side (`kbuilder.build`) registers one builder per kind; a test walks this regist
 every new kind is tested the moment it is registered.
 """
 
-from __future__ import annotations
 
 from typing import Any, ClassVar
 

@@ -5,7 +5,6 @@ describes them through one shared `LayerEntry` definition and lets any number or
 boolean be written as a `${...}` expression.
 """
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -1,6 +1,5 @@
 """Convolution layer kinds (Keras argument names and semantics, channels-last)."""
 
-from __future__ import annotations
 
 from pydantic import Field
 

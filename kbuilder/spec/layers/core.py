@@ -1,6 +1,5 @@
 """Dense, activation, dropout, shape and embedding layer kinds."""
 
-from __future__ import annotations
 
 from typing import Literal
 

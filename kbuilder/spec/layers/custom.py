@@ -3,7 +3,6 @@
 `keras_class` names starting with `kbuilder:` are resolved in `kbuilder.layers`.
 """
 
-from __future__ import annotations
 
 from typing import Literal
 

@@ -1,6 +1,5 @@
 """Merge layer kinds: they take two or more `inputs`."""
 
-from __future__ import annotations
 
 from pydantic import Field
 

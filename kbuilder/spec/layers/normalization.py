@@ -1,6 +1,5 @@
 """Normalization layer kinds."""
 
-from __future__ import annotations
 
 from pydantic import Field
 

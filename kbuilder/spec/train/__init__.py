@@ -12,7 +12,6 @@ Pure Pydantic (no TensorFlow or Keras), so validation is instant. Example:
       batch_size: 64
 """
 
-from __future__ import annotations
 
 from typing import Literal, Union
 

@@ -1,6 +1,5 @@
 """Data augmentation steps (Keras preprocessing layers), run in the input pipeline on training data only."""
 
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

@@ -5,7 +5,6 @@ backs up its state so an interrupted run resumes; list one of those here to chan
 settings, or to turn it off with `enabled: false`.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

@@ -3,7 +3,6 @@
 Relative paths are looked up in the current directory first, then beside the spec file.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 

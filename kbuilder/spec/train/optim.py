@@ -1,6 +1,5 @@
 """Optimizers, learning-rate schedules, losses and metrics of the `train` section."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 

@@ -1,6 +1,5 @@
 """Performance and scale-out settings of the `train` section; `auto` values are chosen at run time."""
 
-from __future__ import annotations
 
 import re
 from typing import Literal
