@@ -63,12 +63,11 @@ def test_empty_and_non_mapping_documents():
 
 
 def test_merge_keys_work():
-    text = "base: &b {units: 3}\n" if False else ""
     spec = loads_spec(
-        "name: m\ninputs: {x: {shape: [4]}}\nparams: &p {w: 3}\nlayers:\n  - dense: {<<: {units: 3}, activation: relu}\n"
+        "name: m\ninputs: {x: {shape: [4]}}\nparams: {w: 3}\nlayers:\n"
+        "  - dense: &base {units: 3}\n  - dense: {<<: *base, activation: relu}\n"
     )
-    assert spec.spec.layers[0] == {"dense": {"units": 3, "activation": "relu"}}
-    assert text == ""
+    assert spec.spec.layers[1] == {"dense": {"units": 3, "activation": "relu"}}
 
 
 def test_overrides_apply_and_are_located():
