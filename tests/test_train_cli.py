@@ -13,11 +13,6 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     """Run the real `kbuilder` entry point in this process; (exit code, stdout, stderr)."""
     from kbuilder.cli import app as cli
 
-    if not any(command.name == "train" or getattr(command.callback, "__name__", "") == "train"
-               for command in cli.app.registered_commands):
-        from kbuilder.cli.train import register
-
-        register(cli.app)
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         code = cli.main(argv)
@@ -70,11 +65,7 @@ def test_an_unknown_backend_is_a_usage_error(tmp_path):
 
 
 def cli_main(argv: list[str]) -> int:
-    """The entry point with `train` registered, for subprocesses (python -c ...)."""
+    """The entry point, for subprocesses (python -c ...)."""
     from kbuilder.cli import app as cli
 
-    if not any(getattr(command.callback, "__name__", "") == "train" for command in cli.app.registered_commands):
-        from kbuilder.cli.train import register
-
-        register(cli.app)
     return cli.main(argv)

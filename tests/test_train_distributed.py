@@ -1,4 +1,6 @@
-"""Two worker processes on loopback train in lockstep (JAX + gloo), and the JAX path needs no TensorFlow."""
+"""Scale-out for real on a CPU: two replicas in one process (TensorFlow's MirroredStrategy over a
+CPU split in two, JAX's DataParallel over two host devices), two worker processes on loopback in
+lockstep (JAX + gloo); and the JAX path needs no TensorFlow."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_train_support import DATASETS, write_spec
+import pytest
+
+from tests.test_train_support import DATASETS, current_backend, write_spec
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = "import sys; from tests.test_train_cli import cli_main; sys.exit(cli_main(sys.argv[1:]))"
@@ -58,6 +62,47 @@ def test_two_workers_train_in_lockstep(tmp_path):
     assert metrics[0]["test_accuracy"] == metrics[1]["test_accuracy"]
 
 
+TWO_CPU_DEVICES = """
+import sys
+if sys.argv[1] == "tensorflow":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from tests.test_train_cli import cli_main
+sys.exit(cli_main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize(("backend", "strategy", "spe"), [("tensorflow", "mirrored", "auto"), ("jax", "data_parallel", 8)])
+def test_two_replicas_on_one_machine(tmp_path, backend, strategy, spe):
+    spec = write_spec(tmp_path)
+    env = {**_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_CPU_DEVICES, backend, "train", str(spec), "--backend", backend,
+         "--data-dir", str(DATASETS), "--no-export", "--quiet", "--json", "--out", str(tmp_path / "run"),
+         "--set", f"train.distribute.strategy={strategy}", "--set", f"train.performance.steps_per_execution={spe}",
+         "--epochs", "2"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert metrics["settings"]["distribution"] == strategy and metrics["settings"]["replicas"] == 2
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert metrics["test_accuracy"] > 0.5
+
+
+@pytest.mark.parametrize("setting", ["jit_compile=true", "steps_per_execution=8"])
+def test_mirrored_refuses_what_keras_cannot_run_with_it(setting):
+    from kbuilder.errors import UsageError
+    from kbuilder.spec.train import PerformanceSpec
+    from kbuilder.train import performance
+
+    key, value = setting.split("=")
+    perf = PerformanceSpec.model_validate({key: True if value == "true" else int(value)})
+    with pytest.raises(UsageError, match=f"{key}.*mirrored"):
+        performance.resolve(perf, backend=current_backend(), distribution="mirrored", has_augment=False, multi_process=False)
+
+
 NO_TENSORFLOW = """
 import sys
 sys.modules["tensorflow"] = None  # as on a GPU machine that has JAX only
@@ -75,7 +120,7 @@ def test_the_jax_backend_trains_without_tensorflow(tmp_path):
     spec = write_spec(tmp_path)
     done = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, str(spec), str(DATASETS), str(tmp_path / "run")],
                           cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["settings"]["pipeline"] == "numpy" and report["settings"]["backend"] == "jax"
     assert report["export"].startswith("skipped") and not report["tf"]

@@ -81,7 +81,10 @@ def set_up(spec, backend: str) -> Distribution:
             raise UsageError(f"the 'mirrored' strategy is TensorFlow's; on {backend} use data_parallel")
         import tensorflow as tf
 
-        mirrored = tf.distribute.MirroredStrategy()
+        # Every local GPU; without one, every logical CPU device (one unless the CPU was split,
+        # as the tests do to run two real replicas on one CPU).
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        mirrored = tf.distribute.MirroredStrategy([device.name for device in devices])
         return Distribution("mirrored", mirrored.num_replicas_in_sync, 1, 0, mirrored)
     if backend != "jax":
         raise UsageError(f"the 'data_parallel' strategy runs on the JAX backend, not {backend} (use mirrored on TensorFlow)")

@@ -91,10 +91,16 @@ def has_convolutions(loaded) -> bool:
     return any(("conv" in node.kind or "pool" in node.kind) for node in expand(loaded).nodes)
 
 
-def resolve(perf, *, backend: str, distributed: bool, has_augment: bool, multi_process: bool, convolutional: bool = False) -> Settings:
-    """Turn the spec's performance section into concrete settings."""
+def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_process: bool, convolutional: bool = False) -> Settings:
+    """Turn the spec's performance section into concrete settings.
+
+    distribution: none | mirrored | data_parallel (what distribute.set_up installed).
+    """
     device, accelerator = describe_device(backend)
-    jit = perf.jit_compile if perf.jit_compile != "auto" else backend in ("jax", "tensorflow")
+    distributed = distribution != "none"
+    if distribution == "mirrored":
+        _check_mirrored(perf)
+    jit = perf.jit_compile if perf.jit_compile != "auto" else backend in ("jax", "tensorflow") and distribution != "mirrored"
     if backend == "torch":
         jit = bool(perf.jit_compile is True)
     pipeline = perf.pipeline
@@ -120,6 +126,21 @@ def resolve(perf, *, backend: str, distributed: bool, has_augment: bool, multi_p
     if precision == "off":
         precision = "float32"
     return Settings(backend, device, accelerator, bool(jit), fused, keras_spe, pipeline, precision, perf.threads)
+
+
+def _check_mirrored(perf) -> None:
+    """Keras 3.15's fit under TensorFlow 2.21's MirroredStrategy fails with XLA (a replica's
+    variables live on another device) and with steps_per_execution > 1 (an unfed placeholder
+    in Keras's multi-step loop); both reproduced with a plain Keras model on two CPU replicas.
+    Refuse them up front rather than failing at the first step."""
+    from kbuilder.errors import UsageError
+
+    if perf.jit_compile is True:
+        raise UsageError("train.performance.jit_compile=true does not work with the mirrored strategy "
+                         "(TensorFlow's XLA cannot reach other replicas' variables); use auto or false")
+    if isinstance(perf.steps_per_execution, int) and perf.steps_per_execution > 1:
+        raise UsageError(f"train.performance.steps_per_execution={perf.steps_per_execution} does not work with the "
+                         "mirrored strategy in Keras 3.15; use auto or 1 (or the JAX backend's data_parallel)")
 
 
 def apply_threads(threads: int | None, backend: str) -> None:

@@ -69,7 +69,7 @@ def train(loaded, options: TrainOptions | None = None) -> TrainResult:
         keras.utils.set_random_seed(settings_spec.seed)
     dist = distribute.set_up(settings_spec.distribute, backend)
     settings = performance.resolve(
-        settings_spec.performance, backend=backend, distributed=dist.kind != "none",
+        settings_spec.performance, backend=backend, distribution=dist.kind,
         has_augment=bool(settings_spec.data.augment), multi_process=dist.processes > 1,
         convolutional=performance.has_convolutions(loaded),
     )
