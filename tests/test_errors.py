@@ -68,8 +68,24 @@ def test_errors_inside_blocks_name_the_definition_and_the_use():
         layers:
         """))
     message = problems("- block: {use: cbr, args: {filters: 8}}\n- block: {use: cbr, args: {filtres: 8}}\n", head=head)
-    assert message.startswith("net.yaml:8:57: blocks.cbr.layers[0].conv2d.padding: expected one of 'valid' or 'same', got 'sme' (str) - did you mean 'same'?")
-    assert message.endswith("(in block 'cbr' used at net.yaml:10:13: layers[0].block.use)")
+    lines = message.splitlines()
+    assert lines[0] == ("net.yaml:8:57: blocks.cbr.layers[0].conv2d.padding: expected one of 'valid' or 'same', got 'sme' (str)"
+                        " - did you mean 'same'? (in block 'cbr' used at net.yaml:10:13: layers[0].block.use)")
+    # The second use's own mistakes are reported in the same run; the body's, once.
+    assert lines[1:] == [
+        "net.yaml:11:30: layers[1].block.args.filtres: block 'cbr' has no parameter 'filtres' - did you mean 'filters'?",
+        "net.yaml:11:13: layers[1].block.use: block 'cbr' needs the argument 'filters'",
+    ]
+
+
+def test_every_bad_entry_is_reported_in_one_run():
+    message = problems("- conv2: {filters: 6, kernel_size: 5}\n- conv2d: {filters: 6, kernel_size: 5, paddin: same}\n"
+                       "- repeat: {times: 2, layers: [{dense: {units: -3}}]}\n- dense: {units: 10, inputs: [nowhere]}\n")
+    assert message.splitlines() == [
+        "net.yaml:5:5: layers[0]: unknown layer kind 'conv2' - did you mean 'conv2d'?",
+        "net.yaml:6:42: layers[1].conv2d.paddin: unknown field 'paddin' - did you mean 'padding'?",
+        "net.yaml:7:42: layers[2].repeat.layers[0].dense.units: expected a value greater than 0; got -3 (int)",
+    ]  # references are checked once every entry is valid
 
 
 def test_block_argument_errors():

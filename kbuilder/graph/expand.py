@@ -86,8 +86,18 @@ class Expander:
         return graph
 
     def expand_list(self, raw_layers: list, path: PathTuple, frame: Frame, prev: Ref | None) -> Ref:
+        # Go on past a bad entry so that one run reports every bad entry, not only the first;
+        # references are resolved only once the whole spec expanded without a problem.
+        # A block used many times reports a problem in its body once (at its first use).
+        problems: dict[tuple, Problem] = {}
         for index, raw in enumerate(raw_layers):
-            prev = self.expand_entry(raw, path + (index,), index, frame, prev)
+            try:
+                prev = self.expand_entry(raw, path + (index,), index, frame, prev)
+            except SpecError as exc:
+                for problem in exc.problems:
+                    problems.setdefault((problem.location, problem.message), problem)
+        if problems:
+            raise SpecError(list(problems.values()))
         return prev
 
     def expand_entry(self, raw: Any, path: PathTuple, index: int, frame: Frame, prev: Ref | None) -> Ref:
