@@ -6,6 +6,8 @@ import io
 import json
 from contextlib import redirect_stderr, redirect_stdout
 
+import pytest
+
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
 
@@ -62,6 +64,16 @@ def test_missing_data_is_a_data_error(tmp_path):
 def test_an_unknown_backend_is_a_usage_error(tmp_path):
     code, _, stderr = run_cli(["train", str(write_spec(tmp_path)), "--backend", "theano"])
     assert code == 2 and "theano" in stderr
+
+
+@pytest.mark.parametrize(("existing", "says"), [("metrics.json", "holds a finished run"), ("notes.txt", "holds no kbuilder run")])
+def test_out_never_overwrites_a_finished_run_or_other_files(tmp_path, existing, says):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / existing).write_text("{}")
+    code, _, stderr = run_cli(["train", str(write_spec(tmp_path)), "--out", str(out), "--backend", current_backend()])
+    assert code == 2 and says in stderr
+    assert [f.name for f in out.iterdir()] == [existing] and (out / existing).read_text() == "{}"
 
 
 def cli_main(argv: list[str]) -> int:

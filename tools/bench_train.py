@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -173,6 +174,7 @@ def worker(args) -> None:
     if args.worker == "kbuilder":
         loaded = _recipe(args.spec, base + list(args.set or []))
         out = Path(args.out) / f"{args.spec}-{args.kbuilder_backend}"
+        shutil.rmtree(out, ignore_errors=True)  # a scratch run: the benchmark keeps only its figures
         result = run_kbuilder(loaded, args.data_dir, args.kbuilder_backend, out)
     elif args.worker == "keras":
         result = run_keras(loaded, args.data_dir)

@@ -65,6 +65,7 @@ def new_run_dir(name: str, out: str | os.PathLike | None, *, root: str | os.Path
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise UsageError(f"--out {path} exists and is not a directory")
+        _refuse_to_overwrite(path)
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path(root) / f"{name}-{stamp}"
@@ -77,6 +78,20 @@ def new_run_dir(name: str, out: str | os.PathLike | None, *, root: str | os.Path
     except OSError as exc:
         raise RuntimeFailure(f"cannot create the run directory {path}: {exc}") from None
     return RunDir(path)
+
+
+def _refuse_to_overwrite(path: Path) -> None:
+    """--out may be new, empty, or an unfinished run (which resumes); never a finished run or
+    a folder of other files, whose contents a new run would overwrite piece by piece."""
+    if not path.is_dir() or not any(path.iterdir()):
+        return
+    if (path / BACKUP_DIR).is_dir():
+        return  # interrupted: resumes
+    if (path / METRICS_FILE).is_file():
+        raise UsageError(f"--out {path} holds a finished run (it has {METRICS_FILE}); "
+                         "choose a new directory, or delete this one to train it again")
+    if not (path / SPEC_FILE).is_file():
+        raise UsageError(f"--out {path} is not empty and holds no kbuilder run; choose a new or empty directory")
 
 
 def write_json(path: Path, data: Any) -> None:
