@@ -49,6 +49,14 @@ def export_model(model: Any, directory: str | os.PathLike[str], *, manifest: dic
         raise ValueError(f"`atol` must be a finite number >= 0, received: {atol!r}")
     target = pathlib.Path(os.path.abspath(os.fspath(directory)))
     _check_replaceable(target)
+    import keras
+
+    if keras.backend.backend() == "torch":
+        # Keras 3.15 exports from PyTorch through torch.export, which fails on these models
+        # (input structure against dynamic shapes): TensorFlow writes it from the .keras file.
+        from kbuilder.cross_export import export_via_tensorflow
+
+        return export_via_tensorflow(model, target, manifest=manifest, atol=atol)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = _make_staging_dir(target)
@@ -107,7 +115,7 @@ def _make_staging_dir(target: pathlib.Path) -> pathlib.Path:
             continue
 
 
-def _input_structure(model: Any) -> Any:
+def input_structure(model: Any) -> Any:
     """The model's inputs as the structure its `call` expects (tensor/list/dict)."""
     try:
         return model.input  # functional models: keeps a dict of inputs a dict
@@ -121,7 +129,7 @@ def _input_structure(model: Any) -> Any:
     return inputs[0] if len(inputs) == 1 else inputs
 
 
-def _random_array(tensor: Any, rng: Any) -> Any:
+def random_array(tensor: Any, rng: Any) -> Any:
     import keras
 
     shape = (CHECK_BATCH_SIZE,) + tuple(tensor.shape[1:])
@@ -137,7 +145,7 @@ def _random_array(tensor: Any, rng: Any) -> Any:
                          f"of dtype {dtype}")
 
 
-def _flat_numpy(outputs: Any) -> list[Any]:
+def flat_numpy(outputs: Any) -> list[Any]:
     import keras
     import numpy as np
 
@@ -170,7 +178,7 @@ def _saved_model_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> li
     return [result[key].numpy().astype("float64") for key in keys]
 
 
-def _max_abs_diff(expected: Any, actual: Any) -> float:
+def max_abs_diff(expected: Any, actual: Any) -> float:
     import numpy as np
 
     if expected.shape != actual.shape:
@@ -194,16 +202,16 @@ def verify_export(model: Any, directory: pathlib.Path, *, atol: float = 1e-5) ->
     import keras
     import numpy as np
 
-    structure = _input_structure(model)
+    structure = input_structure(model)
     rng = np.random.default_rng(CHECK_SEED)
     tensors = keras.tree.flatten(structure)
-    arrays = [_random_array(tensor, rng) for tensor in tensors]
+    arrays = [random_array(tensor, rng) for tensor in tensors]
     batch = keras.tree.pack_sequence_as(structure, arrays)
-    expected = _flat_numpy(model(batch, training=False))
+    expected = flat_numpy(model(batch, training=False))
 
     reloaded = keras.saving.load_model(directory / KERAS_FILE, safe_mode=True)
     candidates = {
-        KERAS_FILE: _flat_numpy(reloaded(batch, training=False)),
+        KERAS_FILE: flat_numpy(reloaded(batch, training=False)),
         SAVED_MODEL_DIR: _saved_model_outputs(
             directory / SAVED_MODEL_DIR, {t.name: a for t, a in zip(tensors, arrays)}
         ),
@@ -213,7 +221,7 @@ def verify_export(model: Any, directory: pathlib.Path, *, atol: float = 1e-5) ->
     for artifact, outputs in candidates.items():
         if len(outputs) != len(expected):
             problems.append(f"{artifact}: {len(outputs)} outputs, the model has {len(expected)}")
-        diffs = [_max_abs_diff(e, o) for e, o in zip(expected, outputs)]
+        diffs = [max_abs_diff(e, o) for e, o in zip(expected, outputs)]
         figures[artifact] = max(diffs, default=0.0)
         for index, (diff, e, o) in enumerate(zip(diffs, expected, outputs)):
             if not diff <= atol:  # also catches NaN

@@ -1,10 +1,12 @@
 """Run in a subprocess with KERAS_BACKEND set: build every bundled spec, check its
-`expect`, and train the small ones for one step. Prints one JSON line of results."""
+`expect`, train the small ones for one step, and export the trained EXPORT spec (SavedModel
++ .keras, verified). Prints one JSON line of results."""
 
 from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,21 @@ def random_batch(model, size: int = 2):
         else:
             arrays.append(rng.random(shape, dtype=np.float32))
     return arrays[0] if len(arrays) == 1 else arrays
+
+
+# LeNet-5 has four of kbuilder's custom layers (C3's connection table, trainable
+# subsampling, scaled tanh, the RBF output).
+EXPORT = "lenet5"
+
+
+def export_trained(built) -> dict:
+    """The export's own check figures (it raises when they exceed 1e-5) and manifest facts."""
+    from kbuilder import api
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = json.loads((api.export(built, Path(tmp) / "export") / "manifest.json").read_text())
+    return {"check": manifest["check"], "keras_backend": manifest["keras_backend"],
+            "trained_on_backend": manifest.get("trained_on_backend", manifest["keras_backend"])}
 
 
 def main(spec_paths: list[str], train: set[str]) -> None:
@@ -40,6 +57,8 @@ def main(spec_paths: list[str], train: set[str]) -> None:
             loss = model.fit(x, y, epochs=1, batch_size=2, verbose=0).history["loss"][0]
             changed = any(not np.allclose(a, np.array(w)) for a, w in zip(before, model.trainable_weights))
             entry.update({"loss": float(loss), "weights_changed": bool(changed)})
+            if Path(path).stem == EXPORT:
+                entry["export"] = export_trained(built)
         results["specs"][Path(path).stem] = entry
     print(json.dumps(results))
 

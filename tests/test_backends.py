@@ -1,6 +1,7 @@
 """Keras 3 is multi-backend: every bundled spec builds with its exact `expect` figures on
-PyTorch and JAX too, and the small ones train (weights change) — each backend in a fresh
-process, since Keras fixes its backend at import."""
+PyTorch and JAX too, the small ones train (weights change), and a trained LeNet-5 exports
+as a verified SavedModel from both — each backend in a fresh process, since Keras fixes its
+backend at import."""
 
 from __future__ import annotations
 
@@ -41,3 +42,8 @@ def test_specs_build_and_train_on_backend(backend):
         assert entry["differences"] == [], name
         if name in TRAIN.split(","):
             assert entry["weights_changed"] and entry["loss"] == entry["loss"], name  # not NaN
+    export = result["specs"]["lenet5"]["export"]
+    assert export["trained_on_backend"] == backend
+    # From torch, TensorFlow writes the SavedModel from the .keras file (kbuilder.cross_export).
+    assert export["keras_backend"] == ("tensorflow" if backend == "torch" else backend)
+    assert export["check"]["max_abs_diff"]["saved_model"] <= 1e-5

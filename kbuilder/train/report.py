@@ -86,11 +86,6 @@ def _export(model, run, metrics: dict, resolved: dict) -> str | None:
     if not tensorflow_available():
         metrics["export"] = "skipped: a SavedModel needs TensorFlow, which is not installed"
         return None
-    if metrics["backend"] == "torch":
-        # Keras 3.15 exports through torch.export there, which fails on these models
-        # (input structure vs dynamic shapes); the .keras files load on any backend.
-        metrics["export"] = "skipped: no SavedModel from the torch backend; best.keras and last.keras load on any backend"
-        return None
     from kbuilder.errors import KBuilderError
     from kbuilder.export import export_model
 
