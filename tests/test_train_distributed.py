@@ -91,16 +91,21 @@ def test_two_replicas_on_one_machine(tmp_path, backend, strategy, spe):
     assert metrics["test_accuracy"] > 0.5
 
 
-@pytest.mark.parametrize("setting", ["jit_compile=true", "steps_per_execution=8"])
-def test_mirrored_refuses_what_keras_cannot_run_with_it(setting):
+@pytest.mark.parametrize(("setting", "backend", "distribution", "says"), [
+    ("jit_compile=true", None, "mirrored", "mirrored"),
+    ("steps_per_execution=8", None, "mirrored", "mirrored"),
+    ("steps_per_execution=8", "torch", "none", "torch backend"),
+])
+def test_settings_keras_cannot_run_are_refused_before_training(setting, backend, distribution, says):
     from kbuilder.errors import UsageError
     from kbuilder.spec.train import PerformanceSpec
     from kbuilder.train import performance
 
     key, value = setting.split("=")
     perf = PerformanceSpec.model_validate({key: True if value == "true" else int(value)})
-    with pytest.raises(UsageError, match=f"{key}.*mirrored"):
-        performance.resolve(perf, backend=current_backend(), distribution="mirrored", has_augment=False, multi_process=False)
+    with pytest.raises(UsageError, match=f"{key}.*{says}"):
+        performance.resolve(perf, backend=backend or current_backend(), distribution=distribution,
+                            has_augment=False, multi_process=False)
 
 
 NO_TENSORFLOW = """

@@ -103,6 +103,11 @@ def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_p
     jit = perf.jit_compile if perf.jit_compile != "auto" else backend in ("jax", "tensorflow") and distribution != "mirrored"
     if backend == "torch":
         jit = bool(perf.jit_compile is True)
+        if isinstance(perf.steps_per_execution, int) and perf.steps_per_execution > 1:
+            from kbuilder.errors import UsageError
+
+            raise UsageError(f"train.performance.steps_per_execution={perf.steps_per_execution} is not available on the "
+                             "torch backend (Keras runs one step per call there); use auto or 1")
     pipeline = perf.pipeline
     if pipeline == "auto":
         # TensorFlow consumes tf.data natively (a PyDataset goes through a Python generator,
