@@ -42,7 +42,8 @@ def export_model(model: Any, directory: str | os.PathLike[str], *, manifest: dic
     file or a non-empty directory that is not a previous export (refusing to
     delete a user's data), and `ValueError` for a manifest that is not a
     JSON-serialisable dict or that sets one of `RESERVED_MANIFEST_KEYS`, and
-    for a negative or non-finite `atol`.
+    for a negative or non-finite `atol`. On the torch backend TensorFlow writes the export
+    in a subprocess from the model's `.keras` file (`kbuilder.cross_export`, always checked).
     """
     _validate_manifest(manifest)
     if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not 0 <= atol < float("inf"):
