@@ -25,29 +25,16 @@ TIMEOUT_SECONDS = 600
 CROSS_BACKEND_RTOL = 1e-5
 
 
-def _check_batch(model: Any) -> tuple[Any, list[Any]]:
-    """The export check's seeded random batch, and its arrays in flat order."""
-    import keras
-    import numpy as np
-
-    from kbuilder.export import CHECK_SEED, input_structure, random_array
-
-    structure = input_structure(model)
-    rng = np.random.default_rng(CHECK_SEED)
-    arrays = [random_array(tensor, rng) for tensor in keras.tree.flatten(structure)]
-    return keras.tree.pack_sequence_as(structure, arrays), arrays
-
-
 def export_via_tensorflow(model: Any, directory: str | os.PathLike, *, manifest: dict[str, Any],
                           atol: float = 1e-5) -> Path:
     """Export `model` (any backend) as `kbuilder.export.export_model` would under TensorFlow."""
     import keras
     import numpy as np
 
-    from kbuilder.export import flat_numpy
+    from kbuilder.export import check_batch, flat_numpy
 
     manifest = {**manifest, "trained_on_backend": keras.backend.backend()}
-    batch, arrays = _check_batch(model)
+    batch, _, arrays = check_batch(model)
     expected = flat_numpy(model(batch, training=False))
     with tempfile.TemporaryDirectory(prefix="kbuilder-export-") as work:
         work_dir = Path(work)

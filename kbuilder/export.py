@@ -192,6 +192,19 @@ def max_abs_diff(expected: Any, actual: Any) -> float:
     return float(diff.max())
 
 
+def check_batch(model: Any) -> tuple[Any, list[Any], list[Any]]:
+    """The seeded random batch exports are checked on: (batch in the model's input
+    structure, the input tensors and their arrays, both in flat order)."""
+    import keras
+    import numpy as np
+
+    structure = input_structure(model)
+    rng = np.random.default_rng(CHECK_SEED)
+    tensors = keras.tree.flatten(structure)
+    arrays = [random_array(tensor, rng) for tensor in tensors]
+    return keras.tree.pack_sequence_as(structure, arrays), tensors, arrays
+
+
 def verify_export(model: Any, directory: pathlib.Path, *, atol: float = 1e-5) -> dict[str, float]:
     """Reloads both artifacts in `directory` and compares them with `model`.
 
@@ -201,13 +214,8 @@ def verify_export(model: Any, directory: pathlib.Path, *, atol: float = 1e-5) ->
     the figures if any exceeds `atol`.
     """
     import keras
-    import numpy as np
 
-    structure = input_structure(model)
-    rng = np.random.default_rng(CHECK_SEED)
-    tensors = keras.tree.flatten(structure)
-    arrays = [random_array(tensor, rng) for tensor in tensors]
-    batch = keras.tree.pack_sequence_as(structure, arrays)
+    batch, tensors, arrays = check_batch(model)
     expected = flat_numpy(model(batch, training=False))
 
     reloaded = keras.saving.load_model(directory / KERAS_FILE, safe_mode=True)

@@ -13,6 +13,7 @@ import platform
 from dataclasses import asdict, dataclass
 
 from kbuilder.backend import tensorflow_available
+from kbuilder.errors import UsageError
 
 # Optimizer steps fused into one call when steps_per_execution is auto. Past ~100 the
 # per-call overhead is already negligible, while progress bars and batch-level callbacks
@@ -104,8 +105,6 @@ def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_p
     if backend == "torch":
         jit = bool(perf.jit_compile is True)
         if isinstance(perf.steps_per_execution, int) and perf.steps_per_execution > 1:
-            from kbuilder.errors import UsageError
-
             raise UsageError(f"train.performance.steps_per_execution={perf.steps_per_execution} is not available on the "
                              "torch backend (Keras runs one step per call there); use auto or 1")
     pipeline = perf.pipeline
@@ -117,8 +116,6 @@ def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_p
         wants_tf_data = backend == "tensorflow" or multi_process or has_augment
         pipeline = "tf_data" if tensorflow_available() and wants_tf_data else "numpy"
     if pipeline == "tf_data" and not tensorflow_available():
-        from kbuilder.errors import UsageError
-
         raise UsageError("performance.pipeline is tf_data but TensorFlow is not installed; use numpy")
     auto_steps = 1 if (convolutional and not accelerator) else AUTO_FUSED_STEPS
     requested = auto_steps if perf.steps_per_execution == "auto" else perf.steps_per_execution
@@ -138,8 +135,6 @@ def _check_mirrored(perf) -> None:
     variables live on another device) and with steps_per_execution > 1 (an unfed placeholder
     in Keras's multi-step loop); both reproduced with a plain Keras model on two CPU replicas.
     Refuse them up front rather than failing at the first step."""
-    from kbuilder.errors import UsageError
-
     if perf.jit_compile is True:
         raise UsageError("train.performance.jit_compile=true does not work with the mirrored strategy "
                          "(TensorFlow's XLA cannot reach other replicas' variables); use auto or false")
