@@ -3,18 +3,21 @@
 For each spec, trains the same model on the same data (the spec's recipe: preprocessing,
 optimizer, batch size, epochs) three ways, each in a fresh process, one after another:
 
-  kbuilder   `kbuilder train` defaults (fused steps, numpy batches, XLA), whole epochs
+  kbuilder   `kbuilder train` with its `auto` performance settings, whole epochs
              including its callbacks (best-model checkpoint, backup, TensorBoard, CSV)
   keras      the model written by hand in Keras, `compile` + `fit(x, y)` with default settings
   torch      a hand-written PyTorch loop in the style of notes 003 (DataLoader, zero_grad,
-             backward, step)
+             backward, step), on CUDA when torch sees a GPU
 
 and prints seconds per epoch (mean after the first epoch, and the first epoch, which
-includes compiling), test accuracy, and the ratios kbuilder/torch and keras/kbuilder.
+includes compiling), training samples per second after the first epoch, test accuracy, and
+the ratios kbuilder/torch and keras/kbuilder.
 
     python tools/bench_train.py                                  # mnist_mlp and lenet5_modern
     python tools/bench_train.py --specs mnist_mlp --epochs 3 --kbuilder-backend jax
     python tools/bench_train.py --json bench.json --data-dir ../shared/datasets
+    # a GPU machine with JAX but no TensorFlow:
+    KERAS_BACKEND=jax python tools/bench_train.py --kbuilder-backend jax --keras-backend jax
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def run_kbuilder(loaded, data_dir: str, backend: str, out: Path) -> dict:
     result = train(loaded, TrainOptions(data_dir=data_dir, out=out, backend=backend, verbose=0, export=False))
     m = result.metrics
     return {"epoch_seconds": m["epoch_seconds"], "test_accuracy": m.get("test_accuracy"), "backend": m["backend"],
-            "settings": {k: m["settings"][k] for k in ("jit_compile", "fused_steps", "pipeline", "mixed_precision")}}
+            "device": m["device"], "samples": m["data"]["train_samples"],
+            "settings": {k: m["settings"][k] for k in ("jit_compile", "fused_steps", "pipeline", "mixed_precision", "onednn")}}
 
 
 def _hand_keras_model(name: str):
@@ -106,7 +110,8 @@ def run_keras(loaded, data_dir: str) -> dict:
 
     model.fit(splits.train.x, splits.train.y, batch_size=train.batch_size, epochs=train.epochs, verbose=0, callbacks=[Timer()])
     _, accuracy = model.evaluate(splits.test.x, splits.test.y, verbose=0)
-    return {"epoch_seconds": seconds, "test_accuracy": float(accuracy), "backend": keras.backend.backend(), "params": model.count_params()}
+    return {"epoch_seconds": seconds, "test_accuracy": float(accuracy), "backend": keras.backend.backend(),
+            "samples": len(splits.train), "params": model.count_params()}
 
 
 def _torch_model(name: str):
@@ -141,6 +146,8 @@ def run_torch(loaded, data_dir: str) -> dict:
     torch.manual_seed(train.seed or 0)
     splits = _arrays(loaded, data_dir)
     model, layout = _torch_model(loaded.spec.name)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
 
     def tensors(arrays):
         x = arrays.x if layout == "nhwc" else np.transpose(arrays.x, (0, 3, 1, 2))
@@ -156,6 +163,7 @@ def run_torch(loaded, data_dir: str) -> dict:
     for _ in range(train.epochs):
         start = time.perf_counter()
         for inputs, labels in trainloader:
+            inputs, labels = inputs.to(device), labels.to(device)
             optimizer.zero_grad()
             loss = criterion(model(inputs), labels)
             loss.backward()
@@ -163,8 +171,10 @@ def run_torch(loaded, data_dir: str) -> dict:
         seconds.append(time.perf_counter() - start)
     x_test, y_test = tensors(splits.test)
     with torch.no_grad():
-        correct = sum(int((model(x_test[i:i + 1000]).argmax(1) == y_test[i:i + 1000]).sum()) for i in range(0, len(y_test), 1000))
-    return {"epoch_seconds": seconds, "test_accuracy": correct / len(y_test), "backend": f"torch {torch.__version__}",
+        correct = sum(int((model(x_test[i:i + 1000].to(device)).argmax(1).cpu() == y_test[i:i + 1000]).sum())
+                      for i in range(0, len(y_test), 1000))
+    return {"epoch_seconds": seconds, "test_accuracy": correct / len(y_test), "backend": f"torch {torch.__version__} ({device})",
+            "samples": len(trainset),
             "threads": torch.get_num_threads(), "params": sum(p.numel() for p in model.parameters())}
 
 
@@ -225,7 +235,8 @@ def main() -> None:
         print(f"\n{spec} ({len(next(iter(results.values()))['epoch_seconds'])} epochs, load {os.getloadavg()[0]:.2f}):")
         for way, r in results.items():
             acc = r.get("test_accuracy")
-            print(f"  {way:9s} {_steady(r['epoch_seconds']):7.2f} s/epoch (first {r['epoch_seconds'][0]:6.2f} s)  "
+            steady = _steady(r["epoch_seconds"])
+            print(f"  {way:9s} {steady:7.2f} s/epoch (first {r['epoch_seconds'][0]:6.2f} s)  {r['samples'] / steady:9,.0f} samples/s  "
                   f"test accuracy {acc:.4f}  [{r['backend']}]" if acc is not None else f"  {way}: {r}")
         if {"kbuilder", "torch"} <= results.keys():
             print(f"  kbuilder/torch = {_steady(results['kbuilder']['epoch_seconds']) / _steady(results['torch']['epoch_seconds']):.2f} (goal <= 1.0)")

@@ -3,22 +3,29 @@
 The defaults come from tools/bench_train.py on the project's 2-core CPU machine (figures in
 tools/bench_train.md): fusing many optimizer steps into one compiled call and feeding
 numpy batches made the biggest difference; XLA (jit_compile) helps on both TensorFlow and
-JAX. On a GPU mixed precision is on by default.
+JAX, except for small convolutional models on a CPU, which TensorFlow's oneDNN kernels run
+faster (`settle_for_model`). On a GPU mixed precision is on by default.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-from kbuilder.backend import tensorflow_available
+from kbuilder.backend import onednn_enabled, tensorflow_available
 from kbuilder.errors import UsageError
 
 # Optimizer steps fused into one call when steps_per_execution is auto. Past ~100 the
 # per-call overhead is already negligible, while progress bars and batch-level callbacks
 # get coarser.
 AUTO_FUSED_STEPS = 100
+
+# Below this many multiply-accumulates per sample, a convolutional model trains faster with
+# TensorFlow's oneDNN kernels than under XLA on a CPU: LeNet-5 (0.3-0.4M) took 25-36 ms a step
+# against 45-71 ms with XLA, while a 6M model was even and Fashion-MNIST's CNN (89M) and the
+# text CNN (22M) ran 1.5-2x faster with XLA (batch 128, tools/bench_train.md).
+SMALL_CONV_MACS = 2_000_000
 
 
 @dataclass
@@ -32,6 +39,7 @@ class Settings:
     pipeline: str  # numpy | tf_data
     mixed_precision: str  # float32 | mixed_float16 | mixed_bfloat16
     threads: int | None
+    onednn: bool = False  # TensorFlow runs its oneDNN CPU kernels
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -127,7 +135,33 @@ def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_p
     precision = perf.mixed_precision if perf.mixed_precision != "auto" else _auto_precision(backend, accelerator)
     if precision == "off":
         precision = "float32"
-    return Settings(backend, device, accelerator, bool(jit), fused, keras_spe, pipeline, precision, perf.threads)
+    onednn = backend == "tensorflow" and onednn_enabled()
+    return Settings(backend, device, accelerator, bool(jit), fused, keras_spe, pipeline, precision, perf.threads, onednn)
+
+
+def settle_for_model(settings: Settings, perf, model) -> Settings:
+    """The one `auto` choice that needs the built model: XLA off for small convolutional
+    models on a CPU when TensorFlow runs oneDNN kernels (see SMALL_CONV_MACS)."""
+    if (perf.jit_compile != "auto" or settings.backend != "tensorflow" or settings.accelerator
+            or not settings.jit_compile or not settings.onednn):
+        return settings
+    if not any(hasattr(layer, "kernel_size") for layer in model.layers) or model_macs(model) >= SMALL_CONV_MACS:
+        return settings
+    return replace(settings, jit_compile=False, fused_steps=1)
+
+
+def model_macs(model) -> int:
+    """Multiply-accumulates of one sample through `model` (as in `kbuilder build`'s table)."""
+    from kbuilder.report.figures import macs
+
+    total = 0
+    for layer in model.layers:
+        try:
+            in_shape, out_shape = tuple(layer.input.shape), tuple(layer.output.shape)
+        except (AttributeError, ValueError):  # input layers; layers with several inputs have no MACs
+            continue
+        total += macs(layer, in_shape, out_shape)
+    return total
 
 
 def _check_mirrored(perf) -> None:

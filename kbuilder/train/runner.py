@@ -88,7 +88,7 @@ def _train_with(loaded, options, run, resume_epoch, splits, settings, dist, inpu
     import numpy as np
 
     from kbuilder.train import compile as kc
-    from kbuilder.train import pipeline
+    from kbuilder.train import performance, pipeline
     from kbuilder.train.callbacks import build_callbacks, make_recorder
     from kbuilder.train.preprocess import check_against_model, preprocess_splits
     from kbuilder.train.report import finish_run
@@ -99,6 +99,7 @@ def _train_with(loaded, options, run, resume_epoch, splits, settings, dist, inpu
         from kbuilder.build import build_model as build
     with dist.scope():
         model = build(loaded)
+    settings = performance.settle_for_model(settings, train_spec.performance, model)
     output_shape = tuple(model.outputs[0].shape[1:])
     num_classes = int(output_shape[-1]) if output_shape and output_shape[-1] else None
     splits, statistics = preprocess_splits(splits, train_spec.data.preprocess, num_classes=num_classes, loss_name=train_spec.loss.name)

@@ -15,7 +15,9 @@ class PerformanceSpec(StrictModel):
     """How fast training runs; the defaults were chosen by measurement (see tools/bench_train.py)."""
 
     jit_compile: bool | Literal["auto"] = Field(
-        "auto", description="XLA-compile the train step; auto: on unless a layer cannot be compiled."
+        "auto",
+        description="XLA-compile the train step; auto: on with TensorFlow and JAX, except under 'mirrored' and, on a "
+        "CPU with TensorFlow's oneDNN kernels, for convolutional models under 2M multiply-accumulates per sample.",
     )
     steps_per_execution: int | Literal["auto"] = Field(
         "auto", description="Optimizer steps fused into one compiled call (1: Keras's per-step loop); auto: picked from the epoch length."

@@ -1,0 +1,82 @@
+"""The `auto` performance choice that needs the built model, and the oneDNN default it rests on."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+import pytest
+
+from kbuilder.spec import load_spec
+from tests.conftest import SPECS
+
+
+def _cpu_settings(**changes):
+    from kbuilder.train.performance import Settings
+
+    base = Settings(backend="tensorflow", device="cpu", accelerator=False, jit_compile=True, fused_steps=1,
+                    keras_steps_per_execution=1, pipeline="tf_data", mixed_precision="float32", threads=None, onednn=True)
+    return dataclasses.replace(base, **changes)
+
+
+def _model(name):
+    from kbuilder.build import build_model
+
+    return build_model(load_spec(SPECS / f"{name}.yaml"))
+
+
+@pytest.mark.parametrize(("spec", "jit"), [
+    ("lenet5_modern", False),  # 0.4M MACs of small convolutions: oneDNN without XLA
+    ("lenet5", False),
+    ("fashion_cnn", True),  # 89M MACs: XLA is faster
+    ("mnist_mlp", True),  # no convolutions
+])
+def test_xla_stays_on_except_for_small_convolutional_models(spec, jit):
+    from kbuilder.spec.train import PerformanceSpec
+    from kbuilder.train import performance
+
+    settled = performance.settle_for_model(_cpu_settings(), PerformanceSpec(), _model(spec))
+    assert settled.jit_compile is jit
+    assert settled.fused_steps == 1 or jit
+
+
+@pytest.mark.parametrize("changes", [
+    {"onednn": False}, {"accelerator": True}, {"backend": "jax"},
+])
+def test_xla_is_kept_where_the_measurement_does_not_apply(changes):
+    from kbuilder.spec.train import PerformanceSpec
+    from kbuilder.train import performance
+
+    settings = _cpu_settings(**changes)
+    assert performance.settle_for_model(settings, PerformanceSpec(), _model("lenet5_modern")) == settings
+
+
+def test_an_explicit_jit_compile_is_never_overridden():
+    from kbuilder.spec.train import PerformanceSpec
+    from kbuilder.train import performance
+
+    settings = _cpu_settings()
+    assert performance.settle_for_model(settings, PerformanceSpec(jit_compile=True), _model("lenet5_modern")) == settings
+
+
+@pytest.mark.parametrize("spec", ["lenet5_modern", "lenet5", "fashion_cnn", "alexnet"])
+def test_model_macs_match_the_build_table(spec):
+    from kbuilder.build import build
+    from kbuilder.report import make_report
+    from kbuilder.train.performance import model_macs
+
+    built = build(load_spec(SPECS / f"{spec}.yaml"))
+    assert model_macs(built.model) == make_report(built).macs > 0
+
+
+def test_onednn_is_preferred_only_when_the_user_did_not_choose(monkeypatch):
+    from kbuilder.backend import prefer_onednn
+
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)  # as before TensorFlow's import
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    prefer_onednn()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    prefer_onednn()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
