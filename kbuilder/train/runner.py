@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from kbuilder.errors import DataError, RuntimeFailure, UsageError
+from kbuilder.errors import RuntimeFailure, UsageError
 from kbuilder.train import rundir as rd
 
 
@@ -84,7 +84,6 @@ def train(loaded, options: TrainOptions | None = None) -> TrainResult:
 
 
 def _train_with(loaded, options, run, resume_epoch, splits, settings, dist, input_name, input_shape) -> TrainResult:
-    import keras
     import numpy as np
 
     from kbuilder.train import compile as kc
