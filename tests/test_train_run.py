@@ -119,6 +119,10 @@ def test_preprocessing_pads_and_adds_channels(tmp_path):
         "train.optimizer={type: adam, schedule: {type: cosine, warmup_epochs: 0.5}}",
     ], export=False)
     assert run.metrics["epochs_run"] == 1 and run.metrics["test_loss"] > 0
+    settings = run.metrics["settings"]
+    if settings["backend"] == "tensorflow":  # conftest turns oneDNN on, as `kbuilder train` does
+        # A small convolutional model on a CPU trains with oneDNN kernels, without XLA.
+        assert settings["onednn"] is True and settings["jit_compile"] is False, settings
 
 
 def test_inline_xor_table_trains(tmp_path):
