@@ -92,15 +92,7 @@ def _auto_precision(backend: str, accelerator: bool) -> str:
     return "mixed_bfloat16" if major >= 8 else "mixed_float16"
 
 
-def has_convolutions(loaded) -> bool:
-    """Convolutions and pooling run 2-3x slower inside a fused XLA loop on a CPU (measured
-    on LeNet-5 with both backends), so such models are not fused there by default."""
-    from kbuilder.graph import expand
-
-    return any(("conv" in node.kind or "pool" in node.kind) for node in expand(loaded).nodes)
-
-
-def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_process: bool, convolutional: bool = False) -> Settings:
+def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_process: bool) -> Settings:
     """Turn the spec's performance section into concrete settings.
 
     distribution: none | mirrored | data_parallel (what distribute.set_up installed).
@@ -125,8 +117,7 @@ def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_p
         pipeline = "tf_data" if tensorflow_available() and wants_tf_data else "numpy"
     if pipeline == "tf_data" and not tensorflow_available():
         raise UsageError("performance.pipeline is tf_data but TensorFlow is not installed; use numpy")
-    auto_steps = 1 if (convolutional and not accelerator) else AUTO_FUSED_STEPS
-    requested = auto_steps if perf.steps_per_execution == "auto" else perf.steps_per_execution
+    requested = AUTO_FUSED_STEPS if perf.steps_per_execution == "auto" else perf.steps_per_execution
     # Fusing stacks batches on a leading axis, which distribution strategies would split, and
     # gains nothing without a compiler (torch, or jit off): Keras's own loop runs there.
     can_fuse = backend in ("jax", "tensorflow") and jit and not distributed
@@ -140,14 +131,19 @@ def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_p
 
 
 def settle_for_model(settings: Settings, perf, model) -> Settings:
-    """The one `auto` choice that needs the built model: XLA off for small convolutional
-    models on a CPU when TensorFlow runs oneDNN kernels (see SMALL_CONV_MACS)."""
-    if (perf.jit_compile != "auto" or settings.backend != "tensorflow" or settings.accelerator
-            or not settings.jit_compile or not settings.onednn):
+    """The `auto` choices that need the built model, for convolutional models on a CPU:
+    - no fused steps: convolutions and pooling ran 2-3x slower inside a fused XLA loop
+      (LeNet-5, both backends);
+    - XLA off under SMALL_CONV_MACS when TensorFlow runs oneDNN kernels."""
+    windowed = any(hasattr(layer, "kernel_size") or hasattr(layer, "pool_size") for layer in model.layers)
+    if settings.accelerator or not windowed:
         return settings
-    if not any(hasattr(layer, "kernel_size") for layer in model.layers) or model_macs(model) >= SMALL_CONV_MACS:
-        return settings
-    return replace(settings, jit_compile=False, fused_steps=1)
+    if perf.steps_per_execution == "auto":
+        settings = replace(settings, fused_steps=1)
+    if (perf.jit_compile == "auto" and settings.backend == "tensorflow" and settings.jit_compile and settings.onednn
+            and model_macs(model) < SMALL_CONV_MACS):
+        settings = replace(settings, jit_compile=False, fused_steps=1)
+    return settings
 
 
 def model_macs(model) -> int:

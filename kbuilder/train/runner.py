@@ -71,7 +71,6 @@ def train(loaded, options: TrainOptions | None = None) -> TrainResult:
     settings = performance.resolve(
         settings_spec.performance, backend=backend, distribution=dist.kind,
         has_augment=bool(settings_spec.data.augment), multi_process=dist.processes > 1,
-        convolutional=performance.has_convolutions(loaded),
     )
     previous_policy = keras.config.dtype_policy().name
     keras.config.set_dtype_policy(settings.mixed_precision)
