@@ -1,4 +1,4 @@
-"""The `auto` performance choice that needs the built model, and the oneDNN default it rests on."""
+"""The `auto` performance choices that need the built model, and the oneDNN default they rest on."""
 
 from __future__ import annotations
 
