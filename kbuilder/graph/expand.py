@@ -108,6 +108,10 @@ class Expander:
         spec = self._validate(raw, path, frame, {**frame.scope, IN_CHANNELS: CHANNELS_STAND_IN} if late else frame.scope)
         if late and spec.composite:
             raise SpecError([Problem(location, f"`${{{IN_CHANNELS}}}` can only be used in the arguments of a plain layer, not of a {spec.kind}", frame.context)])
+        if late and _mentions_in_when(raw):
+            raise SpecError([Problem(location, f"`when:` cannot use `${{{IN_CHANNELS}}}` here: whether the layer exists must be known before its input is built", frame.context)])
+        if not spec.when:  # left out: the chain goes on from the previous entry
+            return prev
         name = frame.prefix + (spec.name or f"{spec.kind}_{index}")
         if spec.kind == "input":  # starts a new chain: a model input declared among the layers
             self._add(name, "input", spec, [], location, frame)
@@ -248,6 +252,11 @@ class Expander:
         wanted = ref.candidates[-1]
         hint = did_you_mean(wanted, list(self.where))
         raise SpecError([Problem(ref.location, f"undefined layer '{wanted}'{hint}", ref.context)])
+
+
+def _mentions_in_when(raw: Any) -> bool:
+    args = next(iter(raw.values())) if isinstance(raw, dict) and len(raw) == 1 else None
+    return isinstance(args, dict) and mentions({"when": args.get("when")}, IN_CHANNELS, frozenset())
 
 
 class ProjectionSpec(LayerSpec):

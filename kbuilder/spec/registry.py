@@ -27,7 +27,7 @@ class LayerSpec(StrictModel):
     category: ClassVar[str] = "core"
     composite: ClassVar[bool] = False
     # Fields that are not Keras constructor arguments.
-    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "trainable"})
+    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "trainable", "when"})
 
     name: Name | None = Field(None, description="Layer name; derived from the spec path when omitted.")
     inputs: list[Name] | None = Field(
@@ -37,6 +37,13 @@ class LayerSpec(StrictModel):
     )
     trainable: bool = Field(
         True, description="false freezes the weights (of every layer inside, for a composite)."
+    )
+    when: bool = Field(
+        True,
+        description=(
+            "false leaves the entry out, as if it were not written: the next entry takes its input. "
+            'Usually an expression, e.g. `when: "${expansion > 1}"`.'
+        ),
     )
 
     @model_validator(mode="before")
