@@ -1,7 +1,7 @@
 """Dense, activation, dropout, shape and embedding layer kinds."""
 
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -75,9 +75,14 @@ class Softmax(LayerSpec):
 
 @layer_kind("dropout", shorthand="rate", keras_class="Dropout", category="regularization")
 class Dropout(LayerSpec):
-    """Randomly zeroes a fraction of units while training."""
+    """Randomly zeroes a fraction of units while training; `noise_shape: [null, 1, 1, 1]` drops
+    whole samples of a residual branch (stochastic depth, as EfficientNet does)."""
 
     rate: DropoutRate
+    noise_shape: list[Annotated[int, Field(gt=0)] | None] | None = Field(
+        None, min_length=1, max_length=8,
+        description="Shape of the drop mask WITH the batch axis; 1 shares a decision along an axis, null keeps it.",
+    )
     seed: Seed = None
 
 

@@ -1,4 +1,5 @@
-"""Merge layer kinds: they take two or more `inputs`."""
+"""Merge layer kinds: they take two or more `inputs`. The elementwise ones broadcast as
+Keras and NumPy do: (H, W, C) times a (1, 1, C) gate is squeeze-and-excitation."""
 
 
 from pydantic import Field
@@ -23,27 +24,27 @@ class Concat(_Merge):
 
 @layer_kind("add", keras_class="Add", category="merge")
 class Add(_Merge):
-    """Element-wise sum of same-shape inputs."""
+    """Element-wise sum of inputs whose shapes broadcast (equal sizes, or 1)."""
 
 
 @layer_kind("subtract", keras_class="Subtract", category="merge")
 class Subtract(_Merge):
-    """First input minus the second."""
+    """First input minus the second (shapes broadcast: equal sizes, or 1)."""
 
 
 @layer_kind("multiply", keras_class="Multiply", category="merge")
 class Multiply(_Merge):
-    """Element-wise product of same-shape inputs."""
+    """Element-wise product of inputs whose shapes broadcast (equal sizes, or 1)."""
 
 
 @layer_kind("average", keras_class="Average", category="merge")
 class Average(_Merge):
-    """Element-wise mean of same-shape inputs."""
+    """Element-wise mean of inputs whose shapes broadcast (equal sizes, or 1)."""
 
 
 @layer_kind("maximum", keras_class="Maximum", category="merge")
 class Maximum(_Merge):
-    """Element-wise maximum of same-shape inputs."""
+    """Element-wise maximum of inputs whose shapes broadcast (equal sizes, or 1)."""
 
 
 MERGE_KINDS = ("concat", "add", "subtract", "multiply", "average", "maximum")
