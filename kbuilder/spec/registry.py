@@ -59,6 +59,19 @@ class LayerSpec(StrictModel):
             return {cls.shorthand: data}
         return data
 
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        """The output's channel count (last axis) from the inputs' channel counts, when the
+        spec alone tells it; None when it does not. Lets `${in_channels}` appear in a
+        composite's arguments (a block's expansion width) before anything is built.
+        A field naming the output width decides; otherwise the channels pass through."""
+        for field in ("filters", "units", "output_dim", "num_units"):
+            value = getattr(self, field, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        first = inputs[0] if inputs else None
+        multiplier = getattr(self, "depth_multiplier", None)
+        return first * multiplier if first is not None and isinstance(multiplier, int) else first
+
     def keras_kwargs(self) -> dict[str, Any]:
         """The Keras constructor arguments the user set (defaults left to Keras)."""
         return {

@@ -20,6 +20,9 @@ class InputLayer(LayerSpec):
         "float32", description="Element type of the input."
     )
 
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        return self.shape[-1]
+
 
 @layer_kind("dense", shorthand="units", keras_class="Dense")
 class Dense(WeightedLayerSpec):
@@ -106,12 +109,18 @@ class SpatialDropout2D(LayerSpec):
 class Flatten(LayerSpec):
     """Flattens everything but the batch dimension."""
 
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        return None  # the product of every axis: not known from channels alone
+
 
 @layer_kind("reshape", shorthand="target_shape", keras_class="Reshape", category="shape")
 class Reshape(LayerSpec):
     """Reshapes to `target_shape` (without batch; one entry may be -1)."""
 
     target_shape: list[int] = Field(min_length=1, max_length=8, description="New shape without the batch dimension.")
+
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        return self.target_shape[-1] if self.target_shape[-1] > 0 else None
 
 
 @layer_kind("rescaling", shorthand="scale", keras_class="Rescaling", category="preprocessing")

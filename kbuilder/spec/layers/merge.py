@@ -14,12 +14,21 @@ class _Merge(LayerSpec):
         None, min_length=2, description="The layers to merge (two or more); required unless inside `branches`."
     )
 
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        known = [c for c in inputs if c is not None]  # elementwise: the broadcast size
+        return max(known) if known else None
+
 
 @layer_kind("concat", keras_class="Concatenate", category="merge")
 class Concat(_Merge):
     """Concatenates along an axis (channels by default)."""
 
     axis: Axis = -1
+
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        if self.axis != -1 or None in inputs:  # another axis: the rank would decide
+            return None
+        return sum(inputs)
 
 
 @layer_kind("add", keras_class="Add", category="merge")
