@@ -143,3 +143,21 @@ def test_when_must_be_a_boolean():
     bad = OPTIONAL.replace('when: "${expansion > 1}"', "when: maybe")
     with pytest.raises(SpecError, match="when"):
         expand(loads_spec(bad))
+
+
+def test_when_of_a_plain_layer_cannot_wait_for_in_channels():
+    text = "name: m\ninputs: {x: {shape: [4, 4, 2]}}\nlayers:\n  - dense: {units: 3, when: \"${in_channels > 1}\"}\n"
+    with pytest.raises(SpecError, match="`when:` cannot use"):
+        expand(loads_spec(text))
+
+
+def test_when_of_a_composite_can_use_in_channels():
+    text = textwrap.dedent("""\
+        name: m
+        inputs: {x: {shape: [4, 4, 2]}}
+        layers:
+          - residual: {name: r, when: "${in_channels == 2}", layers: [conv2d: {filters: 2, kernel_size: 1}]}
+          - residual: {name: s, when: "${in_channels == 3}", layers: [conv2d: {filters: 2, kernel_size: 1}]}
+        """)
+    names = [n.name for n in expand(loads_spec(text)).nodes]
+    assert "r-add" in names and "s-add" not in names

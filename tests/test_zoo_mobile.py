@@ -132,3 +132,95 @@ def test_same_layer_kinds_in_the_same_numbers(pair):
     ours = census(built.model)
     assert ours == census(reference)
     assert min(ours[0]["DepthwiseConv2D"], ours[0]["Multiply"], ours[0]["Add"]) > 0
+
+
+# -- the building blocks the mobile zoo needs (cheap: no big model built) ----------------
+
+
+@pytest.mark.parametrize("shapes,ok", [
+    ([(None, 14, 14, 32), (None, 1, 1, 32)], True),      # squeeze-and-excitation
+    ([(None, 14, 14, 32), (None, 32)], True),            # lower rank: aligned from the right
+    ([(None, 14, 14, 32), (None, 14, 1, 1)], True),
+    ([(None, None, None, 8), (None, 1, 1, 8)], True),    # unknown sizes broadcast
+    ([(None, 14, 14, 32), (None, 7, 7, 32)], False),
+    ([(None, 14, 14, 32), (None, 1, 1, 16)], False),
+    ([(None, 14, 14, 32), (None, 14)], False),
+])
+def test_elementwise_merges_broadcast_like_keras(shapes, ok):
+    from kbuilder.build.checks import merge_problem
+
+    for kind in ("add", "subtract", "multiply", "average", "maximum"):
+        problem = merge_problem(kind, "m", shapes)
+        assert (problem is None) == ok, problem
+        if not ok:
+            assert "broadcast" in problem and "(14x14x32)" in problem
+        try:  # Keras agrees with the pre-check
+            getattr(keras.layers, kind.capitalize())()([keras.Input(s[1:]) for s in shapes])
+            keras_ok = True
+        except ValueError:
+            keras_ok = False
+        assert keras_ok == ok, kind
+
+
+def test_concat_still_needs_matching_shapes():
+    from kbuilder.build.checks import merge_problem
+
+    assert merge_problem("concat", "c", [(None, 4, 4, 2), (None, 4, 4, 3)]) is None
+    assert "except on the concat axis" in merge_problem("concat", "c", [(None, 4, 4, 2), (None, 1, 1, 3)])
+
+
+def test_a_non_broadcastable_multiply_is_a_located_build_error():
+    from kbuilder.errors import BuildError
+    from kbuilder.spec import loads_spec
+
+    text = ("name: m\ninputs: {x: {shape: [8, 8, 4]}}\nlayers:\n"
+            "  - global_average_pooling2d: {name: g, keepdims: true}\n"
+            "  - conv2d: {name: c, filters: 3, kernel_size: 1}\n"
+            "  - multiply: {name: gate, inputs: [x, c]}\n")
+    with pytest.raises(BuildError, match=r"se.yaml:6:5: .*'gate' \(multiply\) needs input shapes that broadcast"):
+        api.build(loads_spec(text, file="se.yaml"))
+
+
+def test_in_channels_in_block_args_follows_the_spec():
+    """An inverted residual's expansion `t * in_channels`, through a concat and a depthwise
+    multiplier; and the EfficientNet spec's SE squeeze uses the block's INPUT channels."""
+    from kbuilder.graph import expand
+    from kbuilder.spec import load_spec, loads_spec
+
+    text = """\
+name: m
+inputs: {x: {shape: [8, 8, 3]}}
+blocks:
+  ir:
+    params: {expanded: null}
+    layers:
+      - conv2d: {name: expand, filters: "${expanded}", kernel_size: 1}
+layers:
+  - conv2d: {filters: 16, kernel_size: 1}
+  - depthwise_conv2d: {kernel_size: 3, depth_multiplier: 2}
+  - block: {use: ir, name: a, args: {expanded: "${in_channels * 6}"}}
+  - branches: {name: br, paths: {keep: [], new: [conv2d: {filters: 5, kernel_size: 1}]}}
+  - block: {use: ir, name: b, args: {expanded: "${in_channels}"}}
+"""
+    graph = expand(loads_spec(text))
+    assert graph.node("a-expand").spec.filters == 6 * 32
+    assert graph.node("b-expand").spec.filters == 6 * 32 + 5
+    b0 = expand(load_spec(SPECS / "efficientnet_b0.yaml"))
+    # block2a: input 16 channels, expanded 96, squeezed to max(1, int(16 * 0.25)) = 4
+    assert b0.node("block2-block1-body-se-gate-reduce").spec.filters == 4
+    assert b0.node("block2-block1-body-expand_conv").spec.filters == 96
+
+
+def test_mobilenet_v3_rounds_the_se_squeeze_like_make_divisible():
+    """Large's 72-wide SE squeezes to 24: 72 / 4 = 18 rounds to 16, which is more than 10%
+    below 18, so 8 is added (keras.applications' _depth)."""
+    from kbuilder.graph import expand
+    from kbuilder.spec import load_spec
+
+    graph = expand(load_spec(SPECS / "mobilenet_v3_large.yaml"))
+    squeeze = next(n for n in graph.nodes if n.name.startswith("bneck4-") and n.name.endswith("gate-squeeze"))
+    assert squeeze.spec.filters == 24
+    names = [n.name for n in graph.nodes]
+    assert not any(n.startswith("bneck1-") and "expand" in n for n in names)  # expansion 1: no expand conv
+    assert any(n.startswith("bneck1-residual-") for n in names)  # stride 1, 16 -> 16: a shortcut
+    assert not any(n.startswith("bneck2-residual-") for n in names)  # stride 2: none
