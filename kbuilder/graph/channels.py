@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from kbuilder.errors import SpecError
+from kbuilder.errors import Location, Problem, SpecError
 from kbuilder.graph.graph import Node
 
 
@@ -33,6 +33,18 @@ class ChannelCounts:
             self.counts[node.name] = self._count(node)
             self.done += 1
         return self.counts.get(name)
+
+    def require(self, name: str | None, location: Location, context: str, kind: str) -> int:
+        """The count of `name`'s output, or a located error asking the user for a number."""
+        count = self.of(name) if name is not None else None
+        if count is None:
+            raise SpecError([Problem(
+                location,
+                f"`${{in_channels}}` in the arguments of a {kind} needs its input's channel count, which the spec "
+                "does not tell before building (after a flatten or a reshape to -1, say); write the number instead",
+                context,
+            )])
+        return count
 
     def _count(self, node: Node) -> int | None:
         inputs = [self.counts.get(n) if n is not None else None for n in self.inputs_of(node)]

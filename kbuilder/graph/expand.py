@@ -158,15 +158,7 @@ class Expander:
 
     def _known_channels(self, source: Ref | None, location: Location, frame: Frame, kind: str) -> int:
         """The channel count of `source` as the spec tells it, for `${in_channels}` in a composite."""
-        count = self.channels.of(self._resolve(source)) if source is not None else None
-        if count is None:
-            raise SpecError([Problem(
-                location,
-                f"`${{{IN_CHANNELS}}}` in the arguments of a {kind} needs its input's channel count, which the spec "
-                "does not tell before building (after a flatten or a reshape to -1, say); write the number instead",
-                frame.context,
-            )])
-        return count
+        return self.channels.require(self._resolve(source) if source else None, location, frame.context, kind)
 
     def _resolved_inputs(self, node: Node) -> list[str | None]:
         names: list[str | None] = []
