@@ -41,6 +41,7 @@ HOSTILE = {
     "${[1] * 10**9}": "do not allow",
     "${lambda: 1}": "do not allow",
     "${1 if}": "cannot read",
+    "${round(5, -10**7)}": "400 digits",
 }
 
 
@@ -96,7 +97,7 @@ def test_cli_refuses_a_hostile_expression_with_exit_2(tmp_path):
     ("x > 1 and x < 5", True), ("x > 5 or x < 0", False), ("not x", False), ("not 0", True),
     ("0 or 7", 7), ("2 and 9", 9),
     ("1 if x > 1 else 0", 1), ("'valid' if x == 2 else 'same'", "same"),
-    ("max(8, int(x * 10 + 4) // 8 * 8)", 32), ("x * 2 if x < 10 else 9**9**9", 6),
+    ("max(8, int(x * 10 + 4) // 8 * 8)", 32), ("round(x / 2)", 2), ("round(1234, -2)", 1200), ("x * 2 if x < 10 else 9**9**9", 6),
 ])
 def test_new_operators(text, want):
     assert evaluate(text, {"x": 3}) == want

@@ -103,3 +103,10 @@ def checked_modulo(left: Any, right: Any) -> Any:
     if isinstance(left, str):
         raise BoundError("% takes numbers here, not text (text formatting is not allowed)")
     return operator.mod(left, right)
+
+
+def checked_round(number: Any, digits: Any = None) -> Any:
+    # round(5, -10**7) computes 10**(10**7) inside Python: bound the digits first.
+    if digits is not None and (not isinstance(digits, int) or abs(digits) > 400):
+        raise BoundError("round() takes at most 400 digits either way")
+    return round(number) if digits is None else round(number, digits)

@@ -18,7 +18,8 @@ import re
 from typing import Any, Callable, Mapping
 
 from kbuilder.graph.bounds import (
-    MAX_DEPTH, MAX_EXPRESSION, BoundError, ParamError, checked, checked_modulo, checked_power, checked_product, checked_sum,
+    MAX_DEPTH, MAX_EXPRESSION, BoundError, ParamError, checked, checked_modulo, checked_power, checked_product, checked_round,
+    checked_sum,
 )
 
 _WHOLE = re.compile(r"^\$\{([^{}]+)\}$")
@@ -33,7 +34,7 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne,
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
-_FUNCTIONS = {"min": min, "max": max, "int": int, "round": round, "abs": abs}
+_FUNCTIONS = {"min": min, "max": max, "int": int, "round": checked_round, "abs": abs}
 ALLOWED = (
     "numbers, strings, parameter names, + - * / // % **, < <= > >= == !=, and/or/not, "
     "`a if condition else b` and min/max/int/round/abs"
