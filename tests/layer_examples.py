@@ -125,6 +125,9 @@ EXAMPLES: dict[str, Example] = {
     "global_max_pooling1d": Example(None, SEQ, _one(lambda: _layers().GlobalMaxPooling1D())),
     "batch_norm": Example({"momentum": 0.9}, IMG, _one(lambda: _layers().BatchNormalization(momentum=0.9))),
     "layer_norm": Example(None, SEQ, _one(lambda: _layers().LayerNormalization())),
+    "normalization": Example(None, [[6, 6, 3]], _one(lambda: _layers().Normalization())),
+    "hard_sigmoid": Example(None, IMG, _one(lambda: _layers().Activation("hard_sigmoid"))),
+    "hard_swish": Example(None, IMG, _one(lambda: _layers().Activation("hard_silu"))),
     "concat": Example({"axis": -1}, PAIR_IMG, _merge(lambda: _layers().Concatenate())),
     "add": Example(None, PAIR_IMG, _merge(lambda: _layers().Add())),
     "subtract": Example(None, PAIR_IMG, _merge(lambda: _layers().Subtract())),
@@ -158,6 +161,16 @@ VARIANTS = {
     "residual_projection": ("residual", Example(
         {"layers": [{"conv2d": {"filters": 8, "kernel_size": 3, "strides": 2, "padding": "same"}}],
          "shortcut": "projection"}, [[8, 8, 4]], _projection_residual)),
+    "normalization_fixed": ("normalization", Example(
+        {"mean": [0.485, 0.456, 0.406], "variance": [0.052, 0.05, 0.051]}, [[6, 6, 3]],
+        _one(lambda: _layers().Normalization(mean=[0.485, 0.456, 0.406], variance=[0.052, 0.05, 0.051])))),
+    "dropout_noise_shape": ("dropout", Example(
+        {"rate": 0.2, "noise_shape": [None, 1, 1, 1]}, IMG,
+        _one(lambda: _layers().Dropout(0.2, noise_shape=(None, 1, 1, 1))))),
+    "multiply_broadcast": ("multiply", Example(None, [[6, 6, 4], [1, 1, 4]], _merge(lambda: _layers().Multiply()))),
+    "add_broadcast": ("add", Example(None, [[6, 6, 4], [4]], _merge(lambda: _layers().Add()))),
+    "global_average_pooling2d_keepdims": ("global_average_pooling2d", Example(
+        {"keepdims": True}, IMG, _one(lambda: _layers().GlobalAveragePooling2D(keepdims=True)))),
 }
 
 

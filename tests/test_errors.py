@@ -105,7 +105,8 @@ def test_block_argument_errors():
          "net.yaml:5:5: layers[0]: layer 'max_pooling2d_0' (max_pooling2d 64x64, valid) needs at least 64x64 input, gets 32x32"),
         ("- conv2d: {name: a, filters: 4, kernel_size: 3, padding: same}\n"
          "- max_pooling2d: {name: b, inputs: [image]}\n- add: {inputs: [a, b]}\n",
-         "net.yaml:7:5: layers[2]: layer 'add_2' (add) needs input shapes that match exactly; gets (32x32x4) and (16x16x1)"),
+         "net.yaml:7:5: layers[2]: layer 'add_2' (add) needs input shapes that broadcast (each size equal or 1, "
+         "aligned from the right, e.g. (14x14x32) and (1x1x32)); gets (32x32x4) and (16x16x1)"),
         ("- conv2d: {filters: 5, kernel_size: 3, groups: 2}\n",
          "net.yaml:5:5: layers[0]: layer 'conv2d_0' (conv2d) cannot be built on input (None, 32, 32, 1): "),
     ],

@@ -100,14 +100,16 @@ def test_in_channels_is_bound_to_each_layers_input_at_build_time():
     assert model.get_layer("a-conv2d_0").filters == 6 and model.get_layer("b-conv2d_0").filters == 3
 
 
-def test_in_channels_is_refused_in_composite_arguments():
+def test_in_channels_in_composite_arguments_is_the_spec_known_count():
     import pytest
 
     from kbuilder.errors import SpecError
 
     text = "name: m\ninputs: {x: {shape: [4, 4, 2]}}\nlayers:\n  - repeat: {times: \"${in_channels}\", layers: [flatten]}\n"
-    with pytest.raises(SpecError, match="can only be used in the arguments of a plain layer"):
-        expand(loads_spec(text))
+    assert [n.kind for n in expand(loads_spec(text)).nodes] == ["input", "flatten", "flatten"]
+    # After a flatten the count depends on every axis: a located error asks for a number.
+    with pytest.raises(SpecError, match="needs its input's channel count"):
+        expand(loads_spec(text.replace("layers:\n", "layers:\n  - flatten\n")))
 
 
 def test_trainable_false_freezes_a_layer_or_a_whole_composite():

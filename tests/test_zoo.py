@@ -34,6 +34,11 @@ PUBLISHED = {
     # the non-trainable part.
     "resnet50": ((25_636_712, 25_583_592, 53_120), "K. He"),
     "densenet121": ((8_062_504, 7_978_856, 83_648), "Huang"),
+    # keras.applications counts (weights=None, 1000 classes): BN moving statistics and
+    # EfficientNet's Normalization (mean, variance, count: 7) are the non-trainable part.
+    "mobilenet_v3_small": ((2_554_968, 2_542_856, 12_112), "Howard"),
+    "mobilenet_v3_large": ((5_507_432, 5_483_032, 24_400), "Howard"),
+    "efficientnet_b0": ((5_330_571, 5_288_548, 42_023), "M. Tan"),
     "fashion_cnn": ((1_262_218, 1_262_218, 0), "notes 004"),
     # Kim 2014, MR: 18,766 x 300 embedding + 3 x 100 filters of widths 3, 4, 5 + 300 x 2 softmax
     "text_cnn": ((5_990_702, 5_990_702, 0), "Kim"),

@@ -39,18 +39,37 @@ def window_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) 
 
 
 def merge_problem(kind: str, name: str, shapes: list[Sequence[Any]], axis: int = -1) -> str | None:
-    """Inputs of add/multiply/... must match; concat inputs must match except on `axis`."""
+    """Concat inputs must match except on `axis`; add/multiply/... inputs must broadcast."""
     if len(shapes) < 2:
         return f"layer '{name}' ({kind}) needs two or more inputs, gets {len(shapes)}"
-    ranks = {len(s) for s in shapes}
     listed = " and ".join(f"({fmt(s[1:])})" for s in shapes)
+    if kind != "concat":
+        return broadcast_problem(kind, name, shapes, listed)
+    ranks = {len(s) for s in shapes}
     if len(ranks) > 1:
         return f"layer '{name}' ({kind}) cannot merge inputs of different ranks: {listed}"
     rank = ranks.pop()
-    skip = axis % rank if kind == "concat" else None
+    skip = axis % rank
     for dim in range(1, rank):
         sizes = {s[dim] for s in shapes if s[dim] is not None}
         if dim != skip and len(sizes) > 1:
-            how = "except on the concat axis" if kind == "concat" else "exactly"
-            return f"layer '{name}' ({kind}) needs input shapes that match {how}; gets {listed}"
+            return f"layer '{name}' ({kind}) needs input shapes that match except on the concat axis; gets {listed}"
+    return None
+
+
+def broadcast_problem(kind: str, name: str, shapes: list[Sequence[Any]], listed: str) -> str | None:
+    """Keras's elementwise merges broadcast like NumPy over the dimensions after the batch:
+    aligned from the right (a lower-rank input gets size-1 axes after its batch axis),
+    each pair of sizes equal or one of them 1. Squeeze-and-excitation multiplies
+    (H, W, C) by a (1, 1, C) gate this way."""
+    features = [tuple(s[1:]) for s in shapes]
+    rank = max(len(f) for f in features)
+    padded = [(1,) * (rank - len(f)) + f for f in features]
+    for dim in range(rank):
+        sizes = {p[dim] for p in padded if p[dim] is not None and p[dim] != 1}
+        if len(sizes) > 1:
+            return (
+                f"layer '{name}' ({kind}) needs input shapes that broadcast (each size equal or 1, "
+                f"aligned from the right, e.g. (14x14x32) and (1x1x32)); gets {listed}"
+            )
     return None

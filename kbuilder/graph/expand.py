@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
+from kbuilder.graph.channels import ChannelCounts
 from kbuilder.graph.graph import SEP, Graph, Node
 from kbuilder.graph.order import check_unused, topological_order
 from kbuilder.graph.params import ParamError, mentions, shallow_substitute
@@ -66,6 +67,7 @@ class Expander:
             "branches": self._branches, "residual": self._residual, "repeat": self._repeat,
             "block": self._block, "inception": self._inception,
         }
+        self.channels = ChannelCounts(self.nodes, self._resolved_inputs)
 
     # -- entry points ------------------------------------------------------------------
     def run(self) -> Graph:
@@ -106,14 +108,22 @@ class Expander:
         # `${in_channels}` is known only when the input tensor exists: check the entry now
         # with a stand-in value, and validate it again at build time with the real one.
         spec = self._validate(raw, path, frame, {**frame.scope, IN_CHANNELS: CHANNELS_STAND_IN} if late else frame.scope)
+        inputs = [self._ref(n, frame, location) for n in spec.inputs] if spec.inputs else None
         if late and spec.composite:
-            raise SpecError([Problem(location, f"`${{{IN_CHANNELS}}}` can only be used in the arguments of a plain layer, not of a {spec.kind}", frame.context)])
+            # A composite's arguments shape what it expands into: bind the count now, from the spec.
+            channels = self._known_channels((inputs or [prev])[0], location, frame, spec.kind)
+            spec = self._validate(raw, path, frame, {**frame.scope, IN_CHANNELS: channels})
+            inputs = [self._ref(n, frame, location) for n in spec.inputs] if spec.inputs else None
+            late = False
+        if late and _mentions_in_when(raw):
+            raise SpecError([Problem(location, f"`when:` cannot use `${{{IN_CHANNELS}}}` in a plain layer: whether the layer exists must be known before its input is built", frame.context)])
+        if not spec.when:  # left out: the chain goes on from the previous entry
+            return prev
         name = frame.prefix + (spec.name or f"{spec.kind}_{index}")
         if spec.kind == "input":  # starts a new chain: a model input declared among the layers
             self._add(name, "input", spec, [], location, frame)
             self.input_names.append(name)
             return Ref((name,), location)
-        inputs = [self._ref(n, frame, location) for n in spec.inputs] if spec.inputs else None
         if inputs is None:
             if prev is None:
                 raise SpecError([Problem(location, "the model has several inputs; say which this layer takes with `inputs:`", frame.context)])
@@ -145,6 +155,19 @@ class Expander:
             raise spec_error_from_validation(
                 exc, entry[kind], self.source, base=path + (kind,), root=LAYER_KINDS[kind], context=frame.context
             ) from None
+
+    def _known_channels(self, source: Ref | None, location: Location, frame: Frame, kind: str) -> int:
+        """The channel count of `source` as the spec tells it, for `${in_channels}` in a composite."""
+        return self.channels.require(self._resolve(source) if source else None, location, frame.context, kind)
+
+    def _resolved_inputs(self, node: Node) -> list[str | None]:
+        names: list[str | None] = []
+        for ref in self.refs.get(node.name, []):
+            try:
+                names.append(self._resolve(ref))
+            except SpecError:  # defined later: not known yet
+                names.append(None)
+        return names
 
     # -- composites ----------------------------------------------------------------------
     def _branches(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
@@ -250,10 +273,18 @@ class Expander:
         raise SpecError([Problem(ref.location, f"undefined layer '{wanted}'{hint}", ref.context)])
 
 
+def _mentions_in_when(raw: Any) -> bool:
+    args = next(iter(raw.values())) if isinstance(raw, dict) and len(raw) == 1 else None
+    return isinstance(args, dict) and mentions({"when": args.get("when")}, IN_CHANNELS, frozenset())
+
+
 class ProjectionSpec(LayerSpec):
     """1x1 convolution whose filters and stride match another tensor (residual shortcut)."""
 
-    use_bias: bool = True
+    use_bias: bool = Field(True, description="Whether the 1x1 convolution adds a bias.")
+
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        return None  # the body's, which the merge after it already knows
 
 
 ProjectionSpec.kind = "projection"

@@ -1,8 +1,13 @@
-"""`${...}` parameter substitution with a tiny arithmetic language (never `eval`).
+"""`${...}` parameter substitution with a tiny, bounded expression language (never `eval`).
 
-`"${filters}"` alone becomes the parameter's value with its type (int, list, ...);
+`"${filters}"` alone becomes the parameter's value with its type (int, list, bool, ...);
 `"conv${i}"` inside other text becomes a string. Expressions allow numbers, strings,
-parameter names, + - * / // % **, parentheses and min/max/int/round/abs.
+parameter names, + - * / // % **, comparisons (< <= > >= == !=), and/or/not,
+`a if cond else b`, parentheses and min/max/int/round/abs.
+
+Specs are untrusted: every intermediate result is bounded BEFORE it is computed (the
+bits of a power or product, the length of a repeated string, float overflow), so
+`${9**9**9}` or `${'a'*10**9}` is refused in microseconds instead of eating the machine.
 """
 
 from __future__ import annotations
@@ -10,64 +15,132 @@ from __future__ import annotations
 import ast
 import operator
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+from kbuilder.graph.bounds import (
+    MAX_DEPTH, MAX_EXPRESSION, BoundError, ParamError, checked, checked_modulo, checked_power, checked_product, checked_round,
+    checked_sum,
+)
 
 _WHOLE = re.compile(r"^\$\{([^{}]+)\}$")
 _PART = re.compile(r"\$\{([^{}]+)\}")
 
-_BINARY = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: checked_sum, ast.Sub: operator.sub, ast.Mult: checked_product, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: checked_modulo, ast.Pow: checked_power,
 }
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
-_FUNCTIONS = {"min": min, "max": max, "int": int, "round": round, "abs": abs}
+_COMPARE: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
+_FUNCTIONS = {"min": min, "max": max, "int": int, "round": checked_round, "abs": abs}
+ALLOWED = (
+    "numbers, strings, parameter names, + - * / // % **, < <= > >= == !=, and/or/not, "
+    "`a if condition else b` and min/max/int/round/abs"
+)
 
-
-class ParamError(ValueError):
-    """An expression is malformed or names an unknown parameter."""
+__all__ = ["ParamError", "evaluate", "substitute", "shallow_substitute", "mentions"]
 
 
 def evaluate(expression: str, scope: Mapping[str, Any]) -> Any:
+    text = expression.strip()
+    if len(text) > MAX_EXPRESSION:
+        raise ParamError(f"the expression '${{{text[:40]}...}}' is {len(text)} characters long; at most {MAX_EXPRESSION} are allowed")
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError:
-        raise ParamError(f"cannot read the expression '${{{expression}}}'") from None
-    return _eval(tree.body, scope, expression)
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise ParamError(f"cannot read the expression '${{{text if len(text) <= 80 else text[:77] + '...'}}}'; expressions allow {ALLOWED}") from None
+    return _Evaluator(scope, expression).eval(tree.body, 0)
 
 
-def _eval(node: ast.AST, scope: Mapping[str, Any], text: str) -> Any:
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
-        return node.value
-    if isinstance(node, ast.Name):
-        if node.id not in scope:
+class _Evaluator:
+    """Walks the expression tree; each node kind has one small method, each result is checked."""
+
+    def __init__(self, scope: Mapping[str, Any], text: str):
+        # Messages quote the expression, shortened: a hostile one can be 1000 characters.
+        self.scope, self.text = scope, text if len(text) <= 80 else text[:77] + "..."
+
+    def fail(self, why: str) -> ParamError:
+        return ParamError(f"cannot compute '${{{self.text}}}': {why}")
+
+    def eval(self, node: ast.AST, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise self.fail(f"nested deeper than {MAX_DEPTH} levels")
+        method = getattr(self, f"_{type(node).__name__}", None)
+        if method is None:
+            raise ParamError(f"'${{{self.text}}}' uses something expressions do not allow; use {ALLOWED}")
+        try:
+            return checked(method(node, depth + 1))
+        except BoundError as exc:
+            raise self.fail(str(exc)) from None
+        except ParamError:
+            raise
+        except (TypeError, ZeroDivisionError, OverflowError, ValueError) as exc:
+            raise self.fail(str(exc) or type(exc).__name__) from None
+
+    def _Constant(self, node: ast.Constant, depth: int) -> Any:
+        if isinstance(node.value, (bool, int, float, str)):
+            return node.value
+        raise ParamError(f"'${{{self.text}}}' uses a constant expressions do not allow ({node.value!r})")
+
+    def _Name(self, node: ast.Name, depth: int) -> Any:
+        if node.id not in self.scope:
             from kbuilder.errors import did_you_mean
 
-            known = ", ".join(sorted(scope)) or "none"
-            raise ParamError(f"unknown parameter '{node.id}'{did_you_mean(node.id, scope)} (known: {known})")
-        return scope[node.id]
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left, right = _eval(node.left, scope, text), _eval(node.right, scope, text)
-        try:
-            return _BINARY[type(node.op)](left, right)
-        except (TypeError, ZeroDivisionError) as exc:
-            raise ParamError(f"cannot compute '${{{text}}}': {exc}") from None
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_eval(node.operand, scope, text))
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in _FUNCTIONS
-        and not node.keywords
-    ):
-        args = [_eval(arg, scope, text) for arg in node.args]
-        try:
-            return _FUNCTIONS[node.func.id](*args)
-        except (TypeError, ValueError) as exc:
-            raise ParamError(f"cannot compute '${{{text}}}': {exc}") from None
-    raise ParamError(
-        f"'${{{text}}}' uses something expressions do not allow; "
-        "use numbers, parameter names, + - * / // % ** and min/max/int/round/abs"
-    )
+            known = ", ".join(sorted(self.scope)) or "none"
+            raise ParamError(f"unknown parameter '{node.id}'{did_you_mean(node.id, self.scope)} (known: {known})")
+        return self.scope[node.id]
+
+    def _BinOp(self, node: ast.BinOp, depth: int) -> Any:
+        if type(node.op) not in _BINARY:
+            raise ParamError(f"'${{{self.text}}}' uses an operator expressions do not allow; use {ALLOWED}")
+        return _BINARY[type(node.op)](self.eval(node.left, depth), self.eval(node.right, depth))
+
+    def _UnaryOp(self, node: ast.UnaryOp, depth: int) -> Any:
+        if type(node.op) not in _UNARY:
+            raise ParamError(f"'${{{self.text}}}' uses an operator expressions do not allow; use {ALLOWED}")
+        return _UNARY[type(node.op)](self.eval(node.operand, depth))
+
+    def _Compare(self, node: ast.Compare, depth: int) -> bool:
+        left = self.eval(node.left, depth)
+        for op, right_node in zip(node.ops, node.comparators):
+            if type(op) not in _COMPARE:
+                raise ParamError(f"'${{{self.text}}}' uses a comparison expressions do not allow; use < <= > >= == !=")
+            right = self.eval(right_node, depth)
+            if not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+
+    def _BoolOp(self, node: ast.BoolOp, depth: int) -> Any:
+        # Short-circuits like Python: `a and b` is a when a is false, else b.
+        stop_when = isinstance(node.op, ast.Or)
+        value = None
+        for operand in node.values:
+            value = self.eval(operand, depth)
+            if bool(value) == stop_when:
+                return value
+        return value
+
+    def _IfExp(self, node: ast.IfExp, depth: int) -> Any:
+        branch = node.body if self.eval(node.test, depth) else node.orelse
+        return self.eval(branch, depth)
+
+    def _Call(self, node: ast.Call, depth: int) -> Any:
+        if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS) or node.keywords:
+            raise ParamError(f"'${{{self.text}}}' calls something expressions do not allow; use min/max/int/round/abs")
+        args = [self.eval(arg, depth) for arg in node.args]
+        if node.func.id == "int" and args and isinstance(args[0], str):
+            raise self.fail("int() takes a number here, not text")
+        return _FUNCTIONS[node.func.id](*args)
+
+
+def _whole_value(result: Any) -> Any:
+    # 64 / 2 gives 32.0: an integral float becomes an int so it fits int fields.
+    if isinstance(result, float) and result.is_integer():
+        return int(result)
+    return result
 
 
 def substitute(value: Any, scope: Mapping[str, Any]) -> Any:
@@ -75,11 +148,10 @@ def substitute(value: Any, scope: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
         whole = _WHOLE.match(value)
         if whole:
-            result = evaluate(whole.group(1), scope)
-            # 64 / 2 gives 32.0: an integral float becomes an int so it fits int fields.
-            return int(result) if isinstance(result, float) and result.is_integer() else result
+            return _whole_value(evaluate(whole.group(1), scope))
         if "${" in value:
-            return _PART.sub(lambda m: str(evaluate(m.group(1), scope)), value)
+            text = _PART.sub(lambda m: str(evaluate(m.group(1), scope)), value)
+            return checked(text)
         return value
     if isinstance(value, dict):
         return {key: substitute(item, scope) for key, item in value.items()}
@@ -123,3 +195,4 @@ def mentions(entry: Any, name: str, nested_keys: frozenset[str]) -> bool:
         if isinstance(args, dict):
             return any(walk(v) for k, v in args.items() if not (k in nested_keys and isinstance(v, (list, dict))))
     return walk(entry)
+

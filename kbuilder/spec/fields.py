@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 from kbuilder.spec.base import StrictModel
 
 ActivationName = Literal[
-    "linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "log_softmax",
+    "linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "hard_swish", "hard_silu", "tanh", "softmax", "log_softmax",
     "elu", "selu", "gelu", "swish", "silu", "mish", "softplus", "softsign", "exponential",
     "leaky_relu",
 ]

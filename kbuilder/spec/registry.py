@@ -27,7 +27,7 @@ class LayerSpec(StrictModel):
     category: ClassVar[str] = "core"
     composite: ClassVar[bool] = False
     # Fields that are not Keras constructor arguments.
-    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "trainable"})
+    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "trainable", "when"})
 
     name: Name | None = Field(None, description="Layer name; derived from the spec path when omitted.")
     inputs: list[Name] | None = Field(
@@ -37,6 +37,13 @@ class LayerSpec(StrictModel):
     )
     trainable: bool = Field(
         True, description="false freezes the weights (of every layer inside, for a composite)."
+    )
+    when: bool = Field(
+        True,
+        description=(
+            "false leaves the entry out, as if it were not written: the next entry takes its input. "
+            'Usually an expression, e.g. `when: "${expansion > 1}"`.'
+        ),
     )
 
     @model_validator(mode="before")
@@ -51,6 +58,19 @@ class LayerSpec(StrictModel):
         if cls.shorthand is not None:
             return {cls.shorthand: data}
         return data
+
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        """The output's channel count (last axis) from the inputs' channel counts, when the
+        spec alone tells it; None when it does not. Lets `${in_channels}` appear in a
+        composite's arguments (a block's expansion width) before anything is built.
+        A field naming the output width decides; otherwise the channels pass through."""
+        for field in ("filters", "units", "output_dim", "num_units"):
+            value = getattr(self, field, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        first = inputs[0] if inputs else None
+        multiplier = getattr(self, "depth_multiplier", None)
+        return first * multiplier if first is not None and isinstance(multiplier, int) else first
 
     def keras_kwargs(self) -> dict[str, Any]:
         """The Keras constructor arguments the user set (defaults left to Keras)."""

@@ -1,7 +1,7 @@
 """Dense, activation, dropout, shape and embedding layer kinds."""
 
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -19,6 +19,9 @@ class InputLayer(LayerSpec):
     dtype: Literal["float32", "float16", "bfloat16", "int32", "int64", "uint8", "bool"] = Field(
         "float32", description="Element type of the input."
     )
+
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        return self.shape[-1]
 
 
 @layer_kind("dense", shorthand="units", keras_class="Dense")
@@ -75,9 +78,14 @@ class Softmax(LayerSpec):
 
 @layer_kind("dropout", shorthand="rate", keras_class="Dropout", category="regularization")
 class Dropout(LayerSpec):
-    """Randomly zeroes a fraction of units while training."""
+    """Randomly zeroes a fraction of units while training; `noise_shape: [null, 1, 1, 1]` drops
+    whole samples of a residual branch (stochastic depth, as EfficientNet does)."""
 
     rate: DropoutRate
+    noise_shape: list[Annotated[int, Field(gt=0)] | None] | None = Field(
+        None, min_length=1, max_length=8,
+        description="Shape of the drop mask WITH the batch axis; 1 shares a decision along an axis, null keeps it.",
+    )
     seed: Seed = None
 
 
@@ -101,12 +109,18 @@ class SpatialDropout2D(LayerSpec):
 class Flatten(LayerSpec):
     """Flattens everything but the batch dimension."""
 
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        return None  # the product of every axis: not known from channels alone
+
 
 @layer_kind("reshape", shorthand="target_shape", keras_class="Reshape", category="shape")
 class Reshape(LayerSpec):
     """Reshapes to `target_shape` (without batch; one entry may be -1)."""
 
     target_shape: list[int] = Field(min_length=1, max_length=8, description="New shape without the batch dimension.")
+
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        return self.target_shape[-1] if self.target_shape[-1] > 0 else None
 
 
 @layer_kind("rescaling", shorthand="scale", keras_class="Rescaling", category="preprocessing")

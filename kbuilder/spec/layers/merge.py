@@ -1,4 +1,5 @@
-"""Merge layer kinds: they take two or more `inputs`."""
+"""Merge layer kinds: they take two or more `inputs`. The elementwise ones broadcast as
+Keras and NumPy do: (H, W, C) times a (1, 1, C) gate is squeeze-and-excitation."""
 
 
 from pydantic import Field
@@ -13,6 +14,10 @@ class _Merge(LayerSpec):
         None, min_length=2, description="The layers to merge (two or more); required unless inside `branches`."
     )
 
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        known = [c for c in inputs if c is not None]  # elementwise: the broadcast size
+        return max(known) if known else None
+
 
 @layer_kind("concat", keras_class="Concatenate", category="merge")
 class Concat(_Merge):
@@ -20,30 +25,35 @@ class Concat(_Merge):
 
     axis: Axis = -1
 
+    def out_channels(self, inputs: list[int | None]) -> int | None:
+        if self.axis != -1 or None in inputs:  # another axis: the rank would decide
+            return None
+        return sum(inputs)
+
 
 @layer_kind("add", keras_class="Add", category="merge")
 class Add(_Merge):
-    """Element-wise sum of same-shape inputs."""
+    """Element-wise sum of inputs whose shapes broadcast (equal sizes, or 1)."""
 
 
 @layer_kind("subtract", keras_class="Subtract", category="merge")
 class Subtract(_Merge):
-    """First input minus the second."""
+    """First input minus the second (shapes broadcast: equal sizes, or 1)."""
 
 
 @layer_kind("multiply", keras_class="Multiply", category="merge")
 class Multiply(_Merge):
-    """Element-wise product of same-shape inputs."""
+    """Element-wise product of inputs whose shapes broadcast (equal sizes, or 1)."""
 
 
 @layer_kind("average", keras_class="Average", category="merge")
 class Average(_Merge):
-    """Element-wise mean of same-shape inputs."""
+    """Element-wise mean of inputs whose shapes broadcast (equal sizes, or 1)."""
 
 
 @layer_kind("maximum", keras_class="Maximum", category="merge")
 class Maximum(_Merge):
-    """Element-wise maximum of same-shape inputs."""
+    """Element-wise maximum of inputs whose shapes broadcast (equal sizes, or 1)."""
 
 
 MERGE_KINDS = ("concat", "add", "subtract", "multiply", "average", "maximum")
