@@ -117,6 +117,7 @@ def plot_curves(comparison: Comparison, path: str | Path) -> Path:
 
     matplotlib.use("Agg")  # files only: no display on servers and CI
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     histories = [run.history for run in comparison.runs]
     panels = [name for name in CURVES if any(name in row or f"val_{name}" in row for rows in histories for row in rows)]
@@ -133,6 +134,7 @@ def plot_curves(comparison: Comparison, path: str | Path) -> Path:
                 if any(v == v for v in values):  # NaN != NaN: at least one real value
                     ax.plot(epochs, values, style, color=colour, marker="o", markersize=3, label=f"{label} {suffix}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         ax.set_title(f"{name} (solid: train, dashed: validation)")
         ax.grid(True, alpha=0.3)
