@@ -136,6 +136,7 @@ def evaluate_and_export(plans: list[MemberPlan], directory: Path, options: Ensem
         "ensemble": name, "combine": options.combine, "loss": loss_spec.name, "members": rows,
         "test_samples": len(test), "test_accuracy": combined[options.combine]["test_accuracy"],
         "test_loss": combined[options.combine]["test_loss"], "combinations": combined,
+        "normalize_statistics_differ": len({repr((r.metrics.get("data") or {}).get("normalize_statistics")) for r in records}) > 1,
         "best_member_test_accuracy": max(member_accuracies),
         "mean_member_test_accuracy": sum(member_accuracies) / len(member_accuracies),
     }

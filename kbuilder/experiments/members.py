@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from kbuilder.errors import UsageError
+from kbuilder.errors import RuntimeFailure, UsageError
 from kbuilder.experiments.runs import RunError, is_run_dir
 from kbuilder.train import rundir as rd
 
@@ -111,7 +111,12 @@ def train_members(plans: list[MemberPlan], *, data_dir, backend: str, verbose: i
         verb = "resuming" if (run_dir / rd.BACKUP_DIR).is_dir() else "training"
         print(f"member {number}/{len(plans)}: {verb} {plan.name}", file=sys.stderr, flush=True)
         loaded = load_spec(plan.spec_file, overrides=plan.overrides)
-        result = train(loaded, TrainOptions(data_dir=data_dir, out=run_dir, backend=backend, verbose=verbose, export=False))
+        try:
+            result = train(loaded, TrainOptions(data_dir=data_dir, out=run_dir, backend=backend, verbose=verbose, export=False))
+        except RuntimeFailure as exc:
+            # The member's own advice (`kbuilder train --resume`) would finish only this member.
+            raise RuntimeFailure(f"member {plan.name} ({run_dir}): {exc}; run the same `kbuilder ensemble` command "
+                                 f"with --out {run_dir.parent.parent} to continue the ensemble") from None
         done.append({"member": plan.name, "trained": True, "train_seconds": result.metrics.get("train_seconds")})
         import keras
 
