@@ -239,3 +239,26 @@ def test_a_directory_that_is_no_run_is_refused(tmp_path):
     code, stdout, _ = run_cli(["ensemble", str(tmp_path / "empty"), str(tmp_path / "empty"), "--out", str(tmp_path / "e"), "--format", "json"])
     report = json.loads(stdout)
     assert code == 2 and report["error"] == "invalid run directory" and "spec.yaml" in report["problems"][0]
+
+
+def test_an_interrupted_ensemble_continues_with_the_same_command(trained, tmp_path):
+    import shutil
+
+    out = tmp_path / "ens"
+    shutil.copytree(trained["out"], out)
+    for leftover in ("metrics.json", "export"):
+        path = out / leftover
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    last = trained["report"]["members"][-1]["member"]
+    shutil.rmtree(out / "members" / last)  # as if the ensemble stopped before its last member
+    code, _, stderr = run_cli(["ensemble", str(trained["spec"]), "--members", "3", "--out", str(out), *backend_args()])
+    assert code == 2 and "other members or settings" in stderr  # without --bagging it is another plan
+    code, stdout, stderr = run_cli(["ensemble", str(trained["spec"]), "--members", "3", "--bagging", "--out", str(out),
+                                    "--quiet", "--no-export", "--format", "json", *backend_args()])
+    assert code == 0, stderr
+    report = json.loads(stdout)
+    assert [t["trained"] for t in report["training"]] == [False, False, True]
+    assert f"training {last}" in stderr
+    before, after = trained["report"]["members"], report["members"]
+    assert [m["test_loss"] for m in after[:2]] == [m["test_loss"] for m in before[:2]]
+    assert after[2]["test_loss"] == pytest.approx(before[2]["test_loss"], rel=1e-4)  # same seed and resample: same member

@@ -85,7 +85,9 @@ def plan_members(sources: Sequence[str], *, members: int, bagging: bool, overrid
 
 def record_plan(ensemble_dir: Path, plans: list[MemberPlan], settings: dict[str, Any]) -> None:
     """plan.json: what the ensemble is made of; a rerun with --out continues only the same plan."""
-    plan = {"settings": settings, "members": [asdict(p) for p in plans]}
+    # Trained members are recorded relative to the ensemble, so a moved ensemble still continues.
+    members = [{**asdict(p), "run_dir": f"{MEMBERS_DIR}/{p.name}"} if p.trained_here else asdict(p) for p in plans]
+    plan = {"settings": settings, "members": members}
     file = ensemble_dir / PLAN_FILE
     if file.is_file():
         from kbuilder.experiments.runs import read_json
