@@ -24,13 +24,13 @@ def cell(value: Any) -> str:
 
 def render_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *, notes: Sequence[str] = ()) -> str:
     """The table in `fmt` (rich, plain, markdown or csv); notes are lines printed below it."""
-    cells = [[cell(v) for v in row] for row in rows]
-    if fmt == "csv":
+    if fmt == "csv":  # for other programs: full precision, empty for missing
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(headers)
-        writer.writerows(cells)
+        writer.writerows([["" if v is None else v for v in row] for row in rows])
         return buffer.getvalue()
+    cells = [[cell(v) for v in row] for row in rows]
     if fmt == "markdown":
         out = [f"### {title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
@@ -45,7 +45,8 @@ def render_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any
             table.add_column(header)
         for row in cells:
             table.add_row(*row)
-        console = Console(record=True, width=max(100, sum(max(len(h), *(len(r[i]) for r in cells)) + 3 for i, h in enumerate(headers)) if cells else 100))
+        needed = sum(max([len(h)] + [len(r[i]) for r in cells]) + 3 for i, h in enumerate(headers)) + 1  # cell padding and borders
+        console = Console(record=True, width=max(100, needed))
         with console.capture() as capture:
             console.print(table)
             for note in notes:
