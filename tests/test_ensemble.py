@@ -262,3 +262,19 @@ def test_an_interrupted_ensemble_continues_with_the_same_command(trained, tmp_pa
     before, after = trained["report"]["members"], report["members"]
     assert [m["test_loss"] for m in after[:2]] == [m["test_loss"] for m in before[:2]]
     assert after[2]["test_loss"] == pytest.approx(before[2]["test_loss"], rel=1e-4)  # same seed and resample: same member
+
+
+def test_members_trained_on_other_inputs_are_refused(trained, tmp_path):
+    import shutil
+
+    runs = []
+    for member in trained["report"]["members"][:2]:
+        runs.append(tmp_path / member["member"])
+        shutil.copytree(trained["out"] / "members" / member["member"], runs[-1])
+    spec = runs[1] / "spec.yaml"
+    spec.write_text(spec.read_text().replace("    preprocess: []", "    preprocess:\n    - {type: rescale, scale: 0.5}"))
+    code, stdout, _ = run_cli(["ensemble", *map(str, runs), "--out", str(tmp_path / "e"), "--format", "json", *backend_args()])
+    report = json.loads(stdout)
+    assert code == 2, report
+    assert "trained on other inputs" in report["problems"][0] and "data.preprocess" in report["problems"][0]
+    assert not (tmp_path / "e" / "metrics.json").exists()
