@@ -96,7 +96,8 @@ def test_bootstrap_resamples_the_training_set_with_its_seed():
 
 
 def blobs_spec(path, *, epochs=1):
-    """Three classes of 2-D points; the model outputs logits (so members must be softmaxed)."""
+    """Three classes of 2-D points; the model outputs logits (so members must be softmaxed) and
+    has one of kbuilder's own layers (so members load through its registry)."""
     rng = np.random.default_rng(0)
     centers = np.array([[0.0, 2.0], [2.0, -1.0], [-2.0, -1.0]])
     y = np.arange(60) % 3
@@ -111,6 +112,7 @@ inputs:
   point: {{shape: [2]}}
 layers:
   - dense: {{name: hidden, units: 8, activation: relu}}
+  - scaled_tanh: {{name: squash}}
   - dense: {{name: logits, units: 3}}
 train:
   data:
@@ -196,6 +198,8 @@ def test_the_exported_model_reloads_and_equals_the_in_memory_average(trained):
     assert [m["member"] for m in manifest["members"]] == [m["member"] for m in trained["report"]["members"]]
     model = keras.saving.load_model(export / "model.keras", safe_mode=True)
     assert [layer.name for layer in model.layers if layer.name.startswith("member_")][:3] == ["member_0", "member_1", "member_2"]
+    inner = [type(layer).__name__ for layer in model.get_layer("member_0").layers]
+    assert "ScaledTanh" in inner  # kbuilder's custom layer, restored by safe_mode loading
     reloaded = keras.ops.convert_to_numpy(model(x, training=False))
     members = [keras.saving.load_model(out / "members" / m["member"] / "last.keras", safe_mode=True) for m in trained["report"]["members"]]
     expected = np.mean([keras.ops.convert_to_numpy(keras.ops.softmax(m(x, training=False))) for m in members], axis=0)
