@@ -235,7 +235,7 @@ def test_bad_requests_exit_2_before_training(tmp_path, argv, message):
     spec, _, _ = blobs_spec(tmp_path / "blobs.yaml")
     code, _, stderr = run_cli(["ensemble", str(spec), *argv, "--out", str(tmp_path / "e"), *backend_args()])
     assert code == 2 and message in stderr, stderr
-    assert not (tmp_path / "e" / "members").exists()
+    assert not (tmp_path / "e").exists()  # refused before anything is written
 
 
 def test_a_directory_that_is_no_run_is_refused(tmp_path):
@@ -243,6 +243,7 @@ def test_a_directory_that_is_no_run_is_refused(tmp_path):
     code, stdout, _ = run_cli(["ensemble", str(tmp_path / "empty"), str(tmp_path / "empty"), "--out", str(tmp_path / "e"), "--format", "json"])
     report = json.loads(stdout)
     assert code == 2 and report["error"] == "invalid run directory" and "spec.yaml" in report["problems"][0]
+    assert not (tmp_path / "e").exists()
 
 
 def test_an_interrupted_ensemble_continues_with_the_same_command(trained, tmp_path):

@@ -46,9 +46,16 @@ class EnsembleResult:
 
 
 def ensemble_directory(options: EnsembleOptions, name: str) -> Path:
-    """--out (new, empty, or an unfinished ensemble), else runs/<name>-ensemble-<timestamp>."""
+    """--out (new, empty, or an unfinished ensemble), else runs/<name>-ensemble-<timestamp>.
+
+    Only chosen here; it is created once the members are planned, so a bad request leaves nothing.
+    """
     if options.out is None:
-        path = rd.new_run_dir(f"{name}-ensemble", None, root=options.runs_root).path
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path, suffix = Path(options.runs_root) / f"{name}-ensemble-{stamp}", 1
+        while path.exists():
+            suffix += 1
+            path = Path(options.runs_root) / f"{name}-ensemble-{stamp}-{suffix}"
         return path
     path = Path(options.out)
     if path.exists() and not path.is_dir():
@@ -58,7 +65,6 @@ def ensemble_directory(options: EnsembleOptions, name: str) -> Path:
             raise UsageError(f"--out {path} holds a finished ensemble (it has {rd.METRICS_FILE}); choose a new directory")
         if not (path / PLAN_FILE).is_file():
             raise UsageError(f"--out {path} is not empty and holds no kbuilder ensemble; choose a new or empty directory")
-    path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -73,6 +79,10 @@ def run_ensemble(options: EnsembleOptions) -> EnsembleResult:
     directory = ensemble_directory(options, name)
     plans = plan_members(options.sources, members=options.members, bagging=options.bagging,
                          overrides=list(options.overrides), ensemble_dir=directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot create the ensemble directory {directory}: {exc}") from None
     record_plan(directory, plans, {"combine": options.combine, "bagging": options.bagging, "members": options.members})
     started = time.perf_counter()
     training = train_members(plans, data_dir=options.data_dir, backend=backend, verbose=options.verbose)
