@@ -214,6 +214,8 @@ def load_splits(data, *, spec_dir: Path | None, data_dir: Path | None, input_sha
         _check_lengths(name, arrays)
     if len(train) == 0:
         raise DataError("the training set is empty")
+    if data.bootstrap is not None:  # bagging: a resample of the training set (after the validation split)
+        train = train.take(np.random.default_rng(data.bootstrap).integers(0, len(train), size=len(train)))
     if data.repeat > 1:
         train = Arrays(np.concatenate([train.x] * data.repeat), np.concatenate([train.y] * data.repeat))
     return Splits(train, validation, test, origin)

@@ -209,3 +209,7 @@ class DataSpec(StrictModel):
     augment: list[Augment] = Field(default_factory=list, max_length=16, description="Random augmentation of training batches.")
     shuffle: bool = Field(True, description="Reshuffle the training data every epoch.")
     repeat: int = Field(1, ge=1, le=1_000_000, description="Passes over the training data per epoch (tiny sets such as XOR).")
+    bootstrap: int | None = Field(
+        None, ge=0, le=2**31 - 1,
+        description="Bagging: train on N draws with replacement from the N training samples, drawn with this seed.",
+    )

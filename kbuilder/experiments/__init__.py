@@ -1,0 +1,1 @@
+"""Experiments on top of `kbuilder train`: hyperparameter search, ensembles and run comparisons."""

@@ -1,0 +1,168 @@
+"""`kbuilder compare RUN...`: the settings that differ between runs, their final figures, and one
+figure of their learning curves overlaid.
+
+Each run's resolved spec.yaml is flattened to the dotted paths `--set` and `search` take
+(`layers.2.dense.activation`, `train.optimizer.learning_rate`); only paths whose values differ
+between the runs are shown, so two runs of one spec with one `--set` show just that setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from kbuilder.errors import RuntimeFailure, UsageError
+from kbuilder.experiments.runs import RunRecord, read_run
+
+# Final figures shown for every run, in this order, when at least one run has them.
+METRIC_KEYS = ("test_accuracy", "test_loss", "val_accuracy", "val_loss", "train_accuracy", "train_loss",
+               "epochs_run", "train_seconds")
+MISSING = "(absent)"
+MAX_RUNS = 50
+CURVES = ("loss", "accuracy")
+
+
+@dataclass
+class Comparison:
+    runs: list[RunRecord]
+    labels: list[str]
+    settings: dict[str, list[Any]]  # dotted path -> value per run (MISSING where a run lacks it)
+    metrics: dict[str, list[Any]]  # metric -> value per run (None where a run lacks it)
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings and lists as {dotted.path: leaf}; list items by index, empty containers as leaves."""
+    if isinstance(value, dict) and value:
+        items = value.items()
+    elif isinstance(value, list) and value:
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, child in items:
+        flat.update(flatten(child, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def differing_paths(documents: Sequence[Any]) -> list[str]:
+    """The dotted paths whose values are not the same in every document, in first-seen order."""
+    flats = [flatten(d) for d in documents]
+    paths = list(dict.fromkeys(p for flat in flats for p in flat))
+    return [p for p in paths if len({_key(flat.get(p, MISSING)) for flat in flats}) > 1]
+
+
+def _key(value: Any) -> str:
+    return repr(value)  # 1 and 1.0 and True stay distinct, as the spec would treat them
+
+
+def run_labels(paths: Sequence[Path]) -> list[str]:
+    """Directory names, or the paths as given when two runs share a name."""
+    names = [p.name or str(p) for p in paths]
+    return names if len(set(names)) == len(names) else [str(p) for p in paths]
+
+
+def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
+    if len(run_dirs) < 2:
+        raise UsageError(f"give at least 2 run directories to compare, got {len(run_dirs)}")
+    if len(run_dirs) > MAX_RUNS:
+        raise UsageError(f"{len(run_dirs)} runs; compare at most {MAX_RUNS} at once")
+    runs = [read_run(path) for path in run_dirs]
+    if not any(run.finished or run.history for run in runs):
+        raise UsageError("none of the runs has finished an epoch yet: nothing to compare")
+    differing = differing_paths([run.spec for run in runs])
+    flats = [flatten(run.spec) for run in runs]
+    settings = {path: [flat.get(path, MISSING) for flat in flats] for path in differing}
+    metrics = {key: [(run.metrics or {}).get(key) for run in runs] for key in METRIC_KEYS
+               if any((run.metrics or {}).get(key) is not None for run in runs)}
+    return Comparison(runs, run_labels([run.path for run in runs]), settings, metrics)
+
+
+def as_json(comparison: Comparison, figure: str | None) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "runs": [{"label": label, "run_dir": str(run.path), "finished": run.finished,
+                  "settings": {path: values[i] for path, values in comparison.settings.items()},
+                  "metrics": {key: values[i] for key, values in comparison.metrics.items()},
+                  "epochs_recorded": len(run.history)}
+                 for i, (label, run) in enumerate(zip(comparison.labels, comparison.runs))],
+        "differing_settings": list(comparison.settings),
+        "figure": figure,
+    }
+
+
+def table_rows(comparison: Comparison) -> tuple[list[str], list[list[Any]]]:
+    """One row per run: its label, then the differing settings, then the final figures."""
+    headers = ["run", *comparison.settings, *comparison.metrics]
+    rows = []
+    for index, (label, run) in enumerate(zip(comparison.labels, comparison.runs)):
+        row: list[Any] = [label if run.finished else f"{label} (unfinished)"]
+        row += [_setting_text(values[index]) for values in comparison.settings.values()]
+        row += [values[index] for values in comparison.metrics.values()]
+        rows.append(row)
+    return headers, rows
+
+
+def _setting_text(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return "{}" if isinstance(value, dict) else "[]"
+    return "null" if value is None else value
+
+
+def plot_curves(comparison: Comparison, path: str | Path) -> Path:
+    """Loss and accuracy per epoch of every run, one colour per run, train solid, validation dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers and CI
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    histories = [run.history for run in comparison.runs]
+    panels = [name for name in CURVES if any(name in row or f"val_{name}" in row for rows in histories for row in rows)]
+    if not panels:
+        raise UsageError("the runs have no per-epoch history (history.json or history.csv) to plot")
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, name in zip(axes[0], panels):
+        for index, (label, rows) in enumerate(zip(comparison.labels, histories)):
+            colour = colours[index % len(colours)]
+            epochs = [row.get("epoch") for row in rows]
+            for key, style, suffix in ((name, "-", "train"), (f"val_{name}", "--", "validation")):
+                values = [row.get(key) if isinstance(row.get(key), (int, float)) else float("nan") for row in rows]
+                if any(v == v for v in values):  # NaN != NaN: at least one real value
+                    ax.plot(epochs, values, style, color=colour, marker="o", markersize=3, label=f"{label} {suffix}")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(name)
+        ax.set_title(f"{name} (solid: train, dashed: validation)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return _save_atomically(fig, Path(path))
+
+
+def _save_atomically(fig, path: Path) -> Path:
+    """Written beside the target and renamed, so a failed write never leaves half a PNG."""
+    import matplotlib.pyplot as plt
+
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"-o {path}: the figure is written as PNG; give a file name ending in .png")
+    if path.is_dir():
+        raise UsageError(f"-o {path} is a directory; give a file name ending in .png")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+        os.close(fd)
+        try:
+            fig.savefig(tmp, dpi=110)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot write the figure {path}: {exc}") from None
+    finally:
+        plt.close(fig)
+    return path

@@ -1,0 +1,74 @@
+"""The ensemble as one Keras model: the members as named sub-models, their probabilities averaged.
+
+    input -> member_0 (a trained run's model) -> [softmax when it outputs logits] -+
+          -> member_1 ...                                                         +-> Average -> output
+Members are loaded from their run's `last.keras` (the model its test figures describe) with
+`safe_mode=True`; custom layers resolve only through kbuilder's own registered layers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kbuilder.errors import RuntimeFailure
+from kbuilder.train import rundir as rd
+
+
+def load_member_model(run_dir: Path) -> Any:
+    """A member's trained model; RuntimeFailure names the file when it cannot be read."""
+    import keras
+
+    import kbuilder.layers  # noqa: F401  (registers kbuilder's custom layers with Keras's serializer)
+
+    file = Path(run_dir) / rd.LAST_MODEL
+    if not file.is_file():
+        from kbuilder.experiments.runs import RunError
+
+        raise RunError(f"{run_dir}: the run has no {rd.LAST_MODEL} (a finished `kbuilder train` run saves it)")
+    try:
+        return keras.saving.load_model(file, safe_mode=True, compile=False)
+    except Exception as exc:  # noqa: BLE001  (a corrupt or foreign file fails in many ways inside Keras)
+        raise RuntimeFailure(f"cannot load {file}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+
+
+def outputs_logits(model: Any, loss_spec) -> bool:
+    """Whether the member's outputs are logits: the rule kbuilder's compile used when it trained."""
+    from kbuilder.train.compile import is_crossentropy, output_is_logits
+
+    if not is_crossentropy(loss_spec.name):
+        return False
+    return output_is_logits(model) if loss_spec.from_logits == "auto" else bool(loss_spec.from_logits)
+
+
+def squash_activation(loss_name: str) -> str:
+    return "sigmoid" if loss_name == "binary_crossentropy" else "softmax"
+
+
+def build_ensemble_model(models: list[Any], logits: list[bool], *, loss_name: str, input_name: str, name: str) -> Any:
+    """One functional model: every member under the name member_<k>, outputs averaged."""
+    import keras
+
+    first = models[0]
+    shape = tuple(first.inputs[0].shape[1:])
+    dtype = first.inputs[0].dtype
+    inputs = keras.Input(shape=shape, dtype=dtype, name=input_name)
+    probabilities = []
+    for index, (member, is_logits) in enumerate(zip(models, logits)):
+        member.name = f"member_{index}"  # distinct names: the members' own layer names repeat
+        output = member(inputs)
+        if is_logits:
+            output = keras.layers.Activation(squash_activation(loss_name), name=f"member_{index}_probabilities")(output)
+        probabilities.append(output)
+    averaged = keras.layers.Average(name="average")(probabilities)
+    return keras.Model(inputs, averaged, name=f"{name}_ensemble")
+
+
+def predict(model: Any, x: Any, batch_size: int) -> Any:
+    """Outputs for every sample, batch by batch (a direct call: no per-model retracing of predict)."""
+    import keras
+    import numpy as np
+
+    parts = [keras.ops.convert_to_numpy(model(x[start:start + batch_size], training=False))
+             for start in range(0, len(x), batch_size)]
+    return np.concatenate(parts).astype("float64")
