@@ -1,0 +1,97 @@
+"""Diagram -> DOT text: boxes as nodes, open composites as nested labelled clusters.
+
+Names and kinds come from an untrusted spec, so every string goes out quoted and
+escaped; a node's DOT id is the layer's full name, which SVG output keeps as its title.
+"""
+
+from __future__ import annotations
+
+from kbuilder.diagram.structure import Box, Diagram
+
+# Fill colours by what a layer does, so the eye finds convolutions, merges and heads.
+_COLOURS = (
+    (("input",), "#e0e0e0"),
+    (("conv", "partial_conv", "projection", "depthwise", "separable"), "#cfe2ff"),
+    (("batch_norm", "layer_norm", "lrn", "normalization"), "#fff3bf"),
+    (("activation", "relu", "softmax", "scaled_tanh", "maxout", "hard_"), "#ffe8cc"),
+    (("max_pooling", "average_pooling", "global_", "trainable_subsampling"), "#d3f9d8"),
+    (("add", "concat", "multiply", "subtract", "average", "maximum", "minimum"), "#f3d9fa"),
+    (("dense", "rbf", "embedding"), "#ffd8d8"),
+)
+_COLLAPSED = "#c5f6fa"
+_OTHER = "#ffffff"
+
+
+def quote(text: str) -> str:
+    """A DOT double-quoted string; backslashes would start DOT escapes such as \\N."""
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def shape_text(shape: list | None) -> str:
+    if not shape:
+        return ""
+    if isinstance(shape[0], list):  # several outputs
+        return ", ".join(shape_text(s) for s in shape)
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def fill(box: Box) -> str:
+    if box.collapsed:
+        return _COLLAPSED
+    return next((colour for prefixes, colour in _COLOURS if box.kind.startswith(prefixes)), _OTHER)
+
+
+def node_line(box: Box, is_output: bool) -> str:
+    kind = f"{box.kind} ({box.layers} layers)" if box.collapsed else box.kind
+    lines = [box.label, kind] + ([shape_text(box.shape)] if box.shape else [])
+    # The label's lines are escaped one by one and joined by DOT's own line break.
+    label = "\\n".join(quote(line)[1:-1] for line in lines)
+    attrs = [f'label="{label}"', f"fillcolor={quote(fill(box))}", f"tooltip={quote(box.id)}"]
+    if box.collapsed:
+        attrs.append('style="rounded,filled,bold"')
+    if is_output:
+        attrs.append("peripheries=2")
+    return f"{quote(box.id)} [{', '.join(attrs)}];"
+
+
+def to_dot(diagram: Diagram) -> str:
+    """The whole diagram as one `digraph`, ready for `dot`."""
+    outputs = set(diagram.outputs)
+    tree: dict[tuple[str, ...], list[Box]] = {}
+    for box in diagram.boxes:
+        tree.setdefault(box.group, []).append(box)
+    # Every open group, including ones that hold only nested groups.
+    paths = {box.group[:i] for box in diagram.boxes for i in range(len(box.group) + 1)}
+    lines = [
+        f"digraph {quote(diagram.name)} {{",
+        "  graph [rankdir=TB, fontname=Helvetica, fontsize=11, nodesep=0.25, ranksep=0.3,"
+        f" label={quote(diagram.name)}, labelloc=t];",
+        '  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=10, margin="0.1,0.03"];',
+        "  edge [arrowsize=0.6];",
+    ]
+    counter = iter(range(1, len(paths) + 1))
+
+    def emit(path: tuple[str, ...], indent: str) -> None:
+        for box in tree.get(path, []):
+            lines.append(indent + node_line(box, box.id in outputs))
+        for child in sorted((p for p in paths if len(p) == len(path) + 1 and p[:-1] == path), key=_first_index(diagram)):
+            group = child[-1]
+            lines.append(f"{indent}subgraph cluster_{next(counter)} {{")
+            lines.append(f'{indent}  label={quote(diagram.groups.get(group, group))}; style="rounded,dashed"; '
+                         f"color=\"#868e96\"; tooltip={quote(group)};")
+            emit(child, indent + "  ")
+            lines.append(indent + "}")
+
+    emit((), "  ")
+    lines += [f"  {quote(a)} -> {quote(b)};" for a, b in diagram.edges]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _first_index(diagram: Diagram):
+    """Sort key: nested groups in the order their first box appears (spec order)."""
+    first: dict[tuple[str, ...], int] = {}
+    for index, box in enumerate(diagram.boxes):
+        for i in range(1, len(box.group) + 1):
+            first.setdefault(box.group[:i], index)
+    return lambda path: first.get(path, 0)
