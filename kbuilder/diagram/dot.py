@@ -43,7 +43,7 @@ def fill(box: Box) -> str:
 
 def node_line(box: Box, is_output: bool) -> str:
     kind = f"{box.kind} ({box.layers} layers)" if box.collapsed else box.kind
-    lines = [box.label, kind] + ([shape_text(box.shape)] if box.shape else [])
+    lines = [box.label] + ([kind] if kind != box.label else []) + ([shape_text(box.shape)] if box.shape else [])
     # The label's lines are escaped one by one and joined by DOT's own line break.
     label = "\\n".join(quote(line)[1:-1] for line in lines)
     attrs = [f'label="{label}"', f"fillcolor={quote(fill(box))}", f"tooltip={quote(box.id)}"]

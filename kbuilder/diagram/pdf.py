@@ -104,11 +104,9 @@ def _is_node(item: dict) -> bool:
     return "tail" not in item and "nodes" not in item and not str(item.get("name", "")).startswith("cluster")
 
 
-def xdot_to_pdf(layout_json: bytes) -> bytes:
-    """PDF bytes for the JSON layout that `dot -Tjson` wrote."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+def xdot_figure(layout_json: bytes):
+    """A matplotlib Figure drawing the JSON layout that `dot -Tjson` wrote (no pyplot:
+    nothing global changes, no window opens)."""
     from matplotlib.figure import Figure
 
     try:
@@ -127,6 +125,11 @@ def xdot_to_pdf(layout_json: bytes) -> bytes:
         pen = Pen()
         for key in DRAW_KEYS:
             draw_operations(axes, item.get(key, []), pen, fill_curves=key == "_draw_" and _is_node(item))
+    return figure
+
+
+def xdot_to_pdf(layout_json: bytes) -> bytes:
+    """PDF bytes for the JSON layout that `dot -Tjson` wrote."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="pdf")
+    xdot_figure(layout_json).savefig(buffer, format="pdf")
     return buffer.getvalue()

@@ -21,6 +21,7 @@ from kbuilder.errors import RuntimeFailure, UsageError, did_you_mean
 
 LAYOUT_COMMAND = "graphviz-pure"
 LAYOUT_TIMEOUT_S = 300  # a spec is untrusted input: never wait forever on a layout
+PNG_DPI = 150  # dot's default 72 dpi makes 10 pt labels hard to read
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 
 
@@ -50,7 +51,7 @@ def run_layout(dot_text: str, fmt: str) -> bytes:
     """Run `graphviz-pure -T<fmt>` on DOT text; returns its output."""
     try:
         done = subprocess.run(
-            [layout_command(), f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True,
+            [layout_command(), f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else []), input=dot_text.encode("utf-8"), capture_output=True,
             timeout=LAYOUT_TIMEOUT_S, check=False,
         )
     except subprocess.TimeoutExpired:
@@ -76,15 +77,31 @@ def render(dot_text: str, fmt: str) -> bytes:
     return run_layout(dot_text, fmt)
 
 
+def check_target(path: Path) -> str:
+    """The format to write `path` in, refusing a bad name or a missing folder up front
+    (before a model is built for nothing)."""
+    fmt = output_format(path)
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write '{path}': the folder '{path.parent}' does not exist")
+    if path.is_dir():
+        raise UsageError(f"cannot write '{path}': it is a folder")
+    return fmt
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Write next to the target and rename over it: a failure never leaves half a file."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"cannot write '{path}': the folder '{directory}' does not exist")
+    directory = path.parent
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; a diagram is not
         os.replace(temporary, path)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
