@@ -23,8 +23,17 @@ _OTHER = "#ffffff"
 
 
 def quote(text: str) -> str:
-    """A DOT double-quoted string; backslashes would start DOT escapes such as \\N."""
+    """A DOT string for a label or tooltip, where Graphviz reads escapes (\\N is the node's
+    name, \\l a line break): backslashes are doubled so they stay themselves."""
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def quote_id(text: str) -> str:
+    """A DOT string for a node or graph id. Graphviz's lexer reads a backslash and the
+    next character as a pair, turns only \\" into a quote and keeps other pairs as they
+    are; doubling backslashes keeps every id syntactically safe (one that holds a
+    backslash shows it doubled; layer names are letters, digits, '_' and '-' anyway)."""
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
 
 
 def shape_text(shape: list | None) -> str:
@@ -51,7 +60,7 @@ def node_line(box: Box, is_output: bool) -> str:
         attrs.append('style="rounded,filled,bold"')
     if is_output:
         attrs.append("peripheries=2")
-    return f"{quote(box.id)} [{', '.join(attrs)}];"
+    return f"{quote_id(box.id)} [{', '.join(attrs)}];"
 
 
 def to_dot(diagram: Diagram) -> str:
@@ -63,7 +72,7 @@ def to_dot(diagram: Diagram) -> str:
     # Every open group, including ones that hold only nested groups.
     paths = {box.group[:i] for box in diagram.boxes for i in range(len(box.group) + 1)}
     lines = [
-        f"digraph {quote(diagram.name)} {{",
+        f"digraph {quote_id(diagram.name)} {{",
         "  graph [rankdir=TB, fontname=Helvetica, fontsize=11, nodesep=0.25, ranksep=0.3,"
         f" label={quote(diagram.name)}, labelloc=t];",
         '  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=10, margin="0.1,0.03"];',
@@ -83,7 +92,7 @@ def to_dot(diagram: Diagram) -> str:
             lines.append(indent + "}")
 
     emit((), "  ")
-    lines += [f"  {quote(a)} -> {quote(b)};" for a, b in diagram.edges]
+    lines += [f"  {quote_id(a)} -> {quote_id(b)};" for a, b in diagram.edges]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
