@@ -140,7 +140,7 @@ def test_png_and_pdf(tmp_path):
     drawn = {text.get_text() for text in figure.axes[0].texts}
     graph = api.validate(spec)
     assert {node.name for node in graph.nodes} <= drawn
-    assert len(figure.axes[0].patches) >= len(graph.nodes) + len(connections(graph))
+    assert len(figure.axes[0].collections[0].get_paths()) >= len(graph.nodes) + len(connections(graph))
 
 
 def test_untrusted_names_are_quoted(tmp_path):
