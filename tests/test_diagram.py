@@ -4,6 +4,7 @@ blocks into the number of boxes the spec's structure says, and failures leave no
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -129,8 +130,13 @@ def test_shapes_come_from_the_built_model(tmp_path):
     assert all("(" + ", ".join(map(str, shape)) + ")" in text for shape in rows.values())
 
 
-def test_png_and_pdf(tmp_path):
+def test_png_pdf_and_html(tmp_path):
     spec = SPECS / "lenet5.yaml"
+    api.diagram(spec, tmp_path / "m.html", shapes=False)
+    page = (tmp_path / "m.html").read_text()
+    # Self-contained: the SVG inline, nothing fetched (tests/test_diagram_browser.py runs it).
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 1 and "<?xml" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", page)
     api.diagram(spec, tmp_path / "m.png", shapes=False)
     assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     api.diagram(spec, tmp_path / "m.pdf", shapes=False)

@@ -50,12 +50,20 @@ def fill(box: Box) -> str:
     return next((colour for prefixes, colour in _COLOURS if box.kind.startswith(prefixes)), _OTHER)
 
 
-def node_line(box: Box, is_output: bool) -> str:
+def element_ids(diagram: Diagram) -> tuple[dict[str, str], dict[str, str]]:
+    """SVG element ids (`n3`, `c1`) of boxes and groups; edges are `e<index>`. Short,
+    safe ids that the HTML view's script finds the drawn elements by."""
+    boxes = {box.id: f"n{index}" for index, box in enumerate(diagram.boxes)}
+    groups = {group: f"c{index}" for index, group in enumerate(diagram.groups, start=1)}
+    return boxes, groups
+
+
+def node_line(box: Box, is_output: bool, element_id: str) -> str:
     kind = f"{box.kind} ({box.layers} layers)" if box.collapsed else box.kind
     lines = [box.label] + ([kind] if kind != box.label else []) + ([shape_text(box.shape)] if box.shape else [])
     # The label's lines are escaped one by one and joined by DOT's own line break.
     label = "\\n".join(quote(line)[1:-1] for line in lines)
-    attrs = [f'label="{label}"', f"fillcolor={quote(fill(box))}", f"tooltip={quote(box.id)}"]
+    attrs = [f'label="{label}"', f"fillcolor={quote(fill(box))}", f"tooltip={quote(box.id)}", f"id={element_id}"]
     if box.collapsed:
         attrs.append('style="rounded,filled,bold"')
     if is_output:
@@ -78,21 +86,21 @@ def to_dot(diagram: Diagram) -> str:
         '  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=10, margin="0.1,0.03"];',
         "  edge [arrowsize=0.6];",
     ]
-    counter = iter(range(1, len(paths) + 1))
+    box_ids, group_ids = element_ids(diagram)
 
     def emit(path: tuple[str, ...], indent: str) -> None:
         for box in tree.get(path, []):
-            lines.append(indent + node_line(box, box.id in outputs))
+            lines.append(indent + node_line(box, box.id in outputs, box_ids[box.id]))
         for child in sorted((p for p in paths if len(p) == len(path) + 1 and p[:-1] == path), key=_first_index(diagram)):
             group = child[-1]
-            lines.append(f"{indent}subgraph cluster_{next(counter)} {{")
+            lines.append(f"{indent}subgraph cluster_{group_ids[group]} {{")
             lines.append(f'{indent}  label={quote(diagram.groups.get(group, group))}; style="rounded,dashed"; '
-                         f"color=\"#868e96\"; tooltip={quote(group)};")
+                         f"color=\"#868e96\"; tooltip={quote(group)}; id={group_ids[group]};")
             emit(child, indent + "  ")
             lines.append(indent + "}")
 
     emit((), "  ")
-    lines += [f"  {quote_id(a)} -> {quote_id(b)};" for a, b in diagram.edges]
+    lines += [f"  {quote_id(a)} -> {quote_id(b)} [id=e{index}];" for index, (a, b) in enumerate(diagram.edges)]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -51,6 +51,10 @@ def draw(
     graph, found = graph_and_shapes(loaded, shapes)
     diagram = make_diagram(graph, found, collapse=collapse, depth=depth)
     dot_text = to_dot(diagram)
-    if path is not None and fmt is not None:
+    if path is not None and fmt == "html":
+        from kbuilder.diagram.html import to_html
+
+        write_atomically(path, to_html(diagram, render(dot_text, "svg")))
+    elif path is not None and fmt is not None:
         write_atomically(path, render(dot_text, fmt))
     return diagram, dot_text

@@ -22,7 +22,7 @@ from kbuilder.errors import RuntimeFailure, UsageError, did_you_mean
 LAYOUT_COMMAND = "graphviz-pure"
 LAYOUT_TIMEOUT_S = 300  # a spec is untrusted input: never wait forever on a layout
 PNG_DPI = 150  # dot's default 72 dpi makes 10 pt labels hard to read
-FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".html": "html"}
 
 
 def output_format(path: Path) -> str:
@@ -74,6 +74,8 @@ def render(dot_text: str, fmt: str) -> bytes:
         from kbuilder.diagram.pdf import xdot_to_pdf
 
         return xdot_to_pdf(run_layout(dot_text, "json"))
+    if fmt == "html":  # the page needs the Diagram too: kbuilder.diagram.draw makes it
+        raise ValueError("render() does not write HTML; use kbuilder.diagram.html.to_html")
     return run_layout(dot_text, fmt)
 
 
