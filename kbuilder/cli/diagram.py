@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
     def diagram(
         spec: str = typer.Argument(..., help="Spec file (YAML) or bundled spec name."),
         output: Optional[Path] = typer.Option(
-            None, "--output", "-o", help="File to write: .svg, .png, .pdf, .html (folds in a browser) or .dot/.gv. Without it, DOT goes to stdout."),
+            None, "--output", "-o",
+            help="File to write: .svg, .png, .pdf, .html (folds in a browser) or .dot/.gv. Without it, DOT goes to stdout."),
         collapse: bool = typer.Option(False, "--collapse", help="Draw each innermost block/composite as one box."),
         depth: Optional[int] = typer.Option(
             None, "--depth", min=0, help="Keep N levels of nested blocks open; deeper ones become one box each."),

@@ -96,7 +96,8 @@ _SCRIPT = r"""
     g.setAttribute('data-group', group.name);
     g.style.display = 'none';
     const rect = document.createElementNS(NS, 'rect');
-    for (const [k, v] of [['x', box.x], ['y', box.y], ['width', box.width], ['height', box.height], ['rx', 6]]) rect.setAttribute(k, v);
+    const place = [['x', box.x], ['y', box.y], ['width', box.width], ['height', box.height], ['rx', 6]];
+    for (const [k, v] of place) rect.setAttribute(k, v);
     g.appendChild(rect);
     const lines = [group.label, group.layers + ' layers'];
     lines.forEach((line, i) => {

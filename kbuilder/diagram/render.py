@@ -51,7 +51,8 @@ def run_layout(dot_text: str, fmt: str) -> bytes:
     """Run `graphviz-pure -T<fmt>` on DOT text; returns its output."""
     try:
         done = subprocess.run(
-            [layout_command(), f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else []), input=dot_text.encode("utf-8"), capture_output=True,
+            [layout_command(), f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else []),
+            input=dot_text.encode("utf-8"), capture_output=True,
             timeout=LAYOUT_TIMEOUT_S, check=False,
         )
     except subprocess.TimeoutExpired:
