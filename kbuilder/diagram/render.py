@@ -74,7 +74,12 @@ def render(dot_text: str, fmt: str) -> bytes:
     if fmt == "pdf":
         from kbuilder.diagram.pdf import xdot_to_pdf
 
-        return xdot_to_pdf(run_layout(dot_text, "json"))
+        layout = run_layout(dot_text, "json")
+        try:
+            return xdot_to_pdf(layout)
+        except ImportError as exc:
+            raise RuntimeFailure(f"a PDF diagram is drawn with matplotlib, which is missing ({exc}); "
+                                 "`pip install matplotlib` (a kbuilder dependency), or write .svg or .png") from None
     if fmt == "html":  # the page needs the Diagram too: kbuilder.diagram.draw makes it
         raise ValueError("render() does not write HTML; use kbuilder.diagram.html.to_html")
     return run_layout(dot_text, fmt)
