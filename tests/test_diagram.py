@@ -3,6 +3,7 @@ blocks into the number of boxes the spec's structure says, and failures leave no
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -147,6 +148,16 @@ def test_png_pdf_and_html(tmp_path):
     graph = api.validate(spec)
     assert {node.name for node in graph.nodes} <= drawn
     assert len(figure.axes[0].collections[0].get_paths()) >= len(graph.nodes) + len(connections(graph))
+
+
+def test_a_very_long_png_is_scaled_to_what_viewers_open():
+    from PIL import Image
+
+    boxes = [Box(f"layer{i}", f"layer{i}", "dense", [8], ()) for i in range(400)]  # ~20 m at 150 dpi
+    edges = [(a.id, b.id) for a, b in zip(boxes, boxes[1:])]
+    png = run_layout(to_dot(Diagram("chain", boxes, edges)), "png")
+    image = Image.open(io.BytesIO(png))
+    assert max(image.size) <= render_module.PNG_MAX_PIXELS and max(image.size) > render_module.PNG_MAX_PIXELS // 2
 
 
 def test_untrusted_names_are_quoted(tmp_path):

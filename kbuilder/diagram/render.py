@@ -22,6 +22,9 @@ from kbuilder.errors import RuntimeFailure, UsageError, did_you_mean
 LAYOUT_COMMAND = "graphviz-pure"
 LAYOUT_TIMEOUT_S = 300  # a spec is untrusted input: never wait forever on a layout
 PNG_DPI = 150  # dot's default 72 dpi makes 10 pt labels hard to read
+# Browsers and image viewers refuse bitmaps over 32767 pixels a side; a long chain
+# (DenseNet-121 unfolded is 10 m tall) is scaled down to fit (dot's `size`, in inches).
+PNG_MAX_PIXELS = 32700
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".html": "html"}
 
 
@@ -47,11 +50,16 @@ def layout_command() -> str:
     return found
 
 
+def _png_options() -> list[str]:
+    inches = PNG_MAX_PIXELS / PNG_DPI
+    return [f"-Gdpi={PNG_DPI}", f"-Gsize={inches:.2f},{inches:.2f}"]
+
+
 def run_layout(dot_text: str, fmt: str) -> bytes:
     """Run `graphviz-pure -T<fmt>` on DOT text; returns its output."""
     try:
         done = subprocess.run(
-            [layout_command(), f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else []),
+            [layout_command(), f"-T{fmt}"] + (_png_options() if fmt == "png" else []),
             input=dot_text.encode("utf-8"), capture_output=True,
             timeout=LAYOUT_TIMEOUT_S, check=False,
         )
