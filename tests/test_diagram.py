@@ -150,7 +150,7 @@ def test_png_pdf_and_html(tmp_path):
     assert len(figure.axes[0].collections[0].get_paths()) >= len(graph.nodes) + len(connections(graph))
 
 
-def test_a_very_long_png_is_scaled_to_what_viewers_open():
+def test_a_very_long_drawing_is_scaled_to_what_viewers_open():
     from PIL import Image
 
     boxes = [Box(f"layer{i}", f"layer{i}", "dense", [8], ()) for i in range(400)]  # ~20 m at 150 dpi
@@ -158,6 +158,9 @@ def test_a_very_long_png_is_scaled_to_what_viewers_open():
     png = run_layout(to_dot(Diagram("chain", boxes, edges)), "png")
     image = Image.open(io.BytesIO(png))
     assert max(image.size) <= render_module.PNG_MAX_PIXELS and max(image.size) > render_module.PNG_MAX_PIXELS // 2
+    # The PDF page likewise stays within PDF's 200 inches a side.
+    figure = xdot_figure(run_layout(to_dot(Diagram("chain", boxes, edges)), "json"))
+    assert 100 < max(figure.get_size_inches()) <= 200
 
 
 def test_untrusted_names_are_quoted(tmp_path):

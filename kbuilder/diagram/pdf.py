@@ -17,6 +17,7 @@ from typing import Any
 from kbuilder.errors import RuntimeFailure
 
 DRAW_KEYS = ("_draw_", "_ldraw_", "_hdraw_", "_tdraw_", "_hldraw_", "_tldraw_")
+MAX_PAGE_POINTS = 14400
 _ALIGN = {"l": "left", "c": "center", "r": "right"}
 
 
@@ -69,7 +70,7 @@ def _fitted_size(text: str, size: float, width: float, family: str) -> float:
     return size * min(1.0, width / drawn) if drawn > 0 else size
 
 
-def draw_operations(axes, operations: list[dict], pen: Pen, fill_curves: bool, patches: list) -> None:
+def draw_operations(axes, operations: list[dict], pen: Pen, fill_curves: bool, patches: list, scale: float = 1.0) -> None:
     """Replay one list of xdot operations: shapes go to `patches` (added to the axes in
     one collection, far faster than one by one), text straight onto the axes."""
     from matplotlib.patches import Ellipse, PathPatch, Polygon
@@ -77,7 +78,7 @@ def draw_operations(axes, operations: list[dict], pen: Pen, fill_curves: bool, p
 
     for op in operations:
         code = op.get("op")
-        line = {"edgecolor": colour(pen.stroke), "linewidth": pen.width, "linestyle": pen.dash}
+        line = {"edgecolor": colour(pen.stroke), "linewidth": pen.width * scale, "linestyle": pen.dash}
         if code == "c":
             pen.stroke = op.get("color", pen.stroke)
         elif code == "C":
@@ -102,7 +103,7 @@ def draw_operations(axes, operations: list[dict], pen: Pen, fill_curves: bool, p
             family = "serif" if "Times" in pen.font_face else "sans-serif"
             size = _fitted_size(op["text"], pen.font_size, float(op.get("width", 0)), family)
             x, y = op["pt"]
-            axes.text(x, y, op["text"], fontsize=size, family=family, color=colour(pen.stroke),
+            axes.text(x, y, op["text"], fontsize=size * scale, family=family, color=colour(pen.stroke),
                       parse_math=False, ha=_ALIGN.get(op.get("align", "c"), "center"), va="baseline")
         # Other operations (gradients, images, font flags) do not occur in our diagrams.
 
@@ -126,7 +127,9 @@ def xdot_figure(layout_json: bytes):
     except (ValueError, KeyError) as exc:
         raise RuntimeFailure(f"cannot read the layout that graphviz-pure wrote: {exc}") from None
     width, height = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
-    figure = Figure(figsize=(width / 72, height / 72))
+    # PDF pages end at 200 inches (14,400 pt) a side; a longer drawing is scaled to fit.
+    scale = min(1.0, MAX_PAGE_POINTS / max(width, height))
+    figure = Figure(figsize=(width * scale / 72, height * scale / 72))
     axes = figure.add_axes((0, 0, 1, 1))
     axes.set_xlim(x0, x1)
     axes.set_ylim(y0, y1)
@@ -136,7 +139,7 @@ def xdot_figure(layout_json: bytes):
     for item in [layout] + layout.get("objects", []) + layout.get("edges", []):
         pen = Pen()
         for key in DRAW_KEYS:
-            draw_operations(axes, item.get(key, []), pen, key == "_draw_" and _is_node(item), patches)
+            draw_operations(axes, item.get(key, []), pen, key == "_draw_" and _is_node(item), patches, scale)
     axes.add_collection(PatchCollection(patches, match_original=True, zorder=1), autolim=False)
     for text in axes.texts:
         text.set_zorder(2)  # labels above every shape
