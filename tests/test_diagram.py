@@ -119,16 +119,20 @@ def test_depth_keeps_outer_groups_open():
 
 def test_shapes_come_from_the_built_model(tmp_path):
     spec = SPECS / "fashion_cnn.yaml"
-    diagram = api.diagram(spec, tmp_path / "f.dot")  # builds the model for its shapes
-    built = api.build(spec)
+    built = api.build(spec)  # one build; Keras's import is shared with the rest of the suite
     rows = {row.name: row.output_shape for row in api.report(built).rows}
+    diagram = make_diagram(built.graph, layer_shapes(built))
     assert {box.id: box.shape for box in diagram.boxes} == rows
     collapsed = make_diagram(built.graph, layer_shapes(built), collapse=True)
     assert any(box.collapsed for box in collapsed.boxes)
     for box in (b for b in collapsed.boxes if b.collapsed):
         assert box.shape == rows[built.graph.resolve(box.id)]  # the composite's output
-    text = (tmp_path / "f.dot").read_text()
+    text = to_dot(diagram)
     assert all("(" + ", ".join(map(str, shape)) + ")" in text for shape in rows.values())
+    # The API's default path builds for shapes too (a tiny spec keeps it quick).
+    small = api.diagram(SPECS / "xor_mlp.yaml", tmp_path / "x.svg")
+    _, _, texts = svg_parts(tmp_path / "x.svg")
+    assert all(box.shape and "(" + ", ".join(map(str, box.shape)) + ")" in texts for box in small.boxes)
 
 
 def test_png_pdf_and_html(tmp_path):
