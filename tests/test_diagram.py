@@ -107,6 +107,24 @@ def test_collapsed_densenet121_and_googlenet_count_their_units():
     assert len(diagram.boxes) == len(loaded.spec.inputs) + len(loaded.spec.layers)
 
 
+def test_fold_names_the_blocks_to_draw_as_one_box(capsys):
+    loaded = api.load(SPECS / "resnet50.yaml")
+    graph = api.validate(loaded)
+    stages = len(_uses(loaded.spec.layers, "stage"))
+    by_stage = make_diagram(graph, fold=["stage"])
+    assert sum(box.kind == "stage" for box in by_stage.boxes) == stages
+    assert len(by_stage.boxes) == len(make_diagram(graph, depth=0).boxes)
+    by_unit = make_diagram(graph, fold=["bottleneck"])
+    assert [b.id for b in by_unit.boxes] == [b.id for b in make_diagram(graph, collapse=True).boxes]
+    # The outermost composite wins where several folds apply.
+    assert [b.id for b in make_diagram(graph, fold=["bottleneck", "stage"]).boxes] == [b.id for b in by_stage.boxes]
+    googlenet = api.validate(SPECS / "googlenet.yaml")
+    assert sum(b.collapsed for b in make_diagram(googlenet, fold=["inception"]).boxes) == 9
+    code, _, err = run(capsys, "diagram", "resnet50", "--fold", "bottlenek", "-o", "never.svg")
+    assert code == 2 and "did you mean 'bottleneck'?" in err and "stage" in err
+    assert not Path("never.svg").exists()
+
+
 def test_depth_keeps_outer_groups_open():
     graph = api.validate(SPECS / "resnet50.yaml")
     counts = [len(make_diagram(graph, depth=d).boxes) for d in range(5)]

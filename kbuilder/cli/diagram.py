@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
         collapse: bool = typer.Option(False, "--collapse", help="Draw each innermost block/composite as one box."),
         depth: Optional[int] = typer.Option(
             None, "--depth", min=0, help="Keep N levels of nested blocks open; deeper ones become one box each."),
+        fold: Optional[List[str]] = typer.Option(
+            None, "--fold", help="Draw each use of this block (or composite kind, e.g. inception) as one box; repeatable."),
         no_shapes: bool = typer.Option(False, "--no-shapes", help="Do not build the model (no Keras): faster, no output shapes."),
         overrides: Optional[List[str]] = SetOpt,
         fmt: Optional[str] = typer.Option(None, "--format", "-f", help="What to print: text (default) or json."),
@@ -39,7 +41,7 @@ def register(app: typer.Typer) -> None:
         from kbuilder.diagram.draw import draw
 
         loaded = load(spec_path(spec), overrides or ())
-        result, dot_text = draw(loaded, output, collapse=collapse, depth=depth, shapes=not no_shapes)
+        result, dot_text = draw(loaded, output, collapse=collapse, depth=depth, shapes=not no_shapes, fold=fold or ())
         counts = result.counts()
         data = {"ok": True, "spec": spec, "name": result.name, "output": str(output) if output else None, **counts}
         if output is None:

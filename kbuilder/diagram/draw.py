@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from kbuilder.diagram.dot import to_dot
 from kbuilder.diagram.render import check_target, render, write_atomically
-from kbuilder.diagram.structure import Diagram, make_diagram
+from kbuilder.diagram.structure import Diagram, check_fold, make_diagram
 from kbuilder.errors import UsageError
 from kbuilder.graph import Graph, expand
 from kbuilder.spec import LoadedSpec
@@ -42,14 +42,16 @@ def graph_and_shapes(loaded: LoadedSpec, shapes: bool) -> tuple[Graph, dict[str,
 
 def draw(
     loaded: LoadedSpec, path: Path | None = None, *, collapse: bool = False, depth: int | None = None,
-    shapes: bool = True,
+    shapes: bool = True, fold: Sequence[str] = (),
 ) -> tuple[Diagram, str]:
     """The diagram and its DOT text; writes `path` (format from its extension) when given."""
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be 0 or more, got {depth}")
     fmt = check_target(path) if path is not None else None  # refuse a bad name before any work
+    if fold and shapes:
+        check_fold(expand(loaded), fold)  # a misspelt --fold is answered before the build
     graph, found = graph_and_shapes(loaded, shapes)
-    diagram = make_diagram(graph, found, collapse=collapse, depth=depth)
+    diagram = make_diagram(graph, found, collapse=collapse, depth=depth, fold=fold)
     dot_text = to_dot(diagram)
     if path is not None and fmt == "html":
         from kbuilder.diagram.html import to_html

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Callable, Collection
 
+from kbuilder.errors import UsageError, did_you_mean
 from kbuilder.graph.graph import SEP, Graph
 
 _BLOCK_USE = re.compile(r"in block '([^']+)' used at ")
@@ -90,27 +92,48 @@ class Nesting:
         return not children
 
 
-def collapse_point(group: tuple[str, ...], nesting: Nesting, collapse: bool, depth: int | None) -> int | None:
+def collapse_point(
+    group: tuple[str, ...], nesting: Nesting, collapse: bool, depth: int | None, folded: Callable[[str], bool]
+) -> int | None:
     """Index in `group` of the composite a layer is drawn as, or None to draw the layer."""
     for index, name in enumerate(group):
-        if (depth is not None and index >= depth) or (collapse and nesting.innermost(name)):
+        if (depth is not None and index >= depth) or (collapse and nesting.innermost(name)) or folded(name):
             return index
     return None
 
 
+def check_fold(graph: Graph, fold: Collection[str]) -> None:
+    """Every name given to fold must be a block or composite kind the spec uses."""
+    known = set(composite_kinds(graph).values()) | {kind for kind, _ in graph.groups.values()}
+    unknown = [name for name in fold if name not in known]
+    if unknown:
+        choices = ", ".join(sorted(known)) or "none: the spec has no blocks or composites"
+        raise UsageError(f"--fold {unknown[0]}: the spec uses no block or composite of that name"
+                         f"{did_you_mean(unknown[0], known)} (it uses: {choices})")
+
+
 def make_diagram(
-    graph: Graph, shapes: dict[str, list] | None = None, *, collapse: bool = False, depth: int | None = None
+    graph: Graph, shapes: dict[str, list] | None = None, *, collapse: bool = False, depth: int | None = None,
+    fold: Collection[str] = (),
 ) -> Diagram:
     """The diagram of an expanded graph. `collapse` draws each innermost composite as one
-    box; `depth` keeps that many levels of composites open and collapses deeper ones."""
+    box; `depth` keeps that many levels of composites open and collapses deeper ones;
+    `fold` names blocks (`bottleneck`) or composite kinds (`inception`) drawn as one box
+    each. Where several rules apply to a layer, the outermost composite wins."""
     shapes = shapes or {}
     kinds = composite_kinds(graph)
+    check_fold(graph, fold)
+    fold = set(fold)
+
+    def folded(group: str) -> bool:
+        return kinds.get(group) in fold or graph.groups.get(group, ("",))[0] in fold
+
     nesting = Nesting(graph)
     box_of: dict[str, str] = {}
     boxes: dict[str, Box] = {}
     groups: dict[str, str] = {}
     for node in graph.nodes:
-        point = collapse_point(node.group, nesting, collapse, depth)
+        point = collapse_point(node.group, nesting, collapse, depth, folded)
         if point is None:
             box_id, enclosing = node.name, node.group
             boxes[box_id] = Box(box_id, short_name(node.name, enclosing[-1] if enclosing else ""), node.kind,
