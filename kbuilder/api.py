@@ -81,3 +81,21 @@ def export(built, directory: str | Path, *, verify: bool = True) -> Path:
     from kbuilder.export import export_model
 
     return export_model(built.model, Path(directory), manifest=manifest(built), check=verify)
+
+
+def diagram(
+    spec: str | Path | LoadedSpec, path: str | Path | None = None, *, collapse: bool = False,
+    depth: int | None = None, shapes: bool = True, fold: Sequence[str] = (), overrides: Sequence[str] = (),
+):
+    """Draw the architecture; writes `path` (.svg, .png, .pdf or .dot) when given.
+
+    Returns a `kbuilder.diagram.Diagram` (boxes, edges, groups; `.counts()`). `collapse`
+    draws each innermost block as one box, `depth` keeps that many levels of nesting open,
+    `fold` names blocks or composite kinds to draw as one box each (`["bottleneck"]`);
+    `shapes=False` skips building the model (no Keras), so boxes show no output shape.
+    """
+    from kbuilder.diagram.draw import draw
+
+    result, _ = draw(load(spec, overrides), Path(path) if path is not None else None,
+                     collapse=collapse, depth=depth, shapes=shapes, fold=fold)
+    return result

@@ -15,7 +15,9 @@ import typer
 
 from kbuilder.cli.output import reports_errors
 
-COMMAND_MODULES = ("validate", "build", "check", "export", "train", "schema", "zoo", "ensemble", "compare")
+COMMAND_MODULES = (
+    "validate", "build", "check", "diagram", "export", "train", "ensemble", "compare", "schema", "zoo",
+)
 
 app = typer.Typer(
     name="kbuilder",
