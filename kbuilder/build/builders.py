@@ -38,12 +38,23 @@ def projection(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
     source, target = inputs[0].shape, tensors[node.shape_refs[0]].shape
     strides = []
     for have, want in zip(source[1:-1], target[1:-1]):
-        if have is None or want is None or have % want:
+        stride = projection_stride(have, want)
+        if stride is None:
             raise ValueError(
                 f"cannot project input {tuple(source[1:])} onto the body's output {tuple(target[1:])}: "
-                "the spatial sizes must divide"
+                "no stride s gives ceil(input / s) = output on every spatial axis"
             )
-        strides.append(have // want)
+        strides.append(stride)
     conv = getattr(keras.layers, f"Conv{len(strides)}D")
     layer = conv(target[-1], 1, strides=tuple(strides), use_bias=node.spec.use_bias, name=node.name)
     return _call(layer, node, inputs[0])
+
+
+def projection_stride(have: int | None, want: int | None) -> int | None:
+    """The stride of a 1x1 convolution taking `have` positions to `want`: a 1x1 window
+    gives ceil(have / stride) positions under either padding, as a `same` body with that
+    stride does (Xception's 147 -> 74 is stride 2). None when no stride fits."""
+    if have is None or want is None or want < 1:
+        return None
+    stride = -(-have // want)  # ceiling division: the smallest stride that is not too small
+    return stride if -(-have // stride) == want else None
