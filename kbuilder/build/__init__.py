@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kbuilder.build.checks import merge_problem, window_problem
+from kbuilder.build.checks import merge_problem, shape_problem
 from kbuilder.build.registry import builder_for
 from kbuilder.errors import BuildError, Problem, SpecError
 from kbuilder.graph import Graph, expand
@@ -26,7 +26,7 @@ def _precheck(node, inputs: list[Any]) -> str | None:
     shapes = [tuple(t.shape) for t in inputs]
     if node.kind in MERGE_KINDS:
         return merge_problem(node.kind, node.name, shapes, getattr(node.spec, "axis", -1))
-    return window_problem(node.kind, node.name, node.spec, shapes[0]) if shapes else None
+    return shape_problem(node.kind, node.name, node.spec, shapes[0]) if shapes else None
 
 
 def _fail(node, message: str) -> BuildError:

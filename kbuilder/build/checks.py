@@ -22,8 +22,8 @@ def fmt(shape: Sequence[Any]) -> str:
 def window_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
     """'valid' windows larger than their input: LeNet's C5 after a wrong S4, say."""
     field = next((f for f in WINDOW_FIELDS if getattr(spec, f, None) is not None), None)
-    if field is None or getattr(spec, "padding", "valid") != "valid":
-        return None
+    if field is None or getattr(spec, "padding", "valid") != "valid" or getattr(spec, "transposed", False):
+        return None  # a transposed window grows its input: any size fits
     spatial = tuple(input_shape[1:-1])
     if not spatial:
         return None
@@ -36,6 +36,35 @@ def window_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) 
             f"gets {fmt(spatial)}"
         )
     return None
+
+
+def _crop_pairs(cropping: Any, rank: int) -> tuple[tuple[int, int], ...]:
+    """Keras's cropping forms: n, [a, b] (1D: start, end; 2D: each side), [[t, b], [l, r]]."""
+    if isinstance(cropping, int):
+        return ((cropping, cropping),) * rank
+    if all(isinstance(c, (list, tuple)) for c in cropping):
+        return tuple((int(a), int(b)) for a, b in cropping)
+    if rank == 1:
+        return ((int(cropping[0]), int(cropping[1])),)
+    return tuple((int(c), int(c)) for c in cropping)
+
+
+def crop_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
+    """Cropping must leave at least one row/column/step on every axis."""
+    cropping = getattr(spec, "cropping", None)
+    spatial = tuple(input_shape[1:-1])
+    if cropping is None or not spatial:
+        return None
+    pairs = _crop_pairs(cropping, len(spatial))
+    cut = tuple(a + b for a, b in pairs)
+    if len(cut) == len(spatial) and any(s is not None and s <= c for s, c in zip(spatial, cut)):
+        return f"layer '{name}' ({kind}) cuts {fmt(cut)} off its input {fmt(spatial)}, leaving nothing"
+    return None
+
+
+def shape_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
+    """Every single-input shape check (windows, cropping) for one layer."""
+    return window_problem(kind, name, spec, input_shape) or crop_problem(kind, name, spec, input_shape)
 
 
 def merge_problem(kind: str, name: str, shapes: list[Sequence[Any]], axis: int = -1) -> str | None:
