@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kbuilder.build.checks import projection_stride
 from kbuilder.build.keras_args import convert, keras_class
 from kbuilder.build.registry import builds
 
@@ -49,12 +50,3 @@ def projection(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
     layer = conv(target[-1], 1, strides=tuple(strides), use_bias=node.spec.use_bias, name=node.name)
     return _call(layer, node, inputs[0])
 
-
-def projection_stride(have: int | None, want: int | None) -> int | None:
-    """The stride of a 1x1 convolution taking `have` positions to `want`: a 1x1 window
-    gives ceil(have / stride) positions under either padding, as a `same` body with that
-    stride does (Xception's 147 -> 74 is stride 2). None when no stride fits."""
-    if have is None or want is None or want < 1:
-        return None
-    stride = -(-have // want)  # ceiling division: the smallest stride that is not too small
-    return stride if -(-have // stride) == want else None

@@ -67,6 +67,16 @@ def shape_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -
     return window_problem(kind, name, spec, input_shape) or crop_problem(kind, name, spec, input_shape)
 
 
+def projection_stride(have: int | None, want: int | None) -> int | None:
+    """The stride of a 1x1 convolution taking `have` positions to `want`: a 1x1 window
+    gives ceil(have / stride) positions under either padding, as a `same` body with that
+    stride does (Xception's 147 -> 74 is stride 2). None when no stride fits."""
+    if have is None or want is None or want < 1:
+        return None
+    stride = -(-have // want)  # ceiling division: the smallest stride that is not too small
+    return stride if -(-have // stride) == want else None
+
+
 def merge_problem(kind: str, name: str, shapes: list[Sequence[Any]], axis: int = -1) -> str | None:
     """Inputs of add/multiply/... must match; concat inputs must match except on `axis`."""
     if len(shapes) < 2:
