@@ -78,3 +78,10 @@ def test_build_failure_prints_the_table_up_to_the_failing_layer(capsys, tmp_path
     code, out, _ = run(capsys, "build", str(bad), "--format", "json")
     data = json.loads(out)
     assert code == 2 and data["ok"] is False and len(data["layers_built"]) == 3
+
+
+def test_failure_at_the_first_layer_still_shows_the_inputs(capsys, tmp_path):
+    bad = tmp_path / "first.yaml"
+    bad.write_text("name: m\ninputs: {x: {shape: [4, 4, 1]}}\nlayers:\n  - conv2d: {filters: 2, kernel_size: 5}\n")
+    code, out, err = run(capsys, "build", str(bad), "--format", "plain")
+    assert code == 2 and "(4, 4, 1)" in out and "the table above shows every layer built" in err

@@ -73,13 +73,13 @@ def _build_nodes(graph: Graph, tensors: dict[str, Any]) -> None:
 
 def partial_model(graph: Graph, loaded: LoadedSpec, tensors: dict[str, Any]) -> BuiltModel | None:
     """The layers built before a failure as a model whose outputs are all of them (for the
-    table up to the failing layer); None when nothing but inputs was built."""
+    table up to the failing layer; only the inputs when the first layer failed)."""
     import keras
 
     nodes = [node for node in graph.nodes if node.name in tensors]
     inputs = [tensors[n.name] for n in nodes if n.kind == "input"]
-    outputs = [tensors[n.name] for n in nodes if n.kind != "input"]
-    if not inputs or not outputs:
+    outputs = [tensors[n.name] for n in nodes if n.kind != "input"] or inputs
+    if not inputs:
         return None
     try:
         model = keras.Model(inputs=inputs, outputs=outputs, name=graph.name)
