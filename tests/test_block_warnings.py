@@ -7,7 +7,7 @@ import json
 
 from kbuilder.api import validate
 from kbuilder.cli.app import main
-from kbuilder.graph.expand import referenced_names
+from kbuilder.graph.unused import referenced_names
 from kbuilder.spec import loads_spec
 
 SPEC = """name: unused

@@ -6,7 +6,6 @@ names, references, cycles and unused outputs are checked before anything is buil
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -16,6 +15,7 @@ from kbuilder.errors import Location, Problem, SpecError, did_you_mean
 from kbuilder.graph.graph import SEP, Graph, Node
 from kbuilder.graph.order import check_unused, topological_order
 from kbuilder.graph.params import ParamError, mentions, shallow_substitute
+from kbuilder.graph.unused import unused_parameters
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.diagnostics import spec_error_from_validation
 from kbuilder.spec.entry import EntryError, entry_kind, validate_entry
@@ -63,7 +63,7 @@ class Expander:
         self.where: dict[str, Location] = {}
         self.aliases: dict[str, str] = {}
         self.groups: dict[str, tuple[str, Location]] = {}
-        self.warnings: dict[tuple, Problem] = {}  # keyed by (location, message): a block used often warns once
+        self.warnings: dict[tuple, Problem] = {}  # unused block parameters, each place once
         self.composites: dict[str, Callable] = {
             "branches": self._branches, "residual": self._residual, "repeat": self._repeat,
             "block": self._block, "inception": self._inception,
@@ -206,27 +206,13 @@ class Expander:
         ] + [Problem(location, f"block '{spec.use}' needs the argument '{p}'", frame.context) for p in missing]
         if problems:
             raise SpecError(problems)
-        self._warn_unused(spec, block, path, frame)
+        self.warnings.update(unused_parameters(spec, block, path, self.source, frame.context))
         scope = {**self.spec.params, **block.params, **spec.args}
         where = f"in block '{spec.use}' used at {location.prefix()}"
         context = f"{where}; {frame.context}" if frame.context else where
         inner = frame.enter(f"{name}{SEP}", group=frame.group + (name,), scope=scope, context=context,
                             blocks=frame.blocks + (spec.use,))
         return self.expand_list(block.layers, ("blocks", spec.use, "layers"), inner, source)
-
-    def _warn_unused(self, spec, block, path: PathTuple, frame: Frame) -> None:
-        """A parameter the block's layers never mention is almost always a typo or a leftover."""
-        used = referenced_names(block.layers)
-        for arg in spec.args:
-            if arg not in used:
-                message = f"block '{spec.use}' never uses its parameter '{arg}': this argument changes nothing"
-                problem = Problem(self.source.locate(path + ("args", arg)), message, frame.context)
-                self.warnings.setdefault((problem.location, message), problem)
-        for param in block.params:
-            if param not in used:
-                message = f"block '{spec.use}' never uses its parameter '{param}'; use it as `${{{param}}}` or remove it"
-                problem = Problem(self.source.locate(("blocks", spec.use, "params", param)), message)
-                self.warnings.setdefault((problem.location, message), problem)
 
     def _inception(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
         branches = validate_entry({"branches": spec.as_branches()})
@@ -266,21 +252,6 @@ class Expander:
         wanted = ref.candidates[-1]
         hint = did_you_mean(wanted, list(self.where))
         raise SpecError([Problem(ref.location, f"undefined layer '{wanted}'{hint}", ref.context)])
-
-
-_EXPRESSION = re.compile(r"\$\{([^{}]+)\}")
-_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
-
-
-def referenced_names(value: Any) -> set[str]:
-    """Every name inside a `${...}` anywhere in `value` (nested layer lists included)."""
-    if isinstance(value, str):
-        return {name for expr in _EXPRESSION.findall(value) for name in _IDENTIFIER.findall(expr)}
-    if isinstance(value, dict):
-        return set().union(*(referenced_names(v) for v in value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*(referenced_names(v) for v in value)) if value else set()
-    return set()
 
 
 class ProjectionSpec(LayerSpec):
