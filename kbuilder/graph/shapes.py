@@ -23,6 +23,7 @@ RULES: dict[str, Callable[[Any, list[Shape]], Shape]] = {}
 SAME_SHAPE = (
     "activation", "relu", "leaky_relu", "elu", "prelu", "softmax", "dropout", "spatial_dropout1d",
     "spatial_dropout2d", "batch_norm", "layer_norm", "lrn", "rescaling", "scaled_tanh",
+    "hard_sigmoid", "hard_swish", "normalization",  # registered by kbuilder/spec/layers/hard_activations.py, normalization.py
 )
 
 
@@ -166,8 +167,11 @@ def _embedding(spec, shapes):
 
 @rule("add", "subtract", "multiply", "average", "maximum")
 def _elementwise(spec, shapes):
-    # NumPy broadcasting: a size-1 axis takes the other input's size.
-    return tuple(max((s[i] for s in shapes if s[i] is not None), default=None) for i in range(len(shapes[0])))
+    # NumPy broadcasting: shapes aligned from the right, a missing or size-1 axis takes the
+    # other inputs' size.
+    rank = max(len(s) for s in shapes) - 1
+    dims = [(1,) * (rank - len(s) + 1) + tuple(s[1:]) for s in shapes]
+    return (None, *(max((d[i] for d in dims if d[i] is not None), default=None) for i in range(rank)))
 
 
 @rule("concat")
