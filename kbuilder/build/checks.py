@@ -38,15 +38,16 @@ def window_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) 
     return None
 
 
-def _crop_pairs(cropping: Any, rank: int) -> tuple[tuple[int, int], ...]:
-    """Keras's cropping forms: n, [a, b] (1D: start, end; 2D: each side), [[t, b], [l, r]]."""
-    if isinstance(cropping, int):
-        return ((cropping, cropping),) * rank
-    if all(isinstance(c, (list, tuple)) for c in cropping):
-        return tuple((int(a), int(b)) for a, b in cropping)
+def edge_pairs(edges: Any, rank: int) -> tuple[tuple[int, int], ...]:
+    """(before, after) per axis from Keras's cropping/padding forms: n, [a, b] (1D: start, end;
+    2D: both sides of each axis), [[top, bottom], [left, right]]."""
+    if isinstance(edges, int):
+        return ((edges, edges),) * rank
+    if all(isinstance(c, (list, tuple)) for c in edges):
+        return tuple((int(a), int(b)) for a, b in edges)
     if rank == 1:
-        return ((int(cropping[0]), int(cropping[1])),)
-    return tuple((int(c), int(c)) for c in cropping)
+        return ((int(edges[0]), int(edges[1])),)
+    return tuple((int(c), int(c)) for c in edges)
 
 
 def crop_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
@@ -55,7 +56,7 @@ def crop_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) ->
     spatial = tuple(input_shape[1:-1])
     if cropping is None or not spatial:
         return None
-    pairs = _crop_pairs(cropping, len(spatial))
+    pairs = edge_pairs(cropping, len(spatial))
     cut = tuple(a + b for a, b in pairs)
     if len(cut) == len(spatial) and any(s is not None and s <= c for s, c in zip(spatial, cut)):
         return f"layer '{name}' ({kind}) cuts {fmt(cut)} off its input {fmt(spatial)}, leaving nothing"

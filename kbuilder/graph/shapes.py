@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from kbuilder.build.checks import merge_problem, projection_stride, shape_problem
+from kbuilder.build.checks import edge_pairs, merge_problem, projection_stride, shape_problem
 from kbuilder.errors import BuildError, Problem
 from kbuilder.spec.layers.merge import MERGE_KINDS
 
@@ -123,19 +123,15 @@ def _global(spec, shapes):
 
 @rule("zero_padding1d", "zero_padding2d")
 def _padding(spec, shapes):
-    from kbuilder.build.checks import _crop_pairs
-
     spatial = shapes[0][1:-1]
-    pairs = _crop_pairs(spec.padding, len(spatial))
+    pairs = edge_pairs(spec.padding, len(spatial))
     return (None, *(None if n is None else n + a + b for n, (a, b) in zip(spatial, pairs)), shapes[0][-1])
 
 
 @rule("cropping1d", "cropping2d")
 def _cropping(spec, shapes):
-    from kbuilder.build.checks import _crop_pairs
-
     spatial = shapes[0][1:-1]
-    pairs = _crop_pairs(spec.cropping, len(spatial))
+    pairs = edge_pairs(spec.cropping, len(spatial))
     return (None, *(None if n is None else n - a - b for n, (a, b) in zip(spatial, pairs)), shapes[0][-1])
 
 
