@@ -22,11 +22,17 @@ def load(spec: str | Path | LoadedSpec, overrides: Sequence[str] = ()) -> Loaded
     return spec if isinstance(spec, LoadedSpec) else load_spec(spec, overrides=overrides)
 
 
-def validate(spec: str | Path | LoadedSpec, overrides: Sequence[str] = ()):
-    """Validate and expand a spec; returns its layer graph (still no Keras)."""
+def validate(spec: str | Path | LoadedSpec, overrides: Sequence[str] = (), *, shapes: bool = True):
+    """Validate and expand a spec; returns its layer graph (still no Keras). With `shapes`,
+    every layer's output shape is computed statically and shape mistakes raise BuildError."""
     from kbuilder.graph import expand
 
-    return expand(load(spec, overrides))
+    graph = expand(load(spec, overrides))
+    if shapes:
+        from kbuilder.graph.shapes import static_shapes
+
+        static_shapes(graph)
+    return graph
 
 
 def build(spec: str | Path | LoadedSpec, overrides: Sequence[str] = ()):

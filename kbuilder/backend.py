@@ -87,3 +87,55 @@ def tensorflow_available() -> bool:
 def tensorboard_available() -> bool:
     """TensorBoard logs need TensorFlow's summary ops and the tensorboard package."""
     return tensorflow_available() and importlib.util.find_spec("tensorboard") is not None
+
+
+def quiet_tensorflow_startup() -> None:
+    """Keep TensorFlow's start-up log lines (oneDNN notices, "failed call to cuInit", absl's
+    "All log messages before absl::InitializeLog()") out of a command's output.
+
+    TF_CPP_MIN_LOG_LEVEL=3 silences what TensorFlow logs once its logging is set up (cuInit
+    is logged at the first operation), but the lines logged while its C++ libraries load
+    ignore it: those are written straight to file descriptor 2, so TensorFlow is imported
+    here with that descriptor captured (and replayed if the import fails). A user's own
+    TF_CPP_MIN_LOG_LEVEL wins; with --debug (KBUILDER_DEBUG=1) nothing is hidden.
+    """
+    if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    backend = os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    if backend != "tensorflow" or "tensorflow" in sys.modules or not tensorflow_available():
+        return
+    prefer_onednn()  # read at import, as select_backend would have set it
+    with _captured_stderr_fd() as captured:
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            captured.replay = True
+            raise
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+class _captured_stderr_fd:
+    """Redirect file descriptor 2 (C++ writes, not only sys.stderr) into a temporary file."""
+
+    def __enter__(self) -> "_captured_stderr_fd":
+        import tempfile
+
+        self.replay = False
+        sys.stderr.flush()
+        self.file = tempfile.TemporaryFile()
+        self.saved = os.dup(2)
+        os.dup2(self.file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        if self.replay:
+            self.file.seek(0)
+            sys.stderr.write(self.file.read().decode(errors="replace"))
+        self.file.close()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kbuilder.build.checks import merge_problem, window_problem
+from kbuilder.build.checks import merge_problem, shape_problem
 from kbuilder.build.registry import builder_for
-from kbuilder.errors import BuildError, Problem
+from kbuilder.errors import BuildError, Problem, SpecError
 from kbuilder.graph import Graph, expand
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.layers.merge import MERGE_KINDS
@@ -26,7 +26,7 @@ def _precheck(node, inputs: list[Any]) -> str | None:
     shapes = [tuple(t.shape) for t in inputs]
     if node.kind in MERGE_KINDS:
         return merge_problem(node.kind, node.name, shapes, getattr(node.spec, "axis", -1))
-    return window_problem(node.kind, node.name, node.spec, shapes[0]) if shapes else None
+    return shape_problem(node.kind, node.name, node.spec, shapes[0]) if shapes else None
 
 
 def _fail(node, message: str) -> BuildError:
@@ -34,10 +34,28 @@ def _fail(node, message: str) -> BuildError:
 
 
 def build_graph(graph: Graph) -> Any:
-    """Build the functional Keras model of an expanded graph."""
+    """Build the functional Keras model of an expanded graph.
+
+    A layer that cannot be built raises SpecError/BuildError carrying `built_tensors`, the
+    outputs of the layers built before it, so the CLI can show the table up to the failure."""
     import keras
 
     tensors: dict[str, Any] = {}
+    try:
+        _build_nodes(graph, tensors)
+    except SpecError as exc:
+        exc.built_tensors = dict(tensors)
+        raise
+    model_inputs = [tensors[name] for name in graph.inputs]
+    outputs = [tensors[name] for name in graph.outputs]
+    return keras.Model(
+        inputs=model_inputs[0] if len(model_inputs) == 1 else {n: tensors[n] for n in graph.inputs},
+        outputs=outputs[0] if len(outputs) == 1 else outputs,
+        name=graph.name,
+    )
+
+
+def _build_nodes(graph: Graph, tensors: dict[str, Any]) -> None:
     for node in graph.nodes:
         inputs = [tensors[name] for name in node.inputs]
         if node.rebind is not None:
@@ -51,19 +69,37 @@ def build_graph(graph: Graph) -> Any:
             received = ", ".join(str(tuple(t.shape)) for t in inputs) or "none"
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise _fail(node, f"layer '{node.name}' ({node.kind}) cannot be built on input {received}: {first_line}") from None
-    model_inputs = [tensors[name] for name in graph.inputs]
-    outputs = [tensors[name] for name in graph.outputs]
-    return keras.Model(
-        inputs=model_inputs[0] if len(model_inputs) == 1 else {n: tensors[n] for n in graph.inputs},
-        outputs=outputs[0] if len(outputs) == 1 else outputs,
-        name=graph.name,
-    )
+
+
+def partial_model(graph: Graph, loaded: LoadedSpec, tensors: dict[str, Any]) -> BuiltModel | None:
+    """The layers built before a failure as a model whose outputs are all of them (for the
+    table up to the failing layer; only the inputs when the first layer failed)."""
+    import keras
+
+    nodes = [node for node in graph.nodes if node.name in tensors]
+    inputs = [tensors[n.name] for n in nodes if n.kind == "input"]
+    outputs = [tensors[n.name] for n in nodes if n.kind != "input"] or inputs
+    if not inputs:
+        return None
+    try:
+        model = keras.Model(inputs=inputs, outputs=outputs, name=graph.name)
+    except (ValueError, TypeError):  # e.g. a layer built on an input not yet declared
+        return None
+    part = Graph(graph.name, nodes, [n.name for n in nodes if n.kind == "input"], [n.name for n in nodes],
+                 graph.aliases, graph.groups)
+    return BuiltModel(model, part, loaded)
 
 
 def build(loaded: LoadedSpec) -> BuiltModel:
-    """Expand and build a loaded spec."""
+    """Expand and build a loaded spec. A build failure carries `partial`: the BuiltModel of
+    the layers built before it (or None)."""
     graph = expand(loaded)
-    return BuiltModel(build_graph(graph), graph, loaded)
+    try:
+        return BuiltModel(build_graph(graph), graph, loaded)
+    except SpecError as exc:
+        tensors = getattr(exc, "built_tensors", None)
+        exc.partial = partial_model(graph, loaded, tensors) if tensors else None
+        raise
 
 
 def build_model(loaded: LoadedSpec) -> Any:
@@ -71,4 +107,4 @@ def build_model(loaded: LoadedSpec) -> Any:
     return build(loaded).model
 
 
-__all__ = ["BuiltModel", "build", "build_graph", "build_model"]
+__all__ = ["BuiltModel", "build", "build_graph", "build_model", "partial_model"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kbuilder.build.checks import projection_stride
 from kbuilder.build.keras_args import convert, keras_class
 from kbuilder.build.registry import builds
 
@@ -38,12 +39,14 @@ def projection(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
     source, target = inputs[0].shape, tensors[node.shape_refs[0]].shape
     strides = []
     for have, want in zip(source[1:-1], target[1:-1]):
-        if have is None or want is None or have % want:
+        stride = projection_stride(have, want)
+        if stride is None:
             raise ValueError(
                 f"cannot project input {tuple(source[1:])} onto the body's output {tuple(target[1:])}: "
-                "the spatial sizes must divide"
+                "no stride s gives ceil(input / s) = output on every spatial axis"
             )
-        strides.append(have // want)
+        strides.append(stride)
     conv = getattr(keras.layers, f"Conv{len(strides)}D")
     layer = conv(target[-1], 1, strides=tuple(strides), use_bias=node.spec.use_bias, name=node.name)
     return _call(layer, node, inputs[0])
+

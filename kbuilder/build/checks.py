@@ -22,8 +22,8 @@ def fmt(shape: Sequence[Any]) -> str:
 def window_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
     """'valid' windows larger than their input: LeNet's C5 after a wrong S4, say."""
     field = next((f for f in WINDOW_FIELDS if getattr(spec, f, None) is not None), None)
-    if field is None or getattr(spec, "padding", "valid") != "valid":
-        return None
+    if field is None or getattr(spec, "padding", "valid") != "valid" or getattr(spec, "transposed", False):
+        return None  # a transposed window grows its input: any size fits
     spatial = tuple(input_shape[1:-1])
     if not spatial:
         return None
@@ -36,6 +36,46 @@ def window_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) 
             f"gets {fmt(spatial)}"
         )
     return None
+
+
+def edge_pairs(edges: Any, rank: int) -> tuple[tuple[int, int], ...]:
+    """(before, after) per axis from Keras's cropping/padding forms: n, [a, b] (1D: start, end;
+    2D: both sides of each axis), [[top, bottom], [left, right]]."""
+    if isinstance(edges, int):
+        return ((edges, edges),) * rank
+    if all(isinstance(c, (list, tuple)) for c in edges):
+        return tuple((int(a), int(b)) for a, b in edges)
+    if rank == 1:
+        return ((int(edges[0]), int(edges[1])),)
+    return tuple((int(c), int(c)) for c in edges)
+
+
+def crop_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
+    """Cropping must leave at least one row/column/step on every axis."""
+    cropping = getattr(spec, "cropping", None)
+    spatial = tuple(input_shape[1:-1])
+    if cropping is None or not spatial:
+        return None
+    pairs = edge_pairs(cropping, len(spatial))
+    cut = tuple(a + b for a, b in pairs)
+    if len(cut) == len(spatial) and any(s is not None and s <= c for s, c in zip(spatial, cut)):
+        return f"layer '{name}' ({kind}) cuts {fmt(cut)} off its input {fmt(spatial)}, leaving nothing"
+    return None
+
+
+def shape_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
+    """Every single-input shape check (windows, cropping) for one layer."""
+    return window_problem(kind, name, spec, input_shape) or crop_problem(kind, name, spec, input_shape)
+
+
+def projection_stride(have: int | None, want: int | None) -> int | None:
+    """The stride of a 1x1 convolution taking `have` positions to `want`: a 1x1 window
+    gives ceil(have / stride) positions under either padding, as a `same` body with that
+    stride does (Xception's 147 -> 74 is stride 2). None when no stride fits."""
+    if have is None or want is None or want < 1:
+        return None
+    stride = -(-have // want)  # ceiling division: the smallest stride that is not too small
+    return stride if -(-have // stride) == want else None
 
 
 def merge_problem(kind: str, name: str, shapes: list[Sequence[Any]], axis: int = -1) -> str | None:

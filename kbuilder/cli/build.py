@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow, spec_path
-from kbuilder.cli.output import Output
+from kbuilder.cli.output import Output, error_payload
 
 
 def render(built, fmt: str) -> tuple[dict, str]:
@@ -17,6 +17,39 @@ def render(built, fmt: str) -> tuple[dict, str]:
 
     rep = report(built)
     return rep.as_json(), RENDERERS[fmt](rep)
+
+
+def render_partial(exc: BaseException, fmt: str) -> tuple[dict, str]:
+    """The error object of a failed build, with the rows of the layers built before the
+    failing one (`layers_built`), and the table of those rows for people."""
+    data = error_payload(exc)
+    partial = getattr(exc, "partial", None)
+    if partial is None:
+        return data, ""
+    from kbuilder.api import report
+    from kbuilder.report import RENDERERS
+
+    rep = report(partial)
+    rep.name = f"{rep.name} (built up to the failing layer)"
+    rep.output_shape = rep.rows[-1].output_shape  # the last layer built, not a list of every one
+    data["layers_built"] = rep.as_json()["layers"]
+    return data, ("" if fmt == "json" else RENDERERS[fmt](rep))
+
+
+def fail_with_partial(exc: BaseException, fmt: str) -> None:
+    """Report a failed build: the partial table (stdout), then the error; one JSON document."""
+    data, text = render_partial(exc, fmt)
+    output = Output(fmt == "json")
+    if fmt == "json":
+        output.error_document(exc, data)
+    else:
+        if text:
+            import sys
+
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        output.error(exc, hint="the table above shows every layer built before the failing one" if text else None)
+    raise typer.Exit(data["exit_code"])
 
 
 def register(app: typer.Typer) -> None:
@@ -32,11 +65,17 @@ def register(app: typer.Typer) -> None:
         quiet_tensorflow()
         from kbuilder.api import build as build_spec
         from kbuilder.api import export as export_built
+        from kbuilder.errors import SpecError
 
-        built = build_spec(spec_path(spec), overrides or ())
+        try:
+            built = build_spec(spec_path(spec), overrides or ())
+        except SpecError as exc:
+            if getattr(exc, "partial", None) is None:
+                raise
+            fail_with_partial(exc, fmt)
         data, text = render(built, fmt)
         if export is not None:
             path = export_built(built, export)
             data["export"] = str(path)
             text += f"exported to {path}\n"
-        Output(fmt == "json").result(data, text)
+        Output(fmt == "json").result(data, text, built.graph.warnings)

@@ -1,15 +1,67 @@
-"""`kbuilder check`: build and verify the spec's `expect` (exit 1 on a difference)."""
+"""`kbuilder check`: build and verify each spec's `expect` (exit 1 on a difference).
+
+Every spec is checked even when another cannot be built, and a run prints exactly one
+result: one JSON document with `--format json` (each spec's figures, differences or
+error), or the tables on stdout and each difference or error once on stderr.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import List, Optional
 
 import typer
 
-from kbuilder.cli.build import render
+from kbuilder.cli.build import render, render_partial
 from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow, spec_path
 from kbuilder.cli.output import Output
-from kbuilder.errors import CheckFailed
+from kbuilder.errors import EXIT_CHECK_FAILED, EXIT_OK, CheckFailed
+
+
+@dataclass
+class SpecCheck:
+    """The outcome of checking one spec."""
+
+    spec: str
+    data: dict
+    text: str
+    differences: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+    warnings: list = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return self.data["exit_code"]
+        return EXIT_CHECK_FAILED if self.differences else EXIT_OK
+
+
+def check_spec(spec: str, overrides: list[str], fmt: str) -> SpecCheck:
+    """Build one spec and compare it with its `expect`; an error is recorded, not raised."""
+    from kbuilder.api import build, differences
+
+    try:
+        built = build(spec_path(spec), overrides)
+    except Exception as exc:  # noqa: BLE001  (reported in this spec's result; the others still run)
+        data, text = render_partial(exc, fmt)
+        return SpecCheck(spec, {"spec": spec, **data}, text, error=exc)
+    data, text = render(built, fmt)
+    diffs = differences(built)
+    if built.loaded.spec.expect is None:
+        note = "no `expect` section: nothing to check"
+    else:
+        note = "expect: ok" if not diffs else f"expect: FAILED ({len(diffs)} difference{'s' * (len(diffs) != 1)})"
+    data.update({"spec": spec, "ok": not diffs, "differences": diffs})
+    return SpecCheck(spec, data, text + note + "\n", diffs, warnings=list(built.graph.warnings))
+
+
+def _json_document(results: list[SpecCheck], code: int) -> dict:
+    for result in results:
+        if result.warnings:
+            result.data["warnings"] = [str(w) for w in result.warnings]
+    if len(results) == 1:
+        return {**results[0].data, "exit_code": code}
+    return {"ok": code == EXIT_OK, "exit_code": code, "specs": [r.data for r in results]}
 
 
 def register(app: typer.Typer) -> None:
@@ -22,22 +74,23 @@ def register(app: typer.Typer) -> None:
         """Build each spec, print its figures and compare them with `expect`."""
         fmt = pick_format(fmt)
         quiet_tensorflow()
-        from kbuilder.api import build, differences
-
-        reports, texts, failures = [], [], []
-        for spec in specs:
-            built = build(spec_path(spec), overrides or ())
-            data, text = render(built, fmt)
-            diffs = differences(built)
-            if built.loaded.spec.expect is None:
-                diffs_note = "no `expect` section: nothing to check"
+        results = [check_spec(spec, list(overrides or ()), fmt) for spec in specs]
+        code = max(r.exit_code for r in results)
+        output = Output(fmt == "json")
+        if fmt == "json":
+            failed = next((r.error for r in results if r.error is not None), None)
+            if failed is not None:
+                output.error_document(failed, _json_document(results, code))
             else:
-                diffs_note = "expect: ok" if not diffs else "expect: FAILED"
-            data.update({"spec": spec, "ok": not diffs, "differences": diffs})
-            reports.append(data)
-            texts.append(text + f"{diffs_note}\n" + "".join(f"  {d}\n" for d in diffs))
-            failures += [f"{spec}: {d}" for d in diffs]
-        payload = reports[0] if len(reports) == 1 else {"ok": not failures, "specs": reports}
-        Output(fmt == "json").result(payload, "\n".join(texts))
+                output.result(_json_document(results, code), "")
+            raise typer.Exit(code)
+        output.result({}, "\n".join(r.text for r in results))
+        for result in results:
+            output.warn([str(w) for w in result.warnings])
+            if result.error is not None:
+                hint = "the table above shows every layer built before the failing one" if result.text else None
+                output.error(result.error, hint=hint)
+        failures = [f"{r.spec}: {d}" for r in results for d in r.differences]
         if failures:
-            raise CheckFailed(failures)
+            output.error(CheckFailed(failures))
+        raise typer.Exit(code)

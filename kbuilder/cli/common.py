@@ -41,7 +41,7 @@ def pick_format(fmt: Optional[str]) -> str:
 
 
 def quiet_tensorflow() -> None:
-    """TensorFlow's C++ start-up chatter is noise in a CLI (users may still set it)."""
-    import os
+    """TensorFlow's C++ start-up chatter is noise in a CLI (kept with --debug)."""
+    from kbuilder.backend import quiet_tensorflow_startup
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow_startup()

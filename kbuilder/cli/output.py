@@ -16,7 +16,7 @@ from kbuilder.errors import (
 
 # What to tell the user after each kind of error (the message itself says what is wrong).
 ERROR_HINTS: dict[type, str] = {
-    BuildError: "the spec is valid but its shapes do not fit; the table of `kbuilder build` shows every layer's output",
+    BuildError: "the spec is valid but its shapes do not fit; `kbuilder build` prints the table up to the failing layer",
     SpecError: "see `kbuilder schema` for every field, and README.md for examples of each construct",
     CheckFailed: "the model differs from `expect`; fix the spec, or the figures if the model is right",
     DataError: "see the `train.data` section of README.md",
@@ -36,37 +36,70 @@ def _hint(exc: BaseException) -> str:
     return ""
 
 
+def error_summary(exc: BaseException) -> tuple[int, str, list[str], str]:
+    """(exit code, title, problem lines, hint) of any error."""
+    if isinstance(exc, KBuilderError):
+        return exc.exit_code, exc.title, exc.details(), _hint(exc)
+    return EXIT_RUNTIME, f"internal error ({type(exc).__name__})", [str(exc) or type(exc).__name__], _hint(exc)
+
+
+def error_payload(exc: BaseException) -> dict[str, Any]:
+    """The JSON object of an error (also one entry of a multi-spec result)."""
+    code, title, lines, hint = error_summary(exc)
+    return {"ok": False, "exit_code": code, "error": title, "problems": lines, "hint": hint}
+
+
+def warning_lines(warnings) -> list[str]:
+    """Located warnings (Problem objects or text) as `file:line:col: path: message` lines."""
+    return [str(w) for w in warnings or ()]
+
+
 @dataclass
 class Output:
     """Writes results and errors either for people (stdout/stderr text) or as JSON."""
 
     json_mode: bool = False
 
-    def result(self, data: dict[str, Any], text: str) -> None:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n" if self.json_mode else text)
+    def result(self, data: dict[str, Any], text: str, warnings=()) -> None:
+        """The command's result; warnings go to stderr (text) or under "warnings" (JSON)."""
+        lines = warning_lines(warnings)
+        if self.json_mode:
+            sys.stdout.write(json.dumps({**data, "warnings": lines} if lines else data, indent=2) + "\n")
+        else:
+            self.warn(lines)
+            sys.stdout.write(text)
         sys.stdout.flush()
 
-    def error(self, exc: BaseException) -> int:
-        """Report an error; returns the exit code. Tracebacks only in debug mode."""
-        if isinstance(exc, KBuilderError):
-            code, title, lines = exc.exit_code, exc.title, exc.details()
-        else:
-            code, title = EXIT_RUNTIME, f"internal error ({type(exc).__name__})"
-            lines = [str(exc) or type(exc).__name__]
+    def warn(self, lines: list[str]) -> None:
+        for line in lines:
+            sys.stderr.write(f"kbuilder: warning: {line}\n")
+        sys.stderr.flush()
+
+    def error_document(self, exc: BaseException, payload: dict[str, Any]) -> None:
+        """Write `payload` as the run's one JSON document (the traceback too in debug mode)."""
         if debug_enabled():
             traceback.print_exception(exc)
-        hint = _hint(exc)
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        sys.stdout.flush()
+
+    def error(self, exc: BaseException, hint: str | None = None) -> int:
+        """Report an error; returns the exit code. Tracebacks only in debug mode.
+        `hint` replaces the error type's usual hint."""
+        code, title, lines, usual = error_summary(exc)
+        hint = usual if hint is None else hint
         if self.json_mode:
-            payload = {"ok": False, "exit_code": code, "error": title, "problems": lines, "hint": hint}
-            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-        else:
-            sys.stderr.write(f"kbuilder: {title}:\n")
-            for line in lines:
-                sys.stderr.write(f"  {line}\n")
-            if hint:
-                sys.stderr.write(f"hint: {hint}\n")
-            if not isinstance(exc, KBuilderError) and not debug_enabled():
-                sys.stderr.write("(an unexpected error: rerun with --debug and report it)\n")
+            self.error_document(exc, {**error_payload(exc), "hint": hint})
+            return code
+        if debug_enabled():
+            traceback.print_exception(exc)
+        sys.stderr.write(f"kbuilder: {title}:\n")
+        for line in lines:
+            sys.stderr.write(f"  {line}\n")
+        if hint:
+            sys.stderr.write(f"hint: {hint}\n")
+        if not isinstance(exc, KBuilderError) and not debug_enabled():
+            sys.stderr.write("(an unexpected error: rerun with --debug and report it)\n")
+        sys.stderr.flush()
         return code
 
 

@@ -20,9 +20,11 @@ def register(app: typer.Typer) -> None:
         """Validate specs against the schema and check their layer graphs (fast: no Keras)."""
         from kbuilder.api import validate as validate_spec
 
-        results = []
+        results, warnings = [], []
         for spec in specs:
             graph = validate_spec(spec_path(spec), overrides or ())
-            results.append({"spec": spec, "name": graph.name, "layers": len(graph.nodes), "ok": True})
+            lines = [str(w) for w in graph.warnings]
+            results.append({"spec": spec, "name": graph.name, "layers": len(graph.nodes), "ok": True, "warnings": lines})
+            warnings += lines
         text = "".join(f"ok: {r['spec']} ({r['name']}, {r['layers']} layers)\n" for r in results)
-        Output(json_out).result({"ok": True, "specs": results}, text)
+        Output(json_out).result({"ok": True, "specs": results}, text, () if json_out else warnings)

@@ -16,6 +16,7 @@ from kbuilder.graph.channels import ChannelCounts
 from kbuilder.graph.graph import SEP, Graph, Node
 from kbuilder.graph.order import check_unused, topological_order
 from kbuilder.graph.params import ParamError, mentions, shallow_substitute
+from kbuilder.graph.unused import unused_parameters
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.diagnostics import spec_error_from_validation
 from kbuilder.spec.entry import EntryError, entry_kind, validate_entry
@@ -63,6 +64,7 @@ class Expander:
         self.where: dict[str, Location] = {}
         self.aliases: dict[str, str] = {}
         self.groups: dict[str, tuple[str, Location]] = {}
+        self.warnings: dict[tuple, Problem] = {}  # unused block parameters, each place once
         self.composites: dict[str, Callable] = {
             "branches": self._branches, "residual": self._residual, "repeat": self._repeat,
             "block": self._block, "inception": self._inception,
@@ -82,7 +84,8 @@ class Expander:
         for node in self.nodes:
             node.inputs = [self._resolve(r) for r in self.refs.pop(node.name)]
             node.shape_refs = [self._resolve(r) for r in node.shape_refs]
-        graph = Graph(self.spec.name, self.nodes, names, output_names, self.aliases, self.groups)
+        graph = Graph(self.spec.name, self.nodes, names, output_names, self.aliases, self.groups,
+                      list(self.warnings.values()))
         graph.nodes = topological_order(graph)
         check_unused(graph)
         return graph
@@ -226,6 +229,7 @@ class Expander:
         ] + [Problem(location, f"block '{spec.use}' needs the argument '{p}'", frame.context) for p in missing]
         if problems:
             raise SpecError(problems)
+        self.warnings.update(unused_parameters(spec, block, path, self.source, frame.context))
         scope = {**self.spec.params, **block.params, **spec.args}
         where = f"in block '{spec.use}' used at {location.prefix()}"
         context = f"{where}; {frame.context}" if frame.context else where

@@ -44,6 +44,7 @@ class Graph:
     outputs: list[str]
     aliases: dict[str, str] = field(default_factory=dict)  # composite name -> its output node
     groups: dict[str, tuple[str, Location]] = field(default_factory=dict)  # composite -> (kind, where)
+    warnings: list = field(default_factory=list)  # located Problems that do not stop the build
 
     def node(self, name: str) -> Node:
         return self.by_name()[self.resolve(name)]

@@ -3,7 +3,10 @@
 MACs are multiply-accumulates for ONE sample: a dense layer costs in*out per position,
 a convolution costs out_positions * filters * kernel_area * in_channels / groups (bias
 adds are not counted), depthwise and separable convolutions count their two parts, and
-custom layers report their own through `kbuilder_macs(input_shape)`. Normalization,
+custom layers report their own through `kbuilder_macs(input_shape)`. A transposed
+convolution costs in_positions * in_channels * kernel_area * filters: every input value
+is multiplied by every weight of its kernel (cropped-away `same` borders included, as
+the operation computes them). Normalization,
 activation, pooling, merge and reshaping layers count 0, as in the papers' tables.
 """
 
@@ -32,6 +35,10 @@ def _separable(layer, in_shape, out_shape) -> int:
     return _positions(out_shape) * (mid * math.prod(layer.kernel_size) + mid * out_shape[-1])
 
 
+def _transposed(layer, in_shape, out_shape) -> int:
+    return _positions(in_shape) * in_shape[-1] * math.prod(layer.kernel_size) * out_shape[-1]
+
+
 def _dense(layer, in_shape, out_shape) -> int:
     return _positions(in_shape + (1,)) * in_shape[-1] * out_shape[-1] if len(in_shape) > 2 else in_shape[-1] * out_shape[-1]
 
@@ -47,6 +54,7 @@ def macs(layer, in_shape: tuple, out_shape: tuple) -> int:
         (keras.layers.SeparableConv1D, _separable),
         (keras.layers.DepthwiseConv2D, _depthwise),
         ((keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D), _conv),
+        ((keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose), _transposed),
         (keras.layers.Dense, _dense),
     )
     for cls, rule in rules:
@@ -91,6 +99,8 @@ def receptive_field(layer, inputs: list[ReceptiveField | None], input_extent: tu
                     keras.layers.GlobalMaxPooling2D, keras.layers.GlobalAveragePooling1D, keras.layers.GlobalMaxPooling1D)
     if isinstance(layer, global_kinds):
         return ReceptiveField(input_extent or size, None)
+    if isinstance(layer, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)):
+        return _transposed_field(layer, size, stride, rank)
     window = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
     if window is not None:
         window = _tuple(window, rank)
@@ -103,3 +113,16 @@ def receptive_field(layer, inputs: list[ReceptiveField | None], input_extent: tu
         factor = _tuple(layer.size, rank)
         return ReceptiveField(size, tuple(max(1, j // f) for j, f in zip(stride, factor)))
     return ReceptiveField(size, stride)
+
+
+def _transposed_field(layer, size: tuple[int, ...], stride: tuple[int, ...], rank: int) -> ReceptiveField:
+    """A transposed convolution with stride s and (dilated) kernel k: one output position
+    sums at most ceil(k / s) neighbouring input positions, so the field grows by
+    (ceil(k / s) - 1) x stride_in; positions get s times denser, so the cumulative stride
+    becomes stride_in / s, rounded down and at least 1 (as for upsampling)."""
+    window, steps = _tuple(layer.kernel_size, rank), _tuple(layer.strides, rank)
+    dilation = _tuple(getattr(layer, "dilation_rate", 1) or 1, rank)
+    effective = tuple((w - 1) * d + 1 for w, d in zip(window, dilation))
+    taps = tuple(-(-e // s) for e, s in zip(effective, steps))
+    grown = tuple(n + (t - 1) * j for n, t, j in zip(size, taps, stride))
+    return ReceptiveField(grown, tuple(max(1, j // s) for j, s in zip(stride, steps)))

@@ -32,10 +32,26 @@ def _table_lines(report: Report) -> list[tuple[str, ...] | str]:
             kind, line = report.groups.get(name, ("block", None))
             parent = row.group[depth - 1] if depth else ""
             short = name[len(parent) + 1:] if parent and name.startswith(parent + SEP) else name
-            lines.append(("  " * depth + f"{short}/", kind, "", "", "", "", str(line or "")))
+            lines.append(_group_cells(report, name, "  " * depth + f"{short}/", kind, line))
         current = row.group
         lines.append(_cells(row, len(row.group)))
     return lines
+
+
+def _group_cells(report: Report, name: str, label: str, kind: str, line) -> tuple[str, ...]:
+    """A group's header row: its output shape, its parameter and MAC subtotals."""
+    summary = report.group_summaries.get(name)
+    if summary is None:
+        return (label, kind, "", "", "", "", str(line or ""))
+    return (
+        label,
+        kind,
+        _shape(summary.output_shape) if summary.output_shape is not None else "",
+        f"{summary.params:,}",
+        f"{summary.macs:,}",
+        summary.receptive_field.text() if summary.receptive_field else "-",
+        str(line or ""),
+    )
 
 
 def _cells(row: Row, depth: int = 0) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kbuilder.report.figures import ReceptiveField, macs, receptive_field
+from kbuilder.report.groups import GroupSummary, summarize_groups
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Report:
     output_shape: list
     groups: dict[str, tuple[str, int | None]]  # composite name -> (kind, line)
     file: str = ""
+    group_summaries: dict[str, GroupSummary] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # located, from expansion
 
     def as_json(self) -> dict:
         return {
@@ -53,6 +56,8 @@ class Report:
             "weight_bytes": self.weight_bytes,
             "output_shape": self.output_shape,
             "layers": [row.as_json() for row in self.rows],
+            "groups": [g.as_json() for g in self.group_summaries.values()],
+            "warnings": list(self.warnings),
         }
 
 
@@ -126,6 +131,8 @@ def make_report(built) -> Report:
         output_shape=output_shape,
         groups=groups,
         file=built.loaded.file,
+        group_summaries=summarize_groups(graph, rows),
+        warnings=[str(w) for w in getattr(graph, "warnings", ())],
     )
 
 

@@ -58,9 +58,9 @@ def validate_entry(raw: Any) -> LayerSpec:
         raise EntryError(_entry_shape_message(raw))
     spec = all_kinds().get(kind)
     if spec is None:
-        from kbuilder.errors import did_you_mean
+        from kbuilder.spec.suggest import unknown_kind_message
 
-        raise EntryError(f"unknown layer kind '{kind}'{did_you_mean(kind, all_kinds())}")
+        raise EntryError(unknown_kind_message(kind, all_kinds()))
     return spec.model_validate(raw[kind])
 
 

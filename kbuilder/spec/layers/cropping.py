@@ -1,0 +1,27 @@
+"""Cropping kinds: cut rows/columns off the edges (U-Net crops the skip connection to fit)."""
+
+
+from typing import Annotated, Union
+
+from pydantic import Field
+
+from kbuilder.spec.registry import LayerSpec, layer_kind
+
+Cut = Annotated[int, Field(ge=0, le=1_000_000)]
+EndPair = Annotated[list[Cut], Field(min_length=2, max_length=2)]
+
+
+@layer_kind("cropping1d", shorthand="cropping", keras_class="Cropping1D", category="shape")
+class Cropping1D(LayerSpec):
+    """Cuts steps off both ends of a sequence: `2` or `[start, end]`."""
+
+    cropping: Union[Cut, EndPair] = Field(1, description="Steps to cut at each end, or [start, end].")
+
+
+@layer_kind("cropping2d", shorthand="cropping", keras_class="Cropping2D", category="shape")
+class Cropping2D(LayerSpec):
+    """Cuts rows and columns off an image: `2`, `[h, w]` (each side) or `[[top, bottom], [left, right]]`."""
+
+    cropping: Union[Cut, EndPair, Annotated[list[EndPair], Field(min_length=2, max_length=2)]] = Field(
+        0, description="Rows/columns to cut: one integer, [h, w] (both sides) or [[top, bottom], [left, right]]."
+    )
