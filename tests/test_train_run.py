@@ -38,12 +38,13 @@ def test_the_run_directory_has_every_file(finished_run):
         assert (run / name).is_file(), name
     assert (run / "export" / "saved_model" / "saved_model.pb").is_file()
     assert (run / "export" / "manifest.json").is_file()
+    # A default install (tensorboard is a core dependency) writes TensorBoard logs (issue 12).
     from kbuilder.backend import tensorboard_available
 
-    if tensorboard_available():
-        assert any((run / "logs").rglob("events.out.tfevents.*")), "no TensorBoard events"
-    else:  # the run says why there are no logs
-        assert finished_run.metrics["tensorboard"].startswith("skipped")
+    assert tensorboard_available(), "tensorflow and tensorboard are core dependencies"
+    events = list((run / "logs").rglob("events.out.tfevents.*"))
+    assert {e.parent.name for e in events} >= {"train", "validation"}, events
+    assert finished_run.metrics["tensorboard"] == str(run / "logs")
     assert not (run / "backup").exists(), "the backup of a finished run is removed"
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -125,13 +125,13 @@ def _check_reusable(path: Path, resolved: dict[str, Any]) -> None:
     names = _contents(path)
     if not names:
         return
-    if MARKER_FILE not in names:
-        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        raise UsageError(f"--out {path} is not empty ({shown}) and is not a kbuilder run directory; "
-                         "choose a new or empty directory (nothing in it was changed)")
     if METRICS_FILE in names:
         raise UsageError(f"--out {path} holds a finished run (it has {METRICS_FILE}); "
                          "choose a new directory, or delete this one to train it again")
+    if MARKER_FILE not in names:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise UsageError(f"--out {path} is not empty ({shown}) and holds no kbuilder run; "
+                         "choose a new or empty directory (nothing in it was changed)")
     saved = _marker_spec(path)
     differences = _differences(saved, resolved)
     if differences:
