@@ -50,6 +50,7 @@ def test_training_into_the_current_folder_never_overwrites_the_users_spec(tmp_pa
 def test_an_interrupted_run_of_another_spec_is_refused_and_keeps_its_spec(tmp_path):
     run = rd.open_run_dir("tiny_mlp", tmp_path / "run", resolved=RESOLVED)
     rd.write_spec(run, RESOLVED)
+    rd.write_json(run / "history.json", [{"epoch": 1, "loss": 1.0}])  # one epoch finished
     run.release()
     saved = (tmp_path / "run" / "spec.yaml").read_text()
     other = json.loads(json.dumps(RESOLVED))

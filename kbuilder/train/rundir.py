@@ -106,7 +106,7 @@ def open_run_dir(name: str, out: str | os.PathLike | None, *, resolved: dict[str
         _check_reusable(path, resolved)  # again, now that no other process can change it
         _refuse_links(path)
         atomic.remove_stale_temporaries(path)
-        if not (path / MARKER_FILE).is_file():
+        if not _has_progress(path):  # a new run, or one with no finished epoch
             write_json(path / MARKER_FILE, {"kbuilder_run": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                             "resolved_spec": resolved})
     except BaseException:
@@ -132,6 +132,8 @@ def _check_reusable(path: Path, resolved: dict[str, Any]) -> None:
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         raise UsageError(f"--out {path} is not empty ({shown}) and holds no kbuilder run; "
                          "choose a new or empty directory (nothing in it was changed)")
+    if not _has_progress(path):
+        return  # no epoch finished (it failed or was killed in its first): nothing to resume or lose
     saved = _marker_spec(path)
     differences = _differences(saved, resolved)
     if differences:
@@ -139,6 +141,11 @@ def _check_reusable(path: Path, resolved: dict[str, Any]) -> None:
             f"--out {path} is an interrupted run of another spec or other settings ({', '.join(differences[:6])} differ); "
             f"resume it with `kbuilder train --resume {path}`, or choose another --out"
         )
+
+
+def _has_progress(path: Path) -> bool:
+    """Whether an unfinished run has finished epochs (a backup, or rows in its history)."""
+    return (path / BACKUP_DIR / BACKUP_STATE).is_file() or bool(read_history(RunDir(path)))
 
 
 def _marker_spec(path: Path) -> dict[str, Any]:
