@@ -134,6 +134,7 @@ def _check_reusable(path: Path, resolved: dict[str, Any]) -> None:
                          "choose a new or empty directory (nothing in it was changed)")
     if not _has_progress(path):
         return  # no epoch finished (it failed or was killed in its first): nothing to resume or lose
+    _refuse_foreign_models(path)
     saved = _marker_spec(path)
     differences = _differences(saved, resolved)
     if differences:
@@ -141,6 +142,16 @@ def _check_reusable(path: Path, resolved: dict[str, Any]) -> None:
             f"--out {path} is an interrupted run of another spec or other settings ({', '.join(differences[:6])} differ); "
             f"resume it with `kbuilder train --resume {path}`, or choose another --out"
         )
+
+
+def _refuse_foreign_models(path: Path) -> None:
+    """A resumed run keeps its models: a planted or altered .keras file stops the resume
+    (it is checked as untrusted input, never loaded)."""
+    from kbuilder.train.safe_keras import inspect_keras_file
+
+    for name in (BEST_MODEL, LAST_MODEL):
+        if os.path.lexists(path / name):
+            inspect_keras_file(path / name)
 
 
 def _has_progress(path: Path) -> bool:
