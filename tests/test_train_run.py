@@ -45,6 +45,12 @@ def test_the_run_directory_has_every_file(finished_run):
     events = list((run / "logs").rglob("events.out.tfevents.*"))
     assert {e.parent.name for e in events} >= {"train", "validation"}, events
     assert finished_run.metrics["tensorboard"] == str(run / "logs")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "logs" / "train"))
+    events.Reload()
+    assert "epoch_loss" in events.Tags()["tensors"], events.Tags()
+    assert [e.step for e in events.Tensors("epoch_loss")] == [0, 1, 2]
     assert not (run / "backup").exists(), "the backup of a finished run is removed"
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

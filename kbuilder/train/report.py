@@ -58,8 +58,13 @@ def finish_run(*, model, run, loaded, splits, settings, dist, plan, recorder, fi
     })
     from kbuilder.backend import tensorboard_available
 
-    metrics["tensorboard"] = (str(run / rd.LOG_DIR) if tensorboard_available()
-                              else "skipped: TensorBoard logs need the tensorflow and tensorboard packages")
+    from kbuilder.train.callbacks import enabled_callback
+
+    if enabled_callback(train_spec, "tensorboard") is None:
+        metrics["tensorboard"] = "off (train.callbacks: tensorboard enabled: false)"
+    else:
+        metrics["tensorboard"] = (str(run / rd.LOG_DIR) if tensorboard_available()
+                                  else "skipped: TensorBoard logs need the tensorflow and tensorboard packages")
     rd.save_model(model, run / rd.LAST_MODEL)
     plot_curves(rows, run / rd.CURVES, title=f"{loaded.spec.name} ({settings.backend})")
     export_problem = None

@@ -183,7 +183,7 @@ def _train_with(loaded, options, run, resolved, resume_epoch, splits, settings, 
     finally:
         pipeline.remove_fused_train_step(model)
     fit_seconds = time.perf_counter() - started
-    _refuse_divergence(callbacks[1], run)
+    _refuse_divergence(next(c for c in callbacks if hasattr(c, "diverged_at")), run)
     return finish_run(
         model=model, run=run, loaded=loaded, splits=splits, settings=settings, dist=dist, plan=plan, recorder=recorder,
         fit_seconds=fit_seconds, resume_epoch=resume_epoch, statistics=statistics, eval_input=eval_input,
