@@ -210,3 +210,49 @@ def test_a_nan_loss_stops_the_run_with_exit_3_and_keeps_the_last_good_checkpoint
     assert all(np.isfinite(w).all() for w in best.get_weights())
     assert json.loads((run / "backup" / "training_metadata.json").read_text())["epoch"] == 1
     assert not (run / "metrics.json").exists() and not (run / "last.keras").exists()
+
+
+KILLED_WRITER = r"""
+import sys, time
+from pathlib import Path
+from kbuilder.train import rundir as rd
+
+class SlowModel:
+    def save(self, path):
+        with open(path, "wb") as handle:
+            handle.write(b"PK\x03\x04 half a zip")
+            handle.flush()
+        print("writing", flush=True)
+        time.sleep(600)
+
+rd.save_model(SlowModel(), Path(sys.argv[1]))
+"""
+
+
+def test_a_sigkill_while_best_keras_is_written_leaves_the_previous_one(tmp_path):
+    """A real SIGKILL in the middle of the write: best.keras is the previous, complete file
+    (never 0 bytes), and the temporary file the killed process left is removed on the rerun."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_train_support import REPO_ROOT
+
+    run = rd.open_run_dir("tiny_mlp", tmp_path / "run", resolved=RESOLVED)
+    run.release()
+    best = tmp_path / "run" / "best.keras"
+    best.write_bytes(b"the previous best model")
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(best)], stdout=subprocess.PIPE, text=True,
+                              env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"})
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    assert best.read_bytes() == b"the previous best model"
+    leftovers = [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".tmp-")]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".tmp-best.keras."), leftovers
+    rd.open_run_dir("tiny_mlp", tmp_path / "run", resolved=RESOLVED).release()
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".tmp-")]

@@ -49,9 +49,11 @@ def _fsync_file(path: str) -> None:
 
 
 def _problem(target: Path, exc: BaseException) -> WriteFailed:
-    reason = "the disk is full" if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) else f"{type(exc).__name__}: {exc}"
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+    reason = "the disk is full" if full else f"{type(exc).__name__}: {exc}"
     kept = f"the previous {target.name} is kept" if target.exists() else f"no {target.name} was written"
-    return WriteFailed(f"could not write {target}: {reason}; {kept} (nothing half-written was left)")
+    then = "; free some space, then run the same command again to resume the run" if full else ""
+    return WriteFailed(f"could not write {target}: {reason}; {kept} (nothing half-written was left){then}")
 
 
 def write_with(target: Path, writer: Callable[[str], None], *, suffix: str = "") -> None:

@@ -105,7 +105,9 @@ def open_run_dir(name: str, out: str | os.PathLike | None, *, resolved: dict[str
     try:
         _check_reusable(path, resolved)  # again, now that no other process can change it
         _refuse_links(path)
-        atomic.remove_stale_temporaries(path)
+        atomic.remove_stale_temporaries(path)  # what a killed writer left; ours alone hold the lock now
+        if (path / BACKUP_DIR).is_dir():
+            atomic.remove_stale_temporaries(path / BACKUP_DIR)
         if not _has_progress(path):  # a new run, or one with no finished epoch
             write_json(path / MARKER_FILE, {"kbuilder_run": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                             "resolved_spec": resolved})
