@@ -17,13 +17,13 @@ import pytest
 from kbuilder.spec import load_spec
 from tests.test_train_support import DATASETS, REPO_ROOT, current_backend, write_spec
 
-EPOCHS = 6
+EPOCHS = 4
 # Slow enough epochs (no XLA, one batch per step) that the kill lands inside one.
 TRAIN = f"""
 train:
   data:
     source: {{type: keras, name: mnist}}
-    limit: 3200
+    limit: 2000
     test_limit: 500
     validation: {{type: split, fraction: 0.2}}
     preprocess:

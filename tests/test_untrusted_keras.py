@@ -37,7 +37,6 @@ def good(tmp_path):
     from kbuilder.layers.scaled_tanh import ScaledTanh
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), ScaledTanh()])
-    model.compile(optimizer="adam", loss="mse")
     path = tmp_path / "good.keras"
     model.save(path)
     return path
