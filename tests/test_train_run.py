@@ -71,6 +71,7 @@ def test_history_files_agree(finished_run):
     csv_lines = (finished_run.run_dir / "history.csv").read_text().strip().splitlines()
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert len(csv_lines) == 4 and "val_loss" in csv_lines[0]
+    assert [line.split(",")[0] for line in csv_lines] == ["epoch", "0", "1", "2"]  # CSVLogger's count, from 0
 
 
 def test_the_resolved_spec_is_saved_and_reloads(finished_run):

@@ -78,7 +78,8 @@ def _current_lr(model: Any) -> float | None:
 
 
 def history_csv(rows: list[dict], separator: str) -> str:
-    """history.csv, rewritten whole every epoch (an append cut by a kill would leave half a line)."""
+    """history.csv, rewritten whole every epoch (an append cut by a kill would leave half a line).
+    Its epochs count from 0, as Keras's CSVLogger wrote them (history.json counts from 1)."""
     import csv
     import io
 
@@ -87,7 +88,8 @@ def history_csv(rows: list[dict], separator: str) -> str:
     writer = csv.writer(text, delimiter=separator, lineterminator="\n")
     writer.writerow(keys)
     for row in rows:
-        writer.writerow(["" if row.get(k) is None else row.get(k) for k in keys])
+        values = {**row, "epoch": row["epoch"] - 1}
+        writer.writerow(["" if values.get(k) is None else values.get(k) for k in keys])
     return text.getvalue()
 
 
