@@ -256,3 +256,30 @@ def test_a_sigkill_while_best_keras_is_written_leaves_the_previous_one(tmp_path)
     assert len(leftovers) == 1 and leftovers[0].startswith(".tmp-best.keras."), leftovers
     rd.open_run_dir("tiny_mlp", tmp_path / "run", resolved=RESOLVED).release()
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_full_disk_in_the_middle_of_a_training_stops_it_with_exit_3_and_keeps_the_checkpoints(tmp_path, monkeypatch):
+    import keras
+
+    from kbuilder.train import TrainOptions, train
+
+    real_save, calls = keras.Model.save, []
+
+    def save_until_the_disk_fills(self, filepath, *args, **kwargs):
+        calls.append(filepath)
+        if len(calls) == 2:  # the second best.keras
+            return _full_disk_after(10)(self, filepath)
+        return real_save(self, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save", save_until_the_disk_fills)
+    loaded = load_spec(write_spec(tmp_path), overrides=["train.epochs=3", "train.data.limit=400", "train.data.test_limit=50",
+                                                        "train.callbacks=[{type: model_checkpoint, monitor: loss}]"])
+    with pytest.raises(RuntimeFailure, match=r"best.keras: the disk is full; the previous best.keras is kept.*same command") as caught:
+        train(loaded, TrainOptions(data_dir=DATASETS, out=tmp_path / "run", backend=current_backend(), verbose=0, export=False))
+    assert caught.value.exit_code == 3
+    monkeypatch.undo()
+    run = tmp_path / "run"
+    assert rd.read_best(rd.RunDir(run))["epoch"] == 1
+    assert keras.saving.load_model(run / "best.keras").count_params() > 0
+    assert rd.RunDir(run).resume_epoch() == 2  # the backup of the epoch whose checkpoint failed is there
+    assert not [p for p in run.iterdir() if p.name.startswith(".tmp-")]
