@@ -38,12 +38,19 @@ def test_the_run_directory_has_every_file(finished_run):
         assert (run / name).is_file(), name
     assert (run / "export" / "saved_model" / "saved_model.pb").is_file()
     assert (run / "export" / "manifest.json").is_file()
+    # A default install (tensorboard is a core dependency) writes TensorBoard logs (issue 12).
     from kbuilder.backend import tensorboard_available
 
-    if tensorboard_available():
-        assert any((run / "logs").rglob("events.out.tfevents.*")), "no TensorBoard events"
-    else:  # the run says why there are no logs
-        assert finished_run.metrics["tensorboard"].startswith("skipped")
+    assert tensorboard_available(), "tensorflow and tensorboard are core dependencies"
+    events = list((run / "logs").rglob("events.out.tfevents.*"))
+    assert {e.parent.name for e in events} >= {"train", "validation"}, events
+    assert finished_run.metrics["tensorboard"] == str(run / "logs")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "logs" / "train"))
+    events.Reload()
+    assert "epoch_loss" in events.Tags()["tensors"], events.Tags()
+    assert [e.step for e in events.Tensors("epoch_loss")] == [0, 1, 2]
     assert not (run / "backup").exists(), "the backup of a finished run is removed"
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -64,6 +71,7 @@ def test_history_files_agree(finished_run):
     csv_lines = (finished_run.run_dir / "history.csv").read_text().strip().splitlines()
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert len(csv_lines) == 4 and "val_loss" in csv_lines[0]
+    assert [line.split(",")[0] for line in csv_lines] == ["epoch", "0", "1", "2"]  # CSVLogger's count, from 0
 
 
 def test_the_resolved_spec_is_saved_and_reloads(finished_run):

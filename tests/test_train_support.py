@@ -5,7 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-DATASETS = (Path(__file__).resolve().parents[1] / "../shared/datasets").resolve()
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATASETS = (REPO_ROOT / "../shared/datasets").resolve()
 
 MLP_MODEL = """
 name: tiny_mlp

@@ -44,6 +44,9 @@ def resolve_spec_source(spec: Optional[str], resume: Optional[Path], out: Option
 
     if out is not None and Path(out).resolve() != Path(resume).resolve():
         raise UsageError("--resume writes into the run directory it continues; leave out --out")
+    if Path(resume).is_file():
+        raise UsageError(f"--resume takes the run directory of an interrupted run; {resume} is a file "
+                         "(kbuilder never loads a model file to resume)")
     saved = Path(resume) / SPEC_FILE
     if not saved.is_file():
         raise UsageError(f"{resume} is not a run directory (it has no {SPEC_FILE})")

@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from kbuilder.spec.train.callbacks import DEFAULT_CALLBACKS
-from kbuilder.train.rundir import BEST_MODEL, HISTORY_CSV, HISTORY_JSON, LOG_DIR, RunDir, write_json
+from kbuilder.train import atomic
+from kbuilder.train.rundir import HISTORY_CSV, HISTORY_JSON, LOG_DIR, RunDir, write_json
 
 
 def auto_monitor(monitor: str, has_validation: bool) -> str:
@@ -22,9 +23,10 @@ def _recorder_class():
         """Times each epoch (training part and whole), adds `seconds` and `learning_rate` to the
         logs the later callbacks see, and rewrites history.json after every epoch."""
 
-        def __init__(self, run: RunDir, earlier_rows: list[dict], train_samples: int):
+        def __init__(self, run: RunDir, earlier_rows: list[dict], train_samples: int, csv_separator: str | None):
             super().__init__()
             self.run = run
+            self.csv_separator = csv_separator
             self.rows = list(earlier_rows)
             self.train_samples = train_samples
             self.train_seconds: list[float] = []
@@ -50,6 +52,8 @@ def _recorder_class():
             row = {"epoch": epoch + 1, **{k: _number(v) for k, v in (logs or {}).items()}}
             self.rows = [r for r in self.rows if r.get("epoch") != epoch + 1] + [row]
             write_json(self.run / HISTORY_JSON, self.rows)
+            if self.csv_separator is not None:
+                atomic.write_text(self.run / HISTORY_CSV, history_csv(self.rows, self.csv_separator))
 
     return EpochRecorder
 
@@ -73,39 +77,61 @@ def _current_lr(model: Any) -> float | None:
         return None
 
 
-def make_recorder(run: RunDir, earlier_rows: list[dict], train_samples: int):
-    return _recorder_class()(run, earlier_rows, train_samples)
+def history_csv(rows: list[dict], separator: str) -> str:
+    """history.csv, rewritten whole every epoch (an append cut by a kill would leave half a line).
+    Its epochs count from 0, as Keras's CSVLogger wrote them (history.json counts from 1)."""
+    import csv
+    import io
+
+    keys = ["epoch"] + sorted({k for r in rows for k in r} - {"epoch"})
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=separator, lineterminator="\n")
+    writer.writerow(keys)
+    for row in rows:
+        values = {**row, "epoch": row["epoch"] - 1}
+        writer.writerow(["" if values.get(k) is None else values.get(k) for k in keys])
+    return text.getvalue()
 
 
-def build_callbacks(train, run: RunDir, *, has_validation: bool, resuming: bool, earlier_rows: list[dict],
+def make_recorder(run: RunDir, earlier_rows: list[dict], train_samples: int, csv_separator: str | None):
+    return _recorder_class()(run, earlier_rows, train_samples, csv_separator)
+
+
+def enabled_callback(train, kind: str):
+    """The spec's settings of callback `kind` (its defaults if it runs by default), or None when off."""
+    spec = next((c for c in train.callbacks if c.type == kind), None)
+    if spec is None and kind in DEFAULT_CALLBACKS:
+        from pydantic import TypeAdapter
+
+        from kbuilder.spec.train.callbacks import Callback
+
+        spec = TypeAdapter(Callback).validate_python({"type": kind})
+    return spec if spec is not None and spec.enabled else None
+
+
+def build_callbacks(train, run: RunDir, *, has_validation: bool, start_epoch: int, earlier_rows: list[dict],
                     tensorboard_ok: bool) -> list[Any]:
-    """The callbacks after the recorder, in a fixed order (backup first so it restores first)."""
+    """The callbacks after the recorder, in a fixed order: the NaN guard first (the
+    checkpoints after it skip a diverged epoch), then the backup (it restores first)."""
     import keras
 
-    listed = {c.type: c for c in train.callbacks}
+    from kbuilder.train.checkpoints import callback_classes, carried_best
+
+    DivergenceGuard, RunBackup, BestCheckpoint = callback_classes()
 
     def setting(kind: str):
-        spec = listed.get(kind)
-        if spec is None and kind in DEFAULT_CALLBACKS:
-            from pydantic import TypeAdapter
+        return enabled_callback(train, kind)
 
-            from kbuilder.spec.train.callbacks import Callback
-
-            spec = TypeAdapter(Callback).validate_python({"type": kind})
-        return spec if spec is not None and spec.enabled else None
-
-    callbacks: list[Any] = []
+    # The guard runs even with terminate_on_nan off: a NaN model must never become a checkpoint.
+    guard = DivergenceGuard()
+    guard.stops = setting("terminate_on_nan") is not None
+    callbacks: list[Any] = [guard]
     if spec := setting("backup_and_restore"):
-        callbacks.append(keras.callbacks.BackupAndRestore(str(run.backup), save_freq=spec.save_freq))
-    if setting("terminate_on_nan"):
-        callbacks.append(keras.callbacks.TerminateOnNaN())
-    if spec := setting("csv_logger"):
-        callbacks.append(keras.callbacks.CSVLogger(str(run / HISTORY_CSV), separator=spec.separator, append=resuming))
+        callbacks.append(RunBackup(run.backup, spec.save_freq, guard))
     if spec := setting("model_checkpoint"):
         monitor = auto_monitor(spec.monitor, has_validation)
-        checkpoint = keras.callbacks.ModelCheckpoint(str(run / BEST_MODEL), monitor=monitor, mode=spec.mode, save_best_only=True)
-        _carry_best(checkpoint, monitor, spec.mode, earlier_rows)
-        callbacks.append(checkpoint)
+        higher = higher_is_better(monitor, spec.mode)
+        callbacks.append(BestCheckpoint(run, monitor, higher, carried_best(run, monitor, higher, start_epoch, earlier_rows), guard))
     if (spec := setting("tensorboard")) and tensorboard_ok:
         callbacks.append(keras.callbacks.TensorBoard(
             str(run / LOG_DIR), histogram_freq=spec.histogram_freq, update_freq=spec.update_freq, write_graph=False
@@ -127,11 +153,3 @@ def higher_is_better(monitor: str, mode: str) -> bool:
     if mode != "auto":
         return mode == "max"
     return any(word in monitor for word in ("accuracy", "auc", "precision", "recall"))
-
-
-def _carry_best(checkpoint: Any, monitor: str, mode: str, earlier_rows: list[dict]) -> None:
-    """After a resume the checkpoint must not forget the best figure of the earlier epochs,
-    or its first new epoch would overwrite a better best.keras."""
-    values = [r[monitor] for r in earlier_rows if isinstance(r.get(monitor), (int, float))]
-    if values:
-        checkpoint.best = max(values) if higher_is_better(monitor, mode) else min(values)

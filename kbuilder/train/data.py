@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -76,29 +75,25 @@ def _labels(y: np.ndarray) -> np.ndarray:
 
 
 def _read_npz(path: Path, keys: tuple[str, str], test_keys: tuple[str | None, str | None]) -> tuple[Arrays, Arrays | None]:
-    if not path.is_file():
+    from kbuilder.train.safe_arrays import NpzArchive
+
+    if not path.exists():
         raise DataError(f"no such data file: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in keys if k not in archive.files]
-            if missing:
-                raise DataError(f"{path} has no array {missing[0]!r} (it has {', '.join(archive.files)})")
-            train = Arrays(archive[keys[0]], _labels(archive[keys[1]]))
-            test = None
-            if all(k is not None and k in archive.files for k in test_keys):
-                test = Arrays(archive[test_keys[0]], _labels(archive[test_keys[1]]))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+    with NpzArchive(path) as archive:
+        missing = [k for k in keys if k not in archive]
+        if missing:
+            raise DataError(f"{path} has no array {missing[0]!r} (it has {', '.join(archive.files) or 'no arrays'})")
+        train = Arrays(archive.read(keys[0]), _labels(archive.read(keys[1])))
+        test = None
+        if all(k is not None and k in archive for k in test_keys):
+            test = Arrays(archive.read(test_keys[0]), _labels(archive.read(test_keys[1])))
     return train, test
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f"no such data file: {path}")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+    from kbuilder.train.safe_arrays import read_npy
+
+    return read_npy(path)
 
 
 def _keras_dataset(source, data_dir: Path | None) -> tuple[Arrays, Arrays | None, str]:
@@ -140,13 +135,22 @@ def _image_folder(source, spec_dir: Path | None, input_shape: tuple) -> tuple[Ar
     color_mode = source.color_mode or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(channels, "rgb")
 
     def read(directory: str) -> Arrays:
+        from kbuilder.train.data_checks import check_image_folder
+
         path = resolve_path(directory, spec_dir)
         if not path.is_dir():
             raise DataError(f"no such image folder: {path}")
-        dataset = keras.utils.image_dataset_from_directory(
-            str(path), image_size=tuple(size), color_mode=color_mode, batch_size=256, shuffle=False, verbose=False
-        )
-        xs, ys = zip(*[(np.asarray(x), np.asarray(y)) for x, y in dataset]) if dataset.cardinality() else ((), ())
+        check_image_folder(path)
+        import tensorflow as tf
+
+        try:
+            dataset = keras.utils.image_dataset_from_directory(
+                str(path), image_size=tuple(size), color_mode=color_mode, batch_size=256, shuffle=False, verbose=False
+            )
+            xs, ys = zip(*[(np.asarray(x), np.asarray(y)) for x, y in dataset]) if dataset.cardinality() else ((), ())
+        except (tf.errors.OpError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"cannot read the images in {path}: {first}") from None
         if not xs:
             raise DataError(f"no images found in {path}")
         return Arrays(np.concatenate(xs), np.concatenate(ys))
@@ -186,14 +190,14 @@ def _inline(x_values, y_values) -> Arrays:
     return Arrays(x, y)
 
 
-def _check_lengths(name: str, arrays: Arrays | None) -> None:
-    if arrays is not None and len(arrays.x) != len(arrays.y):
-        raise DataError(f"the {name} inputs have {len(arrays.x)} samples but the labels have {len(arrays.y)}")
-
-
 def load_splits(data, *, spec_dir: Path | None, data_dir: Path | None, input_shape: tuple, seed: int | None) -> Splits:
     """Train/validation/test arrays as the spec asks (before preprocessing)."""
+    from kbuilder.train.data_checks import check_split
+
     train, test, origin = load_source(data.source, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape)
+    check_split("training", train)
+    if test is not None:
+        check_split("test", test)
     train = train.head(data.limit)
     test = test.head(data.test_limit) if (test is not None and data.evaluate_test) else None
     validation: Arrays | None = None
@@ -210,10 +214,10 @@ def load_splits(data, *, spec_dir: Path | None, data_dir: Path | None, input_sha
         validation = test
     elif kind == "source":
         validation, _, _ = load_source(data.validation.source, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape)
+        check_split("validation", validation)
     for name, arrays in (("training", train), ("validation", validation), ("test", test)):
-        _check_lengths(name, arrays)
-    if len(train) == 0:
-        raise DataError("the training set is empty")
+        if arrays is not None and len(arrays) == 0:
+            raise DataError(f"the {name} set is empty")
     if data.bootstrap is not None:  # bagging: a resample of the training set (after the validation split)
         train = train.take(np.random.default_rng(data.bootstrap).integers(0, len(train), size=len(train)))
     if data.repeat > 1:

@@ -29,6 +29,10 @@ def plot_curves(rows: list[dict], path: Path, *, title: str) -> Path | None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from kbuilder.train.atomic import write_with
+
+    try:
+        write_with(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"), suffix=".png")
+    finally:
+        plt.close(fig)
     return path

@@ -158,3 +158,5 @@ def _check_labels(split: str, y: np.ndarray, output_shape: tuple, loss_name: str
         raise DataError(f"the {split} labels have shape {tuple(y.shape[1:])} per sample but the model outputs {output_shape}")
     elif loss_name == "binary_crossentropy" and width is not None and y.shape[1:] not in ((), (width,)):
         raise DataError(f"the {split} labels have shape {tuple(y.shape[1:])} per sample but the model outputs {output_shape}")
+    if loss_name == "binary_crossentropy" and len(y) and (y.min() < 0 or y.max() > 1):
+        raise DataError(f"binary_crossentropy needs labels between 0 and 1; the {split} labels run from {y.min()} to {y.max()}")

@@ -58,14 +58,20 @@ def finish_run(*, model, run, loaded, splits, settings, dist, plan, recorder, fi
     })
     from kbuilder.backend import tensorboard_available
 
-    metrics["tensorboard"] = (str(run / rd.LOG_DIR) if tensorboard_available()
-                              else "skipped: TensorBoard logs need the tensorflow and tensorboard packages")
-    model.save(str(run / rd.LAST_MODEL))
+    from kbuilder.train.callbacks import enabled_callback
+
+    if enabled_callback(train_spec, "tensorboard") is None:
+        metrics["tensorboard"] = "off (train.callbacks: tensorboard enabled: false)"
+    else:
+        metrics["tensorboard"] = (str(run / rd.LOG_DIR) if tensorboard_available()
+                                  else "skipped: TensorBoard logs need the tensorflow and tensorboard packages")
+    rd.save_model(model, run / rd.LAST_MODEL)
     plot_curves(rows, run / rd.CURVES, title=f"{loaded.spec.name} ({settings.backend})")
     export_problem = None
     if export:
         export_problem = _export(model, run, metrics, resolved)
     rd.write_json(run / rd.METRICS_FILE, metrics)
+    rd.remove_backup(run)  # only now: a kill before metrics.json still resumes from the backup
     if export_problem:
         raise RuntimeFailure(f"training finished and {run.path} is complete except the export: {export_problem}")
     return TrainResult(run.path, metrics, rows)

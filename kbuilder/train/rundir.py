@@ -1,15 +1,22 @@
 """The run directory: what a training run leaves behind, and how an interrupted run is found.
 
+    <run>/.kbuilder-run.json  marks the folder as a kbuilder run, with the resolved spec it trains
+    <run>/.kbuilder-lock      flock'ed while a process writes the run (runlock.py)
     <run>/spec.yaml        the fully resolved spec (defaults filled, overrides applied)
-    <run>/history.csv      per-epoch figures (Keras CSVLogger)
+    <run>/history.csv      per-epoch figures
     <run>/history.json     the same, with epoch seconds and learning rate
     <run>/metrics.json     final figures, timings, settings, backend and device
     <run>/best.keras       the best model by the checkpoint's monitor
+    <run>/best.json        the monitored figure and epoch of best.keras (kept across resumes)
     <run>/last.keras       the model after the last epoch
     <run>/export/          SavedModel + model.keras + manifest.json (kbuilder.export)
     <run>/logs/            TensorBoard logs
     <run>/curves.png       loss and accuracy per epoch, train vs validation
     <run>/backup/          training state while a run is unfinished (removed when it ends)
+
+Every file is written atomically (atomic.py). A folder is only ever treated as a run when
+it carries the marker: a user's folder that happens to hold `backup/` or `spec.yaml` is
+refused, never resumed into or overwritten.
 """
 
 from __future__ import annotations
@@ -17,29 +24,36 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kbuilder.errors import RuntimeFailure, UsageError
+from kbuilder.train import atomic
+from kbuilder.train.runlock import LOCK_FILE, RunLock
 
+MARKER_FILE = ".kbuilder-run.json"
 SPEC_FILE = "spec.yaml"
 METRICS_FILE = "metrics.json"
 HISTORY_JSON = "history.json"
 HISTORY_CSV = "history.csv"
 BEST_MODEL = "best.keras"
+BEST_STATE = "best.json"
 LAST_MODEL = "last.keras"
 EXPORT_DIR = "export"
 LOG_DIR = "logs"
 CURVES = "curves.png"
 BACKUP_DIR = "backup"
+BACKUP_STATE = "training_metadata.json"
+# Settings a resumed run may change: more epochs extend a run without making it another run.
+RESUMABLE_CHANGES = (("train", "epochs"),)
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunDir:
     path: Path
+    lock: RunLock | None = field(default=None, compare=False)
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -50,22 +64,32 @@ class RunDir:
 
     def resume_epoch(self) -> int | None:
         """The epoch an unfinished run stopped after (None when there is nothing to resume)."""
-        meta = self.backup / "training_metadata.json"
+        meta = self.backup / BACKUP_STATE
         if not meta.is_file():
             return None
         try:
-            return int(json.loads(meta.read_text())["epoch"])
+            epoch = json.loads(meta.read_text())["epoch"]
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        return epoch if isinstance(epoch, int) and epoch > 0 else None
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
 
-def new_run_dir(name: str, out: str | os.PathLike | None, *, root: str | os.PathLike = "runs") -> RunDir:
-    """`--out`, or runs/<name>-<timestamp>/ (with a suffix if that exists already)."""
+def open_run_dir(name: str, out: str | os.PathLike | None, *, resolved: dict[str, Any],
+                 root: str | os.PathLike = "runs") -> RunDir:
+    """`--out`, or runs/<name>-<timestamp>/; locked for this process until `release()`.
+
+    `--out` may be new, empty, or an interrupted run of the same spec (which resumes);
+    never a finished run, a run of another spec, or a folder of other files.
+    """
     if out is not None:
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise UsageError(f"--out {path} exists and is not a directory")
-        _refuse_to_overwrite(path)
+        _check_reusable(path, resolved)  # before creating anything in a folder that is not ours
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path(root) / f"{name}-{stamp}"
@@ -77,34 +101,103 @@ def new_run_dir(name: str, out: str | os.PathLike | None, *, root: str | os.Path
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RuntimeFailure(f"cannot create the run directory {path}: {exc}") from None
-    return RunDir(path)
+    lock = RunLock(path).acquire()
+    try:
+        _check_reusable(path, resolved)  # again, now that no other process can change it
+        _refuse_links(path)
+        atomic.remove_stale_temporaries(path)  # what a killed writer left; ours alone hold the lock now
+        if (path / BACKUP_DIR).is_dir():
+            atomic.remove_stale_temporaries(path / BACKUP_DIR)
+        if not _has_progress(path):  # a new run, or one with no finished epoch
+            write_json(path / MARKER_FILE, {"kbuilder_run": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                            "resolved_spec": resolved})
+    except BaseException:
+        lock.release()
+        raise
+    return RunDir(path, lock)
 
 
-def _refuse_to_overwrite(path: Path) -> None:
-    """--out may be new, empty, or an unfinished run (which resumes); never a finished run or
-    a folder of other files, whose contents a new run would overwrite piece by piece."""
-    if not path.is_dir() or not any(path.iterdir()):
+def _contents(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if p.name != LOCK_FILE and not p.name.startswith(atomic.TEMP_PREFIX))
+
+
+def _check_reusable(path: Path, resolved: dict[str, Any]) -> None:
+    if not path.is_dir():
         return
-    if (path / BACKUP_DIR).is_dir():
-        return  # interrupted: resumes
-    if (path / METRICS_FILE).is_file():
+    names = _contents(path)
+    if not names:
+        return
+    if METRICS_FILE in names:
         raise UsageError(f"--out {path} holds a finished run (it has {METRICS_FILE}); "
                          "choose a new directory, or delete this one to train it again")
-    if not (path / SPEC_FILE).is_file():
-        raise UsageError(f"--out {path} is not empty and holds no kbuilder run; choose a new or empty directory")
+    if MARKER_FILE not in names:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise UsageError(f"--out {path} is not empty ({shown}) and holds no kbuilder run; "
+                         "choose a new or empty directory (nothing in it was changed)")
+    if not _has_progress(path):
+        return  # no epoch finished (it failed or was killed in its first): nothing to resume or lose
+    _refuse_foreign_models(path)
+    saved = _marker_spec(path)
+    differences = _differences(saved, resolved)
+    if differences:
+        raise UsageError(
+            f"--out {path} is an interrupted run of another spec or other settings ({', '.join(differences[:6])} differ); "
+            f"resume it with `kbuilder train --resume {path}`, or choose another --out"
+        )
+
+
+def _refuse_foreign_models(path: Path) -> None:
+    """A resumed run keeps its models: a planted or altered .keras file stops the resume
+    (it is checked as untrusted input, never loaded)."""
+    from kbuilder.train.safe_keras import inspect_keras_file
+
+    for name in (BEST_MODEL, LAST_MODEL):
+        if os.path.lexists(path / name):
+            inspect_keras_file(path / name)
+
+
+def _has_progress(path: Path) -> bool:
+    """Whether an unfinished run has finished epochs (a backup, or rows in its history)."""
+    return (path / BACKUP_DIR / BACKUP_STATE).is_file() or bool(read_history(RunDir(path)))
+
+
+def _marker_spec(path: Path) -> dict[str, Any]:
+    try:
+        marker = json.loads((path / MARKER_FILE).read_text())
+        saved = marker["resolved_spec"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"{path / MARKER_FILE} is damaged; this run cannot be resumed safely, choose another --out") from None
+    if not isinstance(saved, dict):
+        raise UsageError(f"{path / MARKER_FILE} is damaged; this run cannot be resumed safely, choose another --out")
+    return saved
+
+
+def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two resolved specs differ (RESUMABLE_CHANGES excepted)."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        found = []
+        for key in sorted(set(saved) | set(current), key=str):
+            where = f"{prefix}.{key}" if prefix else str(key)
+            if tuple(where.split(".")) in RESUMABLE_CHANGES:
+                continue
+            found += _differences(saved.get(key), current.get(key), where)
+        return found
+    return [] if saved == current else [prefix or "the spec"]
+
+
+def _refuse_links(path: Path) -> None:
+    """A link planted in a run directory would make a write land outside it."""
+    for directory, dirnames, filenames in os.walk(path, followlinks=False):
+        for name in dirnames + filenames:
+            entry = Path(directory) / name
+            if entry.is_symlink():
+                raise UsageError(f"the run directory {path} holds a symbolic link ({entry} -> {os.readlink(entry)}); "
+                                 "kbuilder writes only real files inside a run directory: remove the link")
 
 
 def write_json(path: Path, data: Any) -> None:
     """Written to a temporary file and renamed, so a reader never sees half a file."""
-    text = json.dumps(_finite(data), indent=2, sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_text(path, json.dumps(_finite(data), indent=2, sort_keys=False) + "\n")
 
 
 def _finite(value: Any) -> Any:
@@ -122,7 +215,30 @@ def write_spec(run: RunDir, resolved: dict[str, Any]) -> None:
     import yaml
 
     header = "# The fully resolved spec of this run (defaults filled in, --set overrides applied).\n"
-    (run / SPEC_FILE).write_text(header + yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+    atomic.write_text(run / SPEC_FILE, header + yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+
+
+def save_model(model: Any, path: Path) -> None:
+    """model.save through a temporary `.keras` file: never a 0-byte or half-zipped model."""
+    atomic.write_with(path, lambda tmp: model.save(tmp), suffix=".keras")
+
+
+def read_best(run: RunDir) -> dict[str, Any] | None:
+    """best.json: {monitor, value, epoch} of best.keras, or None."""
+    try:
+        state = json.loads((run / BEST_STATE).read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(state, dict) and isinstance(state.get("value"), (int, float)) and isinstance(state.get("epoch"), int)
+    return state if ok else None
+
+
+def remove_backup(run: RunDir) -> None:
+    """Once metrics.json is written the run is finished and its backup is no longer needed."""
+    import shutil
+
+    if run.backup.is_dir() and not run.backup.is_symlink():
+        shutil.rmtree(run.backup, ignore_errors=True)
 
 
 def read_history(run: RunDir) -> list[dict[str, Any]]:
@@ -133,4 +249,4 @@ def read_history(run: RunDir) -> list[dict[str, Any]]:
         rows = json.loads(path.read_text())
     except (OSError, ValueError):
         return []
-    return rows if isinstance(rows, list) else []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []

@@ -47,16 +47,28 @@ def train(loaded, options: TrainOptions | None = None) -> TrainResult:
         raise UsageError(f"the spec '{spec.name}' has no train section (see README.md, 'Training')")
     settings_spec = spec.train
     from kbuilder.backend import select_backend
-    from kbuilder.train import distribute, performance
 
     backend = select_backend(options.backend or settings_spec.backend)
+    input_name, input_shape = _single_io(spec)
+    # Processes training together each keep a run directory of their own. It is chosen and
+    # locked first, so a second process on the same --out is refused before any work.
+    run_name = spec.name if not settings_spec.distribute.multi_process else f"{spec.name}-p{settings_spec.distribute.process_id}"
+    resolved = spec.model_dump(mode="json")
+    run = rd.open_run_dir(run_name, options.out, resolved=resolved, root=options.runs_root)
+    try:
+        return _train_in(loaded, options, run, resolved, backend, input_name, input_shape)
+    finally:
+        run.release()
+
+
+def _train_in(loaded, options, run, resolved, backend, input_name, input_shape) -> TrainResult:
+    spec, settings_spec = loaded.spec, loaded.spec.train
+    from kbuilder.train import distribute, performance
+
     performance.apply_threads(settings_spec.performance.threads, backend)
     distribute.join_processes(settings_spec.distribute, backend)
-    # Processes training together each keep a run directory of their own.
-    run_name = spec.name if not settings_spec.distribute.multi_process else f"{spec.name}-p{settings_spec.distribute.process_id}"
-    run = rd.new_run_dir(run_name, options.out, root=options.runs_root)
     resume_epoch = run.resume_epoch()
-    input_name, input_shape = _single_io(spec)
+    rd.write_spec(run, resolved)
 
     from kbuilder.train.data import data_directory, load_splits
     spec_dir = loaded.path.parent if getattr(loaded, "path", None) else None
@@ -75,19 +87,19 @@ def train(loaded, options: TrainOptions | None = None) -> TrainResult:
     previous_policy = keras.config.dtype_policy().name
     keras.config.set_dtype_policy(settings.mixed_precision)
     try:
-        return _train_with(loaded, options, run, resume_epoch, splits, settings, dist, input_name, input_shape)
+        return _train_with(loaded, options, run, resolved, resume_epoch, splits, settings, dist, input_name, input_shape)
     finally:
         keras.config.set_dtype_policy(previous_policy)
         if dist.kind == "data_parallel":
             keras.distribution.set_distribution(None)
 
 
-def _train_with(loaded, options, run, resume_epoch, splits, settings, dist, input_name, input_shape) -> TrainResult:
+def _train_with(loaded, options, run, resolved, resume_epoch, splits, settings, dist, input_name, input_shape) -> TrainResult:
     import numpy as np
 
     from kbuilder.train import compile as kc
     from kbuilder.train import performance, pipeline
-    from kbuilder.train.callbacks import build_callbacks, make_recorder
+    from kbuilder.train.callbacks import build_callbacks, enabled_callback, make_recorder
     from kbuilder.train.preprocess import check_against_model, preprocess_splits
     from kbuilder.train.report import finish_run
 
@@ -140,14 +152,13 @@ def _train_with(loaded, options, run, resume_epoch, splits, settings, dist, inpu
         pipeline.install_fused_train_step(model, example)
 
     earlier = [r for r in rd.read_history(run) if r.get("epoch", 0) <= start_epoch] if resume_epoch else []
-    recorder = make_recorder(run, earlier, len(splits.train))
+    csv = enabled_callback(train_spec, "csv_logger")
+    recorder = make_recorder(run, earlier, len(splits.train), csv.separator if csv else None)
     from kbuilder.backend import tensorboard_available
 
     callbacks = [recorder, *build_callbacks(train_spec, run, has_validation=splits.validation is not None,
-                                            resuming=bool(resume_epoch), earlier_rows=earlier,
+                                            start_epoch=start_epoch, earlier_rows=earlier,
                                             tensorboard_ok=tensorboard_available()), *options.extra_callbacks]
-    resolved = loaded.spec.model_dump(mode="json")
-    rd.write_spec(run, resolved)
     verbose = options.verbose if options.verbose is not None else (1 if sys.stdout.isatty() else 2)
     if resume_epoch:
         print(f"resuming {run.path} after epoch {resume_epoch} of {train_spec.epochs}", file=sys.stderr)
@@ -172,10 +183,31 @@ def _train_with(loaded, options, run, resume_epoch, splits, settings, dist, inpu
     finally:
         pipeline.remove_fused_train_step(model)
     fit_seconds = time.perf_counter() - started
+    _refuse_divergence(next(c for c in callbacks if hasattr(c, "diverged_at")), run)
     return finish_run(
         model=model, run=run, loaded=loaded, splits=splits, settings=settings, dist=dist, plan=plan, recorder=recorder,
         fit_seconds=fit_seconds, resume_epoch=resume_epoch, statistics=statistics, eval_input=eval_input,
         export=options.export, resolved=resolved,
+    )
+
+
+def _refuse_divergence(guard, run) -> None:
+    """A NaN/inf loss ends the run with exit code 3; the checkpoints of the good epochs stay."""
+    if guard.diverged_at is None:
+        return
+    epoch, batch, loss = guard.diverged_at
+    where = f"epoch {epoch}, batch {batch}" if batch else f"epoch {epoch}"
+    kept = []
+    best = rd.read_best(run)
+    if best is not None and (run / rd.BEST_MODEL).is_file():
+        kept.append(f"{rd.BEST_MODEL} (epoch {best['epoch']}, {best['monitor']} {best['value']:.4g})")
+    resume = run.resume_epoch()
+    if resume:
+        kept.append(f"the backup after epoch {resume}")
+    raise RuntimeFailure(
+        f"training diverged: the loss became {loss} at {where} and the run stopped. "
+        f"Kept: {', '.join(kept) or 'nothing (no epoch finished before the loss diverged)'}. "
+        "Lower train.optimizer.learning_rate (or check the data), then train into a new --out"
     )
 
 
