@@ -17,9 +17,9 @@ from kbuilder.train import rundir as rd
 
 def load_member_model(run_dir: Path) -> Any:
     """A member's trained model; RuntimeFailure names the file when it cannot be read."""
-    import keras
-
     import kbuilder.layers  # noqa: F401  (registers kbuilder's custom layers with Keras's serializer)
+    from kbuilder.errors import KBuilderError
+    from kbuilder.train.safe_keras import load_keras_file
 
     file = Path(run_dir) / rd.LAST_MODEL
     if not file.is_file():
@@ -27,7 +27,11 @@ def load_member_model(run_dir: Path) -> Any:
 
         raise RunError(f"{run_dir}: the run has no {rd.LAST_MODEL} (a finished `kbuilder train` run saves it)")
     try:
-        return keras.saving.load_model(file, safe_mode=True, compile=False)
+        # A member's file is untrusted like any run's: its config may name only Keras's
+        # built-in classes and kbuilder's layers (no Lambda, no foreign module).
+        return load_keras_file(file, compile=False)
+    except KBuilderError:
+        raise
     except Exception as exc:  # noqa: BLE001  (a corrupt or foreign file fails in many ways inside Keras)
         raise RuntimeFailure(f"cannot load {file}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
 
