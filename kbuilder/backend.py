@@ -89,7 +89,7 @@ def tensorboard_available() -> bool:
     return tensorflow_available() and importlib.util.find_spec("tensorboard") is not None
 
 
-def quiet_tensorflow_startup() -> None:
+def quiet_tensorflow_startup(backend: str | None = None) -> None:
     """Keep TensorFlow's start-up log lines (oneDNN notices, "failed call to cuInit", absl's
     "All log messages before absl::InitializeLog()") out of a command's output.
 
@@ -103,7 +103,9 @@ def quiet_tensorflow_startup() -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    backend = os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    # Importing TensorFlow imports Keras, which then fixes its backend: only when the command
+    # will run on TensorFlow anyway (the backend asked for, else KERAS_BACKEND, else the default).
+    backend = backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
     if backend != "tensorflow" or "tensorflow" in sys.modules or not tensorflow_available():
         return
     prefer_onednn()  # read at import, as select_backend would have set it

@@ -74,8 +74,14 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes(tmp_path):
         lock = out / ".kbuilder-lock"
         _wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid), "the run is locked", first)
 
-        # A second process on the same --out is refused at once, naming the owner.
-        second = subprocess.run(_command(spec, out), env=_env(), capture_output=True, text=True, timeout=240)
+        # A second process on the same --out is refused at once, naming the owner. The first is
+        # paused meanwhile (it keeps its lock), so a slow start of the second on a loaded machine
+        # cannot let the first finish before the second asks.
+        first.send_signal(signal.SIGSTOP)
+        try:
+            second = subprocess.run(_command(spec, out), env=_env(), capture_output=True, text=True, timeout=240)
+        finally:
+            first.send_signal(signal.SIGCONT)
         assert second.returncode == 2, second.stderr
         assert f"another `kbuilder train` (process {first.pid}) is writing" in second.stdout + second.stderr
         assert first.poll() is None

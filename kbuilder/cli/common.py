@@ -40,8 +40,9 @@ def pick_format(fmt: Optional[str]) -> str:
     return fmt
 
 
-def quiet_tensorflow() -> None:
-    """TensorFlow's C++ start-up chatter is noise in a CLI (kept with --debug)."""
+def quiet_tensorflow(backend: str | None = None) -> None:
+    """TensorFlow's C++ start-up chatter is noise in a CLI (kept with --debug); `backend` is the
+    one the command will use when it is not KERAS_BACKEND's (TensorFlow is imported only for it)."""
     from kbuilder.backend import quiet_tensorflow_startup
 
-    quiet_tensorflow_startup()
+    quiet_tensorflow_startup(backend)

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
             from kbuilder.errors import did_you_mean
 
             raise UsageError(f"unknown backend '{backend}'{did_you_mean(backend, BACKEND_CHOICES)}; choose one of {', '.join(BACKEND_CHOICES)}")
-        quiet_tensorflow()
+        quiet_tensorflow(backend)
         from kbuilder.experiments.ensemble import EnsembleOptions, run_ensemble
 
         extra = [f"train.epochs={epochs}"] if epochs is not None else []

@@ -80,7 +80,6 @@ def register(app: typer.Typer) -> None:
             from kbuilder.errors import did_you_mean
 
             raise UsageError(f"unknown backend '{backend}'{did_you_mean(backend, BACKEND_CHOICES)}; choose one of {', '.join(BACKEND_CHOICES)}")
-        quiet_tensorflow()
         from kbuilder.spec import load_spec
 
         spec_file, run_dir = resolve_spec_source(spec, resume, out)
@@ -90,6 +89,7 @@ def register(app: typer.Typer) -> None:
         from kbuilder.backend import select_backend
 
         chosen = select_backend(backend or (loaded.spec.train.backend if loaded.spec.train else None))
+        quiet_tensorflow(chosen)
         from kbuilder.train import TrainOptions
         from kbuilder.train import train as run_training
         from kbuilder.train.report import summary_lines
