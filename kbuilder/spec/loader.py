@@ -53,6 +53,7 @@ class SourceMap:
     file: str
     marks: dict[PathTuple, tuple[int, int]] = field(default_factory=dict)
     overridden: dict[PathTuple, str] = field(default_factory=dict)
+    values: int = 0  # how many values the document expanded to (aliases included)
 
     def locate(self, path: PathTuple) -> Location:
         """The location of `path`, or of its closest written ancestor."""
@@ -104,8 +105,9 @@ def _line_column(text: str, position: int) -> tuple[int, int]:
 
 
 class _Composer:
-    def __init__(self, text: str, file: str, allow_empty: bool = False):
+    def __init__(self, text: str, file: str, allow_empty: bool = False, max_nodes: int = MAX_NODES):
         self.file = file
+        self.max_nodes = max_nodes
         self.allow_empty = allow_empty
         self.text = text
         self.source = SourceMap(file)
@@ -140,8 +142,8 @@ class _Composer:
 
     def convert(self, node: yaml.Node, path: PathTuple, depth: int) -> Any:
         self.nodes_seen += 1
-        if self.nodes_seen > MAX_NODES:
-            raise self.error(node.start_mark, path, f"the document expands to more than {MAX_NODES} values (alias bomb?)")
+        if self.nodes_seen > self.max_nodes:
+            raise self.error(node.start_mark, path, f"the document expands to more than {self.max_nodes} values (alias bomb?)")
         if depth > MAX_DEPTH:
             raise self.error(node.start_mark, path, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?)")
         self.source.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
@@ -196,13 +198,17 @@ class _Composer:
         return result
 
 
-def parse_yaml(text: str, file: str = "<spec>", *, allow_empty: bool = False) -> tuple[Any, SourceMap]:
+def parse_yaml(
+    text: str, file: str = "<spec>", *, allow_empty: bool = False, max_nodes: int = MAX_NODES
+) -> tuple[Any, SourceMap]:
     """Parse YAML text into plain data plus its source map (an empty text is an error
-    unless `allow_empty`, for a `--set key=` value)."""
+    unless `allow_empty`, for a `--set key=` value; `max_nodes` bounds the expanded values)."""
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", errors="replace")) > MAX_FILE_BYTES:
         raise SpecError.at(Location(file, 1, 1), f"the spec is larger than {MAX_FILE_BYTES} bytes")
-    composer = _Composer(text, file, allow_empty)
-    return composer.load(), composer.source
+    composer = _Composer(text, file, allow_empty, max_nodes)
+    data = composer.load()
+    composer.source.values = composer.nodes_seen
+    return data, composer.source
 
 
 def read_spec_text(path: str | Path) -> str:

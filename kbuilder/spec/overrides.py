@@ -12,7 +12,7 @@ import re
 from typing import Any, Sequence
 
 from kbuilder.errors import Location, SpecError
-from kbuilder.spec.loader import MAX_DEPTH, PathTuple, SourceMap, format_path, parse_yaml
+from kbuilder.spec.loader import MAX_DEPTH, MAX_NODES, PathTuple, SourceMap, format_path, parse_yaml
 
 MAX_OVERRIDES = 1_000
 MAX_KEY_CHARS = 1_000
@@ -46,6 +46,7 @@ def apply_overrides(data: Any, overrides: Sequence[str], source: SourceMap) -> A
     """Apply each `key=value` to `data` in place and note it in the source map."""
     if len(overrides) > MAX_OVERRIDES:
         raise SpecError.at(Location("--set"), f"{len(overrides)} overrides; the limit is {MAX_OVERRIDES}")
+    budget = MAX_NODES  # shared by all overrides: a thousand alias bombs are one too many
     for item in overrides:
         where = Location(f"--set {item}")
         key, sep, raw_value = item.partition("=")
@@ -55,7 +56,8 @@ def apply_overrides(data: Any, overrides: Sequence[str], source: SourceMap) -> A
             path = parse_override_path(key.strip())
         except ValueError as exc:
             raise SpecError.at(where, f"cannot parse the override: {exc}") from None
-        value = parse_yaml(raw_value, where.file, allow_empty=True)[0]
+        value, parsed = parse_yaml(raw_value, where.file, allow_empty=True, max_nodes=max(budget, 1))
+        budget -= parsed.values
         _set_path(data, path, value, where)
         source.overridden[path] = item
     return data
