@@ -1,0 +1,67 @@
+"""A cheap lower bound on how many entries a list of raw layers expands to.
+
+Expansion validates every entry it produces (about 0.1 ms each), so a spec whose
+`repeat`s or blocks multiply to 10^8 layers would take hours to reach the expander's
+MAX_LAYERS count. Before a `repeat` or a block use is expanded, the expander asks this
+module how much it will produce at least and refuses at once when that is past the limit.
+
+The bound walks the raw data only (nothing is validated or substituted): a count that
+is not yet known (`times: ${n}`) counts as zero, so a spec is never refused here that
+the exact count during expansion would have accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+NESTED_LISTS = {"repeat": ("layers",), "residual": ("layers", "shortcut")}
+
+
+class SizeBound:
+    """Lower bounds on expanded sizes, memoized per block name and per raw list."""
+
+    def __init__(self, blocks: Mapping[str, Any]):
+        self.blocks = blocks
+        self.memo: dict[int, int] = {}
+        self.block_memo: dict[str, int] = {}
+        self.open_blocks: set[str] = set()
+
+    def of_list(self, raw_layers: Any) -> int:
+        if not isinstance(raw_layers, list):
+            return 0
+        key = id(raw_layers)
+        if key not in self.memo:
+            self.memo[key] = sum(1 + self.inside(entry) for entry in raw_layers)
+        return self.memo[key]
+
+    def of_block(self, name: str) -> int:
+        """What one use of block `name` expands to (0 while it is being measured: a cycle)."""
+        if name in self.block_memo:
+            return self.block_memo[name]
+        block = self.blocks.get(name)
+        if block is None or name in self.open_blocks:
+            return 0
+        self.open_blocks.add(name)
+        size = self.of_list(getattr(block, "layers", None))
+        self.open_blocks.discard(name)
+        self.block_memo[name] = size
+        return size
+
+    def inside(self, entry: Any) -> int:
+        """The entries nested inside one raw entry (not counting the entry itself)."""
+        if not isinstance(entry, dict) or len(entry) != 1:
+            return 0
+        ((kind, args),) = entry.items()
+        if not isinstance(args, dict):
+            return self.of_block(args) if kind == "block" and isinstance(args, str) else 0
+        if kind == "repeat":
+            times = args.get("times")
+            known = isinstance(times, int) and not isinstance(times, bool) and times > 0
+            return times * self.of_list(args.get("layers")) if known else 0
+        if kind == "block":
+            use = args.get("use")
+            return self.of_block(use) if isinstance(use, str) else 0
+        if kind == "branches":
+            paths = args.get("paths")
+            return sum(self.of_list(p) for p in paths.values()) if isinstance(paths, dict) else 0
+        return sum(self.of_list(args.get(key)) for key in NESTED_LISTS.get(kind, ()))
