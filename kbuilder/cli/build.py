@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow, spec_path
+from kbuilder.cli.common import FormatOpt, MaxParamsOpt, SetOpt, apply_max_params, pick_format, quiet_tensorflow, spec_path
 from kbuilder.cli.output import Output
 
 
@@ -25,9 +25,11 @@ def register(app: typer.Typer) -> None:
         spec: str = typer.Argument(..., help="Spec file (YAML) or bundled spec name."),
         overrides: Optional[List[str]] = SetOpt,
         fmt: Optional[str] = FormatOpt,
+        max_params: Optional[str] = MaxParamsOpt,
         export: Optional[Path] = typer.Option(None, "--export", help="Also export SavedModel + .keras to DIR."),
     ) -> None:
         """Build the model and print one row per layer with totals."""
+        apply_max_params(max_params)
         fmt = pick_format(fmt)
         quiet_tensorflow()
         from kbuilder.api import build as build_spec

@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from kbuilder.cli.build import render
-from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow, spec_path
+from kbuilder.cli.common import FormatOpt, MaxParamsOpt, SetOpt, apply_max_params, pick_format, quiet_tensorflow, spec_path
 from kbuilder.cli.output import Output
 from kbuilder.errors import CheckFailed
 
@@ -18,8 +18,10 @@ def register(app: typer.Typer) -> None:
         specs: List[str] = typer.Argument(..., help="Spec files (or bundled names) to check."),
         overrides: Optional[List[str]] = SetOpt,
         fmt: Optional[str] = FormatOpt,
+        max_params: Optional[str] = MaxParamsOpt,
     ) -> None:
         """Build each spec, print its figures and compare them with `expect`."""
+        apply_max_params(max_params)
         fmt = pick_format(fmt)
         quiet_tensorflow()
         from kbuilder.api import build, differences

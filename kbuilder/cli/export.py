@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from kbuilder.cli.common import SetOpt, quiet_tensorflow, spec_path
+from kbuilder.cli.common import MaxParamsOpt, SetOpt, apply_max_params, quiet_tensorflow, spec_path
 from kbuilder.cli.output import Output
 
 
@@ -19,8 +19,10 @@ def register(app: typer.Typer) -> None:
         overrides: Optional[List[str]] = SetOpt,
         no_verify: bool = typer.Option(False, "--no-verify", help="Skip reloading and comparing outputs."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        max_params: Optional[str] = MaxParamsOpt,
     ) -> None:
         """Export an (untrained) model built from SPEC; `kbuilder train` exports trained ones."""
+        apply_max_params(max_params)
         quiet_tensorflow()
         from kbuilder.api import build, export as export_built
 

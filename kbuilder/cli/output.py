@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from kbuilder.errors import (
-    EXIT_RUNTIME, BuildError, CheckFailed, DataError, KBuilderError, RuntimeFailure, SpecError, UsageError,
+    EXIT_RUNTIME, BuildError, CheckFailed, DataError, KBuilderError, ModelTooLarge, RuntimeFailure, SpecError,
+    UsageError,
 )
 
 # What to tell the user after each kind of error (the message itself says what is wrong).
 ERROR_HINTS: dict[type, str] = {
+    ModelTooLarge: "make the layer smaller (fewer units or filters, pool before flattening), or raise --max-params "
+                   "(KBUILDER_MAX_PARAMS) if the machine has the memory",
     BuildError: "the spec is valid but its shapes do not fit; the table of `kbuilder build` shows every layer's output",
     SpecError: "see `kbuilder schema` for every field, and README.md for examples of each construct",
     CheckFailed: "the model differs from `expect`; fix the spec, or the figures if the model is right",
