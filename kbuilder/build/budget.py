@@ -145,8 +145,9 @@ def estimate_params(kind: str, spec: Any, shapes: list[Sequence[Any]], target: A
     return formula(spec, shapes, target) if formula is not None and shapes else 0
 
 
-def gib(params: int) -> str:
-    return f"{params * BYTES_PER_PARAM / 2**30:,.1f} GiB"
+def memory(params: int) -> str:
+    size = params * BYTES_PER_PARAM
+    return f"{size / 2**30:,.1f} GiB" if size >= 2**30 else f"{size / 2**20:,.1f} MiB"
 
 
 def over_budget(name: str, kind: str, layer: int, total: int, limit: int) -> str | None:
@@ -155,7 +156,7 @@ def over_budget(name: str, kind: str, layer: int, total: int, limit: int) -> str
         return None
     raise_it = f"the limit is {limit:,} parameters; raise it with --max-params or {MAX_PARAMS_ENV} if you mean it"
     if layer > limit:
-        return (f"layer '{name}' ({kind}) would have about {layer:,} parameters ({gib(layer)} of float32 weights); "
+        return (f"layer '{name}' ({kind}) would have about {layer:,} parameters ({memory(layer)} of float32 weights); "
                 f"{raise_it}")
-    return (f"the model would reach about {total:,} parameters ({gib(total)} of float32 weights) at layer "
+    return (f"the model would reach about {total:,} parameters ({memory(total)} of float32 weights) at layer "
             f"'{name}' ({kind}, {layer:,} parameters); {raise_it}")
