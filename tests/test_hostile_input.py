@@ -48,6 +48,18 @@ def _fan_out(levels: int) -> str:
     return text + f"layers:\n  - block: {{use: b{levels}}}\n"
 
 
+def _nested_through_blocks(blocks: int = 32, per_block: int = 18) -> str:
+    """Each block nests `per_block` repeats and uses the next block: ~600 levels of
+    composites, far past Python's recursion limit if expansion did not bound it."""
+    text = "name: m\ninputs: {x: {shape: [4]}}\nblocks:\n"
+    for i in range(blocks):
+        body = "{block: {use: b%d}}" % (i + 1) if i < blocks - 1 else "{dense: 4}"
+        for _ in range(per_block):
+            body = "{repeat: {times: 1, layers: [" + body + "]}}"
+        text += f"  b{i}: {{layers: [{body}]}}\n"
+    return text + "layers:\n  - block: {use: b0}\n"
+
+
 # (id, spec text, a fragment the message must contain)
 HOSTILE_SPECS = [
     ("units-1e100", HEAD + "  - dense: {units: 1" + "0" * 100 + "}\n", "numbers of at most"),
@@ -94,6 +106,7 @@ HOSTILE_SPECS = [
     ("repeat-of-empty-repeats", HEAD + "  - repeat: {times: 10000, layers: [{repeat: {times: 10000, layers: "
      "[{repeat: {times: 0, layers: [{dense: 2}]}}]}}]}\n", "expands to more than 100,000 layers"),
     ("blocks-fan-out-2^20", _fan_out(20), "expands to more than 100,000 layers"),
+    ("composites-nested-600-deep-through-blocks", _nested_through_blocks(), "composites nested deeper than 64"),
     ("block-uses-itself", "name: m\ninputs: {x: {shape: [4]}}\nblocks:\n  b: {layers: [{block: {use: b}}]}\n"
      "layers:\n  - block: {use: b}\n", "uses itself"),
 ]

@@ -15,6 +15,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 NESTED_LISTS = {"repeat": ("layers",), "residual": ("layers", "shortcut")}
+# Deeper than this (through block uses) counts as zero: still a lower bound, and the
+# walk stays far from Python's recursion limit. Expansion refuses such depths anyway.
+MAX_LEVELS = 100
 
 
 class SizeBound:
@@ -26,15 +29,15 @@ class SizeBound:
         self.block_memo: dict[str, int] = {}
         self.open_blocks: set[str] = set()
 
-    def of_list(self, raw_layers: Any) -> int:
-        if not isinstance(raw_layers, list):
+    def of_list(self, raw_layers: Any, level: int = 0) -> int:
+        if not isinstance(raw_layers, list) or level > MAX_LEVELS:
             return 0
         key = id(raw_layers)
         if key not in self.memo:
-            self.memo[key] = sum(1 + self.inside(entry) for entry in raw_layers)
+            self.memo[key] = sum(1 + self.inside(entry, level + 1) for entry in raw_layers)
         return self.memo[key]
 
-    def of_block(self, name: str) -> int:
+    def of_block(self, name: str, level: int = 0) -> int:
         """What one use of block `name` expands to (0 while it is being measured: a cycle)."""
         if name in self.block_memo:
             return self.block_memo[name]
@@ -42,26 +45,26 @@ class SizeBound:
         if block is None or name in self.open_blocks:
             return 0
         self.open_blocks.add(name)
-        size = self.of_list(getattr(block, "layers", None))
+        size = self.of_list(getattr(block, "layers", None), level)
         self.open_blocks.discard(name)
         self.block_memo[name] = size
         return size
 
-    def inside(self, entry: Any) -> int:
+    def inside(self, entry: Any, level: int) -> int:
         """The entries nested inside one raw entry (not counting the entry itself)."""
         if not isinstance(entry, dict) or len(entry) != 1:
             return 0
         ((kind, args),) = entry.items()
         if not isinstance(args, dict):
-            return self.of_block(args) if kind == "block" and isinstance(args, str) else 0
+            return self.of_block(args, level) if kind == "block" and isinstance(args, str) else 0
         if kind == "repeat":
             times = args.get("times")
             known = isinstance(times, int) and not isinstance(times, bool) and times > 0
-            return times * self.of_list(args.get("layers")) if known else 0
+            return times * self.of_list(args.get("layers"), level) if known else 0
         if kind == "block":
             use = args.get("use")
-            return self.of_block(use) if isinstance(use, str) else 0
+            return self.of_block(use, level) if isinstance(use, str) else 0
         if kind == "branches":
             paths = args.get("paths")
-            return sum(self.of_list(p) for p in paths.values()) if isinstance(paths, dict) else 0
-        return sum(self.of_list(args.get(key)) for key in NESTED_LISTS.get(kind, ()))
+            return sum(self.of_list(p, level) for p in paths.values()) if isinstance(paths, dict) else 0
+        return sum(self.of_list(args.get(key), level) for key in NESTED_LISTS.get(kind, ()))

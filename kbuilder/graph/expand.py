@@ -30,6 +30,8 @@ MAX_BLOCK_DEPTH = 32
 # twice each, multiply; every entry expanded (a repetition that adds nothing included)
 # counts, so a hostile spec is refused after at most this many steps.
 MAX_LAYERS = 100_000
+# Composites inside composites (block uses included) recurse in Python, a few frames a level.
+MAX_NESTING = 64
 
 
 class ExpansionTooLarge(SpecError):
@@ -116,6 +118,9 @@ class Expander:
     def expand_entry(self, raw: Any, path: PathTuple, index: int, frame: Frame, prev: Ref | None) -> Ref:
         location = self.source.locate(path)
         self._count(location, frame)
+        if len(frame.group) >= MAX_NESTING:
+            raise SpecError([Problem(location, f"composites nested deeper than {MAX_NESTING} levels (block uses "
+                                               "included)", frame.context)])
         late = IN_CHANNELS not in frame.scope and mentions(raw, IN_CHANNELS, NESTED_KEYS)
         # `${in_channels}` is known only when the input tensor exists: check the entry now
         # with a stand-in value, and validate it again at build time with the real one.
