@@ -161,8 +161,9 @@ class Expander:
             raise SpecError([Problem(location, str(exc), frame.context)]) from None
         except ValidationError as exc:
             kind = entry_kind(entry) if isinstance(entry, dict) else entry  # `- dense`: a bare kind
+            args = entry[kind] if isinstance(entry, dict) else None
             raise spec_error_from_validation(
-                exc, entry[kind] if isinstance(entry, dict) else None, self.source, base=path + (kind,), root=LAYER_KINDS[kind], context=frame.context
+                exc, args, self.source, base=path + (kind,), root=LAYER_KINDS[kind], context=frame.context
             ) from None
 
     # -- composites ----------------------------------------------------------------------
