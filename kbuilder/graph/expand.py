@@ -12,7 +12,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
-from kbuilder.graph.bounds import SizeBound
+from kbuilder.graph.budget import ExpansionBudget, ExpansionTooLarge
 from kbuilder.graph.graph import SEP, Graph, Node
 from kbuilder.graph.order import check_unused, topological_order
 from kbuilder.graph.params import ParamError, mentions, shallow_substitute
@@ -26,16 +26,6 @@ NESTED_KEYS = frozenset({"layers", "paths", "shortcut"})
 IN_CHANNELS = "in_channels"  # late-bound: the channel count of the layer's input
 CHANNELS_STAND_IN = 1024
 MAX_BLOCK_DEPTH = 32
-# Bounds the work of expansion itself: `repeat` inside `repeat`, or blocks using blocks
-# twice each, multiply; every entry expanded (a repetition that adds nothing included)
-# counts, so a hostile spec is refused after at most this many steps.
-MAX_LAYERS = 100_000
-# Composites inside composites (block uses included) recurse in Python, a few frames a level.
-MAX_NESTING = 64
-
-
-class ExpansionTooLarge(SpecError):
-    """The spec expands past MAX_LAYERS; never collected and continued past."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +63,7 @@ class Expander:
         self.where: dict[str, Location] = {}
         self.aliases: dict[str, str] = {}
         self.groups: dict[str, tuple[str, Location]] = {}
-        self.expanded = 0  # entries expanded so far, against MAX_LAYERS
-        self.size_bound = SizeBound(self.spec.blocks)
+        self.budget = ExpansionBudget(self.spec.blocks)  # bounds hostile repeats and block fan-outs
         self.composites: dict[str, Callable] = {
             "branches": self._branches, "residual": self._residual, "repeat": self._repeat,
             "block": self._block, "inception": self._inception,
@@ -117,10 +106,7 @@ class Expander:
 
     def expand_entry(self, raw: Any, path: PathTuple, index: int, frame: Frame, prev: Ref | None) -> Ref:
         location = self.source.locate(path)
-        self._count(location, frame)
-        if len(frame.group) >= MAX_NESTING:
-            raise SpecError([Problem(location, f"composites nested deeper than {MAX_NESTING} levels (block uses "
-                                               "included)", frame.context)])
+        self.budget.count(location, frame.context, len(frame.group))
         late = IN_CHANNELS not in frame.scope and mentions(raw, IN_CHANNELS, NESTED_KEYS)
         # `${in_channels}` is known only when the input tensor exists: check the entry now
         # with a stand-in value, and validate it again at build time with the real one.
@@ -199,7 +185,7 @@ class Expander:
         return out
 
     def _repeat(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
-        self._check_ahead(self.source.locate(path), frame, spec.times * self.size_bound.of_list(spec.layers), "repeat")
+        self.budget.repeat(self.source.locate(path), frame.context, spec.times, spec.layers)
         out = source
         for r in range(spec.times):
             scope = {**frame.scope, spec.index: r}
@@ -224,7 +210,7 @@ class Expander:
         ] + [Problem(location, f"block '{spec.use}' needs the argument '{p}'", frame.context) for p in missing]
         if problems:
             raise SpecError(problems)
-        self._check_ahead(location, frame, self.size_bound.of_block(spec.use), f"use of block '{spec.use}'")
+        self.budget.block(location, frame.context, spec.use)
         scope = {**self.spec.params, **block.params, **spec.args}
         where = f"in block '{spec.use}' used at {location.prefix()}"
         context = f"{where}; {frame.context}" if frame.context else where
@@ -240,27 +226,11 @@ class Expander:
     def _internal(self, name: str, entry: dict, inputs: list[Ref], path: PathTuple, frame: Frame) -> Ref:
         """A node the expander adds itself (merges, projections), located at its composite."""
         (kind,) = entry
-        self._count(self.source.locate(path), frame)
+        self.budget.count(self.source.locate(path), frame.context, len(frame.group))
         spec = _INTERNAL_SPECS[kind](**(entry[kind] or {})) if kind in _INTERNAL_SPECS else validate_entry(entry)
         location = self.source.locate(path)
         self._add(name, kind, spec, inputs, location, frame)
         return Ref((name,), location)
-
-    def _count(self, location: Location, frame: Frame) -> None:
-        """Count one expanded entry against MAX_LAYERS."""
-        self.expanded += 1
-        if self.expanded > MAX_LAYERS:
-            self._too_large(location, frame, "this is where the limit was reached")
-
-    def _check_ahead(self, location: Location, frame: Frame, ahead: int, what: str) -> None:
-        """Refuse a composite at once when what it will produce at least passes MAX_LAYERS."""
-        if self.expanded + ahead > MAX_LAYERS:
-            self._too_large(location, frame, f"this {what} alone expands to at least {ahead:,}")
-
-    def _too_large(self, location: Location, frame: Frame, detail: str) -> None:
-        raise ExpansionTooLarge([Problem(
-            location, f"the model expands to more than {MAX_LAYERS:,} layers (repeat counts and block uses "
-            f"multiply); {detail}", frame.context)])
 
     def _add(self, name: str, kind: str, spec: Any, inputs: list, location: Location, frame: Frame) -> None:
         self._claim(name, location, frame.context)
