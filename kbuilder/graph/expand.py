@@ -12,9 +12,9 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
-from kbuilder.graph.budget import ExpansionBudget, ExpansionTooLarge
 from kbuilder.graph.graph import SEP, Graph, Node
 from kbuilder.graph.order import check_unused, topological_order
+from kbuilder.graph.budget import ExpansionBudget, ExpansionTooLarge  # noqa: I001  (own line: merges cleanly)
 from kbuilder.graph.params import ParamError, mentions, shallow_substitute
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.diagnostics import spec_error_from_validation
