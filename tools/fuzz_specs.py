@@ -88,7 +88,8 @@ def _layer_entries(data: Any, found: list | None = None) -> list[tuple[list, int
 
 def _names(data: Any) -> list[str]:
     """Layer and input names written in the spec (for rewiring)."""
-    names = list(data.get("inputs", {}) or {}) if isinstance(data, dict) else []
+    inputs = data.get("inputs") if isinstance(data, dict) else None
+    names = [name for name in inputs if isinstance(name, str)] if isinstance(inputs, (dict, list)) else []
     for container, key in _positions(data):
         if key == "name" and isinstance(container, dict) and isinstance(container[key], str):
             names.append(container[key])
