@@ -100,6 +100,8 @@ HOSTILE_SPECS = [
     ("int-tag-on-text", HEAD + "  - dense: {units: !!int x}\n", "cannot read 'x' as an integer"),
     ("bool-tag-on-text", HEAD + "  - dense: {units: 3, use_bias: !!bool maybe}\n", "cannot read 'maybe' as a boolean"),
     ("float-tag-on-text", HEAD + "  - dropout: !!float half\n", "cannot read 'half' as a number"),
+    ("infinite-scale", HEAD + "  - rescaling: {scale: .inf}\n", "expected a finite number"),
+    ("nan-rate", HEAD + "  - dropout: .nan\n", "expected a finite number"),
     ("impossible-date-stays-text", "name: 2024-13-45\n", "missing required field 'inputs'"),
     ("repeat-10000-x-10000", HEAD + "  - repeat: {times: 10000, layers: [{repeat: {times: 10000, layers: [{dense: 2}]}}]}\n",
      "expands to more than 100,000 layers"),
