@@ -147,7 +147,10 @@ def estimate_params(kind: str, spec: Any, shapes: list[Sequence[Any]], target: A
 
 def memory(params: int) -> str:
     size = params * BYTES_PER_PARAM
-    return f"{size / 2**30:,.1f} GiB" if size >= 2**30 else f"{size / 2**20:,.1f} MiB"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size} bytes"
 
 
 def over_budget(name: str, kind: str, layer: int, total: int, limit: int) -> str | None:
