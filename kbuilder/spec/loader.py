@@ -123,7 +123,8 @@ class _Composer:
         except yaml.reader.ReaderError as exc:
             line, col = _line_column(self.text, exc.position)
             where = Location(self.file, line, col)
-            raise SpecError.at(where, f"the character U+{exc.character:04X} is not allowed in YAML; remove it") from None
+            message = f"the character U+{exc.character:04X} is not allowed in YAML; remove it"
+            raise SpecError.at(where, message) from None
         try:
             root = self.loader.get_single_node()
         except _LimitReached as exc:
@@ -143,7 +144,8 @@ class _Composer:
     def convert(self, node: yaml.Node, path: PathTuple, depth: int) -> Any:
         self.nodes_seen += 1
         if self.nodes_seen > self.max_nodes:
-            raise self.error(node.start_mark, path, f"the document expands to more than {self.max_nodes} values (alias bomb?)")
+            raise self.error(node.start_mark, path,
+                             f"the document expands to more than {self.max_nodes} values (alias bomb?)")
         if depth > MAX_DEPTH:
             raise self.error(node.start_mark, path, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?)")
         self.source.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
@@ -248,8 +250,8 @@ def read_spec_text(path: str | Path) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SpecError.at(Location(str(path), line, column), f"the spec is not UTF-8 text (byte 0x{data[exc.start]:02x}, "
-                           f"{exc.reason}); save it as UTF-8") from None
+        message = f"the spec is not UTF-8 text (byte 0x{data[exc.start]:02x}, {exc.reason}); save it as UTF-8"
+        raise SpecError.at(Location(str(path), line, column), message) from None
 
 
 def read_yaml(path: str | Path) -> tuple[Any, SourceMap]:

@@ -63,7 +63,9 @@ class ELU(LayerSpec):
 class PReLU(LayerSpec):
     """Leaky ReLU whose slope is learned per unit."""
 
-    shared_axes: list[Axis] | None = Field(None, max_length=8, description="Axes that share one slope (e.g. [1, 2] for images).")
+    shared_axes: list[Axis] | None = Field(
+        None, max_length=8, description="Axes that share one slope (e.g. [1, 2] for images)."
+    )
 
 
 @layer_kind("softmax", shorthand="axis", keras_class="Softmax", category="activation")
@@ -106,7 +108,9 @@ class Flatten(LayerSpec):
 class Reshape(LayerSpec):
     """Reshapes to `target_shape` (without batch; one entry may be -1)."""
 
-    target_shape: list[Annotated[int, Field(ge=-1, le=MAX_DIMENSION)]] = Field(min_length=1, max_length=8, description="New shape without the batch dimension.")
+    target_shape: list[Annotated[int, Field(ge=-1, le=MAX_DIMENSION)]] = Field(
+        min_length=1, max_length=8, description="New shape without the batch dimension."
+    )
 
 
 @layer_kind("rescaling", shorthand="scale", keras_class="Rescaling", category="preprocessing")
