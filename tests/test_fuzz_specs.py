@@ -47,7 +47,7 @@ def test_mutated_specs_validate_or_are_refused_with_a_location(name):
 def test_mutated_small_specs_build_or_are_refused(name, seed, count):
     import keras  # noqa: F401  (the import is not part of a case's time)
 
-    case = fuzz.make_case(SPECS[name], seed, count)
+    case = fuzz.make_case(SPECS[name], seed, count, fuzz.BUILD_MUTATIONS)
     _assert_contained(case, fuzz.check_case(case, build=True))
 
 
