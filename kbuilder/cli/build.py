@@ -7,9 +7,10 @@ from typing import List, Optional
 
 import typer
 
-from kbuilder.cli.common import FormatOpt, MaxParamsOpt, SetOpt, apply_max_params, pick_format, quiet_tensorflow, spec_path
+from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow, spec_path
 from kbuilder.cli.output import Output
 
+from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: E402,I001  (own line: clean merges)
 
 def render(built, fmt: str) -> tuple[dict, str]:
     from kbuilder.api import report

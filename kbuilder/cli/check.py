@@ -7,10 +7,11 @@ from typing import List, Optional
 import typer
 
 from kbuilder.cli.build import render
-from kbuilder.cli.common import FormatOpt, MaxParamsOpt, SetOpt, apply_max_params, pick_format, quiet_tensorflow, spec_path
+from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow, spec_path
 from kbuilder.cli.output import Output
 from kbuilder.errors import CheckFailed
 
+from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: E402,I001  (own line: clean merges)
 
 def register(app: typer.Typer) -> None:
     @app.command()

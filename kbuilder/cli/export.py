@@ -7,9 +7,10 @@ from typing import List, Optional
 
 import typer
 
-from kbuilder.cli.common import MaxParamsOpt, SetOpt, apply_max_params, quiet_tensorflow, spec_path
+from kbuilder.cli.common import SetOpt, quiet_tensorflow, spec_path
 from kbuilder.cli.output import Output
 
+from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: E402,I001  (own line: clean merges)
 
 def register(app: typer.Typer) -> None:
     @app.command()

@@ -58,12 +58,12 @@ class Expander:
         self.loaded = loaded
         self.spec = loaded.spec
         self.source = loaded.source
+        self.budget = ExpansionBudget(self.spec.blocks)  # bounds hostile repeats and block fan-outs
         self.nodes: list[Node] = []
         self.refs: dict[str, list[Ref]] = {}
         self.where: dict[str, Location] = {}
         self.aliases: dict[str, str] = {}
         self.groups: dict[str, tuple[str, Location]] = {}
-        self.budget = ExpansionBudget(self.spec.blocks)  # bounds hostile repeats and block fan-outs
         self.composites: dict[str, Callable] = {
             "branches": self._branches, "residual": self._residual, "repeat": self._repeat,
             "block": self._block, "inception": self._inception,
@@ -202,6 +202,7 @@ class Expander:
         if spec.use in frame.blocks or len(frame.blocks) >= MAX_BLOCK_DEPTH:
             chain = " -> ".join(frame.blocks + (spec.use,))
             raise SpecError([Problem(location, f"block '{spec.use}' uses itself ({chain})", frame.context)])
+        self.budget.block(location, frame.context, spec.use)
         unknown = [a for a in spec.args if a not in block.params]
         missing = [p for p, default in block.params.items() if default is None and p not in spec.args]
         problems = [
@@ -210,7 +211,6 @@ class Expander:
         ] + [Problem(location, f"block '{spec.use}' needs the argument '{p}'", frame.context) for p in missing]
         if problems:
             raise SpecError(problems)
-        self.budget.block(location, frame.context, spec.use)
         scope = {**self.spec.params, **block.params, **spec.args}
         where = f"in block '{spec.use}' used at {location.prefix()}"
         context = f"{where}; {frame.context}" if frame.context else where
