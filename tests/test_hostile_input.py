@@ -259,7 +259,9 @@ def test_running_total_is_bounded_too():
 
 
 def test_max_params_option_and_environment(capsys, monkeypatch):
-    monkeypatch.delenv("KBUILDER_MAX_PARAMS", raising=False)
+    # An empty value means the default; setenv (not delenv) makes monkeypatch restore the
+    # variable afterwards, also when `--max-params` set it in between.
+    monkeypatch.setenv("KBUILDER_MAX_PARAMS", "")
     code, text = run(capsys, "check", "xor_mlp", "--max-params", "100")
     assert code == 2 and "model too large" in text and "the limit is 100 parameters" in text
     code, text = run(capsys, "check", "xor_mlp", "--max-params", "2e3")
@@ -315,8 +317,9 @@ def test_long_chains_get_the_recursion_depth_keras_needs(monkeypatch):
 
 
 def test_chains_past_the_documented_limit_are_refused(monkeypatch):
-    import kbuilder.build as build_module
+    import kbuilder.build.budget as budget
+    from kbuilder.build import build
 
-    monkeypatch.setattr(build_module, "MAX_CHAIN", 50)
+    monkeypatch.setattr(budget, "MAX_CHAIN", 50)
     with pytest.raises(SpecError, match=r"the longest chain of layers has 61 layers .* at most 50"):
-        build_module.build(loads_spec(HEAD + "  - repeat: {times: 60, layers: [{activation: relu}]}\n", file="s.yaml"))
+        build(loads_spec(HEAD + "  - repeat: {times: 60, layers: [{activation: relu}]}\n", file="s.yaml"))

@@ -1,4 +1,5 @@
-"""The parameter budget: a model too large to allocate is refused before any weight is.
+"""The build budget: a model too large to allocate is refused before any weight is, and
+a graph too deep for Keras's recursive walk is refused (or given the stack it needs).
 
 Keras allocates (and initializes) a layer's weights the moment the layer is called, so a
 `dense: 1000000` after flattening a 224x224x3 image asks for 150 G parameters (560 GiB)
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Any, Callable, Sequence
 
-from kbuilder.errors import UsageError
+from kbuilder.errors import BuildError, ModelTooLarge, Problem, RuntimeFailure, UsageError
 
 DEFAULT_MAX_PARAMS = 2_000_000_000
 MAX_PARAMS_ENV = "KBUILDER_MAX_PARAMS"
@@ -163,3 +165,61 @@ def over_budget(name: str, kind: str, layer: int, total: int, limit: int) -> str
                 f"{raise_it}")
     return (f"the model would reach about {total:,} parameters ({memory(total)} of float32 weights) at layer "
             f"'{name}' ({kind}, {layer:,} parameters); {raise_it}")
+
+
+# Keras walks a functional graph recursively (keras.src.ops.function._build_map_helper,
+# one Python frame per layer on the longest path), so a chain of 2,000 layers overflows
+# Python's default limit of 1,000 frames. Chains up to MAX_CHAIN get a higher limit;
+# longer ones are refused, located, before Keras sees them.
+MAX_CHAIN = 10_000
+_FRAMES_PER_LAYER = 3
+
+
+def longest_chain(nodes: Sequence[Any]) -> tuple[int, Any]:
+    """Layers on the longest input-to-output path (nodes in topological order), and its last node."""
+    depth: dict[str, int] = {}
+    deepest, where = 0, None
+    for node in nodes:
+        depth[node.name] = 1 + max((depth.get(name, 0) for name in node.inputs), default=0)
+        if depth[node.name] > deepest:
+            deepest, where = depth[node.name], node
+    return deepest, where
+
+
+class BuildBudget:
+    """What one build may take: a chain of at most MAX_CHAIN layers, and parameters up to
+    the limit, weighed layer by layer before Keras allocates them."""
+
+    def __init__(self, graph: Any, max_params: int | None = None):
+        self.limit = max_params_limit(max_params)
+        self.total = 0
+        chain, node = longest_chain(graph.nodes)
+        if chain > MAX_CHAIN:
+            raise BuildError([Problem(node.location, f"the longest chain of layers has {chain:,} layers (up to layer "
+                                                     f"'{node.name}'); kbuilder builds chains of at most {MAX_CHAIN:,}",
+                                      node.context)])
+        needed = 1_000 + _FRAMES_PER_LAYER * chain
+        if sys.getrecursionlimit() < needed:
+            sys.setrecursionlimit(needed)  # pure Python frames: Keras's walk, its saving and loading
+
+    def weigh(self, node: Any, inputs: list[Any], tensors: dict[str, Any]) -> None:
+        """Add the layer's estimated parameters; refuse it (ModelTooLarge) past the limit."""
+        target = tensors[node.shape_refs[0]].shape if node.shape_refs else None
+        layer = estimate_params(node.kind, node.spec, [tuple(t.shape) for t in inputs], target)
+        problem = over_budget(node.name, node.kind, layer, self.total + layer, self.limit)
+        if problem:
+            raise ModelTooLarge([Problem(node.location, problem, node.context)])
+        self.total += layer
+
+
+def out_of_memory(exc: BaseException, node: Any, budget: BuildBudget) -> BaseException:
+    """A located RuntimeFailure for running out of memory while building `node`; any
+    other exception is returned unchanged (to be re-raised)."""
+    # By name: TensorFlow's ResourceExhaustedError, PyTorch's OutOfMemoryError, JAX's
+    # XlaRuntimeError say so only in their names or text; importing them would import them all.
+    name = type(exc).__name__
+    if isinstance(exc, MemoryError) or name in ("ResourceExhaustedError", "OutOfMemoryError") or (
+            name == "XlaRuntimeError" and "RESOURCE_EXHAUSTED" in str(exc)):
+        return RuntimeFailure(f"out of memory while allocating the weights of layer '{node.name}' ({node.kind}, "
+                              f"about {budget.total:,} parameters with it): {name}")
+    return exc

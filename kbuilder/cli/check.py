@@ -11,7 +11,8 @@ from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow
 from kbuilder.cli.output import Output
 from kbuilder.errors import CheckFailed
 
-from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: E402,I001  (own line: clean merges)
+from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: I001  (own line: clean merges)
+
 
 def register(app: typer.Typer) -> None:
     @app.command()

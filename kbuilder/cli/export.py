@@ -10,7 +10,8 @@ import typer
 from kbuilder.cli.common import SetOpt, quiet_tensorflow, spec_path
 from kbuilder.cli.output import Output
 
-from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: E402,I001  (own line: clean merges)
+from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: I001  (own line: clean merges)
+
 
 def register(app: typer.Typer) -> None:
     @app.command()

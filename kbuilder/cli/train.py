@@ -19,9 +19,10 @@ import typer
 from kbuilder.cli.common import SetOpt, quiet_tensorflow, spec_path
 from kbuilder.errors import UsageError
 
+from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: I001  (own line: clean merges)
+
 BACKEND_CHOICES = ("tensorflow", "jax", "torch")
 
-from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: E402,I001  (own line: clean merges)
 
 def command_overrides(*, epochs: Optional[int], batch_size: Optional[int], backend: Optional[str],
                       coordinator: Optional[str], num_processes: Optional[int], process_id: Optional[int]) -> list[str]:
