@@ -78,11 +78,12 @@ def _dense(spec, shapes, _target) -> int:
     return _channels(shapes) * spec.units + _bias(spec, spec.units)
 
 
-@counts_params("conv1d", "conv2d")
+@counts_params("conv1d", "conv2d", "conv1d_transpose", "conv2d_transpose")
 def _conv(spec, shapes, _target) -> int:
     rank = max(len(shapes[0]) - 2, 1)
     window = math.prod(_size(spec.kernel_size, rank))
-    return window * (_channels(shapes) // max(spec.groups, 1)) * spec.filters + _bias(spec, spec.filters)
+    groups = max(getattr(spec, "groups", 1), 1)
+    return window * (_channels(shapes) // groups) * spec.filters + _bias(spec, spec.filters)
 
 
 @counts_params("depthwise_conv2d")
@@ -106,6 +107,17 @@ def _embedding(spec, _shapes, _target) -> int:
 def _batch_norm(spec, shapes, _target) -> int:
     channels = int(shapes[0][spec.axis] or 1)
     return channels * (2 + int(spec.center) + int(spec.scale))  # + moving mean and variance
+
+
+@counts_params("normalization")
+def _normalization(spec, shapes, _target) -> int:
+    """Keras's Normalization keeps mean and variance per kept axis, and a count, as weights
+    unless both are given as fixed values."""
+    if getattr(spec, "mean", None) is not None:
+        return 0
+    axis = spec.axis if isinstance(spec.axis, list) else ([] if spec.axis is None else [spec.axis])
+    kept = math.prod(int(shapes[0][a] or 1) for a in axis)
+    return 2 * kept + 1
 
 
 @counts_params("layer_norm")
