@@ -35,11 +35,13 @@ def validate(spec: str | Path | LoadedSpec, overrides: Sequence[str] = (), *, sh
     return graph
 
 
-def build(spec: str | Path | LoadedSpec, overrides: Sequence[str] = ()):
-    """Build the Keras model; returns a BuiltModel (`.model`, `.graph`, `.loaded`)."""
+def build(spec: str | Path | LoadedSpec, overrides: Sequence[str] = (), max_params: int | None = None):
+    """Build the Keras model; returns a BuiltModel (`.model`, `.graph`, `.loaded`).
+    A model over `max_params` parameters (default: KBUILDER_MAX_PARAMS or 2e9) is refused
+    before any weight is allocated."""
     from kbuilder.build import build as build_loaded
 
-    return build_loaded(load(spec, overrides))
+    return build_loaded(load(spec, overrides), max_params)
 
 
 def report(built):

@@ -92,6 +92,12 @@ class BuildError(SpecError):
     title = "cannot build model"
 
 
+class ModelTooLarge(BuildError):
+    """The model would pass the parameter limit (`--max-params`); refused before allocating."""
+
+    title = "model too large"
+
+
 class CheckFailed(KBuilderError):
     """The built model differs from the spec's `expect` section."""
 

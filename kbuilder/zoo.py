@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,19 @@ def bundled_specs() -> list[Path]:
     return sorted(seen.values(), key=lambda p: p.stem)
 
 
+_BARE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+
+
+def is_bundled_name(text: str) -> bool:
+    """A bare name (`resnet50`), which may mean a bundled spec; a path never does."""
+    return bool(_BARE_NAME.match(text))
+
+
 def find_bundled(name: str) -> Path | None:
-    stem = Path(name).stem
-    return next((p for p in bundled_specs() if p.stem == stem), None)
+    """The bundled spec called `name` (a bare name, no directory or suffix), if any."""
+    if not is_bundled_name(name):
+        return None
+    return next((p for p in bundled_specs() if p.stem == name), None)
 
 
 @dataclass

@@ -12,6 +12,8 @@ from kbuilder.graph import Graph, expand
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.layers.merge import MERGE_KINDS
 
+from kbuilder.build.budget import BuildBudget, out_of_memory  # noqa: I001  (own line: clean merges)
+
 
 @dataclass
 class BuiltModel:
@@ -33,16 +35,18 @@ def _fail(node, message: str) -> BuildError:
     return BuildError([Problem(node.location, message, node.context)])
 
 
-def build_graph(graph: Graph) -> Any:
-    """Build the functional Keras model of an expanded graph.
+def build_graph(graph: Graph, max_params: int | None = None) -> Any:
+    """Build the functional Keras model of an expanded graph; refuse it before any weight
+    is allocated if it would pass `max_params` (default: `max_params_limit()`).
 
     A layer that cannot be built raises SpecError/BuildError carrying `built_tensors`, the
     outputs of the layers built before it, so the CLI can show the table up to the failure."""
+    budget = BuildBudget(graph, max_params)  # refuses a too long chain now, too many parameters per layer
     import keras
 
     tensors: dict[str, Any] = {}
     try:
-        _build_nodes(graph, tensors)
+        _build_nodes(graph, tensors, budget)
     except SpecError as exc:
         exc.built_tensors = dict(tensors)
         raise
@@ -55,7 +59,7 @@ def build_graph(graph: Graph) -> Any:
     )
 
 
-def _build_nodes(graph: Graph, tensors: dict[str, Any]) -> None:
+def _build_nodes(graph: Graph, tensors: dict[str, Any], budget: BuildBudget) -> None:
     for node in graph.nodes:
         inputs = [tensors[name] for name in node.inputs]
         if node.rebind is not None:
@@ -63,12 +67,15 @@ def _build_nodes(graph: Graph, tensors: dict[str, Any]) -> None:
         problem = _precheck(node, inputs)
         if problem:
             raise _fail(node, problem)
+        budget.weigh(node, inputs, tensors)
         try:
             tensors[node.name] = builder_for(node.kind)(node, inputs, tensors)
         except (ValueError, TypeError, KeyError) as exc:
             received = ", ".join(str(tuple(t.shape)) for t in inputs) or "none"
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise _fail(node, f"layer '{node.name}' ({node.kind}) cannot be built on input {received}: {first_line}") from None
+        except Exception as exc:
+            raise out_of_memory(exc, node, budget) from None
 
 
 def partial_model(graph: Graph, loaded: LoadedSpec, tensors: dict[str, Any]) -> BuiltModel | None:
@@ -90,21 +97,21 @@ def partial_model(graph: Graph, loaded: LoadedSpec, tensors: dict[str, Any]) -> 
     return BuiltModel(model, part, loaded)
 
 
-def build(loaded: LoadedSpec) -> BuiltModel:
+def build(loaded: LoadedSpec, max_params: int | None = None) -> BuiltModel:
     """Expand and build a loaded spec. A build failure carries `partial`: the BuiltModel of
     the layers built before it (or None)."""
     graph = expand(loaded)
     try:
-        return BuiltModel(build_graph(graph), graph, loaded)
+        return BuiltModel(build_graph(graph, max_params), graph, loaded)
     except SpecError as exc:
         tensors = getattr(exc, "built_tensors", None)
         exc.partial = partial_model(graph, loaded, tensors) if tensors else None
         raise
 
 
-def build_model(loaded: LoadedSpec) -> Any:
+def build_model(loaded: LoadedSpec, max_params: int | None = None) -> Any:
     """The keras.Model of a loaded spec."""
-    return build(loaded).model
+    return build(loaded, max_params).model
 
 
 __all__ = ["BuiltModel", "build", "build_graph", "build_model", "partial_model"]

@@ -10,6 +10,8 @@ import typer
 from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow, spec_path
 from kbuilder.cli.output import Output, error_payload
 
+from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: I001  (own line: clean merges)
+
 
 def render(built, fmt: str) -> tuple[dict, str]:
     from kbuilder.api import report
@@ -58,9 +60,11 @@ def register(app: typer.Typer) -> None:
         spec: str = typer.Argument(..., help="Spec file (YAML) or bundled spec name."),
         overrides: Optional[List[str]] = SetOpt,
         fmt: Optional[str] = FormatOpt,
+        max_params: Optional[str] = MaxParamsOpt,
         export: Optional[Path] = typer.Option(None, "--export", help="Also export SavedModel + .keras to DIR."),
     ) -> None:
         """Build the model and print one row per layer with totals."""
+        apply_max_params(max_params)
         fmt = pick_format(fmt)
         quiet_tensorflow()
         from kbuilder.api import build as build_spec

@@ -63,6 +63,8 @@ def _json_document(results: list[SpecCheck], code: int) -> dict:
         return {**results[0].data, "exit_code": code}
     return {"ok": code == EXIT_OK, "exit_code": code, "specs": [r.data for r in results]}
 
+from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: I001  (own line: clean merges)
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -70,8 +72,10 @@ def register(app: typer.Typer) -> None:
         specs: List[str] = typer.Argument(..., help="Spec files (or bundled names) to check."),
         overrides: Optional[List[str]] = SetOpt,
         fmt: Optional[str] = FormatOpt,
+        max_params: Optional[str] = MaxParamsOpt,
     ) -> None:
         """Build each spec, print its figures and compare them with `expect`."""
+        apply_max_params(max_params)
         fmt = pick_format(fmt)
         quiet_tensorflow()
         results = [check_spec(spec, list(overrides or ()), fmt) for spec in specs]

@@ -10,6 +10,8 @@ import typer
 from kbuilder.cli.common import SetOpt, quiet_tensorflow, spec_path
 from kbuilder.cli.output import Output
 
+from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: I001  (own line: clean merges)
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -19,8 +21,10 @@ def register(app: typer.Typer) -> None:
         overrides: Optional[List[str]] = SetOpt,
         no_verify: bool = typer.Option(False, "--no-verify", help="Skip reloading and comparing outputs."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        max_params: Optional[str] = MaxParamsOpt,
     ) -> None:
         """Export an (untrained) model built from SPEC; `kbuilder train` exports trained ones."""
+        apply_max_params(max_params)
         quiet_tensorflow()
         from kbuilder.api import build, export as export_built
 

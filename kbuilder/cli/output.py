@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kbuilder.errors import (
-    EXIT_RUNTIME, BuildError, CheckFailed, DataError, KBuilderError, RuntimeFailure, SpecError, UsageError,
+    EXIT_RUNTIME, BuildError, CheckFailed, DataError, KBuilderError, ModelTooLarge, RuntimeFailure, SpecError,
+    UsageError,
 )
 
 # What to tell the user after each kind of error (the message itself says what is wrong).
@@ -22,6 +23,8 @@ ERROR_HINTS: dict[type, str] = {
     DataError: "see the `train.data` section of README.md",
     UsageError: "see `kbuilder --help`",
     RuntimeFailure: "rerun with --debug (or KBUILDER_DEBUG=1) for the traceback",
+    ModelTooLarge: "make the layer smaller (fewer units or filters, pool before flattening), or raise --max-params "
+                   "(KBUILDER_MAX_PARAMS) if the machine has the memory",
 }
 
 

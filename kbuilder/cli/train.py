@@ -19,6 +19,8 @@ import typer
 from kbuilder.cli.common import SetOpt, quiet_tensorflow, spec_path
 from kbuilder.errors import UsageError
 
+from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: I001  (own line: clean merges)
+
 BACKEND_CHOICES = ("tensorflow", "jax", "torch")
 
 
@@ -74,12 +76,14 @@ def register(app: typer.Typer) -> None:
         no_export: bool = typer.Option(False, "--no-export", help="Skip the SavedModel export."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch output, only the summary."),
         json_out: bool = typer.Option(False, "--json", help="Print metrics.json instead of the summary."),
+        max_params: Optional[str] = MaxParamsOpt,
     ) -> None:
         """Train SPEC's model as its `train` section says; everything lands in a run directory."""
         if backend is not None and backend not in BACKEND_CHOICES:
             from kbuilder.errors import did_you_mean
 
             raise UsageError(f"unknown backend '{backend}'{did_you_mean(backend, BACKEND_CHOICES)}; choose one of {', '.join(BACKEND_CHOICES)}")
+        apply_max_params(max_params)
         from kbuilder.spec import load_spec
 
         spec_file, run_dir = resolve_spec_source(spec, resume, out)

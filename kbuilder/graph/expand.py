@@ -15,6 +15,7 @@ from kbuilder.errors import Location, Problem, SpecError, did_you_mean
 from kbuilder.graph.channels import ChannelCounts
 from kbuilder.graph.graph import SEP, Graph, Node
 from kbuilder.graph.order import check_unused, topological_order
+from kbuilder.graph.budget import ExpansionBudget, ExpansionTooLarge  # noqa: I001  (own line: merges cleanly)
 from kbuilder.graph.params import ParamError, mentions, shallow_substitute
 from kbuilder.graph.unused import unused_parameters
 from kbuilder.spec import LoadedSpec
@@ -59,6 +60,7 @@ class Expander:
         self.loaded = loaded
         self.spec = loaded.spec
         self.source = loaded.source
+        self.budget = ExpansionBudget(self.spec.blocks)  # bounds hostile repeats and block fan-outs
         self.nodes: list[Node] = []
         self.refs: dict[str, list[Ref]] = {}
         self.where: dict[str, Location] = {}
@@ -98,6 +100,8 @@ class Expander:
         for index, raw in enumerate(raw_layers):
             try:
                 prev = self.expand_entry(raw, path + (index,), index, frame, prev)
+            except ExpansionTooLarge:
+                raise
             except SpecError as exc:
                 for problem in exc.problems:
                     problems.setdefault((problem.location, problem.message), problem)
@@ -107,6 +111,7 @@ class Expander:
 
     def expand_entry(self, raw: Any, path: PathTuple, index: int, frame: Frame, prev: Ref | None) -> Ref:
         location = self.source.locate(path)
+        self.budget.count(location, frame.context, len(frame.group))
         late = IN_CHANNELS not in frame.scope and mentions(raw, IN_CHANNELS, NESTED_KEYS)
         # `${in_channels}` is known only when the input tensor exists: check the entry now
         # with a stand-in value, and validate it again at build time with the real one.
@@ -154,9 +159,10 @@ class Expander:
         except (ParamError, EntryError) as exc:
             raise SpecError([Problem(location, str(exc), frame.context)]) from None
         except ValidationError as exc:
-            kind = entry_kind(entry)
+            kind = entry_kind(entry) if isinstance(entry, dict) else entry  # `- dense`: a bare kind
+            args = entry[kind] if isinstance(entry, dict) else None
             raise spec_error_from_validation(
-                exc, entry[kind], self.source, base=path + (kind,), root=LAYER_KINDS[kind], context=frame.context
+                exc, args, self.source, base=path + (kind,), root=LAYER_KINDS[kind], context=frame.context
             ) from None
 
     def _known_channels(self, source: Ref | None, location: Location, frame: Frame, kind: str) -> int:
@@ -205,6 +211,7 @@ class Expander:
         return out
 
     def _repeat(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
+        self.budget.repeat(self.source.locate(path), frame.context, spec.times, spec.layers)
         out = source
         for r in range(spec.times):
             scope = {**frame.scope, spec.index: r}
@@ -221,6 +228,7 @@ class Expander:
         if spec.use in frame.blocks or len(frame.blocks) >= MAX_BLOCK_DEPTH:
             chain = " -> ".join(frame.blocks + (spec.use,))
             raise SpecError([Problem(location, f"block '{spec.use}' uses itself ({chain})", frame.context)])
+        self.budget.block(location, frame.context, spec.use)
         unknown = [a for a in spec.args if a not in block.params]
         missing = [p for p, default in block.params.items() if default is None and p not in spec.args]
         problems = [
@@ -245,6 +253,7 @@ class Expander:
     def _internal(self, name: str, entry: dict, inputs: list[Ref], path: PathTuple, frame: Frame) -> Ref:
         """A node the expander adds itself (merges, projections), located at its composite."""
         (kind,) = entry
+        self.budget.count(self.source.locate(path), frame.context, len(frame.group))
         spec = _INTERNAL_SPECS[kind](**(entry[kind] or {})) if kind in _INTERNAL_SPECS else validate_entry(entry)
         location = self.source.locate(path)
         self._add(name, kind, spec, inputs, location, frame)

@@ -16,6 +16,7 @@ class StrictModel(BaseModel):
         populate_by_name=True,
         use_attribute_docstrings=False,
         defer_build=True,
+        allow_inf_nan=False,  # `.inf`/`.nan` are never a sane rate, scale or coefficient
     )
 
     def explicit(self) -> dict[str, Any]:

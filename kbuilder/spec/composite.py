@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, WithJsonSchema
 
 from kbuilder.spec.base import Name
-from kbuilder.spec.fields import ActivationName, Axis
+from kbuilder.spec.fields import ActivationName, Axis, Width
 from kbuilder.spec.layers.normalization import BatchNorm
 from kbuilder.spec.registry import LayerSpec, layer_kind
 
@@ -87,12 +87,12 @@ class Inception(LayerSpec):
     1x1 | 1x1 reduce -> 3x3 | 1x1 reduce -> 5x5 | 3x3 max pool -> 1x1 projection."""
 
     composite = True
-    conv1x1: int = Field(gt=0, description="#1x1: filters of the 1x1 path.")
-    conv3x3_reduce: int = Field(gt=0, description="#3x3 reduce: 1x1 filters before the 3x3.")
-    conv3x3: int = Field(gt=0, description="#3x3: filters of the 3x3 conv.")
-    conv5x5_reduce: int = Field(gt=0, description="#5x5 reduce: 1x1 filters before the 5x5.")
-    conv5x5: int = Field(gt=0, description="#5x5: filters of the 5x5 conv.")
-    pool_proj: int = Field(gt=0, description="pool proj: 1x1 filters after the 3x3 max pool.")
+    conv1x1: Width = Field(description="#1x1: filters of the 1x1 path.")
+    conv3x3_reduce: Width = Field(description="#3x3 reduce: 1x1 filters before the 3x3.")
+    conv3x3: Width = Field(description="#3x3: filters of the 3x3 conv.")
+    conv5x5_reduce: Width = Field(description="#5x5 reduce: 1x1 filters before the 5x5.")
+    conv5x5: Width = Field(description="#5x5: filters of the 5x5 conv.")
+    pool_proj: Width = Field(description="pool proj: 1x1 filters after the 3x3 max pool.")
     activation: ActivationName = Field("relu", description="Activation of every convolution.")
 
     def as_branches(self) -> dict[str, Any]:

@@ -17,8 +17,9 @@ def describe(value: Any, limit: int = 60) -> str:
     return f"{text} ({type(value).__name__})" if not isinstance(value, (dict, list)) else text
 
 
-def _data_path(raw: Any, loc: Iterable[Any]) -> tuple[PathTuple, list[Any]]:
-    """Keep the loc parts that exist in the raw data; drop union member labels."""
+def _data_path(raw: Any, loc: Iterable[Any], kind: str = "missing") -> tuple[PathTuple, list[Any]]:
+    """Keep the loc parts that exist in the raw data; drop union member labels
+    (`tagged-union[SGD,Adam]`, `literal['sgd']`), which name no key a user wrote."""
     loc = list(loc)
     kept: list[Any] = []
     node = raw
@@ -29,11 +30,14 @@ def _data_path(raw: Any, loc: Iterable[Any]) -> tuple[PathTuple, list[Any]]:
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             kept.append(part)
             node = node[part]
-        elif i == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
+        elif i == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict) and kind in _NAMES_A_KEY:
             kept.append(part)  # a missing or extra field: the name is the point
         else:
             continue
     return tuple(kept), loc
+
+
+_NAMES_A_KEY = {"missing", "extra_forbidden"}  # errors whose last loc part is a field name
 
 
 def _model_types(tp: Any) -> list[type[BaseModel]]:
@@ -74,6 +78,13 @@ def _message(err: dict, raw_at: Any, allowed: set[str]) -> str:
         hint = did_you_mean(key, allowed) if allowed else ""
         known = f"; known fields: {', '.join(sorted(allowed))}" if allowed and not hint else ""
         return f"unknown field '{key}'{hint}{known}"
+    if kind == "union_tag_not_found":  # a tagged mapping without its tag key
+        return f"missing the key {ctx.get('discriminator', '')}, which says what this mapping is; got {describe(value)}"
+    if kind == "union_tag_invalid":
+        expected = str(ctx.get("expected_tags", ""))
+        options = [o.strip(" '") for o in expected.split(",")]
+        hint = did_you_mean(str(ctx.get("tag", "")), options)
+        return f"{ctx.get('discriminator', 'the tag')} must be one of {expected}, got {ctx.get('tag')!r}{hint}"
     if kind == "literal_error":
         expected = str(ctx.get("expected", ""))
         options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
@@ -100,7 +111,7 @@ def spec_error_from_validation(
     """Map a ValidationError on `raw` (found at `base` in the file) to a SpecError."""
     problems: dict[PathTuple, list[str]] = {}
     for err in exc.errors():
-        path, _ = _data_path(raw, err["loc"])
+        path, _ = _data_path(raw, err["loc"], err["type"])
         allowed = set()
         if err["type"] == "extra_forbidden" and root is not None:
             allowed = _fields_at(root, path[:-1])

@@ -1,4 +1,11 @@
-"""Field types shared by the layer specs: Keras argument names, with constraints."""
+"""Field types shared by the layer specs: Keras argument names, with constraints.
+
+Every integer a spec gives has an upper bound as well as a lower one: a spec is untrusted
+input, and `units: 10**100` must be refused here, with its location, rather than deep
+inside TensorFlow. The bounds are far above any real model's (README, "Untrusted specs
+and limits"); the total size of a model is bounded separately when it is built
+(`--max-params`).
+"""
 
 
 from typing import Annotated, Literal, Union
@@ -6,6 +13,16 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, model_validator
 
 from kbuilder.spec.base import StrictModel
+
+MAX_WIDTH = 10_000_000  # units, filters, channels, vocabulary size
+MAX_DIMENSION = 1_000_000  # one dimension of an input or target shape
+MAX_WINDOW = 10_000  # kernel, pool, stride, dilation, padding, upsampling factor
+MAX_SEED = 2**31 - 1  # what every backend's random generators accept
+
+Width = Annotated[int, Field(gt=0, le=MAX_WIDTH, description="A positive count (units, channels).")]
+Dimension = Annotated[int, Field(gt=0, le=MAX_DIMENSION, description="A size along one axis.")]
+Window = Annotated[int, Field(gt=0, le=MAX_WINDOW, description="A window length, step or rate.")]
+PadAmount = Annotated[int, Field(ge=0, le=MAX_WINDOW, description="Zeros added at one end.")]
 
 ActivationName = Literal[
     "linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "hard_swish", "hard_silu", "tanh", "softmax", "log_softmax",
@@ -35,7 +52,7 @@ class InitializerSpec(StrictModel):
     distribution: Literal["truncated_normal", "untruncated_normal", "uniform"] | None = Field(
         None, description="variance_scaling distribution."
     )
-    seed: int | None = Field(None, ge=0, description="Seed for reproducible initial weights.")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Seed for reproducible initial weights.")
 
 
 Initializer = Annotated[
@@ -77,24 +94,24 @@ Constraint = Annotated[ConstraintSpec, Field(description="A weight constraint: {
 
 Regularizer = Annotated[RegularizerSpec, Field(description="A weight regularizer: {l1: x}, {l2: x} or {l1: x, l2: y}.")]
 
-Size1D = Annotated[int, Field(gt=0)]
-Size2D = Union[Annotated[int, Field(gt=0)], Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=2, max_length=2)]]
+Size1D = Window
+Size2D = Union[Window, Annotated[list[Window], Field(min_length=2, max_length=2)]]
 
 KernelSize2D = Annotated[Size2D, Field(description="Window height and width: one integer or [h, w].")]
 Strides2D = Annotated[Size2D, Field(description="Step of the window: one integer or [h, w].")]
 Dilation2D = Annotated[Size2D, Field(description="Dilation rate: one integer or [h, w].")]
 Padding = Annotated[Literal["valid", "same"], Field(description="'valid' (no padding) or 'same' (output size = ceil(input/stride)).")]
 Padding1D = Annotated[Literal["valid", "same", "causal"], Field(description="'valid', 'same' or 'causal'.")]
-Units = Annotated[int, Field(gt=0, description="Number of output units.")]
-Filters = Annotated[int, Field(gt=0, description="Number of output channels (filters).")]
+Units = Annotated[int, Field(gt=0, le=MAX_WIDTH, description="Number of output units.")]
+Filters = Annotated[int, Field(gt=0, le=MAX_WIDTH, description="Number of output channels (filters).")]
 UseBias = Annotated[bool, Field(description="Whether the layer adds a bias vector.")]
 OptionalActivation = Annotated[
     ActivationName | None, Field(description="Activation applied to the output (Keras name); none means linear.")
 ]
 Axis = Annotated[int, Field(ge=-8, le=8, description="The axis to operate on (-1 is channels-last).")]
 DropoutRate = Annotated[float, Field(ge=0.0, lt=1.0, description="Fraction of units to drop while training.")]
-Seed = Annotated[int | None, Field(ge=0, description="Random seed (none: nondeterministic).")]
+Seed = Annotated[int | None, Field(ge=0, le=MAX_SEED, description="Random seed (none: nondeterministic).")]
 Shape = Annotated[
-    list[Annotated[int, Field(gt=0)] | None],
+    list[Dimension | None],
     Field(min_length=1, max_length=8, description="Shape without the batch dimension; null for a variable size."),
 ]

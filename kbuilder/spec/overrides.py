@@ -2,22 +2,28 @@
 
 Values are parsed as YAML scalars or flow collections (`3`, `0.1`, `[32, 32, 1]`,
 `{l2: 0.0005}`), so an override is validated by exactly the same models as the file.
+They come from the command line, which is as untrusted as the file: values go through
+the same bounded loader (alias bombs, nesting, tags, number length), and key paths are
+bounded in length and depth.
 """
 
 
 import re
 from typing import Any, Sequence
 
-import yaml
-
 from kbuilder.errors import Location, SpecError
-from kbuilder.spec.loader import PathTuple, SourceMap, format_path
+from kbuilder.spec.loader import MAX_DEPTH, MAX_NODES, PathTuple, SourceMap, format_path, parse_yaml
+
+MAX_OVERRIDES = 1_000
+MAX_KEY_CHARS = 1_000
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def parse_override_path(text: str) -> PathTuple:
     """`layers[2].dense.units` -> ("layers", 2, "dense", "units")."""
+    if len(text) > MAX_KEY_CHARS:
+        raise ValueError(f"the key path has {len(text)} characters; the limit is {MAX_KEY_CHARS}")
     parts: list[str | int] = []
     pos = 0
     while pos < len(text):
@@ -31,11 +37,16 @@ def parse_override_path(text: str) -> PathTuple:
         pos = match.end()
     if not parts:
         raise ValueError("the key path is empty")
+    if len(parts) > MAX_DEPTH:
+        raise ValueError(f"the key path is deeper than {MAX_DEPTH} levels")
     return tuple(parts)
 
 
 def apply_overrides(data: Any, overrides: Sequence[str], source: SourceMap) -> Any:
     """Apply each `key=value` to `data` in place and note it in the source map."""
+    if len(overrides) > MAX_OVERRIDES:
+        raise SpecError.at(Location("--set"), f"{len(overrides)} overrides; the limit is {MAX_OVERRIDES}")
+    budget = MAX_NODES  # shared by all overrides: a thousand alias bombs are one too many
     for item in overrides:
         where = Location(f"--set {item}")
         key, sep, raw_value = item.partition("=")
@@ -43,9 +54,10 @@ def apply_overrides(data: Any, overrides: Sequence[str], source: SourceMap) -> A
             raise SpecError.at(where, "expected KEY=VALUE, for example train.epochs=3")
         try:
             path = parse_override_path(key.strip())
-            value = yaml.safe_load(raw_value) if raw_value.strip() else None
-        except (ValueError, yaml.YAMLError) as exc:
+        except ValueError as exc:
             raise SpecError.at(where, f"cannot parse the override: {exc}") from None
+        value, parsed = parse_yaml(raw_value, where.file, allow_empty=True, max_nodes=max(budget, 1))
+        budget -= parsed.values
         _set_path(data, path, value, where)
         source.overridden[path] = item
     return data

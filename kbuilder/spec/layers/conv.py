@@ -1,13 +1,17 @@
 """Convolution layer kinds (Keras argument names and semantics, channels-last)."""
 
 
+from typing import Annotated
+
 from pydantic import Field
 
 from kbuilder.spec.fields import (
     Dilation2D, Filters, Initializer, KernelSize2D, OptionalActivation, Padding, Padding1D, Regularizer,
-    Size1D, Strides2D, UseBias,
+    PadAmount, Size1D, Strides2D, UseBias, Width,
 )
 from kbuilder.spec.registry import LayerSpec, WeightedLayerSpec, layer_kind
+
+PadPair = Annotated[list[PadAmount], Field(min_length=2, max_length=2)]
 
 
 @layer_kind("conv1d", keras_class="Conv1D", category="conv")
@@ -19,7 +23,7 @@ class Conv1D(WeightedLayerSpec):
     strides: Size1D = Field(1, description="Step of the window.")
     padding: Padding1D = "valid"
     dilation_rate: Size1D = Field(1, description="Dilation rate.")
-    groups: int = Field(1, gt=0, description="Channel groups; input and output channels must divide by it.")
+    groups: Width = Field(1, description="Channel groups; input and output channels must divide by it.")
 
 
 @layer_kind("conv2d", keras_class="Conv2D", category="conv")
@@ -31,7 +35,7 @@ class Conv2D(WeightedLayerSpec):
     strides: Strides2D = 1
     padding: Padding = "valid"
     dilation_rate: Dilation2D = 1
-    groups: int = Field(1, gt=0, description="Channel groups; input and output channels must divide by it.")
+    groups: Width = Field(1, description="Channel groups; input and output channels must divide by it.")
 
 
 @layer_kind("depthwise_conv2d", keras_class="DepthwiseConv2D", category="conv")
@@ -41,7 +45,7 @@ class DepthwiseConv2D(LayerSpec):
     kernel_size: KernelSize2D
     strides: Strides2D = 1
     padding: Padding = "valid"
-    depth_multiplier: int = Field(1, gt=0, description="Output channels per input channel.")
+    depth_multiplier: Width = Field(1, description="Output channels per input channel.")
     dilation_rate: Dilation2D = 1
     activation: OptionalActivation = None
     use_bias: UseBias = True
@@ -59,7 +63,7 @@ class SeparableConv2D(LayerSpec):
     kernel_size: KernelSize2D
     strides: Strides2D = 1
     padding: Padding = "valid"
-    depth_multiplier: int = Field(1, gt=0, description="Depthwise output channels per input channel.")
+    depth_multiplier: Width = Field(1, description="Depthwise output channels per input channel.")
     dilation_rate: Dilation2D = 1
     activation: OptionalActivation = None
     use_bias: UseBias = True
@@ -75,14 +79,16 @@ class SeparableConv2D(LayerSpec):
 class ZeroPadding1D(LayerSpec):
     """Pads a sequence with zeros at both ends."""
 
-    padding: int | list[int] = Field(1, description="Zeros at each end, or [start, end].")
+    padding: PadAmount | PadPair = Field(1, description="Zeros at each end, or [start, end].")
 
 
 @layer_kind("zero_padding2d", shorthand="padding", keras_class="ZeroPadding2D", category="shape")
 class ZeroPadding2D(LayerSpec):
     """Pads an image with zeros: `2`, `[h, w]` or `[[top, bottom], [left, right]]`."""
 
-    padding: int | list[int] | list[list[int]] = Field(1, description="Rows/columns of zeros to add.")
+    padding: PadAmount | PadPair | Annotated[list[PadPair], Field(min_length=2, max_length=2)] = Field(
+        1, description="Rows/columns of zeros to add."
+    )
 
 
 @layer_kind("upsampling2d", shorthand="size", keras_class="UpSampling2D", category="shape")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from kbuilder.spec.fields import (
-    ActivationName, Axis, DropoutRate, Initializer, Regularizer, Seed, Shape, Units,
+    MAX_DIMENSION, ActivationName, Axis, DropoutRate, Initializer, Regularizer, Seed, Shape, Units, Width,
 )
 from kbuilder.spec.registry import LayerSpec, WeightedLayerSpec, layer_kind
 
@@ -66,7 +66,9 @@ class ELU(LayerSpec):
 class PReLU(LayerSpec):
     """Leaky ReLU whose slope is learned per unit."""
 
-    shared_axes: list[int] | None = Field(None, description="Axes that share one slope (e.g. [1, 2] for images).")
+    shared_axes: list[Axis] | None = Field(
+        None, max_length=8, description="Axes that share one slope (e.g. [1, 2] for images)."
+    )
 
 
 @layer_kind("softmax", shorthand="axis", keras_class="Softmax", category="activation")
@@ -117,7 +119,9 @@ class Flatten(LayerSpec):
 class Reshape(LayerSpec):
     """Reshapes to `target_shape` (without batch; one entry may be -1)."""
 
-    target_shape: list[int] = Field(min_length=1, max_length=8, description="New shape without the batch dimension.")
+    target_shape: list[Annotated[int, Field(ge=-1, le=MAX_DIMENSION)]] = Field(
+        min_length=1, max_length=8, description="New shape without the batch dimension."
+    )
 
     def out_channels(self, inputs: list[int | None]) -> int | None:
         return self.target_shape[-1] if self.target_shape[-1] > 0 else None
@@ -135,7 +139,7 @@ class Rescaling(LayerSpec):
 class Embedding(LayerSpec):
     """Maps integer token ids in [0, input_dim) to dense vectors."""
 
-    input_dim: int = Field(gt=0, description="Vocabulary size.")
-    output_dim: int = Field(gt=0, description="Embedding vector size.")
+    input_dim: Width = Field(description="Vocabulary size.")
+    output_dim: Width = Field(description="Embedding vector size.")
     embeddings_initializer: Initializer | None = None
     embeddings_regularizer: Regularizer | None = None

@@ -4,11 +4,14 @@
 """
 
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from kbuilder.spec.fields import Initializer, KernelSize2D, OptionalActivation, Padding, Size2D, UseBias
+from kbuilder.spec.fields import (
+    MAX_SEED, MAX_WIDTH, MAX_WINDOW, Axis, Initializer, KernelSize2D, OptionalActivation, Padding, Size2D, UseBias,
+    Width,
+)
 from kbuilder.spec.registry import LayerSpec, layer_kind
 
 
@@ -18,7 +21,7 @@ class LRN(LayerSpec):
     x / (bias + alpha * sum over +-depth_radius channels of x^2) ** beta.
     AlexNet (k=2, n=5, alpha=1e-4, beta=0.75) is `{depth_radius: 2, bias: 2, alpha: 1e-4, beta: 0.75}`."""
 
-    depth_radius: int = Field(5, ge=0, description="Half-width of the channel window (window = 2r+1).")
+    depth_radius: int = Field(5, ge=0, le=MAX_WINDOW, description="Half-width of the channel window (window = 2r+1).")
     bias: float = Field(1.0, gt=0, description="k, added before the power (must be positive).")
     alpha: float = Field(1.0, ge=0, description="Scale of the squared sum (not divided by the window size).")
     beta: float = Field(0.5, ge=0, description="Exponent.")
@@ -28,8 +31,8 @@ class LRN(LayerSpec):
 class Maxout(LayerSpec):
     """Maxout (Goodfellow et al. 2013): max over groups of C/num_units features."""
 
-    num_units: int = Field(gt=0, description="Output features; the input axis must divide by it.")
-    axis: int = Field(-1, description="The feature axis.")
+    num_units: Width = Field(description="Output features; the input axis must divide by it.")
+    axis: Axis = Field(-1, description="The feature axis.")
 
 
 @layer_kind("scaled_tanh", keras_class="kbuilder:ScaledTanh", category="activation")
@@ -54,9 +57,9 @@ class TrainableSubsampling(LayerSpec):
 class PartialConv2D(LayerSpec):
     """Convolution where each output map sees only some input maps (LeNet-5's C3)."""
 
-    filters: int = Field(gt=0, description="Number of output maps.")
+    filters: Width = Field(description="Number of output maps.")
     kernel_size: KernelSize2D
-    connections: Literal["lenet5_c3"] | list[list[int]] = Field(
+    connections: Literal["lenet5_c3"] | list[list[Annotated[int, Field(ge=0, le=MAX_WIDTH)]]] = Field(
         description="'lenet5_c3' (LeCun 1998, Table I) or, per output map, the input maps it reads."
     )
     strides: Size2D = Field(1, description="Step of the window.")
@@ -71,6 +74,6 @@ class PartialConv2D(LayerSpec):
 class EuclideanRBF(LayerSpec):
     """LeNet-5's output: y_i = sum_j (x_j - w_ij)^2 with fixed (non-trainable) +-1 prototypes."""
 
-    units: int = Field(gt=0, description="Number of classes.")
-    seed: int = Field(0, ge=0, description="Seed for the fixed prototypes.")
+    units: Width = Field(description="Number of classes.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed for the fixed prototypes.")
     as_logits: bool = Field(False, description="Output -y, usable as logits for softmax cross-entropy.")

@@ -35,8 +35,8 @@ class PerformanceSpec(StrictModel):
     @field_validator("steps_per_execution", "prefetch")
     @classmethod
     def _positive(cls, value):
-        if isinstance(value, int) and value < 1:
-            raise ValueError("must be >= 1 or 'auto'")
+        if isinstance(value, int) and not 1 <= value <= 1_000_000:  # a spec is untrusted: bounded both ways
+            raise ValueError("must be from 1 to 1,000,000, or 'auto'")
         return value
 
 
