@@ -49,7 +49,10 @@ STRINGS = ["", " ", "x", "relu", "same", "valid", "softmax", "a" * 500, "dense",
 EXPRESSIONS = ["${w}", "${w * 2}", "${undefined}", "${1 / 0}", "${'a' + 1}", "${in_channels}", "${index}",
                "${-1}", "${10 ** 6}", "x${index}y", "${", "${}", "${min(1)}", "${int('x')}", "${abs(-3)}",
                "${round(2.5)}", "${max(1, 2, 3)}", "${2 ** 0.5}", "${[1, 2]}", "${a.b}", "${f(1)}",
-               "${1 if 1 else 2}", "${lambda: 1}", "${__import__('os')}", "${(1, 2)}", "${7 // 0}", "${7 % 0}"]
+               "${1 if 1 else 2}", "${lambda: 1}", "${__import__('os')}", "${(1, 2)}", "${7 // 0}", "${7 % 0}",
+               # issue 10's hostile expressions (bounded before they are computed) and the comparisons
+               "${-'a'}", "${2.0 ** 10000}", "${2 ** 10 ** 10}", "${9 ** 9 ** 9}", "${'a' * 10 ** 9}",
+               "n${10 ** 5000}", "${round(5, -10 ** 7)}", "${w > 2 and w < 9}", "${1 if w >= 2 else 0}"]
 
 
 def _kinds() -> list[str]:
