@@ -25,12 +25,13 @@ TIMEOUT_SECONDS = 600
 
 
 def export_via_tensorflow(model: Any, directory: str | os.PathLike, *, manifest: dict[str, Any],
-                          atol: float, rtol: float) -> Path:
+                          atol: float, rtol: float, formats: tuple[str, ...], quantize: str,
+                          calibration: list[Any] | None) -> Path:
     """Export `model` (any backend) as `kbuilder.export.export_model` would under TensorFlow."""
     import keras
     import numpy as np
 
-    from kbuilder.export import check_batch, flat_numpy
+    from kbuilder.export_check import check_batch, flat_numpy
 
     manifest = {**manifest, "trained_on_backend": keras.backend.backend()}
     batch, _, arrays = check_batch(model)
@@ -39,9 +40,11 @@ def export_via_tensorflow(model: Any, directory: str | os.PathLike, *, manifest:
         work_dir = Path(work)
         model.save(str(work_dir / "model.keras"))
         np.savez(work_dir / "check.npz", **{f"input_{i}": a for i, a in enumerate(arrays)},
-                 **{f"output_{i}": e for i, e in enumerate(expected)})
+                 **{f"output_{i}": e for i, e in enumerate(expected)},
+                 **{f"calibration_{i}": c for i, c in enumerate(calibration or [])})
         job = {"directory": str(Path(directory).resolve()), "manifest": manifest, "atol": atol,
-               "rtol": rtol, "backend": keras.backend.backend(), "inputs": len(arrays), "outputs": len(expected)}
+               "rtol": rtol, "formats": list(formats), "quantize": quantize,
+               "calibrated": calibration is not None, "backend": keras.backend.backend(), "inputs": len(arrays), "outputs": len(expected)}
         (work_dir / "job.json").write_text(json.dumps(job))
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
         try:
@@ -61,7 +64,8 @@ def _run(work_dir: Path) -> None:
     import numpy as np
 
     import kbuilder.layers  # noqa: F401  registers the custom layers for loading
-    from kbuilder.export import compare_outputs, export_model, flat_numpy, input_structure
+    from kbuilder.export import export_model
+    from kbuilder.export_check import compare_outputs, flat_numpy, input_structure
 
     job = json.loads((work_dir / "job.json").read_text())
     check = np.load(work_dir / "check.npz")
@@ -76,7 +80,9 @@ def _run(work_dir: Path) -> None:
                                      expected, outputs, atol=job["atol"], rtol=job["rtol"])
     if problems:
         raise RuntimeFailure("; ".join(problems))
-    export_model(model, job["directory"], manifest=job["manifest"], atol=job["atol"], rtol=job["rtol"])
+    calibration = [check[f"calibration_{i}"] for i in range(job["inputs"])] if job["calibrated"] else None
+    export_model(model, job["directory"], manifest=job["manifest"], atol=job["atol"], rtol=job["rtol"],
+                 formats=job["formats"], quantize=job["quantize"], calibration=calibration)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kbuilder import export as export_module
+from kbuilder import export_check as export_module
 from kbuilder.errors import RuntimeFailure, UsageError
 from kbuilder.export import DEFAULT_ATOL as ATOL
 from kbuilder.export import DEFAULT_RTOL as RTOL
@@ -115,7 +115,7 @@ def test_failed_check_leaves_previous_export_byte_identical(tmp_path):
     before = snapshot(target)
     inputs = keras.Input(shape=(4,))
     lossy = keras.Model(inputs, ForgetfulScale(3.0)(keras.layers.Dense(2)(inputs)))
-    with pytest.raises(RuntimeFailure, match=r"model\.keras output 0: max abs diff .* exceeds atol 1e-05 \+ rtol 1e-05"):
+    with pytest.raises(RuntimeFailure, match=r"model\.keras \(batch 2\) output 0: max abs diff .* exceeds atol 1e-05 \+ rtol 1e-05"):
         export_model(lossy, target, manifest={"version": 2})
     assert snapshot(target) == before
     assert leftovers(tmp_path) == []
@@ -140,10 +140,10 @@ def test_failed_write_leaves_previous_export_byte_identical(tmp_path, monkeypatc
 
 
 def test_saved_model_mismatch_is_reported_with_figures(tmp_path, monkeypatch):
-    real = export_module._saved_model_outputs
-    monkeypatch.setattr(export_module, "_saved_model_outputs",
+    real = export_module.saved_model_outputs
+    monkeypatch.setattr(export_module, "saved_model_outputs",
                         lambda path, named: [o + 0.5 for o in real(path, named)])
-    with pytest.raises(RuntimeFailure, match=r"saved_model output 1: max abs diff 0\.5 exceeds atol"):
+    with pytest.raises(RuntimeFailure, match=r"saved_model \(batch 2\) output 1: max abs diff 0\.5 exceeds atol"):
         export_model(two_input_model(), tmp_path / "export", manifest={})
     assert list(tmp_path.iterdir()) == []
 
@@ -225,13 +225,13 @@ def test_large_outputs_pass_with_rounding_small_ones_fail(tmp_path, monkeypatch)
     inputs = keras.Input(shape=(4,))
     big = keras.Model(inputs, keras.layers.Dense(3, kernel_initializer="ones",
                                                  bias_initializer=keras.initializers.Constant(300.0))(inputs))
-    real = export_module._saved_model_outputs
-    monkeypatch.setattr(export_module, "_saved_model_outputs",
+    real = export_module.saved_model_outputs
+    monkeypatch.setattr(export_module, "saved_model_outputs",
                         lambda path, named: [o + 3.05e-5 for o in real(path, named)])
     out = export_model(big, tmp_path / "big", manifest={})
     check = json.loads((out / "manifest.json").read_text())["check"]
     assert 3e-5 < check["max_abs_diff"]["saved_model"] and check["tolerance_ratio"]["saved_model"] < 0.1
     small = keras.Model(inputs, keras.layers.Dense(3, kernel_initializer="zeros")(inputs))  # outputs 0
-    with pytest.raises(RuntimeFailure, match=r"saved_model output 0: max abs diff 3\.05e-05 exceeds"):
+    with pytest.raises(RuntimeFailure, match=r"saved_model \(batch 2\) output 0: max abs diff 3\.05e-05 exceeds"):
         export_model(small, tmp_path / "small", manifest={})
     assert not (tmp_path / "small").exists() and leftovers(tmp_path) == []

@@ -1,0 +1,108 @@
+"""`kbuilder export --format onnx`: the ONNX file, run with onnxruntime, gives the in-memory
+model's outputs at two batch sizes within the export tolerance, custom layers and grouped
+convolutions (lowered to split / convolve / concatenate) included; a layer ONNX cannot
+carry is refused without writing anything."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+
+from kbuilder import api
+from kbuilder.cli.app import main
+from kbuilder.errors import RuntimeFailure
+from kbuilder.export import export_model
+from kbuilder.export_check import DEFAULT_ATOL, DEFAULT_RTOL
+from kbuilder.export_onnx import lower_for_onnx
+from tests.conftest import SPECS
+from tests.test_export import leftovers, snapshot, two_input_model
+from tests.test_export_specs import SMALL
+
+
+def run_onnx(path, arrays):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {node.name: a for node, a in zip(session.get_inputs(), arrays)})
+
+
+def test_lenet5_custom_layers_reach_onnx_through_the_cli(tmp_path, capsys):
+    out = tmp_path / "lenet5"
+    assert main(["export", str(SPECS / "lenet5.yaml"), str(out), "--format", "onnx", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == ["manifest.json", "model.keras", "model.onnx", "saved_model"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["formats"] == ["saved_model", "keras", "onnx"]
+    assert manifest["check"]["batch_sizes"] == [2, 3]
+    assert manifest["check"]["tolerance_ratio"]["model.onnx"] <= 1.0
+    assert "model.onnx" in manifest["files"]
+    # Independently of the export's own check: other inputs, another batch size.
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    x = np.random.default_rng(9).standard_normal((5, 32, 32, 1)).astype("float32")
+    (got,) = run_onnx(out / "model.onnx", [x])
+    np.testing.assert_allclose(got, model(x), rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL)
+
+
+def test_grouped_convolution_is_lowered_with_the_same_weights(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SMALL)  # LRN, maxout and a conv2d with groups: 2
+    model = api.build(spec).model
+    grouped = [layer for layer in model.layers if getattr(layer, "groups", 1) > 1]
+    assert len(grouped) == 1
+    lowered = lower_for_onnx(model)
+    assert lowered is not model and not [l for l in lowered.layers if getattr(l, "groups", 1) > 1]
+    # The lowered copy shares the variables (no copying, nothing to drift).
+    assert {id(v) for v in lowered.weights} == {id(v) for v in model.weights}
+    x = np.random.default_rng(1).standard_normal((3, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(lowered(x), model(x), rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL)
+    out = export_model(model, tmp_path / "export", manifest={}, formats=["onnx"])
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert {n.op_type for n in graph.node} >= {"Conv", "Split", "Concat"}
+    assert all(onnx.defs.has(n.op_type, n.domain or "") for n in graph.node)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["check"]["tolerance_ratio"]["model.onnx"] <= 1.0
+    plain = two_input_model()
+    assert lower_for_onnx(plain) is plain  # nothing to lower: the model itself
+
+
+def test_two_inputs_and_two_outputs_keep_their_order(tmp_path):
+    model = two_input_model()
+    out = export_model(model, tmp_path / "export", manifest={}, formats=["onnx"])
+    session = onnxruntime.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [node.name for node in session.get_inputs()] == ["features", "tokens"]
+    features = np.random.default_rng(2).standard_normal((4, 6)).astype("float32")
+    tokens = np.random.default_rng(3).integers(0, 10, (4, 3)).astype("int32")
+    got = session.run(None, {"features": features, "tokens": tokens})
+    expected = model([features, tokens])
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL)
+
+
+class SingularValues(keras.layers.Layer):
+    """A layer with no ONNX (nor TFLite builtin) equivalent: TensorFlow's Svd op."""
+
+    def call(self, inputs):
+        return keras.ops.svd(keras.ops.reshape(inputs, (-1, 2, 2)), compute_uv=False)
+
+
+def svd_model() -> keras.Model:
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, SingularValues()(keras.layers.Dense(4)(inputs)))
+
+
+def test_a_layer_onnx_cannot_carry_is_refused_and_the_previous_export_kept(tmp_path):
+    target = tmp_path / "export"
+    export_model(two_input_model(), target, manifest={"version": 1})
+    before = snapshot(target)
+    with pytest.raises(RuntimeFailure, match=r"ONNX cannot carry this model: .* Svd unconverted \(in .*singular_values"):
+        export_model(svd_model(), target, manifest={"version": 2}, formats=["onnx"])
+    assert snapshot(target) == before and leftovers(tmp_path) == []
+
+
+def test_unknown_format_is_a_usage_error(tmp_path, capsys):
+    assert main(["export", str(SPECS / "xor_mlp.yaml"), str(tmp_path / "e"), "--format", "onxx", "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)
+    assert "unknown export format 'onxx'" in error["problems"][0] and "did you mean 'onnx'" in error["problems"][0]
+    assert not (tmp_path / "e").exists()
