@@ -1,4 +1,4 @@
-"""`kbuilder export --format onnx`: the ONNX file, run with onnxruntime, gives the in-memory
+"""`kbuilder export --format onnx` (and tflite where one export covers both): the ONNX file, run with onnxruntime, gives the in-memory
 model's outputs at two batch sizes within the export tolerance, custom layers and grouped
 convolutions (lowered to split / convolve / concatenate) included; a layer ONNX cannot
 carry is refused without writing anything."""
@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 
 from kbuilder import api
 from kbuilder.cli.app import main
@@ -29,15 +30,20 @@ def run_onnx(path, arrays):
     return session.run(None, {node.name: a for node, a in zip(session.get_inputs(), arrays)})
 
 
-def test_lenet5_custom_layers_reach_onnx_through_the_cli(tmp_path, capsys):
+def test_lenet5_custom_layers_reach_onnx_and_tflite_through_the_cli(tmp_path, capsys):
+    """LeNet-5 has four custom layers: C3's connection table, trainable subsampling, scaled
+    tanh and the RBF output (in the hundreds: the relative tolerance at work)."""
     out = tmp_path / "lenet5"
-    assert main(["export", str(SPECS / "lenet5.yaml"), str(out), "--format", "onnx", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["files"] == ["manifest.json", "model.keras", "model.onnx", "saved_model"]
+    assert main(["export", str(SPECS / "lenet5.yaml"), str(out), "--format", "onnx,tflite", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == [
+        "manifest.json", "model.keras", "model.onnx", "model.tflite", "saved_model"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["formats"] == ["saved_model", "keras", "onnx"]
+    assert manifest["formats"] == ["saved_model", "keras", "onnx", "tflite"]
     assert manifest["check"]["batch_sizes"] == [2, 3]
-    assert manifest["check"]["tolerance_ratio"]["model.onnx"] <= 1.0
-    assert "model.onnx" in manifest["files"]
+    ratios = manifest["check"]["tolerance_ratio"]
+    assert set(ratios) == {"saved_model", "model.keras", "model.onnx", "model.tflite"}
+    assert max(ratios.values()) <= 1.0
+    assert {"model.onnx", "model.tflite"} <= set(manifest["files"])
     # Independently of the export's own check: other inputs, another batch size.
     model = keras.saving.load_model(out / "model.keras", safe_mode=True)
     x = np.random.default_rng(9).standard_normal((5, 32, 32, 1)).astype("float32")
@@ -69,7 +75,8 @@ def test_grouped_convolution_is_lowered_with_the_same_weights(tmp_path):
 
 def test_two_inputs_and_two_outputs_keep_their_order(tmp_path):
     model = two_input_model()
-    out = export_model(model, tmp_path / "export", manifest={}, formats=["onnx"])
+    out = export_model(model, tmp_path / "export", manifest={}, formats=["onnx", "tflite"])
+    assert max(json.loads((out / "manifest.json").read_text())["check"]["tolerance_ratio"].values()) <= 1.0
     session = onnxruntime.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     assert [node.name for node in session.get_inputs()] == ["features", "tokens"]
     features = np.random.default_rng(2).standard_normal((4, 6)).astype("float32")
@@ -78,6 +85,10 @@ def test_two_inputs_and_two_outputs_keep_their_order(tmp_path):
     expected = model([features, tokens])
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL)
+    runner = Interpreter(model_path=str(out / "model.tflite")).get_signature_runner()
+    served = runner(features=features, tokens=tokens)
+    np.testing.assert_allclose(served["output_0"], expected[0], rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL)
+    np.testing.assert_allclose(served["output_1"], expected[1], rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL)
 
 
 class SingularValues(keras.layers.Layer):
@@ -92,12 +103,15 @@ def svd_model() -> keras.Model:
     return keras.Model(inputs, SingularValues()(keras.layers.Dense(4)(inputs)))
 
 
-def test_a_layer_onnx_cannot_carry_is_refused_and_the_previous_export_kept(tmp_path):
+def test_a_layer_a_format_cannot_carry_is_refused_and_the_previous_export_kept(tmp_path):
     target = tmp_path / "export"
     export_model(two_input_model(), target, manifest={"version": 1})
     before = snapshot(target)
     with pytest.raises(RuntimeFailure, match=r"ONNX cannot carry this model: .* Svd unconverted \(in .*singular_values"):
         export_model(svd_model(), target, manifest={"version": 2}, formats=["onnx"])
+    assert snapshot(target) == before and leftovers(tmp_path) == []
+    with pytest.raises(RuntimeFailure, match=r"TFLite cannot carry this model: TensorFlow op\(s\) Svd in .*singular_values"):
+        export_model(svd_model(), target, manifest={"version": 2}, formats=["tflite"])
     assert snapshot(target) == before and leftovers(tmp_path) == []
 
 
