@@ -145,20 +145,24 @@ def _artifact_runners(directory: pathlib.Path, formats: tuple[str, ...], tensors
     import keras
 
     reloaded = keras.saving.load_model(directory / KERAS_FILE, safe_mode=True)
+
+    def named(arrays: list[Any]) -> dict[str, Any]:
+        return {tensor.name: array for tensor, array in zip(tensors, arrays)}
+
     runners = {
         KERAS_FILE: lambda arrays: flat_numpy(reloaded(
             keras.tree.pack_sequence_as(input_structure(reloaded), arrays), training=False)),
         SAVED_MODEL_DIR: lambda arrays: export_check.saved_model_outputs(  # looked up late: tests patch it
-            directory / SAVED_MODEL_DIR, {t.name: a for t, a in zip(tensors, arrays)}),
+            directory / SAVED_MODEL_DIR, named(arrays)),
     }
     if "onnx" in formats:
         from kbuilder.export_onnx import onnx_outputs
 
-        runners[ONNX_FILE] = lambda arrays: onnx_outputs(directory / ONNX_FILE, arrays)
+        runners[ONNX_FILE] = lambda arrays: onnx_outputs(directory / ONNX_FILE, named(arrays))
     if "tflite" in formats:
         from kbuilder.export_tflite import tflite_outputs
 
-        runners[TFLITE_FILE] = lambda arrays: tflite_outputs(directory / TFLITE_FILE, arrays)
+        runners[TFLITE_FILE] = lambda arrays: tflite_outputs(directory / TFLITE_FILE, named(arrays))
     return runners
 
 

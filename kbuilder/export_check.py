@@ -6,6 +6,7 @@ No TensorFlow/Keras import at module level, so `import kbuilder` stays fast.
 
 from __future__ import annotations
 
+import pathlib
 import re
 from typing import Any
 
@@ -169,3 +170,13 @@ def check_batch(model: Any, size: int = CHECK_BATCH_SIZES[0]) -> tuple[Any, list
     tensors = keras.tree.flatten(structure)
     arrays = [random_array(tensor, rng, size) for tensor in tensors]
     return keras.tree.pack_sequence_as(structure, arrays), tensors, arrays
+
+
+def match_inputs(file_names: list[str], named_inputs: dict[str, Any], what: str) -> dict[str, Any]:
+    """The model's inputs keyed by an exported file's input names: by name, or the single
+    input whatever its name; RuntimeFailure when they do not correspond."""
+    if sorted(file_names) == sorted(named_inputs):
+        return dict(named_inputs)
+    if len(file_names) == 1 and len(named_inputs) == 1:
+        return {file_names[0]: next(iter(named_inputs.values()))}
+    raise RuntimeFailure(f"the {what} takes inputs {sorted(file_names)}, the model has {sorted(named_inputs)}")

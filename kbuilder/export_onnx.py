@@ -110,17 +110,16 @@ def _refuse_unconverted_ops(path: pathlib.Path) -> None:
             "written. Export it without --format onnx")
 
 
-def onnx_outputs(path: pathlib.Path, arrays: list[Any]) -> list[Any]:
-    """Runs the ONNX file with onnxruntime on the CPU; outputs in the file's order, which
-    is the model's flat output order."""
+def onnx_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> list[Any]:
+    """Runs the ONNX file with onnxruntime on the CPU (inputs by the model's input names);
+    outputs in the file's order, which is the model's flat output order."""
     import numpy as np
     import onnxruntime
+
+    from kbuilder.export_check import match_inputs
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # no warnings on stderr for initializers also listed as inputs
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    names = [node.name for node in session.get_inputs()]
-    if len(names) != len(arrays):
-        raise RuntimeFailure(f"the ONNX file takes {len(names)} inputs, the model has {len(arrays)}")
-    outputs = session.run(None, dict(zip(names, arrays)))
-    return [np.asarray(output, "float64") for output in outputs]
+    feeds = match_inputs([node.name for node in session.get_inputs()], named_inputs, "ONNX file")
+    return [np.asarray(output, "float64") for output in session.run(None, feeds)]

@@ -61,23 +61,19 @@ def write_tflite(model: Any, path: pathlib.Path, *, quantize: str = "none",
             "nothing was written. Export it without --format tflite") from error
 
 
-def tflite_outputs(path: pathlib.Path, arrays: list[Any]) -> list[Any]:
-    """Runs the TFLite file on one batch (inputs in the model's flat order); outputs in
-    the model's flat order (the signature's outputs sorted as the SavedModel's are)."""
+def tflite_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> list[Any]:
+    """Runs the TFLite file's signature on one batch (inputs by the model's input names);
+    outputs in the model's flat order (output_0, output_1, ... as in the SavedModel)."""
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
+
+    from kbuilder.export_check import match_inputs
 
     with _native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate" otherwise
         interpreter = Interpreter(model_path=str(path))
     runner = interpreter.get_signature_runner()
-    details = runner.get_input_details()
-    names = list(details)
-    if len(names) != len(arrays):
-        raise RuntimeFailure(f"the TFLite file takes {len(names)} inputs, the model has {len(arrays)}")
-    # Signature inputs are named after the Keras inputs; with several, TFLite sorts them by
-    # name and keras.tree.flatten orders a dict the same way, but a list keeps its order:
-    # match by shape/dtype-compatible position of the model's own names when they exist.
-    result = runner(**{name: np.asarray(array) for name, array in zip(names, arrays)})
+    feeds = match_inputs(list(runner.get_input_details()), named_inputs, "TFLite file")
+    result = runner(**{name: np.asarray(array) for name, array in feeds.items()})
     keys = sorted(result, key=_output_order)
     return [np.asarray(result[key], "float64") for key in keys]
 
