@@ -25,6 +25,79 @@ from tests.test_export import leftovers, snapshot, two_input_model
 from tests.test_export_specs import SMALL
 
 
+# The zoo's other layer kinds, small: padding, batch norm, a residual add, branches
+# concatenated, an inception module, LRN, pooling, dropout, maxout (the full zoo at full size:
+# tools/bench_export.py).
+MIXED = """\
+name: mixed_kinds
+inputs:
+  image: {shape: [20, 20, 3]}
+layers:
+  - zero_padding2d: {padding: 1}
+  - conv2d: {filters: 8, kernel_size: 3, strides: 2}
+  - batch_norm: {}
+  - activation: {activation: relu}
+  - residual:
+      shortcut: identity
+      activation: relu
+      layers:
+        - conv2d: {filters: 8, kernel_size: 3, padding: same}
+        - batch_norm: {}
+  - branches:
+      merge: concat
+      paths:
+        input: []
+        new:
+          - conv2d: {filters: 4, kernel_size: 1, use_bias: false}
+  - inception: {conv1x1: 4, conv3x3_reduce: 4, conv3x3: 4, conv5x5_reduce: 2, conv5x5: 4, pool_proj: 4}
+  - lrn: {depth_radius: 2, bias: 1.0, alpha: 2.0e-5, beta: 0.75}
+  - average_pooling2d: {pool_size: 2}
+  - global_average_pooling2d: {}
+  - dropout: {rate: 0.4}
+  - dense: 12
+  - maxout: 4
+  - dense: {units: 5, activation: softmax}
+"""
+SMALL_ZOO = {
+    "mixed_kinds": [],
+    # AlexNet itself (groups: 2 in conv2/4/5, LRN) on a 67x67 input with narrow dense layers.
+    "alexnet": ["inputs.image.shape=[67, 67, 3]", "layers[11].dense.units=32",
+                "layers[13].dense.units=32", "layers[15].dense.units=10"],
+    # Integer token inputs, embedding, conv1d branches, global max pooling.
+    "text_cnn": ["params.vocab_size=50", "params.embed_dim=8"],
+}
+
+
+def randomize(model, seed=0):
+    """Every variable random (batch norm statistics too, variances positive), so that no
+    layer is an identity that would hide a conversion error."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        values = rng.normal(0.0, 0.3, variable.shape)
+        if "variance" in variable.path:
+            values = np.abs(values) + 0.5
+        variable.assign(values.astype(variable.dtype))
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_ZOO))
+def test_small_zoo_models_reach_onnx_and_tflite(name, tmp_path):
+    spec = SPECS / f"{name}.yaml"
+    if name == "mixed_kinds":
+        spec = tmp_path / "mixed.yaml"
+        spec.write_text(MIXED)
+    model = api.build(spec, SMALL_ZOO[name]).model
+    randomize(model)
+    out = export_model(model, tmp_path / "export", manifest={}, formats=["onnx", "tflite"])
+    check = json.loads((out / "manifest.json").read_text())["check"]
+    assert set(check["tolerance_ratio"]) == {"saved_model", "model.keras", "model.onnx", "model.tflite"}
+    assert max(check["tolerance_ratio"].values()) <= 1.0, check
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert all(onnx.defs.has(n.op_type, n.domain or "") for n in graph.node)
+    if name == "alexnet":  # conv2/4/5 lowered: two convolutions each, split and concatenated
+        ops = [n.op_type for n in graph.node]
+        assert ops.count("Conv") == 2 + 3 * 2 and {"Split", "Concat"} <= set(ops)
+
+
 def run_onnx(path, arrays):
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {node.name: a for node, a in zip(session.get_inputs(), arrays)})
@@ -63,12 +136,6 @@ def test_grouped_convolution_is_lowered_with_the_same_weights(tmp_path):
     assert {id(v) for v in lowered.weights} == {id(v) for v in model.weights}
     x = np.random.default_rng(1).standard_normal((3, 16, 16, 3)).astype("float32")
     np.testing.assert_allclose(lowered(x), model(x), rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL)
-    out = export_model(model, tmp_path / "export", manifest={}, formats=["onnx"])
-    graph = onnx.load(str(out / "model.onnx")).graph
-    assert {n.op_type for n in graph.node} >= {"Conv", "Split", "Concat"}
-    assert all(onnx.defs.has(n.op_type, n.domain or "") for n in graph.node)
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["check"]["tolerance_ratio"]["model.onnx"] <= 1.0
     plain = two_input_model()
     assert lower_for_onnx(plain) is plain  # nothing to lower: the model itself
 
