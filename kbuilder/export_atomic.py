@@ -41,7 +41,8 @@ def check_replaceable(target: pathlib.Path) -> None:
     if not os.path.lexists(target):
         return
     if target.is_symlink() or not target.is_dir():
-        raise UsageError(f"cannot export to {target}: it exists and is not a directory")
+        kind = "a symbolic link" if target.is_symlink() else "not a directory"
+        raise UsageError(f"cannot export to {target}: it exists and is {kind}")
     if not any(target.iterdir()):
         return
     problem = _not_an_export(target)
