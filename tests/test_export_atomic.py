@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import keras
 import pytest
@@ -129,8 +128,6 @@ def test_a_full_disk_keeps_the_last_good_export_and_says_so(previous, monkeypatc
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(model, "export", disk_full)
-    started = time.perf_counter()
     with pytest.raises(RuntimeFailure, match=r"no space left on the device .* previous export, if any, is unchanged"):
         export_model(model, previous, manifest={"version": 2})
-    assert time.perf_counter() - started < 30
     assert snapshot(previous) == before and leftovers(previous.parent) == []
