@@ -35,8 +35,8 @@ def _sizes(directory: Path) -> dict[str, float]:
     return sizes
 
 
-def export_one(spec: str) -> dict:
-    """In a child process: build `spec` at full size and export every format, checked."""
+def export_one(spec: str, formats: tuple[str, ...] = ("onnx", "tflite")) -> dict:
+    """In a child process: build `spec` at full size and export `formats`, checked."""
     from kbuilder import api
 
     started = time.perf_counter()
@@ -44,7 +44,7 @@ def export_one(spec: str) -> dict:
     built_s = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as work:
         try:
-            out = api.export(built, Path(work) / "export", formats=["onnx", "tflite"])
+            out = api.export(built, Path(work) / "export", formats=list(formats))
         except Exception as error:  # reported, the next spec goes on
             return {"spec": Path(spec).stem, "params": built.model.count_params(),
                     "error": f"{type(error).__name__}: {error}"[:600]}
@@ -62,14 +62,17 @@ def zoo(args: argparse.Namespace) -> list[dict]:
         specs = [s for s in specs if s.stem in wanted]
     results = []
     for spec in specs:
-        code = f"import json, sys; sys.path.insert(0, {str(REPO)!r}); from tools.bench_export import export_one; print(json.dumps(export_one({str(spec)!r})))"
+        code = (f"import json, sys; sys.path.insert(0, {str(REPO)!r}); from tools.bench_export import export_one; "
+                f"print(json.dumps(export_one({str(spec)!r}, {tuple(args.formats.split(','))!r})))")
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         try:
             done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True,
                                   env=env, timeout=args.timeout)
             lines = done.stdout.strip().splitlines()
+            errors = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith(("I0000", "W0000", "E0000"))]
             result = json.loads(lines[-1]) if done.returncode == 0 and lines else {
-                "spec": spec.stem, "error": (done.stderr.strip().splitlines() or ["?"])[-1]}
+                "spec": spec.stem, "error": f"exit code {done.returncode}" + (" (killed: out of memory?)" if done.returncode == -9 else "")
+                + (f": {errors[-1]}" if errors else "")}
         except subprocess.TimeoutExpired:
             result = {"spec": spec.stem, "error": f"over {args.timeout} s"}
         print(json.dumps(result), flush=True)
@@ -127,6 +130,7 @@ def main() -> None:
     zoo_parser = sub.add_parser("zoo")
     zoo_parser.add_argument("--specs", default="")
     zoo_parser.add_argument("--timeout", type=int, default=1800)
+    zoo_parser.add_argument("--formats", default="onnx,tflite", help="besides the SavedModel and .keras file")
     quantize_parser = sub.add_parser("quantize")
     quantize_parser.add_argument("--epochs", type=int, default=2)
     quantize_parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "datasets"))
