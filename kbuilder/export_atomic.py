@@ -98,16 +98,23 @@ def make_staging_dir(target: pathlib.Path) -> pathlib.Path:
 
 
 def remove_stale_siblings(target: pathlib.Path) -> list[str]:
-    """Deletes `DIR.tmp-*`/`DIR.old-*` left by exports whose process is gone; returns their names."""
-    removed = []
+    """Deletes `DIR.tmp-*`/`DIR.old-*` left by exports whose process is gone; returns their
+    names. A process killed between the fallback swap's two renames left DIR missing and
+    the previous export in `DIR.old-*`: that one is put back as DIR, not deleted."""
     if not target.parent.is_dir():
-        return removed
+        return []
+    stale = []
     for sibling in target.parent.iterdir():
         match = _STALE.fullmatch(sibling.name[len(target.name):]) if sibling.name.startswith(target.name) else None
         if match and not _process_alive(int(match.group(2))) and not sibling.is_symlink():
-            shutil.rmtree(sibling, ignore_errors=True)
-            removed.append(sibling.name)
-    return sorted(removed)
+            stale.append((match.group(1), sibling))
+    backups = sorted((s for kind, s in stale if kind == "old"), key=lambda s: s.stat().st_mtime)
+    if backups and not os.path.lexists(target):
+        os.rename(backups[-1], target)  # the last published export comes back
+        stale = [(kind, s) for kind, s in stale if s != backups[-1]]
+    for _, sibling in stale:
+        shutil.rmtree(sibling, ignore_errors=True)
+    return sorted(s.name for _, s in stale)
 
 
 def _process_alive(pid: int) -> bool:

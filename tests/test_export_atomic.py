@@ -84,6 +84,17 @@ def test_stale_staging_folders_of_dead_exports_are_removed(previous):
     assert alive.exists() and unrelated.exists()
 
 
+def test_a_previous_export_left_aside_by_a_killed_fallback_swap_is_put_back(previous, tmp_path):
+    """Killed between the fallback's two renames: DIR is missing, DIR.old-<dead pid>-* holds
+    the previous export. The next run restores it rather than deleting it."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    before = snapshot(previous)
+    previous.rename(previous.with_name(f"export.old-{int(dead.stdout)}-0123abcd"))
+    assert export_atomic.remove_stale_siblings(previous) == []
+    assert snapshot(previous) == before and leftovers(tmp_path) == []
+
+
 KILLED_EXPORT = """
 import sys, time, keras
 from kbuilder import export
