@@ -59,6 +59,11 @@ def register(app: typer.Typer) -> None:
         built = build(spec_path(spec), overrides or ())
         path = export_built(built, directory, verify=not no_verify, formats=chosen, quantize=quantize,
                             data_dir=data_dir)
+        import json
+
         files = sorted(str(p.relative_to(path)) for p in path.iterdir())
-        Output(json_out).result({"ok": True, "export": str(path), "files": files},
-                                f"exported {built.graph.name} to {path}: {', '.join(files)}\n")
+        check = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("check")
+        worst = max((check or {}).get("tolerance_ratio", {}).values(), default=None)
+        verified = "" if worst is None else f" (verified: worst output at {worst:.2g} of its tolerance)"
+        Output(json_out).result({"ok": True, "export": str(path), "files": files, "check": check},
+                                f"exported {built.graph.name} to {path}: {', '.join(files)}{verified}\n")
