@@ -179,6 +179,8 @@ def test_refuses_to_replace_something_that_is_not_an_export(tmp_path):
         ({"manifest": [1]}, "`manifest` must be a dict, received: list"),
         ({"manifest": {}, "atol": -1.0}, "`atol` must be a finite number >= 0, received: -1.0"),
         ({"manifest": {}, "rtol": float("nan")}, "`rtol` must be a finite number >= 0, received: nan"),
+        ({"manifest": {}, "formats": ["pt"]}, "unknown export format 'pt'; choose from saved_model, keras, onnx, tflite"),
+        ({"manifest": {}, "quantize": "int8"}, "`quantize` must be one of ('none', 'float16', 'int8') and needs the tflite format"),
     ],
 )
 def test_rejects_bad_arguments_before_writing(tmp_path, kwargs, message):
