@@ -84,11 +84,20 @@ def manifest(built) -> dict[str, Any]:
     }
 
 
-def export(built, directory: str | Path, *, verify: bool = True) -> Path:
-    """SavedModel + .keras + manifest.json, written atomically and verified."""
+def export(built, directory: str | Path, *, verify: bool = True, formats: Sequence[str] = (),
+           quantize: str = "none", data_dir: str | Path | None = None) -> Path:
+    """SavedModel + .keras (+ "onnx", "tflite" in `formats`) + manifest.json, written
+    atomically and verified; `quantize` ("float16", "int8") applies to the TFLite file, int8
+    calibrated on the spec's train.data (`data_dir` as for training)."""
     from kbuilder.export import export_model
 
-    return export_model(built.model, Path(directory), manifest=manifest(built), check=verify)
+    calibration = None
+    if quantize == "int8":
+        from kbuilder.export_tflite import spec_samples
+
+        calibration = [spec_samples(built.loaded, data_dir)[0]]
+    return export_model(built.model, Path(directory), manifest=manifest(built), check=verify,
+                        formats=formats, quantize=quantize, calibration=calibration)
 
 
 def diagram(

@@ -22,16 +22,16 @@ from typing import Any
 from kbuilder.errors import KBuilderError, RuntimeFailure
 
 TIMEOUT_SECONDS = 600
-CROSS_BACKEND_RTOL = 1e-5
 
 
 def export_via_tensorflow(model: Any, directory: str | os.PathLike, *, manifest: dict[str, Any],
-                          atol: float = 1e-5) -> Path:
+                          atol: float, rtol: float, formats: tuple[str, ...], quantize: str,
+                          calibration: list[Any] | None) -> Path:
     """Export `model` (any backend) as `kbuilder.export.export_model` would under TensorFlow."""
     import keras
     import numpy as np
 
-    from kbuilder.export import check_batch, flat_numpy
+    from kbuilder.export_check import check_batch, flat_numpy
 
     manifest = {**manifest, "trained_on_backend": keras.backend.backend()}
     batch, _, arrays = check_batch(model)
@@ -40,9 +40,11 @@ def export_via_tensorflow(model: Any, directory: str | os.PathLike, *, manifest:
         work_dir = Path(work)
         model.save(str(work_dir / "model.keras"))
         np.savez(work_dir / "check.npz", **{f"input_{i}": a for i, a in enumerate(arrays)},
-                 **{f"output_{i}": e for i, e in enumerate(expected)})
+                 **{f"output_{i}": e for i, e in enumerate(expected)},
+                 **{f"calibration_{i}": c for i, c in enumerate(calibration or [])})
         job = {"directory": str(Path(directory).resolve()), "manifest": manifest, "atol": atol,
-               "inputs": len(arrays), "outputs": len(expected)}
+               "rtol": rtol, "formats": list(formats), "quantize": quantize,
+               "calibrated": calibration is not None, "backend": keras.backend.backend(), "inputs": len(arrays), "outputs": len(expected)}
         (work_dir / "job.json").write_text(json.dumps(job))
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
         try:
@@ -62,7 +64,8 @@ def _run(work_dir: Path) -> None:
     import numpy as np
 
     import kbuilder.layers  # noqa: F401  registers the custom layers for loading
-    from kbuilder.export import export_model, flat_numpy, input_structure, max_abs_diff
+    from kbuilder.export import export_model
+    from kbuilder.export_check import compare_outputs, flat_numpy, input_structure
 
     job = json.loads((work_dir / "job.json").read_text())
     check = np.load(work_dir / "check.npz")
@@ -70,16 +73,16 @@ def _run(work_dir: Path) -> None:
     arrays = [check[f"input_{i}"] for i in range(job["inputs"])]
     batch = keras.tree.pack_sequence_as(input_structure(model), arrays)
     outputs = flat_numpy(model(batch, training=False))
-    for index, got in enumerate(outputs):
-        expected = check[f"output_{index}"]
-        diff = max_abs_diff(expected, got)
-        # Two backends' kernels sum in different orders, so float32 rounding grows with the
-        # outputs' size (LeNet-5's RBF distances reach the hundreds): absolute and relative.
-        tolerance = job["atol"] + CROSS_BACKEND_RTOL * float(np.abs(expected).max(initial=0.0))
-        if not diff <= tolerance:
-            raise RuntimeFailure(f"under TensorFlow, output {index} differs from the trained model by {diff:.3g} "
-                                 f"(allowed {tolerance:.3g}: atol {job['atol']:g} + rtol {CROSS_BACKEND_RTOL:g} x max |output|)")
-    export_model(model, job["directory"], manifest=job["manifest"], atol=job["atol"])
+    expected = [check[f"output_{i}"] for i in range(job["outputs"])]
+    # The same elementwise rule as every export check (kbuilder.export.DEFAULT_RTOL): the
+    # two backends' kernels sum in different orders, which the relative term covers.
+    _, _, problems = compare_outputs(f"the model reloaded under TensorFlow (from {job['backend']})",
+                                     expected, outputs, atol=job["atol"], rtol=job["rtol"])
+    if problems:
+        raise RuntimeFailure("; ".join(problems))
+    calibration = [check[f"calibration_{i}"] for i in range(job["inputs"])] if job["calibrated"] else None
+    export_model(model, job["directory"], manifest=job["manifest"], atol=job["atol"], rtol=job["rtol"],
+                 formats=job["formats"], quantize=job["quantize"], calibration=calibration)
 
 
 if __name__ == "__main__":

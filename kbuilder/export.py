@@ -1,81 +1,131 @@
-"""Export a built Keras model atomically: SavedModel + `.keras` + manifest.
+"""Export a built Keras model atomically and verified: SavedModel + `.keras` (always), and
+on request ONNX and TFLite, with a manifest that lists every file's hash and the check.
 
-`export_model` writes into a temporary sibling directory, checks that the
-written artifacts reproduce the in-memory model, then swaps it into place; on
-any failure the temporary directory is removed and a previous export is left
-untouched. TensorFlow/Keras are imported lazily so `import kbuilder` is fast.
+`export_model` writes into a staging sibling directory, runs every written file back on
+random batches of two sizes and compares it with the in-memory model
+(`kbuilder.export_check`), then swaps it into place (`kbuilder.export_atomic`); on any
+failure the staging directory is removed and a previous export is left untouched.
+TensorFlow/Keras are imported lazily so `import kbuilder` is fast.
 """
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import json
 import os
 import pathlib
-import re
-import secrets
 import shutil
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
-from kbuilder.errors import KBuilderError, RuntimeFailure, UsageError
+from kbuilder import export_check
+from kbuilder.errors import KBuilderError, RuntimeFailure
+from kbuilder.export_atomic import (MANIFEST_FILE, check_replaceable, file_sha256,
+                                    make_staging_dir, remove_stale_siblings, swap_into_place)
+from kbuilder.export_check import (CHECK_BATCH_SIZES, DEFAULT_ATOL, DEFAULT_RTOL,  # noqa: F401
+                                   check_batch, compare_outputs, flat_numpy, input_structure,
+                                   max_abs_diff, saved_model_outputs, tolerance_ratio)
+from kbuilder.export_onnx import ONNX_FILE
+from kbuilder.export_tflite import QUANTIZATIONS, TFLITE_FILE
 
 SAVED_MODEL_DIR = "saved_model"
 KERAS_FILE = "model.keras"
-MANIFEST_FILE = "manifest.json"
-SERVING_SIGNATURE = "serving_default"
+# The file (or folder) each format writes; the first two are always written.
+FORMAT_FILES = {"saved_model": SAVED_MODEL_DIR, "keras": KERAS_FILE, "onnx": ONNX_FILE, "tflite": TFLITE_FILE}
+DEFAULT_FORMATS = ("saved_model", "keras")
 # Keys export_model adds to the caller's manifest; the caller may not set them.
 RESERVED_MANIFEST_KEYS = (
     "created_utc", "kbuilder_version", "keras_version", "keras_backend",
-    "tensorflow_version", "files", "check",
+    "tensorflow_version", "files", "check", "formats", "tflite_quantization",
 )
-CHECK_BATCH_SIZE = 2
-CHECK_SEED = 0
 
 
 def export_model(model: Any, directory: str | os.PathLike[str], *, manifest: dict[str, Any],
-                 check: bool = True, atol: float = 1e-5) -> pathlib.Path:
-    """Writes `saved_model/`, `model.keras` and `manifest.json` into `directory`.
+                 check: bool = True, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL,
+                 formats: Sequence[str] = DEFAULT_FORMATS, quantize: str = "none",
+                 calibration: list[Any] | None = None) -> pathlib.Path:
+    """Writes the formats' files and `manifest.json` into `directory`; returns its absolute path.
 
-    Returns the absolute path of `directory`. Raises `RuntimeFailure` if
-    writing or the reproduction check fails, `UsageError` if `directory` is a
-    file or a non-empty directory that is not a previous export (refusing to
-    delete a user's data), and `ValueError` for a manifest that is not a
-    JSON-serialisable dict or that sets one of `RESERVED_MANIFEST_KEYS`, and
-    for a negative or non-finite `atol`. On the torch backend TensorFlow writes the export
-    in a subprocess from the model's `.keras` file (`kbuilder.cross_export`, always checked).
+    `formats` adds "onnx" and/or "tflite" to the SavedModel and `.keras` file; `quantize`
+    ("float16"/"int8") applies to the TFLite file, int8 calibrated on `calibration` (one
+    array of samples per model input). Raises `RuntimeFailure` if writing or the check
+    fails (also for a format that cannot carry one of the model's layers), `UsageError` if
+    `directory` is a file or a non-empty directory that is not an intact kbuilder export,
+    and `ValueError` for a bad manifest, tolerance, format or quantization. On the torch
+    backend (and for ONNX/TFLite on JAX) TensorFlow writes the export in a subprocess from
+    the model's `.keras` file (`kbuilder.cross_export`, always checked).
     """
     _validate_manifest(manifest)
-    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not 0 <= atol < float("inf"):
-        raise ValueError(f"`atol` must be a finite number >= 0, received: {atol!r}")
+    for name, value in (("atol", atol), ("rtol", rtol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ValueError(f"`{name}` must be a finite number >= 0, received: {value!r}")
+    chosen = normalize_formats(formats)
+    if quantize not in QUANTIZATIONS or (quantize != "none" and "tflite" not in chosen):
+        raise ValueError(f"`quantize` must be one of {QUANTIZATIONS} and needs the tflite format, "
+                         f"received: {quantize!r}")
     target = pathlib.Path(os.path.abspath(os.fspath(directory)))
-    _check_replaceable(target)
+    check_replaceable(target)
+    remove_stale_siblings(target)
     import keras
 
-    if keras.backend.backend() == "torch":
+    backend = keras.backend.backend()
+    if backend == "torch" or (backend != "tensorflow" and set(chosen) - set(DEFAULT_FORMATS)):
         # Keras 3.15 exports from PyTorch through torch.export, which fails on these models
-        # (input structure against dynamic shapes): TensorFlow writes it from the .keras file.
+        # (input structure against dynamic shapes), and ONNX/TFLite convert TensorFlow
+        # graphs: TensorFlow writes them from the .keras file.
         from kbuilder.cross_export import export_via_tensorflow
 
-        return export_via_tensorflow(model, target, manifest=manifest, atol=atol)
+        return export_via_tensorflow(model, target, manifest=manifest, atol=atol, rtol=rtol,
+                                     formats=chosen, quantize=quantize, calibration=calibration)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = _make_staging_dir(target)
+        staging = make_staging_dir(target)
     except OSError as error:
         raise RuntimeFailure(f"cannot create export directory next to {target}: {error}") from error
     try:
-        model.export(str(staging / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
-        model.save(str(staging / KERAS_FILE))
-        figures = verify_export(model, staging, atol=atol) if check else None
-        _write_manifest(staging, manifest, figures, atol)
-        _swap_into_place(staging, target)
+        _write_formats(model, staging, chosen, quantize, calibration)
+        results = verify_export(model, staging, formats=chosen, quantize=quantize, atol=atol, rtol=rtol) if check else None
+        record = {**manifest, "formats": list(chosen), "tflite_quantization": quantize if "tflite" in chosen else None}
+        _write_manifest(staging, record, None if results is None else {"atol": atol, "rtol": rtol, **results})
+        swap_into_place(staging, target)
     except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(error, KBuilderError) or not isinstance(error, Exception):
             raise
-        message = f"export to {target} failed: {type(error).__name__}: {error}"
-        raise RuntimeFailure(message) from error
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise RuntimeFailure(
+                f"export to {target} failed: no space left on the device ({error.strerror}); the "
+                "partial files were removed and the previous export, if any, is unchanged") from error
+        raise RuntimeFailure(f"export to {target} failed: {type(error).__name__}: {error}") from error
     return target
+
+
+def normalize_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    """The default pair plus the requested formats, in FORMAT_FILES order; ValueError for an
+    unknown one."""
+    if isinstance(formats, str):
+        formats = [formats]
+    unknown = [name for name in formats if name not in FORMAT_FILES]
+    if unknown:
+        raise ValueError(f"unknown export format {unknown[0]!r}; choose from {', '.join(FORMAT_FILES)}")
+    return tuple(name for name in FORMAT_FILES if name in DEFAULT_FORMATS or name in formats)
+
+
+def _write_formats(model: Any, staging: pathlib.Path, formats: tuple[str, ...], quantize: str,
+                   calibration: list[Any] | None) -> None:
+    model.export(str(staging / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+    model.save(str(staging / KERAS_FILE))
+    if "onnx" in formats:
+        from kbuilder.export_onnx import write_onnx
+
+        write_onnx(model, staging / ONNX_FILE)
+    if "tflite" in formats:
+        from kbuilder.export_tflite import write_tflite
+
+        samples = None
+        if calibration is not None:
+            samples = ([array[i:i + 1] for array in calibration] for i in range(len(calibration[0])))
+        write_tflite(model, staging / TFLITE_FILE, quantize=quantize, calibration=samples)
 
 
 def _validate_manifest(manifest: Any) -> None:
@@ -90,157 +140,79 @@ def _validate_manifest(manifest: Any) -> None:
         raise ValueError(f"`manifest` must be JSON-serialisable: {error}") from error
 
 
-def _check_replaceable(target: pathlib.Path) -> None:
-    if not os.path.lexists(target):
-        return
-    if not target.is_dir():
-        raise UsageError(f"cannot export to {target}: it exists and is not a directory")
-    # Replacing a directory deletes it; only do that to an earlier export (or
-    # an empty directory), never to e.g. a project folder passed by mistake.
-    if any(target.iterdir()) and not (target / MANIFEST_FILE).is_file():
-        raise UsageError(
-            f"refusing to replace {target}: it is not empty and has no {MANIFEST_FILE}, "
-            "so it is not a kbuilder export; choose another directory"
-        )
-
-
-def _make_staging_dir(target: pathlib.Path) -> pathlib.Path:
-    while True:
-        staging = target.with_name(f"{target.name}.tmp-{secrets.token_hex(4)}")
-        try:
-            # os.mkdir (unlike tempfile.mkdtemp's 0o700) honours the umask, so
-            # the final export gets ordinary permissions.
-            staging.mkdir()
-            return staging
-        except FileExistsError:
-            continue
-
-
-def input_structure(model: Any) -> Any:
-    """The model's inputs as the structure its `call` expects (tensor/list/dict)."""
-    try:
-        return model.input  # functional models: keeps a dict of inputs a dict
-    except (AttributeError, ValueError):
-        inputs = list(getattr(model, "inputs", None) or [])  # Sequential: only .inputs
-    if not inputs:
-        raise RuntimeFailure(
-            "cannot check the export: the model has no defined inputs (build it "
-            "from keras.Input), or export with check disabled"
-        )
-    return inputs[0] if len(inputs) == 1 else inputs
-
-
-def random_array(tensor: Any, rng: Any) -> Any:
+def _artifact_runners(directory: pathlib.Path, formats: tuple[str, ...], tensors: list[Any]) -> dict[str, Any]:
+    """For each written file, a function from the flat input arrays to its flat outputs."""
     import keras
-
-    shape = (CHECK_BATCH_SIZE,) + tuple(tensor.shape[1:])
-    if any(size is None for size in shape):
-        raise RuntimeFailure(f"cannot check the export: input {tensor.name!r} has an unknown "
-                             f"dimension {tuple(tensor.shape)}; fix its shape or disable the check")
-    dtype = keras.backend.standardize_dtype(tensor.dtype)
-    if dtype == "bool" or "int" in dtype:  # ints in [0, 10): safe as embedding ids
-        return rng.integers(0, 2 if dtype == "bool" else 10, size=shape).astype(dtype)
-    if "float" in dtype:
-        return rng.standard_normal(size=shape).astype(dtype)
-    raise RuntimeFailure(f"cannot check the export: no random data for input {tensor.name!r} "
-                         f"of dtype {dtype}")
-
-
-def flat_numpy(outputs: Any) -> list[Any]:
-    import keras
-    import numpy as np
-
-    flat = keras.tree.flatten(outputs)
-    return [np.asarray(keras.ops.convert_to_numpy(tensor), "float64") for tensor in flat]
-
-
-def _saved_model_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> list[Any]:
-    """Runs the `serving_default` signature, outputs in the model's flat order."""
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))  # must outlive the call: owns the variables
-    if SERVING_SIGNATURE not in loaded.signatures:
-        raise RuntimeFailure(f"the SavedModel has no '{SERVING_SIGNATURE}' signature")
-    signature = loaded.signatures[SERVING_SIGNATURE]
-    expected_names = sorted(signature.structured_input_signature[1])
-    if sorted(named_inputs) != expected_names:
-        if len(named_inputs) == 1 and len(expected_names) == 1:
-            named_inputs = {expected_names[0]: next(iter(named_inputs.values()))}
-        else:
-            raise RuntimeFailure(
-                f"the SavedModel signature takes inputs {expected_names}, the model "
-                f"has {sorted(named_inputs)}"
-            )
-    result = signature(**{name: tf.constant(value) for name, value in named_inputs.items()})
-    # Keras names positional outputs output_0, output_1, ...; dict outputs keep
-    # their keys, which keras.tree.flatten orders by sorted key as well.
-    numbered = all(re.fullmatch(r"output_\d+", key) for key in result)
-    keys = sorted(result, key=(lambda key: int(key[len("output_"):])) if numbered else None)
-    return [result[key].numpy().astype("float64") for key in keys]
-
-
-def max_abs_diff(expected: Any, actual: Any) -> float:
-    import numpy as np
-
-    if expected.shape != actual.shape:
-        return float("inf")
-    if expected.size == 0:
-        return 0.0
-    diff = np.abs(expected - actual)
-    diff[np.isnan(expected) & np.isnan(actual)] = 0.0  # NaN in both: agree
-    diff[np.isnan(diff)] = np.inf  # NaN on one side only: disagree
-    return float(diff.max())
-
-
-def check_batch(model: Any) -> tuple[Any, list[Any], list[Any]]:
-    """The seeded random batch exports are checked on: (batch in the model's input
-    structure, the input tensors and their arrays, both in flat order)."""
-    import keras
-    import numpy as np
-
-    structure = input_structure(model)
-    rng = np.random.default_rng(CHECK_SEED)
-    tensors = keras.tree.flatten(structure)
-    arrays = [random_array(tensor, rng) for tensor in tensors]
-    return keras.tree.pack_sequence_as(structure, arrays), tensors, arrays
-
-
-def verify_export(model: Any, directory: pathlib.Path, *, atol: float = 1e-5) -> dict[str, float]:
-    """Reloads both artifacts in `directory` and compares them with `model`.
-
-    Runs the in-memory model, `model.keras` (loaded with safe_mode=True) and
-    the SavedModel's `serving_default` on one seeded random batch of 2.
-    Returns the max abs difference per artifact; raises `RuntimeFailure` with
-    the figures if any exceeds `atol`.
-    """
-    import keras
-
-    batch, tensors, arrays = check_batch(model)
-    expected = flat_numpy(model(batch, training=False))
 
     reloaded = keras.saving.load_model(directory / KERAS_FILE, safe_mode=True)
-    candidates = {
-        KERAS_FILE: flat_numpy(reloaded(batch, training=False)),
-        SAVED_MODEL_DIR: _saved_model_outputs(
-            directory / SAVED_MODEL_DIR, {t.name: a for t, a in zip(tensors, arrays)}
-        ),
+
+    def named(arrays: list[Any]) -> dict[str, Any]:
+        return {tensor.name: array for tensor, array in zip(tensors, arrays)}
+
+    runners = {
+        KERAS_FILE: lambda arrays: flat_numpy(reloaded(
+            keras.tree.pack_sequence_as(input_structure(reloaded), arrays), training=False)),
+        SAVED_MODEL_DIR: lambda arrays: export_check.saved_model_outputs(  # looked up late: tests patch it
+            directory / SAVED_MODEL_DIR, named(arrays)),
     }
-    figures: dict[str, float] = {}
+    if "onnx" in formats:
+        from kbuilder.export_onnx import onnx_outputs
+
+        runners[ONNX_FILE] = lambda arrays: onnx_outputs(directory / ONNX_FILE, named(arrays))
+    if "tflite" in formats:
+        from kbuilder.export_tflite import tflite_outputs
+
+        runners[TFLITE_FILE] = lambda arrays: tflite_outputs(directory / TFLITE_FILE, named(arrays))
+    return runners
+
+
+def verify_export(model: Any, directory: pathlib.Path, *, formats: Sequence[str] = DEFAULT_FORMATS,
+                  quantize: str = "none", atol: float = DEFAULT_ATOL,
+                  rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
+    """Runs every written file in `directory` and compares it with `model` on seeded random
+    batches of CHECK_BATCH_SIZES (`.keras` reloaded with safe_mode=True).
+
+    Returns {"batch_sizes", "max_abs_diff": {file: figure}, "tolerance_ratio": {file:
+    figure}} (worst over both batches), plus "quantized" figures for a quantized TFLite
+    file; raises `RuntimeFailure` naming every file and output that exceeds
+    atol + rtol * |expected| (a quantized file: wrong shapes or non-finite outputs).
+    """
+    import numpy as np
+
+    from kbuilder.export_tflite import top1_agreement
+
+    formats = normalize_formats(formats)
+    results: dict[str, Any] = {"batch_sizes": list(CHECK_BATCH_SIZES), "max_abs_diff": {}, "tolerance_ratio": {}}
+    quantized: dict[str, Any] = {}
     problems: list[str] = []
-    for artifact, outputs in candidates.items():
-        if len(outputs) != len(expected):
-            problems.append(f"{artifact}: {len(outputs)} outputs, the model has {len(expected)}")
-        diffs = [max_abs_diff(e, o) for e, o in zip(expected, outputs)]
-        figures[artifact] = max(diffs, default=0.0)
-        for index, (diff, e, o) in enumerate(zip(diffs, expected, outputs)):
-            if not diff <= atol:  # also catches NaN
-                shapes = "" if e.shape == o.shape else f" (shape {o.shape} vs {e.shape})"
-                problems.append(f"{artifact} output {index}: max abs diff {diff:.3g} > atol "
-                                f"{atol:g}{shapes}")
+    runners = None
+    for size in CHECK_BATCH_SIZES:
+        batch, tensors, arrays = check_batch(model, size)
+        expected = flat_numpy(model(batch, training=False))
+        runners = runners or _artifact_runners(directory, formats, tensors)
+        for artifact, run in runners.items():
+            outputs = run(arrays)
+            if artifact == TFLITE_FILE and quantize != "none":
+                shapes_ok = [o.shape for o in outputs] == [e.shape for e in expected]
+                if not shapes_ok or not all(np.isfinite(o).all() for o in outputs):
+                    problems.append(f"{artifact} ({quantize}) at batch {size}: outputs of shapes "
+                                    f"{[o.shape for o in outputs]} (model: {[e.shape for e in expected]}) "
+                                    "or not finite")
+                    continue
+                entry = quantized.setdefault(artifact, {"quantization": quantize, "max_abs_diff": 0.0})
+                entry["max_abs_diff"] = max(entry["max_abs_diff"], *(max_abs_diff(e, o) for e, o in zip(expected, outputs)))
+                entry["top1_agreement_random_inputs"] = top1_agreement(expected, outputs)
+                continue
+            diff, ratio, found = compare_outputs(f"{artifact} (batch {size})", expected, outputs, atol=atol, rtol=rtol)
+            results["max_abs_diff"][artifact] = max(diff, results["max_abs_diff"].get(artifact, 0.0))
+            results["tolerance_ratio"][artifact] = max(ratio, results["tolerance_ratio"].get(artifact, 0.0))
+            problems += found
     if problems:
         raise RuntimeFailure("the exported model does not reproduce the in-memory model on a "
                              "random batch:\n" + "\n".join(problems))
-    return figures
+    if quantized:
+        results["quantized"] = quantized
+    return results
 
 
 def _kbuilder_version() -> str:
@@ -254,22 +226,12 @@ def _kbuilder_version() -> str:
         return "unknown"
 
 
-def _hash_and_sync(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-        os.fsync(handle.fileno())  # on disk before the rename publishes it
-    return digest.hexdigest()
-
-
-def _write_manifest(staging: pathlib.Path, manifest: dict[str, Any],
-                    figures: dict[str, float] | None, atol: float) -> None:
+def _write_manifest(staging: pathlib.Path, manifest: dict[str, Any], check: dict[str, Any] | None) -> None:
     import keras
     import tensorflow as tf
 
     files = {
-        path.relative_to(staging).as_posix(): _hash_and_sync(path)
+        path.relative_to(staging).as_posix(): file_sha256(path, sync=True)
         for path in sorted(staging.rglob("*")) if path.is_file()
     }
     record = dict(manifest)
@@ -280,36 +242,9 @@ def _write_manifest(staging: pathlib.Path, manifest: dict[str, Any],
         "keras_backend": keras.backend.backend(),
         "tensorflow_version": tf.__version__,
         "files": files,
-        "check": None if figures is None else {"atol": atol, "max_abs_diff": figures},
+        "check": check,
     })
     with open(staging / MANIFEST_FILE, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(record, indent=2) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _swap_into_place(staging: pathlib.Path, target: pathlib.Path) -> None:
-    if os.path.lexists(target):
-        backup = target.with_name(f"{target.name}.old-{secrets.token_hex(4)}")
-        os.rename(target, backup)
-        try:
-            os.rename(staging, target)
-        except BaseException:
-            os.rename(backup, target)  # put the previous export back
-            raise
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        os.rename(staging, target)
-    _sync_directory(target.parent)
-
-
-def _sync_directory(path: pathlib.Path) -> None:
-    # Makes the renames durable; not every platform can open/fsync a directory.
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-    except OSError:
-        pass

@@ -30,7 +30,8 @@ EXPORT = "lenet5"
 
 
 def export_trained(built) -> dict:
-    """The export's own check figures (it raises when they exceed 1e-5) and manifest facts."""
+    """The export's own check figures (it raises when an output differs by more than
+    1e-5 + 1e-5 x |expected|) and manifest facts."""
     from kbuilder import api
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,7 +34,9 @@ def test_export_lenet5_with_custom_layers(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"] == "lenet5"
     assert manifest["spec_file_sha256"] == hashlib.sha256((SPECS / "lenet5.yaml").read_bytes()).hexdigest()
-    assert max(manifest["check"]["max_abs_diff"].values()) <= 1e-5  # per artifact
+    check = manifest["check"]
+    assert (check["atol"], check["rtol"]) == (1e-5, 1e-5)
+    assert max(check["tolerance_ratio"].values()) <= 1.0  # per artifact, elementwise
     assert manifest["resolved_spec"]["name"] == "lenet5"
 
 

@@ -1,0 +1,125 @@
+"""The ONNX format: Keras's own `model.export(format="onnx")` (tf2onnx on TensorFlow), run
+back through onnxruntime for the export check.
+
+One obstacle with TensorFlow 2.21, Keras 3.15 and tf2onnx 1.17: a convolution with
+`groups > 1` (AlexNet's two-GPU conv2/4/5) reaches tf2onnx as an opaque
+`StatefulPartitionedCall` that onnxruntime rejects. Before converting, such a layer is
+lowered to what the original network computed: split the channels into `groups` slices,
+convolve each with its slice of the kernel (copied exactly), concatenate. The lowered copy
+shares every other layer (and its weights) with the model, and is only traced for
+conversion, never saved.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import warnings
+from typing import Any
+
+from kbuilder.errors import RuntimeFailure
+
+ONNX_FILE = "model.onnx"
+# The first opset onnxruntime 1.2x runs every op tf2onnx emits for the zoo (LRN, Einsum,
+# dynamic Split); Keras's default.
+OPSET = 17
+
+
+def _grouped_conv_class():
+    import keras
+
+    class SplitGroupedConv(keras.layers.Layer):
+        """A grouped convolution as `groups` ordinary ones on channel slices (export only)."""
+
+        def __init__(self, conv: Any, **kwargs: Any) -> None:
+            super().__init__(name=f"{conv.name}_as_split", dtype=conv.dtype_policy, **kwargs)
+            self.conv = conv  # the original layer: its variables, strides, padding, activation
+
+        def call(self, inputs: Any) -> Any:
+            from keras import ops
+
+            conv = self.conv
+            groups = conv.groups
+            slices = ops.split(inputs, groups, axis=-1)
+            kernels = ops.split(conv.kernel, groups, axis=-1)
+            outputs = [
+                ops.conv(piece, kernel, strides=conv.strides, padding=conv.padding,
+                         data_format=conv.data_format, dilation_rate=conv.dilation_rate)
+                for piece, kernel in zip(slices, kernels)
+            ]
+            result = ops.concatenate(outputs, axis=-1)
+            if conv.use_bias:
+                result = result + conv.bias
+            return conv.activation(result) if conv.activation is not None else result
+
+        def compute_output_shape(self, input_shape: Any) -> Any:
+            return self.conv.compute_output_shape(input_shape)
+
+    return SplitGroupedConv
+
+
+def lower_for_onnx(model: Any) -> Any:
+    """`model` itself when it has no grouped convolution, else a functional copy in which
+    each grouped convolution is split / convolve / concatenate (same variables)."""
+    import keras
+
+    def grouped(layer: Any) -> bool:
+        return isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D | keras.layers.Conv3D) \
+            and getattr(layer, "groups", 1) > 1 and layer.data_format == "channels_last"
+
+    if not any(grouped(layer) for layer in model.layers):
+        return model
+    if not isinstance(model, keras.Model) or not hasattr(model, "_nodes_by_depth"):
+        raise RuntimeFailure("ONNX export: a grouped convolution can only be lowered in a functional model")
+    lowering = _grouped_conv_class()
+    # The original layer object is returned for every other layer, so weights are shared, not copied.
+    return keras.models.clone_model(
+        model, clone_function=lambda layer: lowering(layer) if grouped(layer) else layer)
+
+
+def write_onnx(model: Any, path: pathlib.Path) -> None:
+    """Writes `model` as ONNX to `path` (a tf2onnx conversion of the traced model)."""
+    import keras
+
+    lowered = lower_for_onnx(model)
+    # Keras refuses to export a model that was never called; one zero batch is enough.
+    zeros = keras.tree.map_structure(
+        lambda t: keras.ops.zeros((1,) + tuple(t.shape[1:]), dtype=t.dtype), lowered.input)
+    lowered(zeros, training=False)
+    with warnings.catch_warnings():  # tf2onnx's `np.object` probe warns on NumPy 2
+        warnings.simplefilter("ignore", FutureWarning)
+        lowered.export(str(path), format="onnx", verbose=False, opset_version=OPSET)
+    _refuse_unconverted_ops(path)
+
+
+def _refuse_unconverted_ops(path: pathlib.Path) -> None:
+    """tf2onnx writes an op it cannot convert as a TensorFlow node and still succeeds; such a
+    file only fails when loaded, so name the op and refuse to keep it."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    nodes = list(graph.node)
+    for function in onnx.load(str(path), load_external_data=False).functions:
+        nodes += list(function.node)
+    foreign = [node for node in nodes if not onnx.defs.has(node.op_type, node.domain or "")]
+    if foreign:
+        ops = sorted({node.op_type for node in foreign})
+        where = sorted({node.name.rsplit("/", 1)[0] for node in foreign})[:3]
+        raise RuntimeFailure(
+            f"ONNX cannot carry this model: tf2onnx left the TensorFlow op(s) {', '.join(ops)} "
+            f"unconverted (in {', '.join(where)}): a layer with no ONNX equivalent; nothing was "
+            "written. Export it without --format onnx")
+
+
+def onnx_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> list[Any]:
+    """Runs the ONNX file with onnxruntime on the CPU (inputs by the model's input names);
+    outputs in the file's order, which is the model's flat output order."""
+    import numpy as np
+    import onnxruntime
+
+    from kbuilder.export_check import match_inputs
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # no warnings on stderr for initializers also listed as inputs
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feeds = match_inputs([node.name for node in session.get_inputs()], named_inputs, "ONNX file")
+    return [np.asarray(output, "float64") for output in session.run(None, feeds)]

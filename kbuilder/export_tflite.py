@@ -1,0 +1,142 @@
+"""The TFLite (LiteRT) format: Keras's `model.export(format="litert")`, run back through
+`ai_edge_litert`'s interpreter for the export check.
+
+Only TFLite's builtin ops are allowed. Keras's default also admits "select TensorFlow ops",
+which write a file that only runs with the Flex delegate (absent from ai-edge-litert and
+from most phones); a layer that needs one makes the conversion fail, and the export is
+refused with the converter's reason instead of writing a file a device cannot run.
+
+Quantization (post-training): `float16` stores weights as float16 (computed in float32);
+`int8` quantizes weights and activations to int8, calibrated on real samples
+(representative dataset), with float32 inputs and outputs and float fallback for ops
+without an int8 kernel. A quantized file cannot match float32 within the export
+tolerance: its check is that it runs at both batch sizes and gives finite outputs of the
+model's shapes, and the manifest records its max abs difference and top-1 agreement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import sys
+from typing import Any, Iterable, Iterator
+
+from kbuilder.errors import RuntimeFailure, UsageError
+
+TFLITE_FILE = "model.tflite"
+QUANTIZATIONS = ("none", "float16", "int8")
+CALIBRATION_SAMPLES = 200  # TensorFlow's guidance: a few hundred representative samples
+
+
+def write_tflite(model: Any, path: pathlib.Path, *, quantize: str = "none",
+                 calibration: Iterable[list[Any]] | None = None) -> None:
+    """Converts `model` to a TFLite file at `path` (builtin ops only)."""
+    import tensorflow as tf
+
+    if quantize not in QUANTIZATIONS:
+        raise UsageError(f"unknown quantization '{quantize}'; choose one of {', '.join(QUANTIZATIONS)}")
+    options: dict[str, Any] = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+    if quantize == "float16":
+        options["optimizations"] = [tf.lite.Optimize.DEFAULT]
+        options["target_spec"]["supported_types"] = [tf.float16]
+    elif quantize == "int8":
+        if calibration is None:
+            raise UsageError("int8 quantization needs calibration samples: the spec's train.data")
+        samples = list(calibration)
+        options["optimizations"] = [tf.lite.Optimize.DEFAULT]
+        options["representative_dataset"] = lambda: iter(samples)
+    try:
+        model.export(str(path), format="litert", verbose=False, **options)
+    except Exception as error:  # the converter raises its own ConverterError, or others
+        import re
+
+        text = str(error)
+        ops = sorted(set(re.findall(r"'tf\.(\w+)' op", text)) | set(re.findall(r"\btf\.(\w+)\(", text)))
+        where = sorted(set(re.findall(r'fused\["\w+:", "([^"@]+)/\w+@', text)))[:3]
+        detail = (f"TensorFlow op(s) {', '.join(ops)}" + (f" in {', '.join(where)}" if where else "")
+                  if ops else " ".join(text.split())[:400])
+        raise RuntimeFailure(
+            f"TFLite cannot carry this model: {detail} have no TFLite builtin op (a layer TFLite "
+            "lacks; select-TF ops would need the Flex delegate, which devices do not ship); "
+            "nothing was written. Export it without --format tflite") from error
+
+
+def tflite_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> list[Any]:
+    """Runs the TFLite file's signature on one batch (inputs by the model's input names);
+    outputs in the model's flat order (output_0, output_1, ... as in the SavedModel)."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kbuilder.export_check import match_inputs
+
+    with _native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate" otherwise
+        interpreter = Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner()
+    feeds = match_inputs(list(runner.get_input_details()), named_inputs, "TFLite file")
+    result = runner(**{name: np.asarray(array) for name, array in feeds.items()})
+    keys = sorted(result, key=_output_order)
+    return [np.asarray(result[key], "float64") for key in keys]
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Sends file descriptor 2 to /dev/null (C++ log lines bypass sys.stderr), unless --debug."""
+    import os
+
+    if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _output_order(key: str) -> tuple[int, Any]:
+    import re
+
+    match = re.fullmatch(r"output_(\d+)", key)
+    return (0, int(match.group(1))) if match else (1, key)
+
+
+def top1_agreement(expected: list[Any], actual: list[Any]) -> float | None:
+    """Share of samples whose argmax (last axis) agrees, over every output; None if no
+    output is a vector per sample."""
+    import numpy as np
+
+    agreements = [float(np.mean(np.argmax(e, -1) == np.argmax(a, -1)))
+                  for e, a in zip(expected, actual) if e.ndim >= 2 and e.shape == a.shape and e.shape[-1] > 1]
+    return min(agreements) if agreements else None
+
+
+def spec_samples(loaded: Any, data_dir: Any = None, *, split: str = "train",
+                 limit: int = CALIBRATION_SAMPLES) -> tuple[Any, Any]:
+    """Up to `limit` samples (x, y) of the spec's `train.data` `split`, preprocessed as
+    training feeds them (kbuilder.train's loader, read only): int8 calibration data."""
+    import numpy as np
+
+    from kbuilder.train.data import data_directory, load_splits
+    from kbuilder.train.preprocess import preprocess_splits
+
+    spec = loaded.spec
+    if spec.train is None:
+        raise UsageError(f"int8 quantization is calibrated on the spec's train.data, and "
+                         f"'{spec.name}' has no train section; use --quantize float16 or none")
+    if len(spec.inputs) != 1:
+        raise UsageError(f"int8 calibration feeds models with one input; '{spec.name}' has {len(spec.inputs)}")
+    input_spec = next(iter(spec.inputs.values()))
+    spec_dir = loaded.path.parent if getattr(loaded, "path", None) else None
+    splits = load_splits(spec.train.data, spec_dir=spec_dir, data_dir=data_directory(data_dir),
+                         input_shape=tuple(input_spec.shape), seed=spec.train.seed)
+    splits, _ = preprocess_splits(splits, spec.train.data.preprocess, num_classes=None,
+                                  loss_name=spec.train.loss.name)
+    arrays = getattr(splits, split)
+    if arrays is None:
+        raise UsageError(f"the spec's data has no {split} split")
+    order = np.random.default_rng(0).permutation(len(arrays))[:limit]
+    return arrays.x[np.sort(order)].astype(input_spec.dtype), arrays.y[np.sort(order)]
