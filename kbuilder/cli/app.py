@@ -15,7 +15,7 @@ import typer
 
 from kbuilder.cli.output import reports_errors
 
-COMMAND_MODULES = ("validate", "build", "check", "export", "train", "schema", "zoo")
+COMMAND_MODULES = ("validate", "build", "check", "export", "train", "schema", "zoo", "tune")
 
 app = typer.Typer(
     name="kbuilder",
