@@ -59,7 +59,9 @@ def make_sampler(search: SearchSpec) -> optuna.samplers.BaseSampler:
 
 def _base_sampler(search: SearchSpec, seed: int | None) -> optuna.samplers.BaseSampler:
     if search.sampler == "grid":
-        return optuna.samplers.GridSampler(grid_space(search), seed=seed)
+        # The grid's order must be the same in every worker (trial n takes point n), so its
+        # seed is the study's, never the trial's.
+        return optuna.samplers.GridSampler(grid_space(search), seed=search.seed or 0)
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if search.sampler == "coarse_to_fine":

@@ -9,6 +9,7 @@ or build, or a run that fails, fails that trial with its message (stored as the 
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,7 @@ class TrialRunner:
         run_dir = Path(self.config.study_dir) / TRIALS_DIR / f"trial-{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
         trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
         try:
             loaded = trial_spec(self.loaded, sampled, f"trial {trial.number}")
             result, callback = self._train(trial, loaded, run_dir)
