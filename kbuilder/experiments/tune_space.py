@@ -47,7 +47,7 @@ def grid_space(search: SearchSpec) -> dict[str, list]:
 def make_pruner(search: SearchSpec) -> optuna.pruners.BasePruner:
     if search.pruner == "median":
         # No pruning before 2 trials finished, nor in a trial's first epoch (too noisy).
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)  # steps are epochs, from 1
     if search.pruner == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     return optuna.pruners.NopPruner()
