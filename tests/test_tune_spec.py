@@ -189,3 +189,17 @@ def test_cli_refuses_a_spec_without_search(tmp_path, capsys):
     assert "has no search section" in capsys.readouterr().err
     assert main(["tune", "--report", str(tmp_path)]) == 2
     assert "is not a study folder" in capsys.readouterr().err
+
+
+def test_the_baseline_is_the_spec_own_values_when_the_space_holds_them():
+    from kbuilder.spec.search_check import baseline_values
+
+    def baseline(space: str):
+        loaded = with_search(space)
+        return baseline_values(loaded.spec.search, loaded.data, loaded.spec.model_dump(mode="json", exclude={"search"}))
+
+    assert baseline("  space:\n    params.width: {int: [2, 16], step: 2}\n    train.optimizer.learning_rate: {float: [0.1, 1.0], log: true}\n") == \
+        {"params.width": 8, "train.optimizer.learning_rate": 0.5}
+    assert baseline("  space: {layers.0.dense.activation: {choice: [relu, tanh]}}\n") == {"layers.0.dense.activation": "tanh"}
+    assert baseline("  space: {params.width: {int: [2, 16], step: 4}}\n") is None  # 8 is not on 2, 6, 10, 14
+    assert baseline("  space: {train.optimizer.learning_rate: {float: [0.6, 1.0]}}\n") is None

@@ -26,6 +26,8 @@ BEST_SPEC = "best.yaml"
 
 
 def _short(value: Any) -> str:
+    if value is True:
+        return "yes"
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
@@ -67,6 +69,7 @@ def trial_rows(study, search) -> list[dict[str, Any]]:
             "trial": trial.number, "state": state_of(trial), search.metric: trial.value,
             **{key: trial.params.get(key) for key in search.space},
             **{k: v for k, v in figures.items() if k != search.metric},
+            "baseline": True if trial.user_attrs.get("baseline") else None,
             "round": trial.user_attrs.get("round"), "seconds": _seconds(trial),
             "retry_of": trial.user_attrs.get("retry_of", trial.system_attrs.get("failed_trial")),
             "run_dir": trial.user_attrs.get("run_dir"), "host": trial.user_attrs.get("host"),
@@ -79,7 +82,7 @@ def trial_rows(study, search) -> list[dict[str, Any]]:
 
 def table_columns(rows: list[dict], search) -> list[str]:
     columns = ["trial", "state", search.metric, *search.space]
-    for extra in ("test_accuracy", "test_loss", "val_loss", "epochs_run", "round", "seconds"):
+    for extra in ("test_accuracy", "test_loss", "val_loss", "epochs_run", "baseline", "round", "seconds"):
         if extra != search.metric and any(r.get(extra) is not None for r in rows):
             columns.append(extra)
     return columns

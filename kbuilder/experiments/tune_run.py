@@ -96,8 +96,15 @@ class Progress:
 
 def run_study(config: TuneConfig, loaded, progress: Progress) -> None:
     """Create (or join) the study, then run its workers here or in `config.workers` processes."""
-    study = open_study(config, loaded.spec.search, loaded.data)
-    study.set_user_attr("target", target_of(config, loaded.spec.search))
+    search = loaded.spec.search
+    study = open_study(config, search, loaded.data)
+    study.set_user_attr("target", target_of(config, search))
+    if search.baseline and search.sampler != "grid" and not study.get_trials(deepcopy=False):
+        from kbuilder.spec.search_check import baseline_values
+
+        values = baseline_values(search, loaded.data, loaded.spec.model_dump(mode="json", exclude={"search"}))
+        if values is not None:
+            study.enqueue_trial(values, user_attrs={"baseline": True})
     progress.seen.update(t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished())
     if config.workers <= 1:
         try:

@@ -127,6 +127,9 @@ class SearchSpec(StrictModel):
     pruner: PrunerName = Field("none", description="Stop poor trials early on the per-epoch metric: median or successive_halving.")
     seed: int | None = Field(0, ge=0, le=2**31 - 1, description="Seed of the sampler; null: random.")
     fixed: dict[PathKey, Any] = Field(default_factory=dict, max_length=64, description="Spec path -> a value every trial uses.")
+    baseline: bool = Field(
+        True, description="Trial 0 trains the spec's own values (when the space holds them): the figure to beat. Not with grid."
+    )
 
     def goal(self) -> str:
         if self.direction is not None:

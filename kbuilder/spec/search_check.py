@@ -148,4 +148,44 @@ def trial_values(search: SearchSpec, data: dict, resolved: dict, sampled: dict[s
     return values
 
 
-__all__ = ["apply_values", "check_search", "dotted", "nearest_path", "resolve", "trial_values"]
+def baseline_values(search: SearchSpec, data: dict, resolved: dict) -> dict[str, Any] | None:
+    """The spec's own value of every searched path, when each lies in the space; else None."""
+    paths, problems = resolve_keys(search, data, resolved)
+    if problems:
+        return None
+    values: dict[str, Any] = {}
+    for key, param in search.space.items():
+        value = _value_at(data, paths[f"space:{key}"])
+        if value is _MISSING:
+            value = _value_at(resolved, paths[f"space:{key}"])
+        if not _inside(param, value):
+            return None
+        values[key] = value
+    return values
+
+
+_MISSING = object()
+
+
+def _value_at(node: Any, path: PathTuple) -> Any:
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return node
+
+
+def _inside(param, value: Any) -> bool:
+    from kbuilder.spec.search import Choice, IntRange
+
+    if isinstance(param, Choice):
+        return value in param.choice
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(param, IntRange) and not isinstance(value, int)):
+        return False
+    low, high = param.bounds()
+    step = param.step
+    return low <= value <= high and (not step or abs((value - low) / step - round((value - low) / step)) < 1e-9)
+
+
+__all__ = ["baseline_values", "apply_values", "check_search", "dotted", "nearest_path", "resolve", "trial_values"]
