@@ -66,7 +66,7 @@ def load(storage: str, name: str = "xor_tune") -> optuna.Study:
 
 
 def wait_for_running_trial(storage: str, process, *, complete: int, name: str = "xor_tune", timeout: float = 400):
-    """The first trial running in a worker (its pid known) once `complete` trials finished."""
+    """The first trial running in a worker (its pid known) once `complete` trials have finished."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
@@ -74,7 +74,7 @@ def wait_for_running_trial(storage: str, process, *, complete: int, name: str = 
             trials = load(storage, name).get_trials(deepcopy=False)
         except Exception:  # noqa: BLE001  (the study is not created yet)
             trials = []
-        done = sum(t.state == TrialState.COMPLETE for t in trials)
+        done = sum(t.state.is_finished() for t in trials)
         running = [t for t in trials if t.state == TrialState.RUNNING and "pid" in t.user_attrs]
         if done >= complete and running:
             return running[0]
@@ -103,7 +103,7 @@ def check_study(study: optuna.Study, target: int, study_dir: Path) -> list[optun
 def test_two_workers_share_sqlite_and_a_killed_tuner_continues(tmp_path):
     # A grid over an activation that does not exist: those trials fail with their message and count.
     spec = SPEC.replace("sampler: random", "sampler: grid").replace(
-        "    params.width: {int: [2, 16]}\n", "    params.width: {int: [4, 8], step: 4}\n    layers.0.dense.activation: {choice: [tanh, tanhh]}\n"
+        "    params.width: {int: [2, 16]}\n", "    params.width: {int: [4, 12], step: 4}\n    layers.0.dense.activation: {choice: [tanh, tanhh]}\n"
     ).replace("    train.optimizer.learning_rate: {float: [0.01, 1.0], log: true}\n", "")
     (tmp_path / "spec.yaml").write_text(spec)
     study_dir = tmp_path / "runs" / "tune-xor_tune"
@@ -115,16 +115,18 @@ def test_two_workers_share_sqlite_and_a_killed_tuner_continues(tmp_path):
     finished_before = {t.number: t.params for t in load(storage).get_trials() if t.state.is_finished()}
     result = tune(tmp_path, "--workers", "2")  # the same command again
     assert result.returncode == 0, result.stderr
-    trials = check_study(load(storage), 4, study_dir)
+    trials = check_study(load(storage), 6, study_dir)
     assert {t.number: t.params for t in trials if t.number in finished_before} == finished_before  # kept as they were
     counted = [t for t in trials if t.state != TrialState.FAIL or "error" in t.user_attrs]
+    dump = [(t.number, t.state.name, t.params, t.system_attrs.get("grid_id"), t.system_attrs.get("failed_trial"),
+             sorted(set(t.user_attrs) & {"error", "surplus", "pid"})) for t in trials]
     assert sorted((t.params["params.width"], t.params["layers.0.dense.activation"]) for t in counted) == \
-        sorted((w, a) for w in (4, 8) for a in ("tanh", "tanhh"))  # every grid point trained once
+        sorted((w, a) for w in (4, 8, 12) for a in ("tanh", "tanhh")), dump  # every grid point trained once
     killed = next(t for t in trials if t.number == victim.number)
     assert killed.state == TrialState.FAIL and "error" not in killed.user_attrs
     assert [t.params for t in trials if t.system_attrs.get("failed_trial") == victim.number] == [victim.params]  # retried
     failed = [t for t in trials if "error" in t.user_attrs]
-    assert len(failed) == 2 and all("tanhh" in t.user_attrs["error"] for t in failed)
+    assert len(failed) == 3 and all("tanhh" in t.user_attrs["error"] for t in failed)
     assert "tanhh" in result.stdout  # the table names the failures
     from kbuilder.spec import load_spec
 
@@ -135,7 +137,7 @@ def test_two_workers_share_sqlite_and_a_killed_tuner_continues(tmp_path):
     report = subprocess.run([sys.executable, "-m", "kbuilder.cli.app", "tune", "--report", str(study_dir), "-f", "json"],
                             env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr
-    assert json.loads(report.stdout)["counted"] == 4
+    assert json.loads(report.stdout)["counted"] == 6
 
 
 def test_two_workers_share_a_postgresql_study_and_a_killed_worker_is_retried(tmp_path):

@@ -203,3 +203,13 @@ def test_the_baseline_is_the_spec_own_values_when_the_space_holds_them():
     assert baseline("  space: {layers.0.dense.activation: {choice: [relu, tanh]}}\n") == {"layers.0.dense.activation": "tanh"}
     assert baseline("  space: {params.width: {int: [2, 16], step: 4}}\n") is None  # 8 is not on 2, 6, 10, 14
     assert baseline("  space: {train.optimizer.learning_rate: {float: [0.6, 1.0]}}\n") is None
+
+
+def test_a_retry_queued_twice_runs_once():
+    from kbuilder.experiments.tune_study import is_duplicate_retry
+
+    study = optuna.create_study()
+    for _ in range(2):  # two workers failed the same stale trial 0 and each queued a retry
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, system_attrs={"failed_trial": 0, "retry_history": [0]}))
+    study.enqueue_trial({})
+    assert [is_duplicate_retry(study, n) for n in (0, 1, 2)] == [False, True, False]

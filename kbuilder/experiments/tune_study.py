@@ -154,6 +154,20 @@ def count_trials(study) -> Counts:
     return counts
 
 
+def is_duplicate_retry(study, number: int) -> bool:
+    """True when another worker queued the same retry first. On SQLite two workers can both
+    fail one stale trial (it has no row locks), and each queues a retry; the lower number runs."""
+    trials = study.get_trials(deepcopy=False)
+
+    def key(trial):
+        return trial.system_attrs.get("failed_trial"), tuple(trial.system_attrs.get("retry_history", ()))
+
+    mine = next(t for t in trials if t.number == number)
+    if key(mine)[0] is None:
+        return False
+    return any(t.number < number and key(t) == key(mine) and not t.user_attrs.get("surplus") for t in trials)
+
+
 def is_surplus(study, number: int, target: int) -> bool:
     """True when trials before this one (finished, running or queued) already make the target.
     Trial numbers come from the storage in order, so of two workers racing for the last

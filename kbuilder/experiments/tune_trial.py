@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 
 from kbuilder.errors import KBuilderError, SpecError
-from kbuilder.experiments.tune_study import TRIALS_DIR, TuneConfig, is_surplus
+from kbuilder.experiments.tune_study import TRIALS_DIR, TuneConfig, is_duplicate_retry, is_surplus
 
 # Figures of metrics.json kept on each trial (the table shows them beside the metric).
 FIGURES = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "train_accuracy", "train_loss", "epochs_run", "train_seconds")
@@ -117,7 +117,7 @@ class TrialRunner:
         self.splits = SplitsCache()
 
     def __call__(self, trial: optuna.Trial) -> float:
-        if is_surplus(trial.study, trial.number, self.target):
+        if is_surplus(trial.study, trial.number, self.target) or is_duplicate_retry(trial.study, trial.number):
             trial.set_user_attr("surplus", True)
             raise Surplus()
         sampled = _suggest(trial, self.search)
