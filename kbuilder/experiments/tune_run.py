@@ -32,7 +32,7 @@ def run_worker(config: TuneConfig, announce: Callable | None = None) -> None:
     from kbuilder.spec import load_spec
 
     loaded = load_spec(config.spec_file, overrides=config.overrides)
-    study = open_study(config, loaded.spec.search, loaded.data)
+    study = open_study(config, loaded.spec.search, loaded.data, epochs=loaded.spec.train.epochs)
     target = target_of(config, loaded.spec.search)
     runner = TrialRunner(config, loaded, target, sampler=study.sampler)
     callbacks = [announce] if announce is not None else None
@@ -97,7 +97,7 @@ class Progress:
 def run_study(config: TuneConfig, loaded, progress: Progress) -> None:
     """Create (or join) the study, then run its workers here or in `config.workers` processes."""
     search = loaded.spec.search
-    study = open_study(config, search, loaded.data)
+    study = open_study(config, search, loaded.data, epochs=loaded.spec.train.epochs)
     study.set_user_attr("target", target_of(config, search))
     if search.baseline and search.sampler != "grid" and not study.get_trials(deepcopy=False):
         from kbuilder.spec.search_check import baseline_values

@@ -93,7 +93,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def open_study(config: TuneConfig, search, spec_data: dict[str, Any] | None = None):
+def open_study(config: TuneConfig, search, spec_data: dict[str, Any] | None = None, epochs: int = 10):
     """Create the study, or join it; refuse one made with a different search section."""
     import optuna
 
@@ -101,7 +101,7 @@ def open_study(config: TuneConfig, search, spec_data: dict[str, Any] | None = No
 
     storage = open_storage(config.resolved_storage(), config.heartbeat)
     study = optuna.create_study(storage=storage, study_name=config.study_name, direction=search.goal(),
-                                sampler=make_sampler(search), pruner=make_pruner(search), load_if_exists=True)
+                                sampler=make_sampler(search), pruner=make_pruner(search, epochs), load_if_exists=True)
     current = search_signature(search)
     stored = study.user_attrs.get("search")
     if stored is None:
