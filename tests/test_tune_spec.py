@@ -213,3 +213,24 @@ def test_a_retry_queued_twice_runs_once():
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, system_attrs={"failed_trial": 0, "retry_history": [0]}))
     study.enqueue_trial({})
     assert [is_duplicate_retry(study, n) for n in (0, 1, 2)] == [False, True, False]
+
+
+def test_ctrl_c_fails_the_running_trial_and_queues_its_values_again(tmp_path):
+    from kbuilder.experiments.tune_space import make_sampler
+    from kbuilder.experiments.tune_study import TuneConfig
+    from kbuilder.experiments.tune_trial import Interrupted, TrialRunner
+
+    loaded = with_search("  sampler: random\n  space: {params.width: {int: [2, 16]}}\n")
+    runner = TrialRunner(TuneConfig(spec_file="tune.yaml", study_dir=str(tmp_path)), loaded, target=3)
+
+    def interrupted(trial, spec, run_dir):
+        raise KeyboardInterrupt
+
+    runner._train = interrupted
+    study = optuna.create_study(sampler=make_sampler(loaded.spec.search))
+    with pytest.raises(Interrupted):
+        study.optimize(runner, n_trials=1)
+    first, queued = study.get_trials()
+    assert first.state == optuna.trial.TrialState.FAIL and "error" not in first.user_attrs
+    assert queued.state == optuna.trial.TrialState.WAITING and queued.user_attrs["retry_of"] == 0
+    assert queued.system_attrs["fixed_params"] == first.params
