@@ -21,6 +21,8 @@ from kbuilder.errors import RuntimeFailure, UsageError
 def _summary_text(summary: dict, search, fmt: str) -> str:
     from kbuilder.experiments.tune_report import render_table
 
+    if fmt == "csv":
+        return render_table(summary["trials"], search, "csv")
     text = render_table(summary["trials"], search, "markdown" if fmt == "markdown" else "plain")
     lines = [f"study '{summary['study']}' in {summary['storage']}: {summary['counted']} of {summary['target']} trials "
              f"({summary['complete']} complete, {summary['pruned']} pruned, {summary['failed']} failed)"]
@@ -87,14 +89,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Search the spec's `search` space: every trial is a run directory in the study folder."""
         fmt = pick_format(fmt)
-        from kbuilder.experiments.tune_report import write_report
+        from kbuilder.experiments.tune_report import finite, write_report
 
         if report is not None:
             if spec is not None:
                 raise UsageError("--report reads a finished study; leave out SPEC")
             found, search, shown = _open_for_report(report, storage, study)
             summary = write_report(found, search, Path(out or report), shown)
-            Output(fmt == "json").result(summary, _summary_text(summary, search, fmt))
+            Output(fmt == "json").result(finite(summary), _summary_text(summary, search, fmt))
             return
         if spec is None:
             raise UsageError("give a SPEC file with a search section (or --report STUDY_FOLDER)")
@@ -129,4 +131,4 @@ def register(app: typer.Typer) -> None:
         if summary["complete"] == 0:
             errors = [r["error"] for r in summary["trials"] if r.get("error")]
             raise RuntimeFailure(f"no trial of the study in {study_dir} completed" + (f"; the first error: {errors[0]}" if errors else ""))
-        Output(fmt == "json").result({"ok": True, **summary}, _summary_text(summary, search, fmt))
+        Output(fmt == "json").result(finite({"ok": True, **summary}), _summary_text(summary, search, fmt))

@@ -9,6 +9,7 @@ or build, or a run that fails, fails that trial with its message (stored as the 
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 from pathlib import Path
@@ -144,9 +145,10 @@ class TrialRunner:
         figures = {k: result.metrics.get(k) for k in FIGURES if isinstance(result.metrics.get(k), (int, float))}
         trial.set_user_attr("figures", figures)
         value = result.metrics.get(self.search.metric)
-        if not isinstance(value, (int, float)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
             known = sorted(k for k, v in result.metrics.items() if isinstance(v, float))
-            message = f"the run has no figure '{self.search.metric}' (it has {', '.join(known)})"
+            message = (f"the run has no figure '{self.search.metric}' (it has {', '.join(known)})" if value is None
+                       or not isinstance(value, (int, float)) else f"{self.search.metric} is {value} (the training diverged)")
             trial.set_user_attr("error", message)
             raise TrialFailed(message)
         if callback.pruned_at is not None:
