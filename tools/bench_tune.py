@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -31,7 +32,7 @@ def kbuilder(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, "-m", "kbuilder.cli.app", *args], cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise SystemExit(f"kbuilder {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        raise SystemExit(f"kbuilder {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return result
 
 
@@ -65,7 +66,8 @@ def main() -> None:
         plain_costs = []
         started = time.perf_counter()
         for index, row in enumerate(trials):
-            values = [x for key in space for x in ("--set", f"{key}={row[key]}")]
+            # `--set` indexes lists with brackets: layers.1.dense.units -> layers[1].dense.units
+            values = [x for key in space for x in ("--set", f"{re.sub(r'[.](\d+)(?=[.]|$)', r'[\1]', key)}={row[key]}")]
             run_start = time.perf_counter()
             kbuilder("train", args.spec, *[x for item in common for x in ("--set", item)], "--set", "train.data.validation={type: split, fraction: 0.1}",
                      *values, *data, "--no-export", "--quiet", "--json", "--out", str(work / f"plain-{index}"), cwd=work)

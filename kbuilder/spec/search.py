@@ -1,8 +1,8 @@
 """The spec's `search` section: what `kbuilder tune` varies, what it optimizes, and how.
 
-Pure Pydantic (no Optuna, no Keras). Keys of `space` and `fixed` are the dotted paths that
-`--set` takes (`train.optimizer.learning_rate`, `params.width`, `layers.2.dense.units` or
-`layers[2].dense.units`). Example:
+Pure Pydantic (no Optuna, no Keras). Keys of `space` and `fixed` are spec paths as `--set`
+writes them (`train.optimizer.learning_rate`, `params.width`, `layers[2].dense.units`); a
+number between dots indexes a list too (`layers.2.dense.units`). Example:
 
     search:
       metric: val_accuracy
