@@ -88,7 +88,7 @@ def check_study(study: optuna.Study, target: int, study_dir: Path) -> list[optun
     counted = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
                or (t.state == TrialState.FAIL and "error" in t.user_attrs)]
     assert len(counted) == target, [(t.number, t.state, t.user_attrs) for t in trials]
-    run_dirs = [t.user_attrs["run_dir"] for t in trials if "run_dir" in t.user_attrs]
+    run_dirs = [t.user_attrs["run_dir"] for t in trials if t.user_attrs.get("run_dir")]
     assert len(run_dirs) == len(set(run_dirs)), "two trials trained into one run directory"
     for trial in counted:
         if trial.state != TrialState.FAIL:

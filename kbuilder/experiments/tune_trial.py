@@ -120,6 +120,7 @@ class TrialRunner:
     def __call__(self, trial: optuna.Trial) -> float:
         if is_surplus(trial.study, trial.number, self.target) or is_duplicate_retry(trial.study, trial.number):
             trial.set_user_attr("surplus", True)
+            trial.set_user_attr("run_dir", None)  # a retry carries its original's; this one trains nowhere
             raise Surplus()
         sampled = _suggest(trial, self.search)
         inner = self.sampler.inner(trial.number) if hasattr(self.sampler, "inner") else self.sampler
