@@ -36,6 +36,11 @@ def kbuilder(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
+def bracketed(key: str) -> str:
+    """`--set` indexes lists with brackets: layers.1.dense.units -> layers[1].dense.units."""
+    return re.sub(r"[.](\d+)(?=[.]|$)", r"[\1]", key)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default=str(REPO / "specs" / "mnist_mlp.yaml"))
@@ -66,8 +71,7 @@ def main() -> None:
         plain_costs = []
         started = time.perf_counter()
         for index, row in enumerate(trials):
-            # `--set` indexes lists with brackets: layers.1.dense.units -> layers[1].dense.units
-            values = [x for key in space for x in ("--set", f"{re.sub(r'[.](\d+)(?=[.]|$)', r'[\1]', key)}={row[key]}")]
+            values = [x for key in space for x in ("--set", f"{bracketed(key)}={row[key]}")]
             run_start = time.perf_counter()
             kbuilder("train", args.spec, *[x for item in common for x in ("--set", item)], "--set", "train.data.validation={type: split, fraction: 0.1}",
                      *values, *data, "--no-export", "--quiet", "--json", "--out", str(work / f"plain-{index}"), cwd=work)
