@@ -54,9 +54,9 @@ def run_worker(config: TuneConfig, announce: Callable | None = None) -> None:
 
 def _worker_main(config: TuneConfig) -> None:
     """Entry point of a spawned worker process (exit code 0, or the error's code)."""
-    import os
+    from kbuilder.cli.common import quiet_tensorflow
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()  # as the command does: TensorFlow's start-up chatter stays out of the output
     try:
         run_worker(config)
     except KeyboardInterrupt:
