@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="Train on the first N images only (train.data.limit).")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--skip-plain", action="store_true", help="Only the tune half (compare with an earlier plain run).")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-tune-"))
@@ -70,7 +71,7 @@ def main() -> None:
             tune_costs.append((row["seconds"], metrics["train_seconds"]))
         plain_costs = []
         started = time.perf_counter()
-        for index, row in enumerate(trials):
+        for index, row in enumerate([] if args.skip_plain else trials):
             values = [x for key in space for x in ("--set", f"{bracketed(key)}={row[key]}")]
             run_start = time.perf_counter()
             kbuilder("train", args.spec, *[x for item in common for x in ("--set", item)], "--set", "train.data.validation={type: split, fraction: 0.1}",
@@ -81,19 +82,20 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    def overhead(costs):
-        return statistics.mean(total - fit for total, fit in costs)
+    def mean(values):
+        values = list(values)
+        return round(statistics.mean(values), 2) if values else None
 
     figures = {
         "trials": len(trials), "epochs": args.epochs, "workers": args.workers, "limit": args.limit,
-        "tune_wall_seconds": round(tune_wall, 1), "plain_wall_seconds": round(plain_wall, 1),
-        "speedup": round(plain_wall / tune_wall, 2),
-        "tune_seconds_per_trial": round(statistics.mean(t for t, _ in tune_costs), 2),
-        "plain_seconds_per_run": round(statistics.mean(t for t, _ in plain_costs), 2),
-        "tune_fit_seconds_per_trial": round(statistics.mean(f for _, f in tune_costs), 2),
-        "plain_fit_seconds_per_run": round(statistics.mean(f for _, f in plain_costs), 2),
-        "tune_overhead_per_trial": round(overhead(tune_costs), 2),
-        "plain_overhead_per_run": round(overhead(plain_costs), 2),
+        "tune_wall_seconds": round(tune_wall, 1), "plain_wall_seconds": round(plain_wall, 1) if plain_costs else None,
+        "speedup": round(plain_wall / tune_wall, 2) if plain_costs else None,
+        "tune_seconds_per_trial": mean(t for t, _ in tune_costs),
+        "plain_seconds_per_run": mean(t for t, _ in plain_costs),
+        "tune_fit_seconds_per_trial": mean(f for _, f in tune_costs),
+        "plain_fit_seconds_per_run": mean(f for _, f in plain_costs),
+        "tune_overhead_per_trial": mean(total - fit for total, fit in tune_costs),
+        "plain_overhead_per_run": mean(total - fit for total, fit in plain_costs),
         "load_average": os.getloadavg(),
     }
     print("| figure | value |\n|---|---|")

@@ -133,6 +133,7 @@ class TrialRunner:
         trial.set_user_attr("pid", os.getpid())
         try:
             loaded = trial_spec(self.loaded, sampled, f"trial {trial.number}")
+            self._share_cores(loaded)
             result, callback = self._train(trial, loaded, run_dir)
         except KeyboardInterrupt:
             self._requeue(trial)
@@ -169,6 +170,13 @@ class TrialRunner:
             export=self.config.export, extra_callbacks=[callback], load_splits=self.splits,
         ))
         return result, callback
+
+    def _share_cores(self, loaded) -> None:
+        """K workers on one machine split its cores (unless the spec sets threads): K math
+        libraries each using every core slow each other down more than they gain."""
+        performance = loaded.spec.train.performance
+        if self.config.workers > 1 and performance.threads is None:
+            performance.threads = max(1, (os.cpu_count() or 1) // self.config.workers)
 
     def _requeue(self, trial) -> None:
         """Queue the interrupted trial's values again, so the next run of the study retries them."""
