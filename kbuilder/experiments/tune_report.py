@@ -67,7 +67,15 @@ def trial_line(trial, search) -> str:
         figure = f" pruned after epoch {trial.user_attrs.get('pruned_at_epoch', '?')}"
     error = f": {trial.user_attrs['error']}" if "error" in trial.user_attrs else ""
     seconds = _seconds(trial)
+    if trial.user_attrs.get("round") is not None:  # coarse_to_fine: which round, in which intervals
+        values += f" [round {trial.user_attrs['round']}: {_intervals(trial.user_attrs.get('intervals'))}]"
     return f"trial {trial.number} {state}{figure} {values}{f' ({seconds} s)' if seconds is not None else ''}{error}"
+
+
+def _intervals(intervals: dict | None) -> str:
+    if not intervals:
+        return "the whole space"
+    return ", ".join(f"{k} in [{', '.join(_short(v) for v in vals)}]" for k, vals in intervals.items())
 
 
 def trial_rows(study, search) -> list[dict[str, Any]]:
