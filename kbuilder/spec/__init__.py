@@ -52,7 +52,12 @@ def _finish(data: Any, source: SourceMap, overrides: Sequence[str], path: Path |
 
         raise located(source, (), f"expected a mapping with 'name', 'inputs' and 'layers', got {describe(data)}")
     apply_overrides(data, overrides, source)
-    return LoadedSpec(validate_data(data, source), data, source, path)
+    spec = validate_data(data, source)
+    if spec.search is not None:
+        from kbuilder.spec.search_check import check_search
+
+        check_search(spec.search, data, source, spec.model_dump(mode="json", exclude={"search"}))
+    return LoadedSpec(spec, data, source, path)
 
 
 __all__ = ["LoadedSpec", "ModelSpec", "load_spec", "loads_spec", "validate_data"]

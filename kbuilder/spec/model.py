@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 from kbuilder.spec.base import Identifier, Name, StrictModel
 from kbuilder.spec.composite import ParamValue, RawLayers
 from kbuilder.spec.fields import Shape
+from kbuilder.spec.search import SearchSpec
 from kbuilder.spec.train import TrainSpec
 
 
@@ -69,6 +70,7 @@ class ModelSpec(StrictModel):
     )
     expect: ExpectSpec | None = Field(None, description="Figures `kbuilder check` verifies.")
     train: TrainSpec | None = Field(None, description="How `kbuilder train` trains the model.")
+    search: SearchSpec | None = Field(None, description="What `kbuilder tune` searches (ignored by `kbuilder train`).")
 
     @model_validator(mode="before")
     @classmethod

@@ -24,6 +24,7 @@ class TrainOptions:
     runs_root: str | Path = "runs"
     extra_callbacks: list[Any] = field(default_factory=list)  # e.g. a test's interruption
     build: Callable[[Any], Any] | None = None  # the model factory; default kbuilder.build.build_model
+    load_splits: Callable[..., Any] | None = None  # the data loader; default kbuilder.train.data.load_splits (tune caches it)
 
 
 @dataclass
@@ -72,7 +73,7 @@ def _train_in(loaded, options, run, resolved, backend, input_name, input_shape) 
 
     from kbuilder.train.data import data_directory, load_splits
     spec_dir = loaded.path.parent if getattr(loaded, "path", None) else None
-    splits = load_splits(settings_spec.data, spec_dir=spec_dir, data_dir=data_directory(options.data_dir),
+    splits = (options.load_splits or load_splits)(settings_spec.data, spec_dir=spec_dir, data_dir=data_directory(options.data_dir),
                          input_shape=input_shape, seed=settings_spec.seed)
 
     import keras

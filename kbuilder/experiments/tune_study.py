@@ -1,0 +1,183 @@
+"""Where a study lives and how it is counted: the study folder, the storage, heartbeats, the target.
+
+The storage is Optuna's RDB storage: by default SQLite in the study folder
+(`runs/tune-<study>/study.db`), or any SQLAlchemy URL (`postgresql://user@host/db`) that
+workers on several machines share. Running trials send a heartbeat; a trial whose worker died
+(killed, machine lost) goes stale after three missed beats, is marked failed and retried with
+the same values (Optuna's RetryHeartbeatStaleTrialCallback).
+
+What counts towards the requested number of trials: complete and pruned trials, and failed
+ones that ran and failed on their own (a spec that does not build, a diverged loss: they carry
+an `error`). Trials failed because their worker died, and surplus trials a worker asked for
+after the count was reached, do not count.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kbuilder.errors import UsageError
+
+STUDY_DB = "study.db"
+TRIALS_DIR = "trials"
+
+
+@dataclass
+class TuneConfig:
+    """Everything a worker process needs (plain data, so it crosses process boundaries)."""
+
+    spec_file: str
+    overrides: list[str] = field(default_factory=list)
+    study_name: str = ""
+    study_dir: str = ""
+    storage: str = ""
+    workers: int = 1
+    trials: int | None = None  # the target; default: the search section's
+    data_dir: str | None = None
+    backend: str | None = None
+    export: bool = False
+    heartbeat: int = 10  # seconds between a running trial's heartbeats
+
+    def resolved_storage(self) -> str:
+        return self.storage or f"sqlite:///{(Path(self.study_dir).resolve() / STUDY_DB).as_posix()}"
+
+
+def default_study_dir(study_name: str) -> Path:
+    return Path("runs") / f"tune-{study_name}"
+
+
+def shown_url(url: str) -> str:
+    """The storage URL without its password (for messages and reports)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001  (a malformed URL is shown up to its scheme only)
+        return url.split("://", 1)[0] + "://..."
+
+
+def quiet_optuna() -> None:
+    """Optuna's per-trial INFO lines and its 'experimental feature' warnings (heartbeats, the
+    matplotlib plots) are noise here; TensorFlow's retracing notes too (each trial is a new model)."""
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def open_storage(url: str, heartbeat: int):
+    """Optuna's RDB storage with heartbeats and retries of trials whose worker died."""
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    quiet_optuna()
+    # SQLite serializes writers; several worker processes wait for the lock instead of failing.
+    engine_kwargs = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    try:
+        return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
+    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
+        raise UsageError(f"cannot open the study storage {shown_url(url)}: {type(exc).__name__}: {_first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001  (SQLAlchemy's connection errors have many types)
+        raise UsageError(f"cannot open the study storage {shown_url(url)}: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_study(config: TuneConfig, search, spec_data: dict[str, Any] | None = None, epochs: int = 10):
+    """Create the study, or join it; refuse one made with a different search section."""
+    import optuna
+
+    from kbuilder.experiments.tune_space import make_pruner, make_sampler
+
+    storage = open_storage(config.resolved_storage(), config.heartbeat)
+    study = optuna.create_study(storage=storage, study_name=config.study_name, direction=search.goal(),
+                                sampler=make_sampler(search), pruner=make_pruner(search, epochs), load_if_exists=True)
+    current = search_signature(search)
+    stored = study.user_attrs.get("search")
+    if stored is None:
+        study.set_user_attr("search", current)
+        study.set_user_attr("spec_file", config.spec_file)
+        if spec_data is not None:
+            study.set_user_attr("spec_data", spec_data)
+    elif stored != current:
+        raise UsageError(
+            f"the study '{config.study_name}' in {shown_url(config.resolved_storage())} was started with a different "
+            "search section; give a new --study name (or --out folder) for this one"
+        )
+    return study
+
+
+def search_signature(search) -> dict[str, Any]:
+    """What must match to join a study (the number of trials may change between runs)."""
+    return search.model_dump(mode="json", exclude={"trials"})
+
+
+def counted(trial) -> bool:
+    from optuna.trial import TrialState
+
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and "error" in trial.user_attrs
+
+
+@dataclass
+class Counts:
+    done: int = 0  # counted towards the target
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0  # failed on their own (counted)
+    running: int = 0
+    waiting: int = 0  # queued, e.g. retries of trials whose worker died
+
+
+def count_trials(study) -> Counts:
+    from optuna.trial import TrialState
+
+    counts = Counts()
+    for trial in study.get_trials(deepcopy=False):
+        counts.done += counted(trial)
+        counts.complete += trial.state == TrialState.COMPLETE
+        counts.pruned += trial.state == TrialState.PRUNED
+        counts.failed += trial.state == TrialState.FAIL and "error" in trial.user_attrs
+        counts.running += trial.state == TrialState.RUNNING
+        counts.waiting += trial.state == TrialState.WAITING
+    return counts
+
+
+def is_duplicate_retry(study, number: int) -> bool:
+    """True when another worker queued the same retry first. On SQLite two workers can both
+    fail one stale trial (it has no row locks), and each queues a retry; the lower number runs."""
+    trials = study.get_trials(deepcopy=False)
+
+    def key(trial):
+        return trial.system_attrs.get("failed_trial"), tuple(trial.system_attrs.get("retry_history", ()))
+
+    mine = next(t for t in trials if t.number == number)
+    if key(mine)[0] is None:
+        return False
+    return any(t.number < number and key(t) == key(mine) and not t.user_attrs.get("surplus") for t in trials)
+
+
+def is_surplus(study, number: int, target: int) -> bool:
+    """True when trials before this one (finished, running or queued) already make the target.
+    Trial numbers come from the storage in order, so of two workers racing for the last
+    place the lower number trains and the other stands down."""
+    from optuna.trial import TrialState
+
+    ahead = 0
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number == number:
+            continue
+        if counted(trial) or (trial.state in (TrialState.RUNNING, TrialState.WAITING) and trial.number < number):
+            ahead += 1
+    return ahead >= target

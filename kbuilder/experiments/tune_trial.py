@@ -1,0 +1,197 @@
+"""One trial: sample the space, validate the sampled spec, train it as an ordinary run, report.
+
+The spec of a trial is the tuned spec with the `fixed` and sampled values set at their paths
+and without the `search` section, validated exactly like a file. A spec that does not validate
+or build, or a run that fails, fails that trial with its message (stored as the trial's
+`error`), never the study. The run directory is `<study>/trials/trial-NNNN`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from kbuilder.errors import KBuilderError, SpecError
+from kbuilder.experiments.tune_study import TRIALS_DIR, TuneConfig, is_duplicate_retry, is_surplus
+
+# Figures of metrics.json kept on each trial (the table shows them beside the metric).
+FIGURES = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "train_accuracy", "train_loss", "epochs_run", "train_seconds")
+
+
+class TrialFailed(Exception):
+    """The trial ran and failed on its own (its message is the trial's `error`)."""
+
+
+class Surplus(Exception):
+    """The requested number of trials was reached while this one was being created."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a trial: the trial is failed, queued again, and the worker stops."""
+
+
+def trial_spec(loaded, sampled: dict[str, Any], label: str):
+    """The LoadedSpec a trial trains: fixed and sampled values set, search removed, validated."""
+    from kbuilder.spec import LoadedSpec, validate_data
+    from kbuilder.spec.search_check import apply_values, trial_values
+
+    search = loaded.spec.search
+    resolved = loaded.spec.model_dump(mode="json", exclude={"search"})
+    values = trial_values(search, loaded.data, resolved, sampled)
+    data, source = apply_values(loaded.data, values, loaded.source, label)
+    return LoadedSpec(validate_data(data, source), data, source, loaded.path)
+
+
+def spec_data_for(spec_data: dict[str, Any], sampled: dict[str, Any]) -> dict[str, Any]:
+    """The raw spec data of a trial from the study's stored spec (for the best spec file)."""
+    import copy
+
+    from kbuilder.spec import validate_data
+    from kbuilder.spec.loader import SourceMap
+    from kbuilder.spec.search_check import apply_values, trial_values
+
+    source = SourceMap("<study spec>")
+    spec = validate_data(copy.deepcopy(spec_data), source)
+    values = trial_values(spec.search, spec_data, spec.model_dump(mode="json", exclude={"search"}), sampled)
+    out, _ = apply_values(spec_data, values, source, "best trial")
+    return out
+
+
+class SplitsCache:
+    """Data loaded once per worker: trials of one study read the same files (the arrays are shared;
+    preprocessing makes new ones, so a trial never changes what the next one gets)."""
+
+    def __init__(self):
+        self._store: dict[str, Any] = {}
+
+    def __call__(self, data, *, spec_dir, data_dir, input_shape, seed):
+        from kbuilder.train.data import Arrays, Splits, load_splits
+
+        key = json.dumps([data.model_dump(mode="json", exclude={"preprocess", "augment", "shuffle"}),
+                          str(spec_dir), str(data_dir), list(input_shape), seed], sort_keys=True)
+        if key not in self._store:
+            self._store[key] = load_splits(data, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape, seed=seed)
+        cached = self._store[key]
+
+        def copy(arrays):
+            return None if arrays is None else Arrays(arrays.x, arrays.y)
+
+        return Splits(copy(cached.train), copy(cached.validation), copy(cached.test), cached.origin)
+
+
+def pruning_callback(trial: optuna.Trial, key: str | None):
+    """A Keras callback that reports the per-epoch metric to the trial and stops a pruned run."""
+    import keras
+
+    class ReportToTrial(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.pruned_at: int | None = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(key) if key else None
+            if value is None:
+                return
+            trial.report(float(value), step=epoch + 1)
+            if trial.should_prune():
+                self.pruned_at = epoch + 1
+                self.model.stop_training = True  # the run still finishes as a complete run directory
+
+    return ReportToTrial()
+
+
+class TrialRunner:
+    """The objective of one worker: keeps the tuned spec and the data cache between trials."""
+
+    def __init__(self, config: TuneConfig, loaded, target: int, sampler=None):
+        self.config = config
+        self.loaded = loaded
+        self.search = loaded.spec.search
+        self.target = target
+        self.sampler = sampler
+        self.splits = SplitsCache()
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        if is_surplus(trial.study, trial.number, self.target) or is_duplicate_retry(trial.study, trial.number):
+            trial.set_user_attr("surplus", True)
+            trial.set_user_attr("run_dir", None)  # a retry carries its original's; this one trains nowhere
+            raise Surplus()
+        sampled = _suggest(trial, self.search)
+        inner = self.sampler.inner(trial.number) if hasattr(self.sampler, "inner") else self.sampler
+        if hasattr(inner, "round_of"):  # coarse_to_fine: the round and its intervals go in the report
+            trial.set_user_attr("round", inner.round_of(trial.number))
+            trial.set_user_attr("intervals", inner.trial_intervals(trial.study, trial.number))
+        run_dir = Path(self.config.study_dir) / TRIALS_DIR / f"trial-{trial.number:04d}"
+        trial.set_user_attr("run_dir", str(run_dir.resolve()))
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        try:
+            loaded = trial_spec(self.loaded, sampled, f"trial {trial.number}")
+            self._share_cores(loaded)
+            result, callback = self._train(trial, loaded, run_dir)
+        except KeyboardInterrupt:
+            self._requeue(trial)
+            raise Interrupted() from None
+        except Exception as exc:  # noqa: BLE001  (any failure fails this trial, not the study)
+            if isinstance(exc.__context__, KeyboardInterrupt):  # the runner turns Ctrl-C into a RuntimeFailure
+                self._requeue(trial)
+                raise Interrupted() from None
+            trial.set_user_attr("error", _message(exc))
+            raise TrialFailed(_message(exc)) from None
+        figures = {k: result.metrics.get(k) for k in FIGURES if isinstance(result.metrics.get(k), (int, float))}
+        trial.set_user_attr("figures", figures)
+        value = result.metrics.get(self.search.metric)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            known = sorted(k for k, v in result.metrics.items() if isinstance(v, float))
+            message = (f"the run has no figure '{self.search.metric}' (it has {', '.join(known)})" if value is None
+                       or not isinstance(value, (int, float)) else f"{self.search.metric} is {value} (the training diverged)")
+            trial.set_user_attr("error", message)
+            raise TrialFailed(message)
+        if callback.pruned_at is not None:
+            trial.set_user_attr("pruned_at_epoch", callback.pruned_at)
+            raise optuna.TrialPruned(f"pruned after epoch {callback.pruned_at}")
+        return float(value)
+
+    def _train(self, trial, loaded, run_dir: Path):
+        from kbuilder.train import TrainOptions, train
+
+        import keras
+
+        keras.utils.clear_session()  # the previous trial's model and functions are not needed again
+        callback = pruning_callback(trial, self.search.epoch_metric())
+        result = train(loaded, TrainOptions(
+            data_dir=self.config.data_dir, out=run_dir, backend=self.config.backend, verbose=0,
+            export=self.config.export, extra_callbacks=[callback], load_splits=self.splits,
+        ))
+        return result, callback
+
+    def _share_cores(self, loaded) -> None:
+        """K workers on one machine split its cores (unless the spec sets threads): K math
+        libraries each using every core slow each other down more than they gain."""
+        performance = loaded.spec.train.performance
+        if self.config.workers > 1 and performance.threads is None:
+            performance.threads = max(1, (os.cpu_count() or 1) // self.config.workers)
+
+    def _requeue(self, trial) -> None:
+        """Queue the interrupted trial's values again, so the next run of the study retries them."""
+        trial.study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+
+
+def _suggest(trial, search) -> dict[str, Any]:
+    from kbuilder.experiments.tune_space import suggest
+
+    return suggest(trial, search)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, SpecError):
+        return f"{exc.title}: " + "; ".join(exc.details())
+    if isinstance(exc, KBuilderError):
+        return f"{exc.title}: " + " ".join(exc.details())
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"

@@ -1,0 +1,191 @@
+"""The `search` section against the spec it belongs to: located checks, and each trial's spec.
+
+Paths are resolved in the written spec first, then in the resolved one (defaults filled in),
+so `train.optimizer.momentum` can be searched even where the file leaves it to its default.
+A number between dots indexes a list (`layers.2.dense.units` is `layers[2].dense.units`).
+"""
+
+
+import copy
+import difflib
+from typing import Any
+
+from kbuilder.errors import Location, Problem, SpecError
+from kbuilder.spec.loader import PathTuple, SourceMap, format_path
+from kbuilder.spec.overrides import _set_path, parse_override_path
+from kbuilder.spec.search import SearchSpec, grid_values
+
+
+def resolve(node: Any, parts: PathTuple) -> PathTuple | None:
+    """The canonical path (list indices as ints) when `parts` exists in `node`, else None."""
+    out: list[str | int] = []
+    for part in parts:
+        if isinstance(node, list):
+            index = part if isinstance(part, int) else int(part) if str(part).isdigit() else None
+            if index is None or index >= len(node):
+                return None
+            out.append(index)
+            node = node[index]
+        elif isinstance(node, dict) and str(part) in node:
+            out.append(str(part))
+            node = node[str(part)]
+        else:
+            return None
+    return tuple(out)
+
+
+def _all_paths(node: Any, prefix: PathTuple = ()) -> list[PathTuple]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _all_paths(value, prefix + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _all_paths(value, prefix + (index,))
+    return found
+
+
+def dotted(path: PathTuple) -> str:
+    """`("layers", 1, "dense", "units")` -> `layers.1.dense.units` (how search keys are written)."""
+    return ".".join(str(part) for part in path)
+
+
+def nearest_path(key: str, *trees: Any) -> str:
+    """` - did you mean 'x'?` for the closest existing path, or the closest existing prefix."""
+    candidates = sorted({dotted(p) for tree in trees for p in _all_paths(tree) if "search" not in p[:1]})
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
+    return f" - did you mean '{close[0]}'?" if close else ""
+
+
+def _locate_key(source: SourceMap, section: str, key: str) -> Location:
+    return source.locate(("search", section, key))
+
+
+def _resolve_key(key: str, *trees: Any) -> PathTuple | None:
+    parts = parse_override_path(key)
+    for tree in trees:
+        found = resolve(tree, parts)
+        if found is not None:
+            return found
+    return None
+
+
+def apply_values(data: dict, values: dict[PathTuple, Any], source: SourceMap, label: str) -> tuple[dict, SourceMap]:
+    """A copy of `data` with each path set, without the search section, and a source map whose
+    entries for those paths name where the value came from (errors then point there)."""
+    data = copy.deepcopy(data)
+    data.pop("search", None)
+    source = SourceMap(source.file, source.marks, dict(source.overridden))
+    for path, value in values.items():
+        where = f"{format_path(path)}={value!r} ({label})"
+        _set_path(data, path, value, Location(where))
+        source.overridden[path] = where
+    return data, source
+
+
+def _with_fixed(data: dict, fixed: dict[str, Any], paths: dict[str, PathTuple]) -> dict:
+    out = copy.deepcopy(data)
+    for key, value in fixed.items():
+        if f"fixed:{key}" in paths:
+            try:
+                _set_path(out, paths[f"fixed:{key}"], copy.deepcopy(value), Location())
+            except SpecError:
+                pass  # reported when the trial's spec is validated
+    return out
+
+
+def resolve_keys(search: SearchSpec, data: dict, resolved: dict) -> tuple[dict[str, PathTuple], list[tuple[str, str, str]]]:
+    """(key -> canonical path, problems as (section, key, message)) for `fixed` and `space`."""
+    paths: dict[str, PathTuple] = {}
+    problems: list[tuple[str, str, str]] = []
+    trees: tuple = (data, resolved)
+    for section, keys in (("fixed", search.fixed), ("space", search.space)):
+        if section == "space":  # a fixed value may add paths (a validation split's fraction)
+            trees = (_with_fixed(data, search.fixed, paths), data, resolved)
+        for key in keys:
+            try:
+                found = _resolve_key(key, *trees)
+            except ValueError as exc:
+                problems.append((section, key, f"cannot read the path: {exc}"))
+                continue
+            if found is None:
+                problems.append((section, key, f"'{key}' is not a path in this spec{nearest_path(key, data, resolved)}"))
+            else:
+                paths[f"{section}:{key}"] = found
+    return paths, problems
+
+
+def check_search(search: SearchSpec, data: dict, source: SourceMap, resolved: dict) -> None:
+    """Raise one SpecError with every problem of the section (each at its place in the file)."""
+    _, problems = resolve_keys(search, data, resolved)
+    located = [Problem(_locate_key(source, section, key), message) for section, key, message in problems]
+    if search.sampler == "grid":
+        for key, param in search.space.items():
+            if grid_values(param) is None:
+                located.append(Problem(_locate_key(source, "space", key),
+                                       "the grid sampler needs discrete values: give the float range a step, or use int or choice"))
+        size = search.grid_size()
+        if size is not None and search.trials is not None and search.trials > size:
+            located.append(Problem(source.locate(("search", "trials")), f"the grid has {size} points; ask for at most {size} trials"))
+    if search.pruner != "none" and search.epoch_metric() is None:
+        located.append(Problem(source.locate(("search", "pruner")),
+                               f"pruning needs a per-epoch figure; {search.metric} exists only at the end (use a val_* metric)"))
+    if search.sampler == "coarse_to_fine" and search.trial_count() < 2 * search.rounds:
+        located.append(Problem(source.locate(("search", "rounds")),
+                               f"{search.rounds} rounds need at least {2 * search.rounds} trials (2 a round), got {search.trial_count()}"))
+    if located:
+        raise SpecError(located)
+
+
+def trial_values(search: SearchSpec, data: dict, resolved: dict, sampled: dict[str, Any]) -> dict[PathTuple, Any]:
+    """Canonical path -> value for one trial: the fixed values, then the sampled ones."""
+    paths, problems = resolve_keys(search, data, resolved)
+    if problems:
+        section, key, message = problems[0]
+        raise SpecError.at(Location(path=f"search.{section}.{key}"), message)
+    values = {paths[f"fixed:{key}"]: value for key, value in search.fixed.items()}
+    values.update({paths[f"space:{key}"]: value for key, value in sampled.items()})
+    return values
+
+
+def baseline_values(search: SearchSpec, data: dict, resolved: dict) -> dict[str, Any] | None:
+    """The spec's own value of every searched path, when each lies in the space; else None."""
+    paths, problems = resolve_keys(search, data, resolved)
+    if problems:
+        return None
+    values: dict[str, Any] = {}
+    for key, param in search.space.items():
+        value = _value_at(data, paths[f"space:{key}"])
+        if value is _MISSING:
+            value = _value_at(resolved, paths[f"space:{key}"])
+        if not _inside(param, value):
+            return None
+        values[key] = value
+    return values
+
+
+_MISSING = object()
+
+
+def _value_at(node: Any, path: PathTuple) -> Any:
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return node
+
+
+def _inside(param, value: Any) -> bool:
+    from kbuilder.spec.search import Choice, IntRange
+
+    if isinstance(param, Choice):
+        return value in param.choice
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(param, IntRange) and not isinstance(value, int)):
+        return False
+    low, high = param.bounds()
+    step = param.step
+    return low <= value <= high and (not step or abs((value - low) / step - round((value - low) / step)) < 1e-9)
+
+
+__all__ = ["baseline_values", "apply_values", "check_search", "dotted", "nearest_path", "resolve", "trial_values"]
