@@ -8,6 +8,11 @@ lowered to what the original network computed: split the channels into `groups` 
 convolve each with its slice of the kernel (copied exactly), concatenate. The lowered copy
 shares every other layer (and its weights) with the model, and is only traced for
 conversion, never saved.
+
+A second one: Keras's `Normalization` (EfficientNet's input stem) keeps its mean and variance
+as tensors computed once when it is built; traced, they are captured from outside the graph
+and tf2onnx turns them into extra model inputs. The lowered copy computes the same formula
+with the values written into the graph as constants.
 """
 
 from __future__ import annotations
@@ -57,23 +62,60 @@ def _grouped_conv_class():
     return SplitGroupedConv
 
 
+def _constant_normalization_class():
+    import keras
+
+    class ConstantNormalization(keras.layers.Layer):
+        """Keras's Normalization with its mean and variance as graph constants (export only)."""
+
+        def __init__(self, norm: Any, **kwargs: Any) -> None:
+            super().__init__(name=f"{norm.name}_as_constants", dtype=norm.dtype_policy, **kwargs)
+            import numpy as np
+
+            self.mean = np.asarray(keras.ops.convert_to_numpy(norm.mean))
+            self.std = np.maximum(np.sqrt(np.asarray(keras.ops.convert_to_numpy(norm.variance))), keras.backend.epsilon())
+            self.invert = norm.invert
+
+        def call(self, inputs: Any) -> Any:
+            from keras import ops
+
+            mean = ops.convert_to_tensor(self.mean, dtype=inputs.dtype)
+            std = ops.convert_to_tensor(self.std, dtype=inputs.dtype)
+            return mean + inputs * std if self.invert else (inputs - mean) / std
+
+        def compute_output_shape(self, input_shape: Any) -> Any:
+            return input_shape
+
+    return ConstantNormalization
+
+
 def lower_for_onnx(model: Any) -> Any:
-    """`model` itself when it has no grouped convolution, else a functional copy in which
-    each grouped convolution is split / convolve / concatenate (same variables)."""
+    """`model` itself when it has nothing to lower, else a functional copy in which each
+    grouped convolution is split / convolve / concatenate and each Normalization computes
+    from constants (every other layer, and so every weight, shared)."""
     import keras
 
     def grouped(layer: Any) -> bool:
         return isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D | keras.layers.Conv3D) \
             and getattr(layer, "groups", 1) > 1 and layer.data_format == "channels_last"
 
-    if not any(grouped(layer) for layer in model.layers):
+    def normalization(layer: Any) -> bool:
+        return isinstance(layer, keras.layers.Normalization)
+
+    lowerings = ((grouped, _grouped_conv_class()), (normalization, _constant_normalization_class()))
+
+    def lowered(layer: Any) -> Any:
+        for applies, lowering in lowerings:
+            if applies(layer):
+                return lowering(layer)
+        return layer  # the original layer object: weights shared, not copied
+
+    if not any(applies(layer) for layer in model.layers for applies, _ in lowerings):
         return model
     if not isinstance(model, keras.Model) or not hasattr(model, "_nodes_by_depth"):
-        raise RuntimeFailure("ONNX export: a grouped convolution can only be lowered in a functional model")
-    lowering = _grouped_conv_class()
-    # The original layer object is returned for every other layer, so weights are shared, not copied.
-    return keras.models.clone_model(
-        model, clone_function=lambda layer: lowering(layer) if grouped(layer) else layer)
+        raise RuntimeFailure("ONNX export: grouped convolutions and Normalization layers can only be lowered "
+                             "in a functional model")
+    return keras.models.clone_model(model, clone_function=lowered)
 
 
 def write_onnx(model: Any, path: pathlib.Path) -> None:
