@@ -180,3 +180,21 @@ def match_inputs(file_names: list[str], named_inputs: dict[str, Any], what: str)
     if len(file_names) == 1 and len(named_inputs) == 1:
         return {file_names[0]: next(iter(named_inputs.values()))}
     raise RuntimeFailure(f"the {what} takes inputs {sorted(file_names)}, the model has {sorted(named_inputs)}")
+
+
+def randomize_weights(model: Any, seed: int = 0) -> None:
+    """Every variable random (batch norm variances positive), for checking an untrained model's
+    exports: at initialization deep networks such as MobileNetV3 give the same output for every
+    input (Keras's own reference too), which no conversion error could change."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        values = rng.normal(0.0, 0.3, variable.shape)
+        if "variance" in variable.path:
+            values = np.abs(values) + 0.5
+        variable.assign(values.astype(variable.dtype))
+    for layer in model.layers:  # Normalization reads its variables into tensors once (as after adapt)
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()

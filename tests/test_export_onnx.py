@@ -18,7 +18,7 @@ from kbuilder import api
 from kbuilder.cli.app import main
 from kbuilder.errors import RuntimeFailure
 from kbuilder.export import export_model
-from kbuilder.export_check import DEFAULT_ATOL, DEFAULT_RTOL
+from kbuilder.export_check import DEFAULT_ATOL, DEFAULT_RTOL, randomize_weights as randomize
 from kbuilder.export_onnx import lower_for_onnx
 from tests.conftest import SPECS
 from tests.test_export import leftovers, snapshot, two_input_model
@@ -67,20 +67,6 @@ SMALL_ZOO = {
     # Integer token inputs, embedding, conv1d branches, global max pooling.
     "text_cnn": ["params.vocab_size=50", "params.embed_dim=8"],
 }
-
-
-def randomize(model, seed=0):
-    """Every variable random (batch norm statistics too, variances positive), so that no
-    layer is an identity that would hide a conversion error."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        values = rng.normal(0.0, 0.3, variable.shape)
-        if "variance" in variable.path:
-            values = np.abs(values) + 0.5
-        variable.assign(values.astype(variable.dtype))
-    for layer in model.layers:  # Normalization reads its variables into tensors once (as after adapt)
-        if isinstance(layer, keras.layers.Normalization):
-            layer.finalize_state()
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_ZOO))
