@@ -62,7 +62,7 @@ def postgres_server():
         run = lambda *args: subprocess.run(_as_server_user(list(args)), capture_output=True, text=True, timeout=120)  # noqa: E731
         made = run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
         assert made.returncode == 0, f"initdb failed: {made.stderr}"
-        options = f"-k {folder} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=50"
+        options = f"-k {folder} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=200"
         started = run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w", "-t", "60", "start")
         assert started.returncode == 0, f"pg_ctl start failed: {started.stderr} {(folder / 'server.log').read_text() if (folder / 'server.log').exists() else ''}"
         try:

@@ -78,7 +78,10 @@ def open_storage(url: str, heartbeat: int):
 
     quiet_optuna()
     # SQLite serializes writers; several worker processes wait for the lock instead of failing.
-    engine_kwargs = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    # A server's connections are shared by every worker of every machine: a worker needs one for
+    # its trial and one for its heartbeat, so its pool stays small (SQLAlchemy's default allows 15).
+    engine_kwargs = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else {
+        "pool_pre_ping": True, "pool_size": 2, "max_overflow": 3}
     try:
         return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
