@@ -77,3 +77,11 @@ def test_overrides_apply_and_are_located():
     assert message == "--set inputs.x.shape=[0]: inputs.x.shape[0]: expected a value greater than 0; got 0 (int)"
     assert "expected KEY=VALUE" in error_of(MINIMAL, overrides=["novalue"])
     assert "no item 5" in error_of(MINIMAL, overrides=["layers[5].dense=1"])
+
+
+def test_a_list_index_may_be_written_as_a_dotted_part():
+    # `layers.1.dense.units` is the form a `search` section's keys take; --set accepts it too.
+    spec = "name: m\ninputs:\n  x: {shape: [4]}\nlayers:\n  - dense: 8\n  - dense: 2\n"
+    loaded = loads_spec(spec, overrides=["layers.1.dense=3", "layers[0].dense=5"])
+    assert loaded.spec.layers == [{"dense": 5}, {"dense": 3}]
+    assert "no item 7 (the list has 2)" in error_of(spec, overrides=["layers.7.dense=3"])

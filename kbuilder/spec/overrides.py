@@ -58,9 +58,27 @@ def apply_overrides(data: Any, overrides: Sequence[str], source: SourceMap) -> A
             raise SpecError.at(where, f"cannot parse the override: {exc}") from None
         value, parsed = parse_yaml(raw_value, where.file, allow_empty=True, max_nodes=max(budget, 1))
         budget -= parsed.values
+        path = _list_indices(data, path)
         _set_path(data, path, value, where)
         source.overridden[path] = item
     return data
+
+
+def _list_indices(data: Any, path: PathTuple) -> PathTuple:
+    """`layers.1.dense` means `layers[1].dense` where `layers` is a list: the form a `search`
+    section's keys take (YAML keys cannot hold brackets comfortably), accepted here too."""
+    node, parts = data, []
+    for part in path:
+        if isinstance(node, list) and isinstance(part, str) and part.isdigit():
+            part = int(part)
+        parts.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(parts)
 
 
 def _set_path(data: Any, path: PathTuple, value: Any, where: Location) -> None:
