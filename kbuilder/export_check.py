@@ -183,17 +183,26 @@ def match_inputs(file_names: list[str], named_inputs: dict[str, Any], what: str)
 
 
 def randomize_weights(model: Any, seed: int = 0) -> None:
-    """Every variable random (batch norm variances positive), for checking an untrained model's
-    exports: at initialization deep networks such as MobileNetV3 give the same output for every
-    input (Keras's own reference too), which no conversion error could change."""
+    """Random, variance-preserving values in every variable, for checking an untrained model's
+    exports: at initialization deep networks such as MobileNetV3 give one output for every
+    input (Keras's own reference too), and weights of a fixed large scale saturate a softmax to
+    exact 0s and 1s; either way no conversion error could show. Kernels get He's std sqrt(2/fan-in),
+    batch-norm variances lie in [0.5, 1.5], scales near 1, everything else near 0."""
     import keras
     import numpy as np
 
     rng = np.random.default_rng(seed)
     for variable in model.weights:
-        values = rng.normal(0.0, 0.3, variable.shape)
-        if "variance" in variable.path:
-            values = np.abs(values) + 0.5
+        shape, name = tuple(variable.shape), variable.path.rsplit("/", 1)[-1]
+        if len(shape) >= 2:  # He's scale keeps the signal through ReLUs; a depthwise kernel sees one channel
+            fan_in = int(np.prod(shape[:-2] if "depthwise" in name else shape[:-1]))
+            values = rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), shape)
+        elif "variance" in name:
+            values = rng.uniform(0.5, 1.5, shape)
+        elif name in ("gamma", "scale"):
+            values = 1.0 + rng.normal(0.0, 0.1, shape)
+        else:
+            values = rng.normal(0.0, 0.05, shape)
         variable.assign(values.astype(variable.dtype))
     for layer in model.layers:  # Normalization reads its variables into tensors once (as after adapt)
         if isinstance(layer, keras.layers.Normalization):
