@@ -89,7 +89,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Search the spec's `search` space: every trial is a run directory in the study folder."""
         fmt = pick_format(fmt)
-        from kbuilder.experiments.tune_report import finite, write_report
+        from kbuilder.experiments.tune_report import write_report
+        from kbuilder.train.rundir import finite
 
         if report is not None:
             if spec is not None:

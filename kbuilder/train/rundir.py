@@ -197,17 +197,17 @@ def _refuse_links(path: Path) -> None:
 
 def write_json(path: Path, data: Any) -> None:
     """Written to a temporary file and renamed, so a reader never sees half a file."""
-    atomic.write_text(path, json.dumps(_finite(data), indent=2, sort_keys=False) + "\n")
+    atomic.write_text(path, json.dumps(finite(data), indent=2, sort_keys=False) + "\n")
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """JSON has no NaN/inf: they become null (a diverged loss is still reported, as null)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
 
 
