@@ -74,8 +74,8 @@ def _run(work_dir: Path) -> None:
     batch = keras.tree.pack_sequence_as(input_structure(model), arrays)
     outputs = flat_numpy(model(batch, training=False))
     expected = [check[f"output_{i}"] for i in range(job["outputs"])]
-    # The same elementwise rule as every export check (kbuilder.export.DEFAULT_RTOL): the
-    # two backends' kernels sum in different orders, which the relative term covers.
+    # The same rule as every export check (kbuilder.export_check): the two backends' kernels
+    # sum in different orders, which the term relative to each sample's scale covers.
     _, _, problems = compare_outputs(f"the model reloaded under TensorFlow (from {job['backend']})",
                                      expected, outputs, atol=job["atol"], rtol=job["rtol"])
     if problems:

@@ -175,7 +175,7 @@ def verify_export(model: Any, directory: pathlib.Path, *, formats: Sequence[str]
     Returns {"batch_sizes", "max_abs_diff": {file: figure}, "tolerance_ratio": {file:
     figure}} (worst over both batches), plus "quantized" figures for a quantized TFLite
     file; raises `RuntimeFailure` naming every file and output that exceeds
-    atol + rtol * |expected| (a quantized file: wrong shapes or non-finite outputs).
+    max(atol, rtol * the sample's largest |expected|) (kbuilder.export_check; a quantized file: wrong shapes or non-finite outputs).
     """
     import numpy as np
 

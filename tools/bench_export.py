@@ -2,7 +2,7 @@
 
     python tools/bench_export.py zoo [--specs lenet5,alexnet] [--json out.json]
         every bundled spec at full size: SavedModel + .keras + ONNX + TFLite written and
-        checked by `kbuilder.export` (two batch sizes, atol 1e-5 + rtol 1e-5 x |expected|);
+        checked by `kbuilder.export` (two batch sizes, max(1e-5, 1e-5 x each sample's largest |output|));
         prints per spec the seconds, file sizes and each file's worst tolerance ratio
         (difference over its bound; at most 1 passes), or the error. One process per spec.
 
