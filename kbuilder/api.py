@@ -1,17 +1,18 @@
 """The Python API that the CLI and notebooks share.
 
-    import kbuilder
-    built = kbuilder.build("specs/lenet5.yaml")     # .model is a keras.Model
-    print(kbuilder.table(built))                     # the layer table as text
-    kbuilder.check(built)                            # raises CheckFailed on a mismatch
+import kbuilder
+built = kbuilder.build("specs/lenet5.yaml")     # .model is a keras.Model
+print(kbuilder.table(built))                     # the layer table as text
+kbuilder.check(built)                            # raises CheckFailed on a mismatch
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from kbuilder.errors import CheckFailed
 from kbuilder.spec import LoadedSpec, load_spec
@@ -84,8 +85,15 @@ def manifest(built) -> dict[str, Any]:
     }
 
 
-def export(built, directory: str | Path, *, verify: bool = True, formats: Sequence[str] = (),
-           quantize: str = "none", data_dir: str | Path | None = None) -> Path:
+def export(
+    built,
+    directory: str | Path,
+    *,
+    verify: bool = True,
+    formats: Sequence[str] = (),
+    quantize: str = "none",
+    data_dir: str | Path | None = None,
+) -> Path:
     """SavedModel + .keras (+ "onnx", "tflite" in `formats`) + manifest.json, written
     atomically and verified; `quantize` ("float16", "int8") applies to the TFLite file, int8
     calibrated on the spec's train.data (`data_dir` as for training)."""
@@ -96,13 +104,26 @@ def export(built, directory: str | Path, *, verify: bool = True, formats: Sequen
         from kbuilder.export_tflite import spec_samples
 
         calibration = [spec_samples(built.loaded, data_dir)[0]]
-    return export_model(built.model, Path(directory), manifest=manifest(built), check=verify,
-                        formats=formats, quantize=quantize, calibration=calibration)
+    return export_model(
+        built.model,
+        Path(directory),
+        manifest=manifest(built),
+        check=verify,
+        formats=formats,
+        quantize=quantize,
+        calibration=calibration,
+    )
 
 
 def diagram(
-    spec: str | Path | LoadedSpec, path: str | Path | None = None, *, collapse: bool = False,
-    depth: int | None = None, shapes: bool = True, fold: Sequence[str] = (), overrides: Sequence[str] = (),
+    spec: str | Path | LoadedSpec,
+    path: str | Path | None = None,
+    *,
+    collapse: bool = False,
+    depth: int | None = None,
+    shapes: bool = True,
+    fold: Sequence[str] = (),
+    overrides: Sequence[str] = (),
 ):
     """Draw the architecture; writes `path` (.svg, .png, .pdf or .dot) when given.
 
@@ -113,6 +134,12 @@ def diagram(
     """
     from kbuilder.diagram.draw import draw
 
-    result, _ = draw(load(spec, overrides), Path(path) if path is not None else None,
-                     collapse=collapse, depth=depth, shapes=shapes, fold=fold)
+    result, _ = draw(
+        load(spec, overrides),
+        Path(path) if path is not None else None,
+        collapse=collapse,
+        depth=depth,
+        shapes=shapes,
+        fold=fold,
+    )
     return result

@@ -33,7 +33,9 @@ def select_backend(name: str | None) -> str:
     if chosen not in BACKENDS:
         from kbuilder.errors import did_you_mean
 
-        raise UsageError(f"unknown backend '{chosen}'{did_you_mean(chosen, BACKENDS)}; choose one of {', '.join(BACKENDS)}")
+        raise UsageError(
+            f"unknown backend '{chosen}'{did_you_mean(chosen, BACKENDS)}; choose one of {', '.join(BACKENDS)}"
+        )
     running = active_backend()
     if running is not None:
         if running != chosen:
@@ -43,7 +45,9 @@ def select_backend(name: str | None) -> str:
             )
         return running
     if importlib.util.find_spec(_BACKEND_PACKAGE[chosen]) is None:
-        raise UsageError(f"the {chosen} backend needs the '{_BACKEND_PACKAGE[chosen]}' package, which is not installed")
+        raise UsageError(
+            f"the {chosen} backend needs the '{_BACKEND_PACKAGE[chosen]}' package, which is not installed"
+        )
     os.environ["KERAS_BACKEND"] = chosen
     if chosen == "tensorflow":
         prefer_onednn()
@@ -123,7 +127,7 @@ def quiet_tensorflow_startup(backend: str | None = None) -> None:
 class _captured_stderr_fd:
     """Redirect file descriptor 2 (C++ writes, not only sys.stderr) into a temporary file."""
 
-    def __enter__(self) -> "_captured_stderr_fd":
+    def __enter__(self) -> _captured_stderr_fd:
         import tempfile
 
         self.replay = False

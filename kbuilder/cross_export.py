@@ -24,9 +24,17 @@ from kbuilder.errors import KBuilderError, RuntimeFailure
 TIMEOUT_SECONDS = 600
 
 
-def export_via_tensorflow(model: Any, directory: str | os.PathLike, *, manifest: dict[str, Any],
-                          atol: float, rtol: float, formats: tuple[str, ...], quantize: str,
-                          calibration: list[Any] | None) -> Path:
+def export_via_tensorflow(
+    model: Any,
+    directory: str | os.PathLike,
+    *,
+    manifest: dict[str, Any],
+    atol: float,
+    rtol: float,
+    formats: tuple[str, ...],
+    quantize: str,
+    calibration: list[Any] | None,
+) -> Path:
     """Export `model` (any backend) as `kbuilder.export.export_model` would under TensorFlow."""
     import keras
     import numpy as np
@@ -39,22 +47,41 @@ def export_via_tensorflow(model: Any, directory: str | os.PathLike, *, manifest:
     with tempfile.TemporaryDirectory(prefix="kbuilder-export-") as work:
         work_dir = Path(work)
         model.save(str(work_dir / "model.keras"))
-        np.savez(work_dir / "check.npz", **{f"input_{i}": a for i, a in enumerate(arrays)},
-                 **{f"output_{i}": e for i, e in enumerate(expected)},
-                 **{f"calibration_{i}": c for i, c in enumerate(calibration or [])})
-        job = {"directory": str(Path(directory).resolve()), "manifest": manifest, "atol": atol,
-               "rtol": rtol, "formats": list(formats), "quantize": quantize,
-               "calibrated": calibration is not None, "backend": keras.backend.backend(), "inputs": len(arrays), "outputs": len(expected)}
+        np.savez(
+            work_dir / "check.npz",
+            **{f"input_{i}": a for i, a in enumerate(arrays)},
+            **{f"output_{i}": e for i, e in enumerate(expected)},
+            **{f"calibration_{i}": c for i, c in enumerate(calibration or [])},
+        )
+        job = {
+            "directory": str(Path(directory).resolve()),
+            "manifest": manifest,
+            "atol": atol,
+            "rtol": rtol,
+            "formats": list(formats),
+            "quantize": quantize,
+            "calibrated": calibration is not None,
+            "backend": keras.backend.backend(),
+            "inputs": len(arrays),
+            "outputs": len(expected),
+        }
         (work_dir / "job.json").write_text(json.dumps(job))
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
         try:
-            done = subprocess.run([sys.executable, "-m", "kbuilder.cross_export", str(work_dir)], env=env,
-                                  capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+            done = subprocess.run(
+                [sys.executable, "-m", "kbuilder.cross_export", str(work_dir)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_SECONDS,
+            )
         except subprocess.TimeoutExpired:
             raise RuntimeFailure(f"the TensorFlow export took more than {TIMEOUT_SECONDS} s") from None
         if done.returncode != 0:
             lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-            raise RuntimeFailure("the TensorFlow export failed: " + (lines[-1] if lines else f"exit code {done.returncode}"))
+            raise RuntimeFailure(
+                "the TensorFlow export failed: " + (lines[-1] if lines else f"exit code {done.returncode}")
+            )
     return Path(job["directory"])
 
 
@@ -76,13 +103,26 @@ def _run(work_dir: Path) -> None:
     expected = [check[f"output_{i}"] for i in range(job["outputs"])]
     # The same rule as every export check (kbuilder.export_check): the two backends' kernels
     # sum in different orders, which the term relative to each sample's scale covers.
-    _, _, problems = compare_outputs(f"the model reloaded under TensorFlow (from {job['backend']})",
-                                     expected, outputs, atol=job["atol"], rtol=job["rtol"])
+    _, _, problems = compare_outputs(
+        f"the model reloaded under TensorFlow (from {job['backend']})",
+        expected,
+        outputs,
+        atol=job["atol"],
+        rtol=job["rtol"],
+    )
     if problems:
         raise RuntimeFailure("; ".join(problems))
     calibration = [check[f"calibration_{i}"] for i in range(job["inputs"])] if job["calibrated"] else None
-    export_model(model, job["directory"], manifest=job["manifest"], atol=job["atol"], rtol=job["rtol"],
-                 formats=job["formats"], quantize=job["quantize"], calibration=calibration)
+    export_model(
+        model,
+        job["directory"],
+        manifest=job["manifest"],
+        atol=job["atol"],
+        rtol=job["rtol"],
+        formats=job["formats"],
+        quantize=job["quantize"],
+        calibration=calibration,
+    )
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ class SpecError(KBuilderError):
         return [str(p) for p in self.problems]
 
     @classmethod
-    def at(cls, location: Location, message: str, context: str = "") -> "SpecError":
+    def at(cls, location: Location, message: str, context: str = "") -> SpecError:
         return cls([Problem(location, message, context)])
 
 

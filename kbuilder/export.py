@@ -15,16 +15,30 @@ import json
 import os
 import pathlib
 import shutil
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from kbuilder import export_check
 from kbuilder.errors import KBuilderError, RuntimeFailure
-from kbuilder.export_atomic import (MANIFEST_FILE, check_replaceable, file_sha256,
-                                    make_staging_dir, remove_stale_siblings, swap_into_place)
-from kbuilder.export_check import (CHECK_BATCH_SIZES, DEFAULT_ATOL, DEFAULT_RTOL,  # noqa: F401
-                                   check_batch, compare_outputs, flat_numpy, input_structure,
-                                   max_abs_diff, saved_model_outputs, tolerance_ratio)
+from kbuilder.export_atomic import (
+    MANIFEST_FILE,
+    check_replaceable,
+    file_sha256,
+    make_staging_dir,
+    remove_stale_siblings,
+    swap_into_place,
+)
+from kbuilder.export_check import (
+    CHECK_BATCH_SIZES,
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
+    check_batch,
+    compare_outputs,
+    flat_numpy,
+    input_structure,
+    max_abs_diff,
+)
 from kbuilder.export_onnx import ONNX_FILE
 from kbuilder.export_tflite import QUANTIZATIONS, TFLITE_FILE
 
@@ -35,15 +49,30 @@ FORMAT_FILES = {"saved_model": SAVED_MODEL_DIR, "keras": KERAS_FILE, "onnx": ONN
 DEFAULT_FORMATS = ("saved_model", "keras")
 # Keys export_model adds to the caller's manifest; the caller may not set them.
 RESERVED_MANIFEST_KEYS = (
-    "created_utc", "kbuilder_version", "keras_version", "keras_backend",
-    "tensorflow_version", "files", "check", "formats", "tflite_quantization",
+    "created_utc",
+    "kbuilder_version",
+    "keras_version",
+    "keras_backend",
+    "tensorflow_version",
+    "files",
+    "check",
+    "formats",
+    "tflite_quantization",
 )
 
 
-def export_model(model: Any, directory: str | os.PathLike[str], *, manifest: dict[str, Any],
-                 check: bool = True, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL,
-                 formats: Sequence[str] = DEFAULT_FORMATS, quantize: str = "none",
-                 calibration: list[Any] | None = None) -> pathlib.Path:
+def export_model(
+    model: Any,
+    directory: str | os.PathLike[str],
+    *,
+    manifest: dict[str, Any],
+    check: bool = True,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+    quantize: str = "none",
+    calibration: list[Any] | None = None,
+) -> pathlib.Path:
     """Writes the formats' files and `manifest.json` into `directory`; returns its absolute path.
 
     `formats` adds "onnx" and/or "tflite" to the SavedModel and `.keras` file; `quantize`
@@ -61,8 +90,9 @@ def export_model(model: Any, directory: str | os.PathLike[str], *, manifest: dic
             raise ValueError(f"`{name}` must be a finite number >= 0, received: {value!r}")
     chosen = normalize_formats(formats)
     if quantize not in QUANTIZATIONS or (quantize != "none" and "tflite" not in chosen):
-        raise ValueError(f"`quantize` must be one of {QUANTIZATIONS} and needs the tflite format, "
-                         f"received: {quantize!r}")
+        raise ValueError(
+            f"`quantize` must be one of {QUANTIZATIONS} and needs the tflite format, received: {quantize!r}"
+        )
     target = pathlib.Path(os.path.abspath(os.fspath(directory)))
     check_replaceable(target)
     remove_stale_siblings(target)
@@ -75,8 +105,16 @@ def export_model(model: Any, directory: str | os.PathLike[str], *, manifest: dic
         # graphs: TensorFlow writes them from the .keras file.
         from kbuilder.cross_export import export_via_tensorflow
 
-        return export_via_tensorflow(model, target, manifest=manifest, atol=atol, rtol=rtol,
-                                     formats=chosen, quantize=quantize, calibration=calibration)
+        return export_via_tensorflow(
+            model,
+            target,
+            manifest=manifest,
+            atol=atol,
+            rtol=rtol,
+            formats=chosen,
+            quantize=quantize,
+            calibration=calibration,
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = make_staging_dir(target)
@@ -84,8 +122,16 @@ def export_model(model: Any, directory: str | os.PathLike[str], *, manifest: dic
         raise RuntimeFailure(f"cannot create export directory next to {target}: {error}") from error
     try:
         _write_formats(model, staging, chosen, quantize, calibration)
-        results = verify_export(model, staging, formats=chosen, quantize=quantize, atol=atol, rtol=rtol) if check else None
-        record = {**manifest, "formats": list(chosen), "tflite_quantization": quantize if "tflite" in chosen else None}
+        results = (
+            verify_export(model, staging, formats=chosen, quantize=quantize, atol=atol, rtol=rtol)
+            if check
+            else None
+        )
+        record = {
+            **manifest,
+            "formats": list(chosen),
+            "tflite_quantization": quantize if "tflite" in chosen else None,
+        }
         _write_manifest(staging, record, None if results is None else {"atol": atol, "rtol": rtol, **results})
         swap_into_place(staging, target)
     except BaseException as error:
@@ -95,7 +141,8 @@ def export_model(model: Any, directory: str | os.PathLike[str], *, manifest: dic
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise RuntimeFailure(
                 f"export to {target} failed: no space left on the device ({error.strerror}); the "
-                "partial files were removed and the previous export, if any, is unchanged") from error
+                "partial files were removed and the previous export, if any, is unchanged"
+            ) from error
         raise RuntimeFailure(f"export to {target} failed: {type(error).__name__}: {error}") from error
     return target
 
@@ -111,8 +158,9 @@ def normalize_formats(formats: Sequence[str]) -> tuple[str, ...]:
     return tuple(name for name in FORMAT_FILES if name in DEFAULT_FORMATS or name in formats)
 
 
-def _write_formats(model: Any, staging: pathlib.Path, formats: tuple[str, ...], quantize: str,
-                   calibration: list[Any] | None) -> None:
+def _write_formats(
+    model: Any, staging: pathlib.Path, formats: tuple[str, ...], quantize: str, calibration: list[Any] | None
+) -> None:
     model.export(str(staging / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
     model.save(str(staging / KERAS_FILE))
     if "onnx" in formats:
@@ -124,7 +172,7 @@ def _write_formats(model: Any, staging: pathlib.Path, formats: tuple[str, ...], 
 
         samples = None
         if calibration is not None:
-            samples = ([array[i:i + 1] for array in calibration] for i in range(len(calibration[0])))
+            samples = ([array[i : i + 1] for array in calibration] for i in range(len(calibration[0])))
         write_tflite(model, staging / TFLITE_FILE, quantize=quantize, calibration=samples)
 
 
@@ -140,7 +188,9 @@ def _validate_manifest(manifest: Any) -> None:
         raise ValueError(f"`manifest` must be JSON-serialisable: {error}") from error
 
 
-def _artifact_runners(directory: pathlib.Path, formats: tuple[str, ...], tensors: list[Any]) -> dict[str, Any]:
+def _artifact_runners(
+    directory: pathlib.Path, formats: tuple[str, ...], tensors: list[Any]
+) -> dict[str, Any]:
     """For each written file, a function from the flat input arrays to its flat outputs."""
     import keras
 
@@ -150,10 +200,12 @@ def _artifact_runners(directory: pathlib.Path, formats: tuple[str, ...], tensors
         return {tensor.name: array for tensor, array in zip(tensors, arrays)}
 
     runners = {
-        KERAS_FILE: lambda arrays: flat_numpy(reloaded(
-            keras.tree.pack_sequence_as(input_structure(reloaded), arrays), training=False)),
+        KERAS_FILE: lambda arrays: flat_numpy(
+            reloaded(keras.tree.pack_sequence_as(input_structure(reloaded), arrays), training=False)
+        ),
         SAVED_MODEL_DIR: lambda arrays: export_check.saved_model_outputs(  # looked up late: tests patch it
-            directory / SAVED_MODEL_DIR, named(arrays)),
+            directory / SAVED_MODEL_DIR, named(arrays)
+        ),
     }
     if "onnx" in formats:
         from kbuilder.export_onnx import onnx_outputs
@@ -166,9 +218,15 @@ def _artifact_runners(directory: pathlib.Path, formats: tuple[str, ...], tensors
     return runners
 
 
-def verify_export(model: Any, directory: pathlib.Path, *, formats: Sequence[str] = DEFAULT_FORMATS,
-                  quantize: str = "none", atol: float = DEFAULT_ATOL,
-                  rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
+def verify_export(
+    model: Any,
+    directory: pathlib.Path,
+    *,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+    quantize: str = "none",
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+) -> dict[str, Any]:
     """Runs every written file in `directory` and compares it with `model` on seeded random
     batches of CHECK_BATCH_SIZES (`.keras` reloaded with safe_mode=True).
 
@@ -182,7 +240,11 @@ def verify_export(model: Any, directory: pathlib.Path, *, formats: Sequence[str]
     from kbuilder.export_tflite import top1_agreement
 
     formats = normalize_formats(formats)
-    results: dict[str, Any] = {"batch_sizes": list(CHECK_BATCH_SIZES), "max_abs_diff": {}, "tolerance_ratio": {}}
+    results: dict[str, Any] = {
+        "batch_sizes": list(CHECK_BATCH_SIZES),
+        "max_abs_diff": {},
+        "tolerance_ratio": {},
+    }
     quantized: dict[str, Any] = {}
     problems: list[str] = []
     runners = None
@@ -195,21 +257,29 @@ def verify_export(model: Any, directory: pathlib.Path, *, formats: Sequence[str]
             if artifact == TFLITE_FILE and quantize != "none":
                 shapes_ok = [o.shape for o in outputs] == [e.shape for e in expected]
                 if not shapes_ok or not all(np.isfinite(o).all() for o in outputs):
-                    problems.append(f"{artifact} ({quantize}) at batch {size}: outputs of shapes "
-                                    f"{[o.shape for o in outputs]} (model: {[e.shape for e in expected]}) "
-                                    "or not finite")
+                    problems.append(
+                        f"{artifact} ({quantize}) at batch {size}: outputs of shapes "
+                        f"{[o.shape for o in outputs]} (model: {[e.shape for e in expected]}) "
+                        "or not finite"
+                    )
                     continue
                 entry = quantized.setdefault(artifact, {"quantization": quantize, "max_abs_diff": 0.0})
-                entry["max_abs_diff"] = max(entry["max_abs_diff"], *(max_abs_diff(e, o) for e, o in zip(expected, outputs)))
+                entry["max_abs_diff"] = max(
+                    entry["max_abs_diff"], *(max_abs_diff(e, o) for e, o in zip(expected, outputs))
+                )
                 entry["top1_agreement_random_inputs"] = top1_agreement(expected, outputs)
                 continue
-            diff, ratio, found = compare_outputs(f"{artifact} (batch {size})", expected, outputs, atol=atol, rtol=rtol)
+            diff, ratio, found = compare_outputs(
+                f"{artifact} (batch {size})", expected, outputs, atol=atol, rtol=rtol
+            )
             results["max_abs_diff"][artifact] = max(diff, results["max_abs_diff"].get(artifact, 0.0))
             results["tolerance_ratio"][artifact] = max(ratio, results["tolerance_ratio"].get(artifact, 0.0))
             problems += found
     if problems:
-        raise RuntimeFailure("the exported model does not reproduce the in-memory model on a "
-                             "random batch:\n" + "\n".join(problems))
+        raise RuntimeFailure(
+            "the exported model does not reproduce the in-memory model on a "
+            "random batch:\n" + "\n".join(problems)
+        )
     if quantized:
         results["quantized"] = quantized
     return results
@@ -232,18 +302,21 @@ def _write_manifest(staging: pathlib.Path, manifest: dict[str, Any], check: dict
 
     files = {
         path.relative_to(staging).as_posix(): file_sha256(path, sync=True)
-        for path in sorted(staging.rglob("*")) if path.is_file()
+        for path in sorted(staging.rglob("*"))
+        if path.is_file()
     }
     record = dict(manifest)
-    record.update({
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "kbuilder_version": _kbuilder_version(),
-        "keras_version": keras.__version__,
-        "keras_backend": keras.backend.backend(),
-        "tensorflow_version": tf.__version__,
-        "files": files,
-        "check": check,
-    })
+    record.update(
+        {
+            "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "kbuilder_version": _kbuilder_version(),
+            "keras_version": keras.__version__,
+            "keras_backend": keras.backend.backend(),
+            "tensorflow_version": tf.__version__,
+            "files": files,
+            "check": check,
+        }
+    )
     with open(staging / MANIFEST_FILE, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(record, indent=2) + "\n")
         handle.flush()

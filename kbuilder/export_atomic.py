@@ -47,8 +47,10 @@ def check_replaceable(target: pathlib.Path) -> None:
         return
     problem = _not_an_export(target)
     if problem:
-        raise UsageError(f"refusing to replace {target}: {problem}, so it is not a kbuilder "
-                         "export (replacing it would delete its files); choose another directory")
+        raise UsageError(
+            f"refusing to replace {target}: {problem}, so it is not a kbuilder "
+            "export (replacing it would delete its files); choose another directory"
+        )
 
 
 def _not_an_export(target: pathlib.Path) -> str | None:
@@ -60,11 +62,15 @@ def _not_an_export(target: pathlib.Path) -> str | None:
     except (OSError, UnicodeDecodeError, ValueError) as error:
         return f"its {MANIFEST_FILE} is not readable JSON ({type(error).__name__})"
     files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not (isinstance(files, dict) and "kbuilder_version" in manifest
-            and all(isinstance(v, str) for v in files.values())):
+    if not (
+        isinstance(files, dict)
+        and "kbuilder_version" in manifest
+        and all(isinstance(v, str) for v in files.values())
+    ):
         return f"its {MANIFEST_FILE} is not a kbuilder export manifest"
-    present = {p.relative_to(target).as_posix() for p in target.rglob("*")
-               if p.is_file() or p.is_symlink()} - {MANIFEST_FILE}
+    present = {
+        p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file() or p.is_symlink()
+    } - {MANIFEST_FILE}
     extra = sorted(present - set(files))
     if extra:
         return f"it holds files its {MANIFEST_FILE} does not list ({', '.join(extra[:3])})"
@@ -105,7 +111,11 @@ def remove_stale_siblings(target: pathlib.Path) -> list[str]:
         return []
     stale = []
     for sibling in target.parent.iterdir():
-        match = _STALE.fullmatch(sibling.name[len(target.name):]) if sibling.name.startswith(target.name) else None
+        match = (
+            _STALE.fullmatch(sibling.name[len(target.name) :])
+            if sibling.name.startswith(target.name)
+            else None
+        )
         if match and not _process_alive(int(match.group(2))) and not sibling.is_symlink():
             stale.append((match.group(1), sibling))
     backups = sorted((s for kind, s in stale if kind == "old"), key=lambda s: s.stat().st_mtime)

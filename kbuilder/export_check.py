@@ -55,15 +55,18 @@ def random_array(tensor: Any, rng: Any, size: int = CHECK_BATCH_SIZES[0]) -> Any
 
     shape = (size,) + tuple(tensor.shape[1:])
     if any(size is None for size in shape):
-        raise RuntimeFailure(f"cannot check the export: input {tensor.name!r} has an unknown "
-                             f"dimension {tuple(tensor.shape)}; fix its shape or disable the check")
+        raise RuntimeFailure(
+            f"cannot check the export: input {tensor.name!r} has an unknown "
+            f"dimension {tuple(tensor.shape)}; fix its shape or disable the check"
+        )
     dtype = keras.backend.standardize_dtype(tensor.dtype)
     if dtype == "bool" or "int" in dtype:  # ints in [0, 10): safe as embedding ids
         return rng.integers(0, 2 if dtype == "bool" else 10, size=shape).astype(dtype)
     if "float" in dtype:
         return rng.standard_normal(size=shape).astype(dtype)
-    raise RuntimeFailure(f"cannot check the export: no random data for input {tensor.name!r} "
-                         f"of dtype {dtype}")
+    raise RuntimeFailure(
+        f"cannot check the export: no random data for input {tensor.name!r} of dtype {dtype}"
+    )
 
 
 def flat_numpy(outputs: Any) -> list[Any]:
@@ -95,7 +98,7 @@ def saved_model_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> lis
     # Keras names positional outputs output_0, output_1, ...; dict outputs keep
     # their keys, which keras.tree.flatten orders by sorted key as well.
     numbered = all(re.fullmatch(r"output_\d+", key) for key in result)
-    keys = sorted(result, key=(lambda key: int(key[len("output_"):])) if numbered else None)
+    keys = sorted(result, key=(lambda key: int(key[len("output_") :])) if numbered else None)
     return [result[key].numpy().astype("float64") for key in keys]
 
 
@@ -112,8 +115,9 @@ def max_abs_diff(expected: Any, actual: Any) -> float:
     return float(diff.max())
 
 
-def tolerance_ratio(expected: Any, actual: Any, *, atol: float = DEFAULT_ATOL,
-                    rtol: float = DEFAULT_RTOL) -> float:
+def tolerance_ratio(
+    expected: Any, actual: Any, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL
+) -> float:
     """max over elements of |actual - expected| / max(atol, rtol * the sample's largest
     |expected|) (the first axis is the batch): at most 1 passes.
 
@@ -138,8 +142,14 @@ def tolerance_ratio(expected: Any, actual: Any, *, atol: float = DEFAULT_ATOL,
     return float(ratio.max())
 
 
-def compare_outputs(artifact: str, expected: list[Any], outputs: list[Any], *,
-                    atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> tuple[float, float, list[str]]:
+def compare_outputs(
+    artifact: str,
+    expected: list[Any],
+    outputs: list[Any],
+    *,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+) -> tuple[float, float, list[str]]:
     """(max abs diff, max tolerance ratio, problems) of one artifact's outputs against the
     model's; a problem names the output, its worst element's difference and the bound."""
     import numpy as np
@@ -161,7 +171,8 @@ def compare_outputs(artifact: str, expected: list[Any], outputs: list[Any], *,
             problems.append(
                 f"{artifact} output {index}: max abs diff {diff:.3g} exceeds max(atol {atol:g}, "
                 f"rtol {rtol:g} x the sample's largest |output|) (outputs up to {scale:.3g}; worst element at "
-                f"{ratio:.3g}x its bound)")
+                f"{ratio:.3g}x its bound)"
+            )
     return max(diffs, default=0.0), max(ratios, default=0.0), problems
 
 
@@ -185,7 +196,9 @@ def match_inputs(file_names: list[str], named_inputs: dict[str, Any], what: str)
         return dict(named_inputs)
     if len(file_names) == 1 and len(named_inputs) == 1:
         return {file_names[0]: next(iter(named_inputs.values()))}
-    raise RuntimeFailure(f"the {what} takes inputs {sorted(file_names)}, the model has {sorted(named_inputs)}")
+    raise RuntimeFailure(
+        f"the {what} takes inputs {sorted(file_names)}, the model has {sorted(named_inputs)}"
+    )
 
 
 def randomize_weights(model: Any, seed: int = 0) -> None:

@@ -47,8 +47,14 @@ def _grouped_conv_class():
             slices = ops.split(inputs, groups, axis=-1)
             kernels = ops.split(conv.kernel, groups, axis=-1)
             outputs = [
-                ops.conv(piece, kernel, strides=conv.strides, padding=conv.padding,
-                         data_format=conv.data_format, dilation_rate=conv.dilation_rate)
+                ops.conv(
+                    piece,
+                    kernel,
+                    strides=conv.strides,
+                    padding=conv.padding,
+                    data_format=conv.data_format,
+                    dilation_rate=conv.dilation_rate,
+                )
                 for piece, kernel in zip(slices, kernels)
             ]
             result = ops.concatenate(outputs, axis=-1)
@@ -73,7 +79,9 @@ def _constant_normalization_class():
             import numpy as np
 
             self.mean = np.asarray(keras.ops.convert_to_numpy(norm.mean))
-            self.std = np.maximum(np.sqrt(np.asarray(keras.ops.convert_to_numpy(norm.variance))), keras.backend.epsilon())
+            self.std = np.maximum(
+                np.sqrt(np.asarray(keras.ops.convert_to_numpy(norm.variance))), keras.backend.epsilon()
+            )
             self.invert = norm.invert
 
         def call(self, inputs: Any) -> Any:
@@ -96,8 +104,11 @@ def lower_for_onnx(model: Any) -> Any:
     import keras
 
     def grouped(layer: Any) -> bool:
-        return isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D | keras.layers.Conv3D) \
-            and getattr(layer, "groups", 1) > 1 and layer.data_format == "channels_last"
+        return (
+            isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D | keras.layers.Conv3D)
+            and getattr(layer, "groups", 1) > 1
+            and layer.data_format == "channels_last"
+        )
 
     def normalization(layer: Any) -> bool:
         return isinstance(layer, keras.layers.Normalization)
@@ -113,8 +124,10 @@ def lower_for_onnx(model: Any) -> Any:
     if not any(applies(layer) for layer in model.layers for applies, _ in lowerings):
         return model
     if not isinstance(model, keras.Model) or not hasattr(model, "_nodes_by_depth"):
-        raise RuntimeFailure("ONNX export: grouped convolutions and Normalization layers can only be lowered "
-                             "in a functional model")
+        raise RuntimeFailure(
+            "ONNX export: grouped convolutions and Normalization layers can only be lowered "
+            "in a functional model"
+        )
     return keras.models.clone_model(model, clone_function=lowered)
 
 
@@ -125,7 +138,8 @@ def write_onnx(model: Any, path: pathlib.Path) -> None:
     lowered = lower_for_onnx(model)
     # Keras refuses to export a model that was never called; one zero batch is enough.
     zeros = keras.tree.map_structure(
-        lambda t: keras.ops.zeros((1,) + tuple(t.shape[1:]), dtype=t.dtype), lowered.input)
+        lambda t: keras.ops.zeros((1,) + tuple(t.shape[1:]), dtype=t.dtype), lowered.input
+    )
     lowered(zeros, training=False)
     with warnings.catch_warnings():  # tf2onnx's `np.object` probe warns on NumPy 2
         warnings.simplefilter("ignore", FutureWarning)
@@ -149,7 +163,8 @@ def _refuse_unconverted_ops(path: pathlib.Path) -> None:
         raise RuntimeFailure(
             f"ONNX cannot carry this model: tf2onnx left the TensorFlow op(s) {', '.join(ops)} "
             f"unconverted (in {', '.join(where)}): a layer with no ONNX equivalent; nothing was "
-            "written. Export it without --format onnx")
+            "written. Export it without --format onnx"
+        )
 
 
 def onnx_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> list[Any]:

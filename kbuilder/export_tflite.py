@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import sys
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from kbuilder.errors import RuntimeFailure, UsageError
 
@@ -28,8 +29,9 @@ QUANTIZATIONS = ("none", "float16", "int8")
 CALIBRATION_SAMPLES = 200  # TensorFlow's guidance: a few hundred representative samples
 
 
-def write_tflite(model: Any, path: pathlib.Path, *, quantize: str = "none",
-                 calibration: Iterable[list[Any]] | None = None) -> None:
+def write_tflite(
+    model: Any, path: pathlib.Path, *, quantize: str = "none", calibration: Iterable[list[Any]] | None = None
+) -> None:
     """Converts `model` to a TFLite file at `path` (builtin ops only)."""
     import tensorflow as tf
 
@@ -53,12 +55,16 @@ def write_tflite(model: Any, path: pathlib.Path, *, quantize: str = "none",
         text = str(error)
         ops = sorted(set(re.findall(r"'tf\.(\w+)' op", text)) | set(re.findall(r"\btf\.(\w+)\(", text)))
         where = sorted(set(re.findall(r'fused\["\w+:", "([^"@]+)/\w+@', text)))[:3]
-        detail = (f"TensorFlow op(s) {', '.join(ops)}" + (f" in {', '.join(where)}" if where else "")
-                  if ops else " ".join(text.split())[:400])
+        detail = (
+            f"TensorFlow op(s) {', '.join(ops)}" + (f" in {', '.join(where)}" if where else "")
+            if ops
+            else " ".join(text.split())[:400]
+        )
         raise RuntimeFailure(
             f"TFLite cannot carry this model: {detail} have no TFLite builtin op (a layer TFLite "
             "lacks; select-TF ops would need the Flex delegate, which devices do not ship); "
-            "nothing was written. Export it without --format tflite") from error
+            "nothing was written. Export it without --format tflite"
+        ) from error
 
 
 def tflite_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> list[Any]:
@@ -109,13 +115,17 @@ def top1_agreement(expected: list[Any], actual: list[Any]) -> float | None:
     output is a vector per sample."""
     import numpy as np
 
-    agreements = [float(np.mean(np.argmax(e, -1) == np.argmax(a, -1)))
-                  for e, a in zip(expected, actual) if e.ndim >= 2 and e.shape == a.shape and e.shape[-1] > 1]
+    agreements = [
+        float(np.mean(np.argmax(e, -1) == np.argmax(a, -1)))
+        for e, a in zip(expected, actual)
+        if e.ndim >= 2 and e.shape == a.shape and e.shape[-1] > 1
+    ]
     return min(agreements) if agreements else None
 
 
-def spec_samples(loaded: Any, data_dir: Any = None, *, split: str = "train",
-                 limit: int = CALIBRATION_SAMPLES) -> tuple[Any, Any]:
+def spec_samples(
+    loaded: Any, data_dir: Any = None, *, split: str = "train", limit: int = CALIBRATION_SAMPLES
+) -> tuple[Any, Any]:
     """Up to `limit` samples (x, y) of the spec's `train.data` `split`, preprocessed as
     training feeds them (kbuilder.train's loader, read only): int8 calibration data."""
     import numpy as np
@@ -125,16 +135,26 @@ def spec_samples(loaded: Any, data_dir: Any = None, *, split: str = "train",
 
     spec = loaded.spec
     if spec.train is None:
-        raise UsageError(f"int8 quantization is calibrated on the spec's train.data, and "
-                         f"'{spec.name}' has no train section; use --quantize float16 or none")
+        raise UsageError(
+            f"int8 quantization is calibrated on the spec's train.data, and "
+            f"'{spec.name}' has no train section; use --quantize float16 or none"
+        )
     if len(spec.inputs) != 1:
-        raise UsageError(f"int8 calibration feeds models with one input; '{spec.name}' has {len(spec.inputs)}")
+        raise UsageError(
+            f"int8 calibration feeds models with one input; '{spec.name}' has {len(spec.inputs)}"
+        )
     input_spec = next(iter(spec.inputs.values()))
     spec_dir = loaded.path.parent if getattr(loaded, "path", None) else None
-    splits = load_splits(spec.train.data, spec_dir=spec_dir, data_dir=data_directory(data_dir),
-                         input_shape=tuple(input_spec.shape), seed=spec.train.seed)
-    splits, _ = preprocess_splits(splits, spec.train.data.preprocess, num_classes=None,
-                                  loss_name=spec.train.loss.name)
+    splits = load_splits(
+        spec.train.data,
+        spec_dir=spec_dir,
+        data_dir=data_directory(data_dir),
+        input_shape=tuple(input_spec.shape),
+        seed=spec.train.seed,
+    )
+    splits, _ = preprocess_splits(
+        splits, spec.train.data.preprocess, num_classes=None, loss_name=spec.train.loss.name
+    )
     arrays = getattr(splits, split)
     if arrays is None:
         raise UsageError(f"the spec's data has no {split} split")

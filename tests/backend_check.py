@@ -36,8 +36,11 @@ def export_trained(built) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest = json.loads((api.export(built, Path(tmp) / "export") / "manifest.json").read_text())
-    return {"check": manifest["check"], "keras_backend": manifest["keras_backend"],
-            "trained_on_backend": manifest.get("trained_on_backend", manifest["keras_backend"])}
+    return {
+        "check": manifest["check"],
+        "keras_backend": manifest["keras_backend"],
+        "trained_on_backend": manifest.get("trained_on_backend", manifest["keras_backend"]),
+    }
 
 
 def main(spec_paths: list[str], train: set[str]) -> None:

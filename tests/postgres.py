@@ -20,7 +20,11 @@ from pathlib import Path
 
 def pg_bin() -> Path:
     candidates = [os.environ.get("KBUILDER_PG_BIN", "")]
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0, reverse=True)
+    candidates += sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+        reverse=True,
+    )
     which = shutil.which("initdb")
     candidates.append(str(Path(which).parent) if which else "")
     for folder in candidates:
@@ -43,7 +47,9 @@ def _as_server_user(command: list[str]) -> list[str]:
         return command
     runuser = shutil.which("runuser")
     if runuser is None:
-        raise AssertionError("running as root needs runuser (util-linux) to start PostgreSQL as the user nobody")
+        raise AssertionError(
+            "running as root needs runuser (util-linux) to start PostgreSQL as the user nobody"
+        )
     return [runuser, "-u", "nobody", "--", *command]
 
 
@@ -59,12 +65,38 @@ def postgres_server():
         if os.geteuid() == 0:
             os.chmod(folder, 0o755)
             shutil.chown(folder, user="nobody")
-        run = lambda *args: subprocess.run(_as_server_user(list(args)), capture_output=True, text=True, timeout=120)  # noqa: E731
-        made = run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
+        run = lambda *args: subprocess.run(
+            _as_server_user(list(args)), capture_output=True, text=True, timeout=120
+        )
+        made = run(
+            str(binaries / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         assert made.returncode == 0, f"initdb failed: {made.stderr}"
         options = f"-k {folder} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=200"
-        started = run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w", "-t", "60", "start")
-        assert started.returncode == 0, f"pg_ctl start failed: {started.stderr} {(folder / 'server.log').read_text() if (folder / 'server.log').exists() else ''}"
+        started = run(
+            str(binaries / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(folder / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+        assert started.returncode == 0, (
+            f"pg_ctl start failed: {started.stderr} {(folder / 'server.log').read_text() if (folder / 'server.log').exists() else ''}"
+        )
         try:
             yield f"postgresql+psycopg2://postgres@/postgres?host={folder}&port={port}"
         finally:

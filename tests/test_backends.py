@@ -26,7 +26,11 @@ def run_backend(backend: str, specs: list[str]) -> dict:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.run(
         [sys.executable, "-W", "ignore", "-m", "tests.backend_check", TRAIN, *specs],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -35,8 +35,9 @@ def test_used_parameters_do_not_warn():
     used = SPEC.replace('activation: "${act}"', 'activation: "${act}"}\n      - dropout: {rate: "${dropout}"')
     assert validate(loads_spec(used)).warnings == []
     # names reached through nested lists, other blocks' arguments and text are all uses
-    assert referenced_names([{"repeat": {"layers": [{"block": {"args": {"f": "${a * b}"}}}]}}, "conv${c}_${min(d, 2)}"]) \
-        >= {"a", "b", "c", "d"}
+    assert referenced_names(
+        [{"repeat": {"layers": [{"block": {"args": {"f": "${a * b}"}}}]}}, "conv${c}_${min(d, 2)}"]
+    ) >= {"a", "b", "c", "d"}
 
 
 def test_cli_prints_warnings_on_stderr_and_in_json(capsys, tmp_path):

@@ -45,7 +45,9 @@ def test_multi_spec_check_keeps_every_result(capsys, tmp_path):
     assert mlp["spec"] == MLP and mlp["ok"] is True and mlp["differences"] == []
     assert xor["ok"] is True and xor["params"] == 261
     assert small["ok"] is False and small["exit_code"] == 2 and small["error"] == "cannot build model"
-    assert small["problems"] == [f"{bad}:6:5: layers[2]: layer 'big' (conv2d 5x5, valid) needs at least 5x5 input, gets 3x3"]
+    assert small["problems"] == [
+        f"{bad}:6:5: layers[2]: layer 'big' (conv2d 5x5, valid) needs at least 5x5 input, gets 3x3"
+    ]
     assert [row["name"] for row in small["layers_built"]] == ["x", "conv2d_0", "max_pooling2d_1"]
 
 
@@ -59,10 +61,15 @@ def test_multi_spec_check_with_an_invalid_spec_still_checks_the_rest(capsys, tmp
 
 
 def test_text_lists_each_difference_once(capsys):
-    code, out, err = run(capsys, "check", MLP, "--set", "expect.params=100", "--set", "expect.layers.fc1.output_shape=[64]")
+    code, out, err = run(
+        capsys, "check", MLP, "--set", "expect.params=100", "--set", "expect.layers.fc1.output_shape=[64]"
+    )
     assert code == 1
     both = out + err
-    for diff in ("params: expected 100, got 109,386 (+109,286)", "layers.fc1.output_shape: expected (64), got (128)"):
+    for diff in (
+        "params: expected 100, got 109,386 (+109,286)",
+        "layers.fc1.output_shape: expected (64), got (128)",
+    ):
         assert both.count(diff) == 1, both
     assert "expect: FAILED (2 differences)" in out
 
@@ -82,6 +89,8 @@ def test_build_failure_prints_the_table_up_to_the_failing_layer(capsys, tmp_path
 
 def test_failure_at_the_first_layer_still_shows_the_inputs(capsys, tmp_path):
     bad = tmp_path / "first.yaml"
-    bad.write_text("name: m\ninputs: {x: {shape: [4, 4, 1]}}\nlayers:\n  - conv2d: {filters: 2, kernel_size: 5}\n")
+    bad.write_text(
+        "name: m\ninputs: {x: {shape: [4, 4, 1]}}\nlayers:\n  - conv2d: {filters: 2, kernel_size: 5}\n"
+    )
     code, out, err = run(capsys, "build", str(bad), "--format", "plain")
     assert code == 2 and "(4, 4, 1)" in out and "the table above shows every layer built" in err

@@ -31,11 +31,24 @@ def test_check_json_has_the_documented_keys(capsys):
     code, out, _ = run(capsys, "check", MLP, "--format", "json")
     data = json.loads(out)
     assert code == 0 and data["ok"] is True
-    assert {"name", "params", "trainable_params", "non_trainable_params", "macs", "output_shape", "layers"} <= set(data)
+    assert {
+        "name",
+        "params",
+        "trainable_params",
+        "non_trainable_params",
+        "macs",
+        "output_shape",
+        "layers",
+    } <= set(data)
     assert data["params"] == 109386 and data["output_shape"] == [10]
     row = data["layers"][2]
     assert {"name", "kind", "output_shape", "params", "macs", "receptive_field", "line"} <= set(row)
-    assert row["name"] == "fc1" and row["output_shape"] == [128] and row["macs"] == 784 * 128 and row["line"] == 10
+    assert (
+        row["name"] == "fc1"
+        and row["output_shape"] == [128]
+        and row["macs"] == 784 * 128
+        and row["line"] == 10
+    )
 
 
 def test_markdown_and_csv(capsys):
@@ -47,7 +60,9 @@ def test_markdown_and_csv(capsys):
 
 
 def test_check_failure_exits_1_with_a_diff(capsys):
-    code, out, err = run(capsys, "check", MLP, "--set", "expect.params=100", "--set", "expect.layers.fc1.output_shape=[64]")
+    code, out, err = run(
+        capsys, "check", MLP, "--set", "expect.params=100", "--set", "expect.layers.fc1.output_shape=[64]"
+    )
     assert code == 1
     assert "params: expected 100, got 109,386 (+109,286)" in err
     assert "layers.fc1.output_shape: expected (64), got (128)" in err
@@ -58,7 +73,10 @@ def test_invalid_spec_exits_2_without_traceback(capsys, tmp_path):
     bad.write_text("name: m\ninputs: {x: {shape: [4]}}\nlayers:\n  - dense: {units: 3, activaton: relu}\n")
     code, _, err = run(capsys, "build", str(bad))
     assert code == 2
-    assert f"{bad}:4:23: layers[0].dense.activaton: unknown field 'activaton' - did you mean 'activation'?" in err
+    assert (
+        f"{bad}:4:23: layers[0].dense.activaton: unknown field 'activaton' - did you mean 'activation'?"
+        in err
+    )
     assert "Traceback" not in err
 
 
@@ -106,10 +124,15 @@ def test_console_script_and_debug_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: m\n")
     env = {**os.environ, "KBUILDER_DEBUG": "1"}
-    proc = subprocess.run([sys.executable, "-m", "kbuilder.cli.app", "validate", str(bad)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kbuilder.cli.app", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 2 and "Traceback" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "kbuilder.cli.app", "validate", str(bad)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kbuilder.cli.app", "validate", str(bad)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "missing required field 'inputs'" in proc.stderr

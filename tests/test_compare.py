@@ -13,14 +13,25 @@ from tests.test_ensemble import backend_args, blobs_spec, run_cli
 
 
 def test_flatten_uses_the_dotted_paths_of_set():
-    spec = {"layers": [{"flatten": {}}, {"dense": {"units": 8, "activation": "relu"}}], "train": {"seed": 0, "callbacks": []}}
-    assert flatten(spec) == {"layers.0.flatten": {}, "layers.1.dense.units": 8, "layers.1.dense.activation": "relu",
-                             "train.seed": 0, "train.callbacks": []}
+    spec = {
+        "layers": [{"flatten": {}}, {"dense": {"units": 8, "activation": "relu"}}],
+        "train": {"seed": 0, "callbacks": []},
+    }
+    assert flatten(spec) == {
+        "layers.0.flatten": {},
+        "layers.1.dense.units": 8,
+        "layers.1.dense.activation": "relu",
+        "train.seed": 0,
+        "train.callbacks": [],
+    }
 
 
 def test_only_differing_paths_are_kept_including_ones_a_run_lacks():
     a = {"layers": [{"dense": {"units": 8, "activation": "relu"}}], "train": {"seed": 0, "lr": 0.1}}
-    b = {"layers": [{"dense": {"units": 8, "activation": "sigmoid"}}], "train": {"seed": 0, "lr": 0.1, "extra": None}}
+    b = {
+        "layers": [{"dense": {"units": 8, "activation": "sigmoid"}}],
+        "train": {"seed": 0, "lr": 0.1, "extra": None},
+    }
     c = {"layers": [{"dense": {"units": 8, "activation": "relu"}}], "train": {"seed": 0, "lr": 1}}
     assert differing_paths([a, b, c]) == ["layers.0.dense.activation", "train.lr", "train.extra"]
     assert differing_paths([a, a]) == []
@@ -42,9 +53,21 @@ def two_runs(tmp_path_factory):
     runs = {}
     for activation in ("relu", "sigmoid"):
         out = folder / activation
-        code, stdout, stderr = run_cli(["train", str(spec), "--set", f"layers[0].dense.activation={activation}",
-                                        "--set", "train.data.validation={type: test}", "--out", str(out),
-                                        "--no-export", "--quiet", *backend_args()])
+        code, stdout, stderr = run_cli(
+            [
+                "train",
+                str(spec),
+                "--set",
+                f"layers[0].dense.activation={activation}",
+                "--set",
+                "train.data.validation={type: test}",
+                "--out",
+                str(out),
+                "--no-export",
+                "--quiet",
+                *backend_args(),
+            ]
+        )
         assert code == 0, stdout + stderr
         runs[activation] = out
     return runs
@@ -52,15 +75,22 @@ def two_runs(tmp_path_factory):
 
 def test_the_table_shows_the_differing_setting_and_final_figures(two_runs, tmp_path):
     figure = tmp_path / "curves.png"
-    code, stdout, stderr = run_cli(["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "-o", str(figure), "--format", "json"])
+    code, stdout, stderr = run_cli(
+        ["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "-o", str(figure), "--format", "json"]
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
     assert report["differing_settings"] == ["layers.0.dense.activation"]
     relu, sigmoid = report["runs"]
-    assert relu["settings"] == {"layers.0.dense.activation": "relu"} and sigmoid["settings"] == {"layers.0.dense.activation": "sigmoid"}
+    assert relu["settings"] == {"layers.0.dense.activation": "relu"} and sigmoid["settings"] == {
+        "layers.0.dense.activation": "sigmoid"
+    }
     for run, folder in zip(report["runs"], (two_runs["relu"], two_runs["sigmoid"])):
         metrics = json.loads((folder / "metrics.json").read_text())
-        assert run["metrics"]["test_accuracy"] == metrics["test_accuracy"] and run["metrics"]["val_loss"] == metrics["val_loss"]
+        assert (
+            run["metrics"]["test_accuracy"] == metrics["test_accuracy"]
+            and run["metrics"]["val_loss"] == metrics["val_loss"]
+        )
         assert run["finished"] and run["epochs_recorded"] == 2
     assert report["figure"] == str(figure)
     data = figure.read_bytes()
@@ -69,14 +99,18 @@ def test_the_table_shows_the_differing_setting_and_final_figures(two_runs, tmp_p
 
 
 def test_plain_and_markdown_tables(two_runs):
-    code, stdout, _ = run_cli(["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "--format", "plain"])
+    code, stdout, _ = run_cli(
+        ["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "--format", "plain"]
+    )
     assert code == 0
     lines = stdout.splitlines()
     header = next(line for line in lines if line.startswith("run "))
     assert "layers.0.dense.activation" in header and "test_accuracy" in header and "val_loss" in header
     assert any(line.startswith("relu ") and " relu " in line for line in lines)
     assert any(line.startswith("sigmoid ") and " sigmoid " in line for line in lines)
-    code, stdout, _ = run_cli(["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "--format", "markdown"])
+    code, stdout, _ = run_cli(
+        ["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "--format", "markdown"]
+    )
     assert code == 0 and "| run | layers.0.dense.activation |" in stdout
 
 
@@ -84,7 +118,9 @@ def test_history_csv_is_read_when_history_json_is_missing(two_runs, tmp_path):
     copy = tmp_path / "relu_csv"
     shutil.copytree(two_runs["relu"], copy)
     (copy / "history.json").unlink()
-    code, stdout, stderr = run_cli(["compare", str(copy), str(two_runs["sigmoid"]), "-o", str(tmp_path / "c.png"), "--format", "json"])
+    code, stdout, stderr = run_cli(
+        ["compare", str(copy), str(two_runs["sigmoid"]), "-o", str(tmp_path / "c.png"), "--format", "json"]
+    )
     assert code == 0, stderr
     assert json.loads(stdout)["runs"][0]["epochs_recorded"] == 2
 
@@ -115,11 +151,14 @@ def test_corrupt_spec_yaml_is_located(two_runs, tmp_path):
     assert code == 2 and report["ok"] is False and str(copy / "spec.yaml") in report["problems"][0]
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p, "no such run directory"),
-    (lambda p: (p.mkdir(), p)[1], "not a run directory"),
-    (lambda p: (p.write_text("x"), p)[1], "not a directory"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p, "no such run directory"),
+        (lambda p: (p.mkdir(), p)[1], "not a run directory"),
+        (lambda p: (p.write_text("x"), p)[1], "not a directory"),
+    ],
+)
 def test_missing_or_foreign_directories_exit_2(two_runs, tmp_path, make, message):
     target = make(tmp_path / "nothing")
     code, _, stderr = run_cli(["compare", str(two_runs["relu"]), str(target)])
@@ -129,5 +168,7 @@ def test_missing_or_foreign_directories_exit_2(two_runs, tmp_path, make, message
 def test_one_run_or_a_bad_figure_name_is_a_usage_error(two_runs, tmp_path):
     code, _, stderr = run_cli(["compare", str(two_runs["relu"])])
     assert code == 2 and "at least 2 run directories" in stderr
-    code, _, stderr = run_cli(["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "-o", str(tmp_path / "c.svg")])
+    code, _, stderr = run_cli(
+        ["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "-o", str(tmp_path / "c.svg")]
+    )
     assert code == 2 and ".png" in stderr and not (tmp_path / "c.svg").exists()

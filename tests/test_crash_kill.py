@@ -39,8 +39,21 @@ train:
 
 
 def _command(spec, out) -> list[str]:
-    return [sys.executable, "-m", "kbuilder.cli.app", "train", str(spec), "--data-dir", str(DATASETS), "--out", str(out),
-            "--backend", current_backend(), "--no-export", "--json"]
+    return [
+        sys.executable,
+        "-m",
+        "kbuilder.cli.app",
+        "train",
+        str(spec),
+        "--data-dir",
+        str(DATASETS),
+        "--out",
+        str(out),
+        "--backend",
+        current_backend(),
+        "--no-export",
+        "--json",
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -72,14 +85,18 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes(tmp_path):
     first = subprocess.Popen(_command(spec, out), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         lock = out / ".kbuilder-lock"
-        _wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid), "the run is locked", first)
+        _wait_for(
+            lambda: lock.is_file() and lock.read_text().strip() == str(first.pid), "the run is locked", first
+        )
 
         # A second process on the same --out is refused at once, naming the owner. The first is
         # paused meanwhile (it keeps its lock), so a slow start of the second on a loaded machine
         # cannot let the first finish before the second asks.
         first.send_signal(signal.SIGSTOP)
         try:
-            second = subprocess.run(_command(spec, out), env=_env(), capture_output=True, text=True, timeout=240)
+            second = subprocess.run(
+                _command(spec, out), env=_env(), capture_output=True, text=True, timeout=240
+            )
         finally:
             first.send_signal(signal.SIGCONT)
         assert second.returncode == 2, second.stderr
@@ -112,8 +129,15 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes(tmp_path):
     # An uninterrupted run of the same spec reaches the same place.
     from kbuilder.train import TrainOptions, train
 
-    straight = train(load_spec(spec), TrainOptions(data_dir=DATASETS, out=tmp_path / "straight", backend=current_backend(),
-                                                   verbose=0, export=False))
-    assert abs(report["test_accuracy"] - straight.metrics["test_accuracy"]) <= 0.01, (report, straight.metrics)
+    straight = train(
+        load_spec(spec),
+        TrainOptions(
+            data_dir=DATASETS, out=tmp_path / "straight", backend=current_backend(), verbose=0, export=False
+        ),
+    )
+    assert abs(report["test_accuracy"] - straight.metrics["test_accuracy"]) <= 0.01, (
+        report,
+        straight.metrics,
+    )
     for resumed, uninterrupted in zip(history, straight.history):
         assert resumed["loss"] == pytest.approx(uninterrupted["loss"], rel=1e-3), (history, straight.history)

@@ -20,8 +20,20 @@ RESOLVED = {"name": "tiny_mlp", "train": {"epochs": 3, "seed": 3}, "layers": [{"
 
 
 def _cli_train(spec, out, *extra):
-    return run_cli(["train", str(spec), "--data-dir", str(DATASETS), "--out", str(out), "--backend", current_backend(),
-                    "--no-export", *extra])
+    return run_cli(
+        [
+            "train",
+            str(spec),
+            "--data-dir",
+            str(DATASETS),
+            "--out",
+            str(out),
+            "--backend",
+            current_backend(),
+            "--no-export",
+            *extra,
+        ]
+    )
 
 
 # --- the run directory is never someone else's folder ----------------------------------------
@@ -96,10 +108,12 @@ def _tiny_model():
 
 def _full_disk_after(nbytes: int):
     """A writer that gets `nbytes` out and then finds the disk full."""
+
     def write(self, filepath, *args, **kwargs):
         with open(filepath, "wb") as handle:
             handle.write(b"PK\x03\x04" + b"\0" * nbytes)
         raise OSError(errno.ENOSPC, "No space left on device")
+
     return write
 
 
@@ -196,9 +210,17 @@ def test_a_nan_loss_stops_the_run_with_exit_3_and_keeps_the_last_good_checkpoint
 
     from kbuilder.train import TrainOptions, train
 
-    loaded = load_spec(write_spec(tmp_path), overrides=["train.epochs=4", "train.data.limit=400", "train.data.test_limit=50"])
-    options = TrainOptions(data_dir=DATASETS, out=tmp_path / "run", backend=current_backend(), verbose=0, export=False,
-                           extra_callbacks=[_explode_in_epoch(2)])
+    loaded = load_spec(
+        write_spec(tmp_path), overrides=["train.epochs=4", "train.data.limit=400", "train.data.test_limit=50"]
+    )
+    options = TrainOptions(
+        data_dir=DATASETS,
+        out=tmp_path / "run",
+        backend=current_backend(),
+        verbose=0,
+        export=False,
+        extra_callbacks=[_explode_in_epoch(2)],
+    )
     with pytest.raises(RuntimeFailure, match=r"diverged: the loss became (nan|inf) at epoch 2") as caught:
         train(loaded, options)
     assert caught.value.exit_code == 3
@@ -242,8 +264,12 @@ def test_a_sigkill_while_best_keras_is_written_leaves_the_previous_one(tmp_path)
     run.release()
     best = tmp_path / "run" / "best.keras"
     best.write_bytes(b"the previous best model")
-    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(best)], stdout=subprocess.PIPE, text=True,
-                              env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"})
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(best)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+    )
     try:
         assert writer.stdout.readline().strip() == "writing"
         writer.send_signal(signal.SIGKILL)
@@ -258,7 +284,9 @@ def test_a_sigkill_while_best_keras_is_written_leaves_the_previous_one(tmp_path)
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".tmp-")]
 
 
-def test_a_full_disk_in_the_middle_of_a_training_stops_it_with_exit_3_and_keeps_the_checkpoints(tmp_path, monkeypatch):
+def test_a_full_disk_in_the_middle_of_a_training_stops_it_with_exit_3_and_keeps_the_checkpoints(
+    tmp_path, monkeypatch
+):
     import keras
 
     from kbuilder.train import TrainOptions, train
@@ -272,10 +300,24 @@ def test_a_full_disk_in_the_middle_of_a_training_stops_it_with_exit_3_and_keeps_
         return real_save(self, filepath, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "save", save_until_the_disk_fills)
-    loaded = load_spec(write_spec(tmp_path), overrides=["train.epochs=3", "train.data.limit=400", "train.data.test_limit=50",
-                                                        "train.callbacks=[{type: model_checkpoint, monitor: loss}]"])
-    with pytest.raises(RuntimeFailure, match=r"best.keras: the disk is full; the previous best.keras is kept.*same command") as caught:
-        train(loaded, TrainOptions(data_dir=DATASETS, out=tmp_path / "run", backend=current_backend(), verbose=0, export=False))
+    loaded = load_spec(
+        write_spec(tmp_path),
+        overrides=[
+            "train.epochs=3",
+            "train.data.limit=400",
+            "train.data.test_limit=50",
+            "train.callbacks=[{type: model_checkpoint, monitor: loss}]",
+        ],
+    )
+    with pytest.raises(
+        RuntimeFailure, match=r"best.keras: the disk is full; the previous best.keras is kept.*same command"
+    ) as caught:
+        train(
+            loaded,
+            TrainOptions(
+                data_dir=DATASETS, out=tmp_path / "run", backend=current_backend(), verbose=0, export=False
+            ),
+        )
     assert caught.value.exit_code == 3
     monkeypatch.undo()
     run = tmp_path / "run"

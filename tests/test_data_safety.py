@@ -47,8 +47,18 @@ class Payload:
 def _train(tmp_path, source: str) -> tuple[int, str]:
     spec = tmp_path / "spec.yaml"
     spec.write_text(MODEL + TRAIN % source)
-    code, stdout, stderr = run_cli(["train", str(spec), "--out", str(tmp_path / "run"), "--backend", current_backend(),
-                                    "--no-export", "--quiet"])
+    code, stdout, stderr = run_cli(
+        [
+            "train",
+            str(spec),
+            "--out",
+            str(tmp_path / "run"),
+            "--backend",
+            current_backend(),
+            "--no-export",
+            "--quiet",
+        ]
+    )
     text = stdout + stderr
     assert "internal error" not in text and "Traceback" not in text, text
     assert not (tmp_path / "run" / "history.json").exists(), "refused before training"
@@ -67,22 +77,35 @@ def test_a_pickled_object_array_is_refused_and_never_unpickled(tmp_path):
     code, text = _train(tmp_path, _npy(tmp_path, y=evil))
     assert code == 2 and "object array (pickled Python objects)" in text, text
     np.savez(tmp_path / "evil.npz", x_train=X, y_train=evil, allow_pickle=True)
-    code, text = _train(tmp_path, "{type: npz, path: evil.npz}")  # the same --out: no epoch ran, so it is free
+    code, text = _train(
+        tmp_path, "{type: npz, path: evil.npz}"
+    )  # the same --out: no epoch ran, so it is free
     assert code == 2 and "object array" in text and "'y_train'" in text, text
     assert not marker.exists()
 
 
-@pytest.mark.parametrize(("x", "y", "says"), [
-    (np.float32(3.0), Y, "the training inputs are a single scalar"),
-    (X, np.int64(1), "the training labels are a single scalar"),
-    (np.zeros((0, 4), "float32"), np.zeros((0,), "int64"), "the training set is empty"),
-    (np.where(X > 20, np.nan, X), Y, "hold 3 NaN or infinite values in 1 samples (the first is sample 5)"),
-    (np.where(X == 0, np.inf, X), Y, "NaN or infinite values in 1 samples (the first is sample 0)"),
-    (X, np.array([0, 1, 7, 0, 1, 2]), "labels run from 0 to 7 but the model has 3 outputs"),
-    (X[:, :3], Y, "samples of shape (3,) but the model input 'x' expects (4,)"),
-    (X, Y[:5], "the training inputs have 6 samples but the labels have 5"),
-    (np.array(["a", "b", "c", "d", "e", "f"]), Y, "x.npy holds <U1 values; kbuilder reads only numeric arrays"),
-])
+@pytest.mark.parametrize(
+    ("x", "y", "says"),
+    [
+        (np.float32(3.0), Y, "the training inputs are a single scalar"),
+        (X, np.int64(1), "the training labels are a single scalar"),
+        (np.zeros((0, 4), "float32"), np.zeros((0,), "int64"), "the training set is empty"),
+        (
+            np.where(X > 20, np.nan, X),
+            Y,
+            "hold 3 NaN or infinite values in 1 samples (the first is sample 5)",
+        ),
+        (np.where(X == 0, np.inf, X), Y, "NaN or infinite values in 1 samples (the first is sample 0)"),
+        (X, np.array([0, 1, 7, 0, 1, 2]), "labels run from 0 to 7 but the model has 3 outputs"),
+        (X[:, :3], Y, "samples of shape (3,) but the model input 'x' expects (4,)"),
+        (X, Y[:5], "the training inputs have 6 samples but the labels have 5"),
+        (
+            np.array(["a", "b", "c", "d", "e", "f"]),
+            Y,
+            "x.npy holds <U1 values; kbuilder reads only numeric arrays",
+        ),
+    ],
+)
 def test_arrays_that_cannot_train_are_refused_naming_both_sides(tmp_path, x, y, says):
     code, text = _train(tmp_path, _npy(tmp_path, x=x, y=y))
     assert code == 2 and says in text, text
@@ -112,7 +135,9 @@ def test_a_deflate_bomb_is_refused_before_it_is_unpacked(tmp_path, monkeypatch):
 
     monkeypatch.setattr(safe_arrays, "memory_bound", lambda: 8 << 20)  # the machine's bound, scaled down
     block = io.BytesIO()
-    np.lib.format.write_array_header_1_0(block, {"descr": "<f4", "fortran_order": False, "shape": (16 << 20,)})
+    np.lib.format.write_array_header_1_0(
+        block, {"descr": "<f4", "fortran_order": False, "shape": (16 << 20,)}
+    )
     with zipfile.ZipFile(tmp_path / "bomb.npz", "w", compression=zipfile.ZIP_DEFLATED) as archive:
         with archive.open("x_train.npy", "w") as member:
             member.write(block.getvalue())
@@ -138,11 +163,15 @@ def _image_folder(tmp_path):
     for label in ("a", "b"):
         (tmp_path / "images" / label).mkdir(parents=True)
         for i in range(2):
-            keras.utils.save_img(tmp_path / "images" / label / f"{i}.png", np.full((4, 4, 1), 60 * i, "uint8"))
+            keras.utils.save_img(
+                tmp_path / "images" / label / f"{i}.png", np.full((4, 4, 1), 60 * i, "uint8")
+            )
     return "{type: image_folder, directory: images, image_size: [2, 2]}"
 
 
-@pytest.mark.parametrize("plant", ["text_named_png", "truncated_png", "link_to_dev_zero", "link_out_of_the_folder", "fifo"])
+@pytest.mark.parametrize(
+    "plant", ["text_named_png", "truncated_png", "link_to_dev_zero", "link_out_of_the_folder", "fifo"]
+)
 def test_an_image_folder_refuses_links_devices_and_fake_images(tmp_path, plant):
     source = _image_folder(tmp_path)
     target = tmp_path / "images" / "a" / "9.png"
@@ -162,10 +191,22 @@ def test_an_image_folder_refuses_links_devices_and_fake_images(tmp_path, plant):
     else:
         os.mkfifo(target)
         says = "is not a regular file"
-    spec_model = MODEL.replace("shape: [4]", "shape: [2, 2, 1]").replace("layers:", "layers:\n  - flatten: {}")
+    spec_model = MODEL.replace("shape: [4]", "shape: [2, 2, 1]").replace(
+        "layers:", "layers:\n  - flatten: {}"
+    )
     spec = tmp_path / "spec.yaml"
     spec.write_text(spec_model + TRAIN % source)
-    code, stdout, stderr = run_cli(["train", str(spec), "--out", str(tmp_path / "run"), "--backend", current_backend(),
-                                    "--no-export", "--quiet"])
+    code, stdout, stderr = run_cli(
+        [
+            "train",
+            str(spec),
+            "--out",
+            str(tmp_path / "run"),
+            "--backend",
+            current_backend(),
+            "--no-export",
+            "--quiet",
+        ]
+    )
     assert code == 2 and says in stderr, stderr
     assert "internal error" not in stderr

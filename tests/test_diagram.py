@@ -117,7 +117,9 @@ def test_fold_names_the_blocks_to_draw_as_one_box(capsys):
     by_unit = make_diagram(graph, fold=["bottleneck"])
     assert [b.id for b in by_unit.boxes] == [b.id for b in make_diagram(graph, collapse=True).boxes]
     # The outermost composite wins where several folds apply.
-    assert [b.id for b in make_diagram(graph, fold=["bottleneck", "stage"]).boxes] == [b.id for b in by_stage.boxes]
+    assert [b.id for b in make_diagram(graph, fold=["bottleneck", "stage"]).boxes] == [
+        b.id for b in by_stage.boxes
+    ]
     googlenet = api.validate(SPECS / "googlenet.yaml")
     assert sum(b.collapsed for b in make_diagram(googlenet, fold=["inception"]).boxes) == 9
     code, _, err = run(capsys, "diagram", "resnet50", "--fold", "bottlenek", "-o", "never.svg")
@@ -179,7 +181,10 @@ def test_a_very_long_drawing_is_scaled_to_what_viewers_open():
     edges = [(a.id, b.id) for a, b in zip(boxes, boxes[1:])]
     png = run_layout(to_dot(Diagram("chain", boxes, edges)), "png")
     image = Image.open(io.BytesIO(png))
-    assert max(image.size) <= render_module.PNG_MAX_PIXELS and max(image.size) > render_module.PNG_MAX_PIXELS // 2
+    assert (
+        max(image.size) <= render_module.PNG_MAX_PIXELS
+        and max(image.size) > render_module.PNG_MAX_PIXELS // 2
+    )
     # The PDF page likewise stays within PDF's 200 inches a side.
     figure = xdot_figure(run_layout(to_dot(Diagram("chain", boxes, edges)), "json"))
     assert 100 < max(figure.get_size_inches()) <= 200
@@ -205,7 +210,9 @@ def test_layout_program_is_the_wheel_next_to_python():
 
 def test_cli_json_is_one_document_with_counts(capsys, tmp_path):
     target = tmp_path / "r.svg"
-    code, out, _ = run(capsys, "diagram", "resnet50", "--collapse", "--no-shapes", "-o", str(target), "--format", "json")
+    code, out, _ = run(
+        capsys, "diagram", "resnet50", "--collapse", "--no-shapes", "-o", str(target), "--format", "json"
+    )
     data = json.loads(out)
     assert code == 0 and data["ok"] and data["output"] == str(target) and target.stat().st_size > 0
     assert data["boxes"] == 25 and data["collapsed_boxes"] == 16 and data["layers"] == 177
@@ -219,10 +226,16 @@ def test_cli_refuses_bad_targets_and_specs(capsys, tmp_path):
     code, _, err = run(capsys, "diagram", "lenet5", "--no-shapes", "-o", str(tmp_path / "missing" / "m.svg"))
     assert code == 2 and "does not exist" in err
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: m\ninputs: {x: {shape: [4]}}\nlayers:\n  - dense: {units: 3}\n  - dense: {units: 2, inputs: [nope]}\n")
-    code, out, _ = run(capsys, "diagram", str(bad), "--no-shapes", "-o", str(tmp_path / "m.svg"), "--format", "json")
+    bad.write_text(
+        "name: m\ninputs: {x: {shape: [4]}}\nlayers:\n  - dense: {units: 3}\n  - dense: {units: 2, inputs: [nope]}\n"
+    )
+    code, out, _ = run(
+        capsys, "diagram", str(bad), "--no-shapes", "-o", str(tmp_path / "m.svg"), "--format", "json"
+    )
     data = json.loads(out)
-    assert code == 2 and f"{bad}:5:" in data["problems"][0] and "undefined layer 'nope'" in data["problems"][0]
+    assert (
+        code == 2 and f"{bad}:5:" in data["problems"][0] and "undefined layer 'nope'" in data["problems"][0]
+    )
     assert not (tmp_path / "m.svg").exists()
 
 
@@ -235,7 +248,10 @@ def test_a_failed_layout_leaves_the_old_file_alone(capsys, tmp_path, monkeypatch
     target.write_text("keep me")
     code, _, err = run(capsys, "diagram", "lenet5", "--no-shapes", "-o", str(target))
     assert code == 3 and "out of memory" in err
-    assert target.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["broken-dot", "old.svg"]
+    assert target.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "broken-dot",
+        "old.svg",
+    ]
 
 
 def test_no_shapes_never_imports_keras(tmp_path):
@@ -244,6 +260,8 @@ def test_no_shapes_never_imports_keras(tmp_path):
         f"api.diagram({str(SPECS / 'googlenet.yaml')!r}, {str(tmp_path / 'g.svg')!r}, collapse=True, shapes=False); "
         "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]" and (tmp_path / "g.svg").exists()

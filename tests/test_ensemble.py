@@ -19,9 +19,13 @@ BINARY = "binary_crossentropy"
 
 
 def test_logits_become_probabilities_like_softmax_and_sigmoid():
-    probs = combine.to_probabilities(np.array([[0.0, 0.0, np.log(2.0)], [1000.0, 0.0, 0.0]]), loss=SPARSE, logits=True)
+    probs = combine.to_probabilities(
+        np.array([[0.0, 0.0, np.log(2.0)], [1000.0, 0.0, 0.0]]), loss=SPARSE, logits=True
+    )
     np.testing.assert_allclose(probs, [[0.25, 0.25, 0.5], [1.0, 0.0, 0.0]], atol=1e-12)
-    np.testing.assert_allclose(combine.to_probabilities(np.array([[0.0], [np.log(3.0)]]), loss=BINARY, logits=True), [[0.5], [0.75]])
+    np.testing.assert_allclose(
+        combine.to_probabilities(np.array([[0.0], [np.log(3.0)]]), loss=BINARY, logits=True), [[0.5], [0.75]]
+    )
     untouched = np.array([[0.2, 0.8]])
     np.testing.assert_array_equal(combine.to_probabilities(untouched, loss=SPARSE, logits=False), untouched)
 
@@ -46,14 +50,20 @@ def test_a_tied_vote_goes_to_the_higher_averaged_probability_whatever_the_order(
 
 
 def test_binary_vote_average_accuracy_and_loss():
-    members = [np.array([[0.9], [0.4], [0.6]]), np.array([[0.8], [0.45], [0.3]]), np.array([[0.2], [0.7], [0.2]])]
+    members = [
+        np.array([[0.9], [0.4], [0.6]]),
+        np.array([[0.8], [0.45], [0.3]]),
+        np.array([[0.2], [0.7], [0.2]]),
+    ]
     labels = np.array([1, 0, 0])
     winners, shares = combine.vote(members, loss=BINARY)
     assert winners.tolist() == [1, 0, 0]
     np.testing.assert_allclose(combine.vote_probabilities(shares, loss=BINARY), [[2 / 3], [1 / 3], [1 / 3]])
     averaged = combine.average(members)
     assert combine.predicted_classes(averaged, loss=BINARY).tolist() == [1, 1, 0]  # 0.633, 0.517, 0.367
-    assert combine.accuracy(combine.predicted_classes(averaged, loss=BINARY), labels, loss=BINARY) == pytest.approx(2 / 3)
+    assert combine.accuracy(
+        combine.predicted_classes(averaged, loss=BINARY), labels, loss=BINARY
+    ) == pytest.approx(2 / 3)
     p = averaged[:, 0]
     expected = -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))
     assert combine.crossentropy(averaged, labels, loss=BINARY) == pytest.approx(expected)
@@ -61,11 +71,16 @@ def test_binary_vote_average_accuracy_and_loss():
 
 def test_crossentropy_matches_hand_figures_and_clips_like_keras():
     probs = np.array([[0.5, 0.25, 0.25], [0.0, 1.0, 0.0]])
-    assert combine.crossentropy(probs, np.array([0, 1]), loss=SPARSE) == pytest.approx(-(np.log(0.5) + np.log(1 - 1e-7)) / 2)
-    assert combine.crossentropy(probs, np.array([2, 0]), loss=SPARSE) == pytest.approx(-(np.log(0.25) + np.log(1e-7)) / 2)
+    assert combine.crossentropy(probs, np.array([0, 1]), loss=SPARSE) == pytest.approx(
+        -(np.log(0.5) + np.log(1 - 1e-7)) / 2
+    )
+    assert combine.crossentropy(probs, np.array([2, 0]), loss=SPARSE) == pytest.approx(
+        -(np.log(0.25) + np.log(1e-7)) / 2
+    )
     one_hot = np.array([[1, 0, 0], [0, 1, 0]])
     assert combine.crossentropy(probs, one_hot, loss="categorical_crossentropy") == pytest.approx(
-        combine.crossentropy(probs, np.array([0, 1]), loss=SPARSE), rel=1e-6)
+        combine.crossentropy(probs, np.array([0, 1]), loss=SPARSE), rel=1e-6
+    )
     assert combine.accuracy(np.array([0, 2]), one_hot, loss="categorical_crossentropy") == 0.5
 
 
@@ -104,8 +119,13 @@ def blobs_spec(path, *, epochs=1):
     x = centers[y] + rng.normal(scale=0.9, size=(60, 2))
     test_y = np.arange(30) % 3
     test_x = np.round(centers[test_y] + rng.normal(scale=0.9, size=(30, 2)), 3)
-    data = {"type": "inline", "x": np.round(x, 3).tolist(), "y": y.tolist(),
-            "test_x": test_x.tolist(), "test_y": test_y.tolist()}
+    data = {
+        "type": "inline",
+        "x": np.round(x, 3).tolist(),
+        "y": y.tolist(),
+        "test_x": test_x.tolist(),
+        "test_y": test_y.tolist(),
+    }
     path.write_text(f"""
 name: blobs
 inputs:
@@ -149,8 +169,21 @@ def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ensemble")
     spec, test_x, test_y = blobs_spec(folder / "blobs.yaml")
     out = folder / "ens"
-    code, stdout, stderr = run_cli(["ensemble", str(spec), "--members", "3", "--bagging", "--out", str(out),
-                                    "--quiet", "--format", "json", *backend_args()])
+    code, stdout, stderr = run_cli(
+        [
+            "ensemble",
+            str(spec),
+            "--members",
+            "3",
+            "--bagging",
+            "--out",
+            str(out),
+            "--quiet",
+            "--format",
+            "json",
+            *backend_args(),
+        ]
+    )
     assert code == 0, stdout + stderr
     return {"out": out, "report": json.loads(stdout), "x": test_x, "y": test_y, "spec": spec}
 
@@ -161,7 +194,11 @@ def test_members_are_ordinary_runs_with_their_seed_and_resample(trained):
     assert [m["bootstrap"] for m in report["members"]] == [0, 1, 2]
     for member in report["members"]:
         run = out / "members" / member["member"]
-        assert (run / "spec.yaml").is_file() and (run / "last.keras").is_file() and (run / "history.json").is_file()
+        assert (
+            (run / "spec.yaml").is_file()
+            and (run / "last.keras").is_file()
+            and (run / "history.json").is_file()
+        )
         resolved = (run / "spec.yaml").read_text()
         assert f"seed: {member['seed']}" in resolved and f"bootstrap: {member['bootstrap']}" in resolved
         assert member["outputs"] == "logits"
@@ -177,11 +214,15 @@ def test_the_ensemble_figures_are_the_average_of_the_member_probabilities(traine
     probs = []
     for member in report["members"]:
         model = keras.saving.load_model(out / "members" / member["member"] / "last.keras", safe_mode=True)
-        probs.append(keras.ops.convert_to_numpy(keras.ops.softmax(model(x, training=False))).astype("float64"))
+        probs.append(
+            keras.ops.convert_to_numpy(keras.ops.softmax(model(x, training=False))).astype("float64")
+        )
     mean = np.mean(probs, axis=0)
     figures = report["combinations"]["average"]
     assert figures["test_accuracy"] == pytest.approx(float(np.mean(mean.argmax(-1) == y)))
-    assert figures["test_loss"] == pytest.approx(float(-np.mean(np.log(mean[np.arange(len(y)), y]))), rel=1e-5)
+    assert figures["test_loss"] == pytest.approx(
+        float(-np.mean(np.log(mean[np.arange(len(y)), y]))), rel=1e-5
+    )
     assert report["test_accuracy"] == figures["test_accuracy"]  # --combine average is the default
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["combinations"] == report["combinations"] and len(on_disk["members"]) == 3
@@ -197,12 +238,21 @@ def test_the_exported_model_reloads_and_equals_the_in_memory_average(trained):
     assert manifest["check"]["max_abs_diff"]["model.keras"] <= 1e-5
     assert [m["member"] for m in manifest["members"]] == [m["member"] for m in trained["report"]["members"]]
     model = keras.saving.load_model(export / "model.keras", safe_mode=True)
-    assert [layer.name for layer in model.layers if layer.name.startswith("member_")][:3] == ["member_0", "member_1", "member_2"]
+    assert [layer.name for layer in model.layers if layer.name.startswith("member_")][:3] == [
+        "member_0",
+        "member_1",
+        "member_2",
+    ]
     inner = [type(layer).__name__ for layer in model.get_layer("member_0").layers]
     assert "ScaledTanh" in inner  # kbuilder's custom layer, restored by safe_mode loading
     reloaded = keras.ops.convert_to_numpy(model(x, training=False))
-    members = [keras.saving.load_model(out / "members" / m["member"] / "last.keras", safe_mode=True) for m in trained["report"]["members"]]
-    expected = np.mean([keras.ops.convert_to_numpy(keras.ops.softmax(m(x, training=False))) for m in members], axis=0)
+    members = [
+        keras.saving.load_model(out / "members" / m["member"] / "last.keras", safe_mode=True)
+        for m in trained["report"]["members"]
+    ]
+    expected = np.mean(
+        [keras.ops.convert_to_numpy(keras.ops.softmax(m(x, training=False))) for m in members], axis=0
+    )
     np.testing.assert_allclose(reloaded, expected, atol=1e-5)
     np.testing.assert_allclose(reloaded.sum(axis=-1), 1.0, atol=1e-5)  # probabilities, not logits
     assert trained["report"]["model_check"]["max_abs_diff_vs_average"] <= 1e-5
@@ -210,27 +260,58 @@ def test_the_exported_model_reloads_and_equals_the_in_memory_average(trained):
 
 def test_finished_runs_combine_by_vote_without_training_again(trained, tmp_path):
     runs = [str(trained["out"] / "members" / m["member"]) for m in trained["report"]["members"]]
-    code, stdout, stderr = run_cli(["ensemble", *runs, "--combine", "vote", "--no-export", "--out", str(tmp_path / "vote"),
-                                    "--format", "plain", *backend_args()])
+    code, stdout, stderr = run_cli(
+        [
+            "ensemble",
+            *runs,
+            "--combine",
+            "vote",
+            "--no-export",
+            "--out",
+            str(tmp_path / "vote"),
+            "--format",
+            "plain",
+            *backend_args(),
+        ]
+    )
     assert code == 0, stderr
     assert "training" not in stderr and "ensemble (vote) *" in stdout
     metrics = json.loads((tmp_path / "vote" / "metrics.json").read_text())
-    assert metrics["combine"] == "vote" and metrics["test_accuracy"] == metrics["combinations"]["vote"]["test_accuracy"]
+    assert (
+        metrics["combine"] == "vote"
+        and metrics["test_accuracy"] == metrics["combinations"]["vote"]["test_accuracy"]
+    )
     assert [t["trained"] for t in metrics["training"]] == [False, False, False]
-    assert metrics["combinations"] == trained["report"]["combinations"]  # same members, same test set, same figures
+    assert (
+        metrics["combinations"] == trained["report"]["combinations"]
+    )  # same members, same test set, same figures
     assert not (tmp_path / "vote" / "export").exists()
 
 
 def test_a_finished_ensemble_is_not_overwritten(trained):
-    code, _, stderr = run_cli(["ensemble", str(trained["spec"]), "--members", "3", "--bagging", "--out", str(trained["out"]), *backend_args()])
+    code, _, stderr = run_cli(
+        [
+            "ensemble",
+            str(trained["spec"]),
+            "--members",
+            "3",
+            "--bagging",
+            "--out",
+            str(trained["out"]),
+            *backend_args(),
+        ]
+    )
     assert code == 2 and "holds a finished ensemble" in stderr
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--members", "1"], "at least 2 members"),
-    (["--members", "2", "--combine", "mean"], "unknown combination 'mean'"),
-    (["--members", "2", "--set", "train.seed=-1"], "train.seed"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--members", "1"], "at least 2 members"),
+        (["--members", "2", "--combine", "mean"], "unknown combination 'mean'"),
+        (["--members", "2", "--set", "train.seed=-1"], "train.seed"),
+    ],
+)
 def test_bad_requests_exit_2_before_training(tmp_path, argv, message):
     spec, _, _ = blobs_spec(tmp_path / "blobs.yaml")
     code, _, stderr = run_cli(["ensemble", str(spec), *argv, "--out", str(tmp_path / "e"), *backend_args()])
@@ -240,7 +321,17 @@ def test_bad_requests_exit_2_before_training(tmp_path, argv, message):
 
 def test_a_directory_that_is_no_run_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
-    code, stdout, _ = run_cli(["ensemble", str(tmp_path / "empty"), str(tmp_path / "empty"), "--out", str(tmp_path / "e"), "--format", "json"])
+    code, stdout, _ = run_cli(
+        [
+            "ensemble",
+            str(tmp_path / "empty"),
+            str(tmp_path / "empty"),
+            "--out",
+            str(tmp_path / "e"),
+            "--format",
+            "json",
+        ]
+    )
     report = json.loads(stdout)
     assert code == 2 and report["error"] == "invalid run directory" and "spec.yaml" in report["problems"][0]
     assert not (tmp_path / "e").exists()
@@ -256,17 +347,35 @@ def test_an_interrupted_ensemble_continues_with_the_same_command(trained, tmp_pa
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     last = trained["report"]["members"][-1]["member"]
     shutil.rmtree(out / "members" / last)  # as if the ensemble stopped before its last member
-    code, _, stderr = run_cli(["ensemble", str(trained["spec"]), "--members", "3", "--out", str(out), *backend_args()])
+    code, _, stderr = run_cli(
+        ["ensemble", str(trained["spec"]), "--members", "3", "--out", str(out), *backend_args()]
+    )
     assert code == 2 and "other members or settings" in stderr  # without --bagging it is another plan
-    code, stdout, stderr = run_cli(["ensemble", str(trained["spec"]), "--members", "3", "--bagging", "--out", str(out),
-                                    "--quiet", "--no-export", "--format", "json", *backend_args()])
+    code, stdout, stderr = run_cli(
+        [
+            "ensemble",
+            str(trained["spec"]),
+            "--members",
+            "3",
+            "--bagging",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-export",
+            "--format",
+            "json",
+            *backend_args(),
+        ]
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
     assert [t["trained"] for t in report["training"]] == [False, False, True]
     assert f"training {last}" in stderr
     before, after = trained["report"]["members"], report["members"]
     assert [m["test_loss"] for m in after[:2]] == [m["test_loss"] for m in before[:2]]
-    assert after[2]["test_loss"] == pytest.approx(before[2]["test_loss"], rel=1e-4)  # same seed and resample: same member
+    assert after[2]["test_loss"] == pytest.approx(
+        before[2]["test_loss"], rel=1e-4
+    )  # same seed and resample: same member
 
 
 def test_members_trained_on_other_inputs_are_refused(trained, tmp_path):
@@ -277,8 +386,12 @@ def test_members_trained_on_other_inputs_are_refused(trained, tmp_path):
         runs.append(tmp_path / member["member"])
         shutil.copytree(trained["out"] / "members" / member["member"], runs[-1])
     spec = runs[1] / "spec.yaml"
-    spec.write_text(spec.read_text().replace("    preprocess: []", "    preprocess:\n    - {type: rescale, scale: 0.5}"))
-    code, stdout, _ = run_cli(["ensemble", *map(str, runs), "--out", str(tmp_path / "e"), "--format", "json", *backend_args()])
+    spec.write_text(
+        spec.read_text().replace("    preprocess: []", "    preprocess:\n    - {type: rescale, scale: 0.5}")
+    )
+    code, stdout, _ = run_cli(
+        ["ensemble", *map(str, runs), "--out", str(tmp_path / "e"), "--format", "json", *backend_args()]
+    )
     report = json.loads(stdout)
     assert code == 2, report
     assert "trained on other inputs" in report["problems"][0] and "data.preprocess" in report["problems"][0]

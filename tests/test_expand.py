@@ -46,8 +46,16 @@ def graph():
 
 def test_names_are_derived_from_the_spec_path():
     names = [n.name for n in graph().nodes]
-    assert names[:8] == ["img", "stem", "u1-r-conv2d_0", "u1-r-projection", "u1-r-projection_bn", "u1-r-add",
-                         "u1-r-relu", "stage-0-c0"]
+    assert names[:8] == [
+        "img",
+        "stem",
+        "u1-r-conv2d_0",
+        "u1-r-projection",
+        "u1-r-projection_bn",
+        "u1-r-add",
+        "u1-r-relu",
+        "stage-0-c0",
+    ]
     assert "stage-1-c1" in names and "br-concat" in names and "inc-3x3-conv2d_1" in names
 
 
@@ -85,7 +93,8 @@ def test_order_is_topological_when_written_out_of_order():
 def test_in_channels_is_bound_to_each_layers_input_at_build_time():
     from kbuilder.api import build
 
-    spec = loads_spec(textwrap.dedent("""\
+    spec = loads_spec(
+        textwrap.dedent("""\
         name: m
         inputs: {img: {shape: [8, 8, 6]}}
         blocks:
@@ -95,7 +104,8 @@ def test_in_channels_is_bound_to_each_layers_input_at_build_time():
           - conv2d: {filters: 12, kernel_size: 1}
           - block: {use: halve, name: a}
           - block: {use: halve, name: b}
-        """))
+        """)
+    )
     model = build(spec).model
     assert model.get_layer("a-conv2d_0").filters == 6 and model.get_layer("b-conv2d_0").filters == 3
 
@@ -105,7 +115,7 @@ def test_in_channels_in_composite_arguments_is_the_spec_known_count():
 
     from kbuilder.errors import SpecError
 
-    text = "name: m\ninputs: {x: {shape: [4, 4, 2]}}\nlayers:\n  - repeat: {times: \"${in_channels}\", layers: [flatten]}\n"
+    text = 'name: m\ninputs: {x: {shape: [4, 4, 2]}}\nlayers:\n  - repeat: {times: "${in_channels}", layers: [flatten]}\n'
     assert [n.kind for n in expand(loads_spec(text)).nodes] == ["input", "flatten", "flatten"]
     # After a flatten the count depends on every axis: a located error asks for a number.
     with pytest.raises(SpecError, match="needs its input's channel count"):
@@ -115,7 +125,8 @@ def test_in_channels_in_composite_arguments_is_the_spec_known_count():
 def test_trainable_false_freezes_a_layer_or_a_whole_composite():
     from kbuilder.api import build
 
-    spec = loads_spec(textwrap.dedent("""\
+    spec = loads_spec(
+        textwrap.dedent("""\
         name: m
         inputs: {ids: {shape: [10], dtype: int32}}
         layers:
@@ -130,7 +141,8 @@ def test_trainable_false_freezes_a_layer_or_a_whole_composite():
           - repeat: {name: none, times: 0, layers: [dense: 3]}
           - global_max_pooling1d
           - dense: {name: out, units: 2, kernel_constraint: {max_norm: 3}}
-        """))
+        """)
+    )
     model = build(spec).model
     assert not model.get_layer("emb").trainable and not model.get_layer("r-conv1d_0").trainable
     assert not model.get_layer("r-projection").trainable and model.get_layer("r-projection").bias is None

@@ -12,8 +12,13 @@ from kbuilder.errors import RuntimeFailure, UsageError
 from kbuilder.export import DEFAULT_ATOL as ATOL
 from kbuilder.export import DEFAULT_RTOL as RTOL
 from kbuilder.export import export_model, tolerance_ratio
-from kbuilder.layers import (EuclideanRBF, LocalResponseNormalization, PartialConv2D,
-                             ScaledTanh, TrainableSubsampling)
+from kbuilder.layers import (
+    EuclideanRBF,
+    LocalResponseNormalization,
+    PartialConv2D,
+    ScaledTanh,
+    TrainableSubsampling,
+)
 
 
 @keras.saving.register_keras_serializable(package="kbuilder_test")
@@ -36,8 +41,10 @@ def two_input_model() -> keras.Model:
     token = keras.Input(shape=(3,), dtype="int32", name="tokens")
     embedded = keras.layers.Flatten()(keras.layers.Embedding(10, 2)(token))
     merged = keras.layers.Concatenate()([keras.layers.Dense(4)(image), embedded])
-    return keras.Model([image, token], [keras.layers.Dense(2, name="head_a")(merged),
-                                        keras.layers.Dense(1, name="head_b")(merged)])
+    return keras.Model(
+        [image, token],
+        [keras.layers.Dense(2, name="head_a")(merged), keras.layers.Dense(1, name="head_b")(merged)],
+    )
 
 
 def lenet_like_model() -> keras.Model:
@@ -54,8 +61,11 @@ def lenet_like_model() -> keras.Model:
 
 
 def snapshot(directory: pathlib.Path) -> dict[str, bytes]:
-    return {p.relative_to(directory).as_posix(): p.read_bytes()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def leftovers(parent: pathlib.Path) -> list[str]:
@@ -115,7 +125,10 @@ def test_failed_check_leaves_previous_export_byte_identical(tmp_path):
     before = snapshot(target)
     inputs = keras.Input(shape=(4,))
     lossy = keras.Model(inputs, ForgetfulScale(3.0)(keras.layers.Dense(2)(inputs)))
-    with pytest.raises(RuntimeFailure, match=r"model\.keras \(batch 2\) output 0: max abs diff .* exceeds max\(atol 1e-05, rtol 1e-05"):
+    with pytest.raises(
+        RuntimeFailure,
+        match=r"model\.keras \(batch 2\) output 0: max abs diff .* exceeds max\(atol 1e-05, rtol 1e-05",
+    ):
         export_model(lossy, target, manifest={"version": 2})
     assert snapshot(target) == before
     assert leftovers(tmp_path) == []
@@ -141,9 +154,12 @@ def test_failed_write_leaves_previous_export_byte_identical(tmp_path, monkeypatc
 
 def test_saved_model_mismatch_is_reported_with_figures(tmp_path, monkeypatch):
     real = export_module.saved_model_outputs
-    monkeypatch.setattr(export_module, "saved_model_outputs",
-                        lambda path, named: [o + 0.5 for o in real(path, named)])
-    with pytest.raises(RuntimeFailure, match=r"saved_model \(batch 2\) output 1: max abs diff 0\.5 exceeds max\(atol"):
+    monkeypatch.setattr(
+        export_module, "saved_model_outputs", lambda path, named: [o + 0.5 for o in real(path, named)]
+    )
+    with pytest.raises(
+        RuntimeFailure, match=r"saved_model \(batch 2\) output 1: max abs diff 0\.5 exceeds max\(atol"
+    ):
         export_model(two_input_model(), tmp_path / "export", manifest={})
     assert list(tmp_path.iterdir()) == []
 
@@ -179,8 +195,14 @@ def test_refuses_to_replace_something_that_is_not_an_export(tmp_path):
         ({"manifest": [1]}, "`manifest` must be a dict, received: list"),
         ({"manifest": {}, "atol": -1.0}, "`atol` must be a finite number >= 0, received: -1.0"),
         ({"manifest": {}, "rtol": float("nan")}, "`rtol` must be a finite number >= 0, received: nan"),
-        ({"manifest": {}, "formats": ["pt"]}, "unknown export format 'pt'; choose from saved_model, keras, onnx, tflite"),
-        ({"manifest": {}, "quantize": "int8"}, "`quantize` must be one of ('none', 'float16', 'int8') and needs the tflite format"),
+        (
+            {"manifest": {}, "formats": ["pt"]},
+            "unknown export format 'pt'; choose from saved_model, keras, onnx, tflite",
+        ),
+        (
+            {"manifest": {}, "quantize": "int8"},
+            "`quantize` must be one of ('none', 'float16', 'int8') and needs the tflite format",
+        ),
     ],
 )
 def test_rejects_bad_arguments_before_writing(tmp_path, kwargs, message):
@@ -230,15 +252,22 @@ def test_large_outputs_pass_with_rounding_small_ones_fail(tmp_path, monkeypatch)
     """An export whose outputs are in the hundreds passes with a float32 rounding difference
     that an absolute 1e-5 refused; the same difference on unit-scale outputs still fails."""
     inputs = keras.Input(shape=(4,))
-    big = keras.Model(inputs, keras.layers.Dense(3, kernel_initializer="ones",
-                                                 bias_initializer=keras.initializers.Constant(300.0))(inputs))
+    big = keras.Model(
+        inputs,
+        keras.layers.Dense(3, kernel_initializer="ones", bias_initializer=keras.initializers.Constant(300.0))(
+            inputs
+        ),
+    )
     real = export_module.saved_model_outputs
-    monkeypatch.setattr(export_module, "saved_model_outputs",
-                        lambda path, named: [o + 3.05e-5 for o in real(path, named)])
+    monkeypatch.setattr(
+        export_module, "saved_model_outputs", lambda path, named: [o + 3.05e-5 for o in real(path, named)]
+    )
     out = export_model(big, tmp_path / "big", manifest={})
     check = json.loads((out / "manifest.json").read_text())["check"]
     assert 3e-5 < check["max_abs_diff"]["saved_model"] and check["tolerance_ratio"]["saved_model"] < 0.1
     small = keras.Model(inputs, keras.layers.Dense(3, kernel_initializer="zeros")(inputs))  # outputs 0
-    with pytest.raises(RuntimeFailure, match=r"saved_model \(batch 2\) output 0: max abs diff 3\.05e-05 exceeds"):
+    with pytest.raises(
+        RuntimeFailure, match=r"saved_model \(batch 2\) output 0: max abs diff 3\.05e-05 exceeds"
+    ):
         export_model(small, tmp_path / "small", manifest={})
     assert not (tmp_path / "small").exists() and leftovers(tmp_path) == []

@@ -70,10 +70,14 @@ def test_the_fallback_swap_when_the_exchange_is_unsupported(previous, monkeypatc
 
 
 def test_stale_staging_folders_of_dead_exports_are_removed(previous):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = int(dead.stdout)
-    stale = [previous.with_name(f"export.tmp-{dead_pid}-0123abcd"), previous.with_name(f"export.old-{dead_pid}-89abcdef")]
+    stale = [
+        previous.with_name(f"export.tmp-{dead_pid}-0123abcd"),
+        previous.with_name(f"export.old-{dead_pid}-89abcdef"),
+    ]
     alive = previous.with_name(f"export.tmp-{os.getppid()}-00000000")  # a running export's
     unrelated = previous.with_name("export.tmp-mine")
     for folder in (*stale, alive, unrelated):
@@ -87,8 +91,9 @@ def test_stale_staging_folders_of_dead_exports_are_removed(previous):
 def test_a_previous_export_left_aside_by_a_killed_fallback_swap_is_put_back(previous, tmp_path):
     """Killed between the fallback's two renames: DIR is missing, DIR.old-<dead pid>-* holds
     the previous export. The next run restores it rather than deleting it."""
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     before = snapshot(previous)
     previous.rename(previous.with_name(f"export.old-{int(dead.stdout)}-0123abcd"))
     assert export_atomic.remove_stale_siblings(previous) == []
@@ -111,8 +116,9 @@ export.export_model(two_input_model(), sys.argv[1], manifest={"version": 2}, che
 
 def test_sigkill_midway_leaves_the_previous_export_intact_and_loadable(previous):
     before = snapshot(previous)
-    child = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(previous)], cwd=REPO,
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_EXPORT, str(previous)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout.readline().strip() == "writing"
         staging = [p for p in previous.parent.iterdir() if ".tmp-" in p.name]
@@ -139,6 +145,8 @@ def test_a_full_disk_keeps_the_last_good_export_and_says_so(previous, monkeypatc
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(model, "export", disk_full)
-    with pytest.raises(RuntimeFailure, match=r"no space left on the device .* previous export, if any, is unchanged"):
+    with pytest.raises(
+        RuntimeFailure, match=r"no space left on the device .* previous export, if any, is unchanged"
+    ):
         export_model(model, previous, manifest={"version": 2})
     assert snapshot(previous) == before and leftovers(previous.parent) == []

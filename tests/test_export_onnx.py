@@ -18,12 +18,12 @@ from kbuilder import api
 from kbuilder.cli.app import main
 from kbuilder.errors import RuntimeFailure
 from kbuilder.export import export_model
-from kbuilder.export_check import DEFAULT_ATOL, DEFAULT_RTOL, randomize_weights as randomize
+from kbuilder.export_check import DEFAULT_ATOL, DEFAULT_RTOL
+from kbuilder.export_check import randomize_weights as randomize
 from kbuilder.export_onnx import lower_for_onnx
 from tests.conftest import SPECS
 from tests.test_export import leftovers, snapshot, two_input_model
 from tests.test_export_specs import SMALL
-
 
 # The zoo's other layer kinds, small: padding, batch norm, a residual add, branches
 # concatenated, an inception module, LRN, pooling, dropout, maxout (the full zoo at full size:
@@ -62,8 +62,12 @@ layers:
 SMALL_ZOO = {
     "mixed_kinds": [],
     # AlexNet itself (groups: 2 in conv2/4/5, LRN) on a 67x67 input with narrow dense layers.
-    "alexnet": ["inputs.image.shape=[67, 67, 3]", "layers[11].dense.units=32",
-                "layers[13].dense.units=32", "layers[15].dense.units=10"],
+    "alexnet": [
+        "inputs.image.shape=[67, 67, 3]",
+        "layers[11].dense.units=32",
+        "layers[13].dense.units=32",
+        "layers[15].dense.units=10",
+    ],
     # Integer token inputs, embedding, conv1d branches, global max pooling.
     "text_cnn": ["params.vocab_size=50", "params.embed_dim=8"],
 }
@@ -99,7 +103,12 @@ def test_lenet5_custom_layers_reach_onnx_and_tflite_through_the_cli(tmp_path, ca
     out = tmp_path / "lenet5"
     assert main(["export", str(SPECS / "lenet5.yaml"), str(out), "--format", "onnx,tflite", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["files"] == [
-        "manifest.json", "model.keras", "model.onnx", "model.tflite", "saved_model"]
+        "manifest.json",
+        "model.keras",
+        "model.onnx",
+        "model.tflite",
+        "saved_model",
+    ]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["formats"] == ["saved_model", "keras", "onnx", "tflite"]
     assert manifest["check"]["batch_sizes"] == [2, 3]
@@ -164,16 +173,25 @@ def test_a_layer_a_format_cannot_carry_is_refused_and_the_previous_export_kept(t
     target = tmp_path / "export"
     export_model(two_input_model(), target, manifest={"version": 1})
     before = snapshot(target)
-    with pytest.raises(RuntimeFailure, match=r"ONNX cannot carry this model: .* Svd unconverted \(in .*singular_values"):
+    with pytest.raises(
+        RuntimeFailure, match=r"ONNX cannot carry this model: .* Svd unconverted \(in .*singular_values"
+    ):
         export_model(svd_model(), target, manifest={"version": 2}, formats=["onnx"])
     assert snapshot(target) == before and leftovers(tmp_path) == []
-    with pytest.raises(RuntimeFailure, match=r"TFLite cannot carry this model: TensorFlow op\(s\) Svd in .*singular_values"):
+    with pytest.raises(
+        RuntimeFailure, match=r"TFLite cannot carry this model: TensorFlow op\(s\) Svd in .*singular_values"
+    ):
         export_model(svd_model(), target, manifest={"version": 2}, formats=["tflite"])
     assert snapshot(target) == before and leftovers(tmp_path) == []
 
 
 def test_unknown_format_is_a_usage_error(tmp_path, capsys):
-    assert main(["export", str(SPECS / "xor_mlp.yaml"), str(tmp_path / "e"), "--format", "onxx", "--json"]) == 2
+    assert (
+        main(["export", str(SPECS / "xor_mlp.yaml"), str(tmp_path / "e"), "--format", "onxx", "--json"]) == 2
+    )
     error = json.loads(capsys.readouterr().out)
-    assert "unknown export format 'onxx'" in error["problems"][0] and "did you mean 'onnx'" in error["problems"][0]
+    assert (
+        "unknown export format 'onxx'" in error["problems"][0]
+        and "did you mean 'onnx'" in error["problems"][0]
+    )
     assert not (tmp_path / "e").exists()

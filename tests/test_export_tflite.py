@@ -22,7 +22,10 @@ def tensor_types(path) -> set[str]:
 def test_lenet5_float16_through_the_cli(tmp_path, capsys):
     """Float32 TFLite files are checked with ONNX in test_export_onnx (one conversion)."""
     half = tmp_path / "f16"
-    assert main(["export", str(SPECS / "lenet5.yaml"), str(half), "--format", "tflite", "--quantize", "float16"]) == 0
+    assert (
+        main(["export", str(SPECS / "lenet5.yaml"), str(half), "--format", "tflite", "--quantize", "float16"])
+        == 0
+    )
     manifest = json.loads((half / "manifest.json").read_text())
     assert manifest["tflite_quantization"] == "float16"
     quantized = manifest["check"]["quantized"]["model.tflite"]
@@ -35,8 +38,20 @@ def test_lenet5_float16_through_the_cli(tmp_path, capsys):
 
 def test_int8_is_calibrated_on_the_specs_training_data(tmp_path, capsys):
     out = tmp_path / "int8"
-    code = main(["export", str(SPECS / "lenet5_modern.yaml"), str(out), "--format", "tflite",
-                 "--quantize", "int8", "--data-dir", str(DATASETS), "--json"])
+    code = main(
+        [
+            "export",
+            str(SPECS / "lenet5_modern.yaml"),
+            str(out),
+            "--format",
+            "tflite",
+            "--quantize",
+            "int8",
+            "--data-dir",
+            str(DATASETS),
+            "--json",
+        ]
+    )
     assert code == 0, capsys.readouterr()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["check"]["quantized"]["model.tflite"]["quantization"] == "int8"
@@ -46,7 +61,19 @@ def test_int8_is_calibrated_on_the_specs_training_data(tmp_path, capsys):
 def test_quantize_needs_tflite_and_int8_needs_training_data(tmp_path, capsys):
     assert main(["export", str(SPECS / "lenet5.yaml"), str(tmp_path / "a"), "--quantize", "int8"]) == 2
     assert "add --format tflite" in capsys.readouterr().err
-    assert main(["export", str(SPECS / "xor_mlp.yaml"), str(tmp_path / "b"), "--format", "tflite",
-                 "--quantize", "int4"]) == 2
+    assert (
+        main(
+            [
+                "export",
+                str(SPECS / "xor_mlp.yaml"),
+                str(tmp_path / "b"),
+                "--format",
+                "tflite",
+                "--quantize",
+                "int4",
+            ]
+        )
+        == 2
+    )
     assert "unknown quantization 'int4'" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())

@@ -82,8 +82,13 @@ def test_cli_refuses_a_hostile_expression_with_exit_2(tmp_path):
     spec = tmp_path / "hostile.yaml"
     spec.write_text(hostile_spec("${'a'*10**9}"))
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "kbuilder.cli.app", "validate", str(spec)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "kbuilder.cli.app", "validate", str(spec)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     elapsed = time.perf_counter() - start
     assert done.returncode == 2, done.stderr
     assert "hostile.yaml:7:" in done.stderr + done.stdout
@@ -91,14 +96,30 @@ def test_cli_refuses_a_hostile_expression_with_exit_2(tmp_path):
     assert elapsed < 30  # a whole interpreter start on a loaded machine; the refusal itself is microseconds
 
 
-@pytest.mark.parametrize("text,want", [
-    ("1 < 2", True), ("2 <= 1", False), ("3 > 2 > 1", True), ("3 >= 4", False),
-    ("x == 3", True), ("x != 3", False), ("'a' == 'a'", True),
-    ("x > 1 and x < 5", True), ("x > 5 or x < 0", False), ("not x", False), ("not 0", True),
-    ("0 or 7", 7), ("2 and 9", 9),
-    ("1 if x > 1 else 0", 1), ("'valid' if x == 2 else 'same'", "same"),
-    ("max(8, int(x * 10 + 4) // 8 * 8)", 32), ("round(x / 2)", 2), ("round(1234, -2)", 1200), ("x * 2 if x < 10 else 9**9**9", 6),
-])
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("1 < 2", True),
+        ("2 <= 1", False),
+        ("3 > 2 > 1", True),
+        ("3 >= 4", False),
+        ("x == 3", True),
+        ("x != 3", False),
+        ("'a' == 'a'", True),
+        ("x > 1 and x < 5", True),
+        ("x > 5 or x < 0", False),
+        ("not x", False),
+        ("not 0", True),
+        ("0 or 7", 7),
+        ("2 and 9", 9),
+        ("1 if x > 1 else 0", 1),
+        ("'valid' if x == 2 else 'same'", "same"),
+        ("max(8, int(x * 10 + 4) // 8 * 8)", 32),
+        ("round(x / 2)", 2),
+        ("round(1234, -2)", 1200),
+        ("x * 2 if x < 10 else 9**9**9", 6),
+    ],
+)
 def test_new_operators(text, want):
     assert evaluate(text, {"x": 3}) == want
 
@@ -147,7 +168,7 @@ def test_when_must_be_a_boolean():
 
 
 def test_when_of_a_plain_layer_cannot_wait_for_in_channels():
-    text = "name: m\ninputs: {x: {shape: [4, 4, 2]}}\nlayers:\n  - dense: {units: 3, when: \"${in_channels > 1}\"}\n"
+    text = 'name: m\ninputs: {x: {shape: [4, 4, 2]}}\nlayers:\n  - dense: {units: 3, when: "${in_channels > 1}"}\n'
     with pytest.raises(SpecError, match="`when:` cannot use"):
         expand(loads_spec(text))
 

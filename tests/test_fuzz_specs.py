@@ -22,12 +22,18 @@ _spec.loader.exec_module(fuzz)
 SPECS = {path.stem: path for path in fuzz.SPEC_FILES}
 # The large specs take longer to expand: fewer cases for them keep the suite fast.
 EXAMPLES = {name: (12 if name in ("densenet121", "resnet50", "googlenet") else 25) for name in SPECS}
-FUZZ = settings(deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+FUZZ = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 def _assert_contained(case, outcome):
-    assert outcome.status != "escaped", f"{case.spec} [{'; '.join(case.mutations)}]: {outcome.detail}\n{case.text}"
+    assert outcome.status != "escaped", (
+        f"{case.spec} [{'; '.join(case.mutations)}]: {outcome.detail}\n{case.text}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -42,8 +48,11 @@ def test_mutated_specs_validate_or_are_refused_with_a_location(name):
 
 
 @settings(FUZZ, max_examples=12)
-@given(name=st.sampled_from(["xor_mlp", "mnist_mlp", "lenet5"]), seed=st.integers(0, 2**32 - 1),
-       count=st.integers(1, 3))
+@given(
+    name=st.sampled_from(["xor_mlp", "mnist_mlp", "lenet5"]),
+    seed=st.integers(0, 2**32 - 1),
+    count=st.integers(1, 3),
+)
 def test_mutated_small_specs_build_or_are_refused(name, seed, count):
     import keras  # noqa: F401  (the import is not part of a case's time)
 

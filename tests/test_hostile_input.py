@@ -64,14 +64,36 @@ def _nested_through_blocks(blocks: int = 32, per_block: int = 18) -> str:
 HOSTILE_SPECS = [
     ("units-1e100", HEAD + "  - dense: {units: 1" + "0" * 100 + "}\n", "numbers of at most"),
     ("units-5000-digits", HEAD + "  - dense: {units: " + "7" * 5000 + "}\n", "numbers of at most"),
-    ("units-1e30-schema-bound", HEAD + "  - dense: {units: 1" + "0" * 30 + "}\n", "less than or equal to 10000000"),
-    ("kernel-bound", "name: m\ninputs: {x: {shape: [8, 8, 1]}}\nlayers:\n  - conv2d: {filters: 2, kernel_size: 100000}\n",
-     "less than or equal to 10000"),
-    ("strides-bound", "name: m\ninputs: {x: {shape: [8, 8, 1]}}\nlayers:\n  - max_pooling2d: {strides: [1, 99999]}\n",
-     "less than or equal to 10000"),
-    ("shape-bound", "name: m\ninputs: {x: {shape: [10000000]}}\nlayers:\n  - dense: 2\n", "less than or equal to 1000000"),
-    ("repeat-bound", HEAD + "  - repeat: {times: 100000, layers: [{dense: 2}]}\n", "less than or equal to 10000"),
-    ("seed-bound", HEAD + "  - dropout: {rate: 0.5, seed: 99999999999}\n", "less than or equal to 2147483647"),
+    (
+        "units-1e30-schema-bound",
+        HEAD + "  - dense: {units: 1" + "0" * 30 + "}\n",
+        "less than or equal to 10000000",
+    ),
+    (
+        "kernel-bound",
+        "name: m\ninputs: {x: {shape: [8, 8, 1]}}\nlayers:\n  - conv2d: {filters: 2, kernel_size: 100000}\n",
+        "less than or equal to 10000",
+    ),
+    (
+        "strides-bound",
+        "name: m\ninputs: {x: {shape: [8, 8, 1]}}\nlayers:\n  - max_pooling2d: {strides: [1, 99999]}\n",
+        "less than or equal to 10000",
+    ),
+    (
+        "shape-bound",
+        "name: m\ninputs: {x: {shape: [10000000]}}\nlayers:\n  - dense: 2\n",
+        "less than or equal to 1000000",
+    ),
+    (
+        "repeat-bound",
+        HEAD + "  - repeat: {times: 100000, layers: [{dense: 2}]}\n",
+        "less than or equal to 10000",
+    ),
+    (
+        "seed-bound",
+        HEAD + "  - dropout: {rate: 0.5, seed: 99999999999}\n",
+        "less than or equal to 2147483647",
+    ),
     ("0x_", HEAD + "  - dense: {units: 0x_}\n", "cannot read '0x_' as an integer"),
     ("0b_", HEAD + "  - dense: {units: 0b_}\n", "cannot read '0b_' as an integer"),
     ("0o_", HEAD + "  - dense: {units: 0o_}\n", "expected a valid integer"),
@@ -98,19 +120,38 @@ HOSTILE_SPECS = [
     ("python-tag-on-key", HEAD + "  - dense: {!!python/name:os.system units: 3}\n", "is not allowed"),
     ("mapping-as-key", HEAD + "  - dense: {? [a, b] : 3}\n", "mapping keys must be plain scalars"),
     ("int-tag-on-text", HEAD + "  - dense: {units: !!int x}\n", "cannot read 'x' as an integer"),
-    ("bool-tag-on-text", HEAD + "  - dense: {units: 3, use_bias: !!bool maybe}\n", "cannot read 'maybe' as a boolean"),
+    (
+        "bool-tag-on-text",
+        HEAD + "  - dense: {units: 3, use_bias: !!bool maybe}\n",
+        "cannot read 'maybe' as a boolean",
+    ),
     ("float-tag-on-text", HEAD + "  - dropout: !!float half\n", "cannot read 'half' as a number"),
     ("infinite-scale", HEAD + "  - rescaling: {scale: .inf}\n", "expected a finite number"),
     ("nan-rate", HEAD + "  - dropout: .nan\n", "expected a finite number"),
     ("impossible-date-stays-text", "name: 2024-13-45\n", "missing required field 'inputs'"),
-    ("repeat-10000-x-10000", HEAD + "  - repeat: {times: 10000, layers: [{repeat: {times: 10000, layers: [{dense: 2}]}}]}\n",
-     "expands to more than 100,000 layers"),
-    ("repeat-of-empty-repeats", HEAD + "  - repeat: {times: 10000, layers: [{repeat: {times: 10000, layers: "
-     "[{repeat: {times: 0, layers: [{dense: 2}]}}]}}]}\n", "expands to more than 100,000 layers"),
+    (
+        "repeat-10000-x-10000",
+        HEAD + "  - repeat: {times: 10000, layers: [{repeat: {times: 10000, layers: [{dense: 2}]}}]}\n",
+        "expands to more than 100,000 layers",
+    ),
+    (
+        "repeat-of-empty-repeats",
+        HEAD + "  - repeat: {times: 10000, layers: [{repeat: {times: 10000, layers: "
+        "[{repeat: {times: 0, layers: [{dense: 2}]}}]}}]}\n",
+        "expands to more than 100,000 layers",
+    ),
     ("blocks-fan-out-2^20", _fan_out(20), "expands to more than 100,000 layers"),
-    ("composites-nested-600-deep-through-blocks", _nested_through_blocks(), "composites nested deeper than 64"),
-    ("block-uses-itself", "name: m\ninputs: {x: {shape: [4]}}\nblocks:\n  b: {layers: [{block: {use: b}}]}\n"
-     "layers:\n  - block: {use: b}\n", "uses itself"),
+    (
+        "composites-nested-600-deep-through-blocks",
+        _nested_through_blocks(),
+        "composites nested deeper than 64",
+    ),
+    (
+        "block-uses-itself",
+        "name: m\ninputs: {x: {shape: [4]}}\nblocks:\n  b: {layers: [{block: {use: b}}]}\n"
+        "layers:\n  - block: {use: b}\n",
+        "uses itself",
+    ),
 ]
 
 
@@ -132,16 +173,19 @@ def test_hostile_spec_is_refused_quickly_with_a_location(text, fragment):
     assert seconds < QUICK_SECONDS
 
 
-@pytest.mark.parametrize("override,fragment", [
-    ("layers=&a [*a]", "nesting deeper than"),
-    ("layers=" + _flow_alias_bomb(), "expands to more than"),
-    ("name=!!python/object/apply:os.system ['echo pwned']", "is not allowed"),
-    ("layers[0].dense.units=1" + "0" * 100, "numbers of at most"),
-    ("layers[0].dense.units=0x_", "cannot read '0x_'"),
-    ("name=" + "[" * 5000, "nesting deeper than"),
-    ("a" + ".a" * 100 + "=1", "deeper than"),
-    ("name=\x00", "U+0000"),
-])
+@pytest.mark.parametrize(
+    "override,fragment",
+    [
+        ("layers=&a [*a]", "nesting deeper than"),
+        ("layers=" + _flow_alias_bomb(), "expands to more than"),
+        ("name=!!python/object/apply:os.system ['echo pwned']", "is not allowed"),
+        ("layers[0].dense.units=1" + "0" * 100, "numbers of at most"),
+        ("layers[0].dense.units=0x_", "cannot read '0x_'"),
+        ("name=" + "[" * 5000, "nesting deeper than"),
+        ("a" + ".a" * 100 + "=1", "deeper than"),
+        ("name=\x00", "U+0000"),
+    ],
+)
 def test_hostile_overrides_go_through_the_same_limits(override, fragment):
     error, seconds = refusal(HEAD + "  - dense: 3\n", [override])
     assert isinstance(error, SpecError) and fragment in str(error), str(error)
@@ -156,7 +200,9 @@ def test_alias_bombs_across_many_overrides_share_one_budget():
 
 
 def test_legitimate_overrides_still_work():
-    loaded = loads_spec(HEAD + "  - dense: 3\n", overrides=["layers[0].dense=7", "params.v=", "params.w=[1, 2]"])
+    loaded = loads_spec(
+        HEAD + "  - dense: 3\n", overrides=["layers[0].dense=7", "params.v=", "params.w=[1, 2]"]
+    )
     assert loaded.spec.layers[0] == {"dense": 7} and loaded.spec.params == {"v": None, "w": [1, 2]}
 
 
@@ -166,6 +212,7 @@ def test_a_date_stays_text_and_numbers_stay_numbers():
 
 
 # -- spec files and paths ------------------------------------------------------------------
+
 
 def run(capsys, *args) -> tuple[int, str]:
     code = main(list(args))
@@ -195,8 +242,14 @@ def test_validate_a_file_over_the_size_limit(capsys, tmp_path):
 
 def _validate_in_a_subprocess(path: str) -> tuple[subprocess.CompletedProcess, float]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "kbuilder.cli.app", "validate", path], capture_output=True,
-                          text=True, timeout=60, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "kbuilder.cli.app", "validate", path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     return proc, time.perf_counter() - start
 
 
@@ -253,7 +306,9 @@ def test_running_total_is_bounded_too():
     from kbuilder.build import build
 
     text = HEAD + "  - dense: 1000\n  - dense: 1000\n"  # 5,000 then 1,001,000 parameters
-    with pytest.raises(ModelTooLarge, match=r"the model would reach about 1,006,000 parameters .* at layer 'dense_1'"):
+    with pytest.raises(
+        ModelTooLarge, match=r"the model would reach about 1,006,000 parameters .* at layer 'dense_1'"
+    ):
         build(loads_spec(text), max_params=1_005_000)
     assert build(loads_spec(text), max_params=1_006_000).model.count_params() == 1_006_000
 
@@ -302,6 +357,7 @@ def test_parameter_estimate_matches_keras_for_every_kind(kind, example):
 
 # -- deep graphs ---------------------------------------------------------------------------
 
+
 def test_long_chains_get_the_recursion_depth_keras_needs(monkeypatch):
     """Keras walks a functional graph recursively; a chain longer than the recursion limit
     (2,000 layers against the default 1,000) must build. Scaled down: 400 against 250."""
@@ -317,8 +373,7 @@ def test_long_chains_get_the_recursion_depth_keras_needs(monkeypatch):
 
 
 def test_chains_past_the_documented_limit_are_refused(monkeypatch):
-    import kbuilder.build.budget as budget
-    from kbuilder.build import build
+    from kbuilder.build import budget, build
 
     monkeypatch.setattr(budget, "MAX_CHAIN", 50)
     with pytest.raises(SpecError, match=r"the longest chain of layers has 61 layers .* at most 50"):

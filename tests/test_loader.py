@@ -25,7 +25,9 @@ def test_marks_every_path_with_line_and_column():
 
 
 def test_duplicate_keys_are_refused_with_both_lines():
-    assert error_of("name: a\nname: b\n") == "s.yaml:2:1: name: duplicate key 'name' (first written on line 1)"
+    assert (
+        error_of("name: a\nname: b\n") == "s.yaml:2:1: name: duplicate key 'name' (first written on line 1)"
+    )
 
 
 def test_python_tags_are_refused():
@@ -35,7 +37,7 @@ def test_python_tags_are_refused():
 
 def test_alias_bomb_is_refused():
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]" for i in range(1, 7)]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 7)]
     assert "expands to more than" in error_of("\n".join(lines) + "\n")
 
 
@@ -74,7 +76,9 @@ def test_overrides_apply_and_are_located():
     spec = loads_spec(MINIMAL, overrides=["layers[0].dense=7", "description=hello"])
     assert spec.spec.layers[0] == {"dense": 7} and spec.spec.description == "hello"
     message = error_of(MINIMAL, overrides=["inputs.x.shape=[0]"])
-    assert message == "--set inputs.x.shape=[0]: inputs.x.shape[0]: expected a value greater than 0; got 0 (int)"
+    assert (
+        message == "--set inputs.x.shape=[0]: inputs.x.shape[0]: expected a value greater than 0; got 0 (int)"
+    )
     assert "expected KEY=VALUE" in error_of(MINIMAL, overrides=["novalue"])
     assert "no item 5" in error_of(MINIMAL, overrides=["layers[5].dense=1"])
 

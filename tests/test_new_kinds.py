@@ -22,12 +22,18 @@ SIZES = [  # (arguments, output size from 12): one model, one build
     ("kernel_size: 3, strides: 2", 2 * (12 - 1) + 3),  # valid: (in - 1) * s + k
     ("kernel_size: 4, strides: 3, output_padding: 2", 3 * 11 + 4 + 2),  # ... + output_padding
     ("kernel_size: 3, strides: 2, padding: same", 24),  # same: in * s
-    ("kernel_size: 3, strides: 2, padding: same, output_padding: 1", 2 * 11 + 3 - 2 * 1 + 1),  # k - 2 (k // 2) + op
+    (
+        "kernel_size: 3, strides: 2, padding: same, output_padding: 1",
+        2 * 11 + 3 - 2 * 1 + 1,
+    ),  # k - 2 (k // 2) + op
 ]
 
 
 def test_conv2d_transpose_output_sizes():
-    layers = "".join(f"  - conv2d_transpose: {{name: t{i}, inputs: x, filters: 5, {args}}}\n" for i, (args, _) in enumerate(SIZES))
+    layers = "".join(
+        f"  - conv2d_transpose: {{name: t{i}, inputs: x, filters: 5, {args}}}\n"
+        for i, (args, _) in enumerate(SIZES)
+    )
     r = rows(spec(layers) + f"outputs: [{', '.join(f't{i}' for i in range(len(SIZES)))}]\n")
     for i, (args, size) in enumerate(SIZES):
         assert r[f"t{i}"].output_shape == [size, size, 5], args
@@ -35,8 +41,12 @@ def test_conv2d_transpose_output_sizes():
 
 
 def test_transposed_macs_and_receptive_field():
-    r = rows(spec("  - conv2d: {name: c, filters: 4, kernel_size: 3, strides: 2}\n"  # 5x5, field 3/2
-                  "  - conv2d_transpose: {name: t, filters: 6, kernel_size: 3, strides: 2}\n"))
+    r = rows(
+        spec(
+            "  - conv2d: {name: c, filters: 4, kernel_size: 3, strides: 2}\n"  # 5x5, field 3/2
+            "  - conv2d_transpose: {name: t, filters: 6, kernel_size: 3, strides: 2}\n"
+        )
+    )
     assert r["t"].macs == 5 * 5 * 4 * 9 * 6  # every input value times every kernel weight
     # an output sums ceil(3/2) = 2 neighbouring inputs: 3 + (2 - 1) * 2 = 5; stride 2 / 2 = 1
     assert r["t"].receptive_field.size == (5, 5) and r["t"].receptive_field.stride == (1, 1)
@@ -52,24 +62,39 @@ def test_transposed_kernel_larger_than_its_input_is_fine():
 
 def test_output_padding_must_be_below_the_stride():
     with pytest.raises(SpecError, match="output_padding 2 must be less than the strides 2"):
-        api.validate(loads_spec(spec("  - conv2d_transpose: {filters: 2, kernel_size: 3, strides: 2, output_padding: 2}\n")))
+        api.validate(
+            loads_spec(
+                spec("  - conv2d_transpose: {filters: 2, kernel_size: 3, strides: 2, output_padding: 2}\n")
+            )
+        )
 
 
 def test_cropping_forms():
-    r = rows(spec("  - cropping2d: {name: a, inputs: x, cropping: 2}\n"
-                  "  - cropping2d: {name: b, inputs: x, cropping: [1, 3]}\n"
-                  "  - cropping2d: {name: c, inputs: x, cropping: [[0, 1], [2, 3]]}\n"
-                  "  - input: {name: s, shape: [20, 6]}\n"
-                  "  - cropping1d: {name: d, inputs: s, cropping: [1, 4]}\n"
-                  "  - cropping1d: {name: e, inputs: s, cropping: 3}\n"
-                  "outputs: [a, b, c, d, e]\n"))
+    r = rows(
+        spec(
+            "  - cropping2d: {name: a, inputs: x, cropping: 2}\n"
+            "  - cropping2d: {name: b, inputs: x, cropping: [1, 3]}\n"
+            "  - cropping2d: {name: c, inputs: x, cropping: [[0, 1], [2, 3]]}\n"
+            "  - input: {name: s, shape: [20, 6]}\n"
+            "  - cropping1d: {name: d, inputs: s, cropping: [1, 4]}\n"
+            "  - cropping1d: {name: e, inputs: s, cropping: 3}\n"
+            "outputs: [a, b, c, d, e]\n"
+        )
+    )
     assert [r[n].output_shape for n in "abcde"] == [[8, 8, 4], [10, 6, 4], [11, 7, 4], [15, 6], [14, 6]]
 
 
 def test_cropping_everything_away_is_a_located_error():
     with pytest.raises(BuildError) as info:
-        api.build(loads_spec(spec("  - cropping2d: {name: cut, cropping: [[3, 3], [0, 0]]}\n", "[6, 6, 1]"), file="t.yaml"))
-    assert str(info.value) == "t.yaml:5:5: layers[0]: layer 'cut' (cropping2d) cuts 6x0 off its input 6x6, leaving nothing"
+        api.build(
+            loads_spec(
+                spec("  - cropping2d: {name: cut, cropping: [[3, 3], [0, 0]]}\n", "[6, 6, 1]"), file="t.yaml"
+            )
+        )
+    assert (
+        str(info.value)
+        == "t.yaml:5:5: layers[0]: layer 'cut' (cropping2d) cuts 6x0 off its input 6x6, leaving nothing"
+    )
 
 
 def test_negative_cropping_is_refused():

@@ -12,7 +12,9 @@ from kbuilder.spec.loader import format_path
 from kbuilder.spec.overrides import parse_override_path
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True)
-paths = st.lists(st.one_of(names, st.integers(0, 50)), min_size=1, max_size=6).filter(lambda p: isinstance(p[0], str))
+paths = st.lists(st.one_of(names, st.integers(0, 50)), min_size=1, max_size=6).filter(
+    lambda p: isinstance(p[0], str)
+)
 
 
 @given(paths)

@@ -22,7 +22,11 @@ def _clean_env() -> dict[str, str]:
 def test_plain_build_prints_only_the_table():
     proc = subprocess.run(
         [sys.executable, "-m", "kbuilder.cli.app", "build", str(SPECS / "lenet5.yaml"), "--format", "plain"],
-        capture_output=True, text=True, env=_clean_env(), cwd=REPO, timeout=300,
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        cwd=REPO,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
@@ -38,8 +42,9 @@ def test_debug_turns_the_quieting_off():
         "from kbuilder.backend import quiet_tensorflow_startup as q; q(); "
         "print('tensorflow' in sys.modules, os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(), cwd=REPO,
-                         timeout=120).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(), cwd=REPO, timeout=120
+    ).stdout
     assert out.strip() == "False None"
 
 

@@ -18,8 +18,11 @@ CASES = [(kind, kind, EXAMPLES.get(kind)) for kind in KINDS] + [(n, k, e) for n,
 
 def spec_text(kind: str, example) -> str:
     if kind == "input":
-        doc = {"name": "m", "inputs": {"x": {"shape": [5]}},
-               "layers": [{"input": {"name": "y", **example.args}}, {"add": {"inputs": ["x", "y"]}}]}
+        doc = {
+            "name": "m",
+            "inputs": {"x": {"shape": [5]}},
+            "layers": [{"input": {"name": "y", **example.args}}, {"add": {"inputs": ["x", "y"]}}],
+        }
         return yaml.safe_dump(doc)
     names = [f"x{i}" for i in range(len(example.shapes))]
     inputs = {n: {"shape": s, "dtype": example.dtype} for n, s in zip(names, example.shapes)}
@@ -55,7 +58,9 @@ def test_spec_layer_matches_keras(case, kind, example):
     assert built.model.count_params() == ref.count_params()
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if not all_kinds()[k].composite] + ["residual", "branches"])
+@pytest.mark.parametrize(
+    "kind", [k for k in KINDS if not all_kinds()[k].composite] + ["residual", "branches"]
+)
 def test_spec_yaml_round_trip(kind):
     example = EXAMPLES[kind]
     spec = validate_entry({kind: example.args})

@@ -24,7 +24,9 @@ PUBLISHED = [
 def test_macs_and_receptive_field_match_published_figures(name, macs, field):
     report = api.report(api.build(SPECS / f"{name}.yaml"))
     assert report.macs == pytest.approx(macs, rel=0.06)
-    spatial = [row.receptive_field for row in report.rows if row.receptive_field and row.receptive_field.stride]
+    spatial = [
+        row.receptive_field for row in report.rows if row.receptive_field and row.receptive_field.stride
+    ]
     if field is not None:
         assert spatial[-1].size == (field, field) and spatial[-1].stride == (32, 32)
 

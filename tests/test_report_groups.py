@@ -49,9 +49,17 @@ def test_group_summaries_add_up(report):
     # unit 0: conv 3*3*3*4+4 = 112, projection 3*4+4 = 16; unit 1: conv 3*3*4*4+4 = 148, projection 4*4+4 = 20
     assert g["stack-0-u-res"].params == 128 and g["stack-1-u-res"].params == 168
     assert g["stack-0-u"].params == 128 and g["stack"].params == 296
-    assert g["fork"].params == 4 * 2 + 2 and g["fork"].output_shape == [8, 8, 6]  # concat of 2 and the 4 input channels
+    assert g["fork"].params == 4 * 2 + 2 and g["fork"].output_shape == [
+        8,
+        8,
+        6,
+    ]  # concat of 2 and the 4 input channels
     assert g["stack"].output_shape == [8, 8, 4] and g["stack"].output == "stack-1-u-res-add"
-    assert g["stack"].macs == sum(r.macs for r in report.rows if "stack" in r.group) == 8 * 8 * (4 * 27 + 4 * 3 + 4 * 36 + 4 * 4)
+    assert (
+        g["stack"].macs
+        == sum(r.macs for r in report.rows if "stack" in r.group)
+        == 8 * 8 * (4 * 27 + 4 * 3 + 4 * 36 + 4 * 4)
+    )
     assert sum(s.params for name, s in g.items() if name in ("stack", "fork")) + 0 == report.params
 
 
@@ -70,4 +78,10 @@ def test_markdown_and_json_have_group_figures(report):
     assert "| stack/ | repeat | (8, 8, 4) | 296 |" in md
     data = json.loads(RENDERERS["json"](report))
     fork = next(g for g in data["groups"] if g["name"] == "fork")
-    assert fork == {**fork, "kind": "branches", "output_shape": [8, 8, 6], "params": 10, "output": "fork-concat"}
+    assert fork == {
+        **fork,
+        "kind": "branches",
+        "output_shape": [8, 8, 6],
+        "params": 10,
+        "output": "fork-concat",
+    }

@@ -45,6 +45,9 @@ def test_schema_rejects_what_the_models_reject(schema):
     bad = {"name": "m", "inputs": {"x": {"shape": [4]}}, "layers": [{"dense": {"units": 3, "unitz": 4}}]}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
-    short = {"name": "m", "inputs": {"x": {"shape": [4]}}, "layers": ["flatten", {"dense": 3},
-                                                                     {"dense": {"units": "${w}"}}]}
+    short = {
+        "name": "m",
+        "inputs": {"x": {"shape": [4]}},
+        "layers": ["flatten", {"dense": 3}, {"dense": {"units": "${w}"}}],
+    }
     jsonschema.validate(short, schema)

@@ -23,10 +23,26 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 
 def test_train_with_overrides_prints_metrics(tmp_path):
     spec = write_spec(tmp_path)
-    code, stdout, stderr = run_cli([
-        "train", str(spec), "--data-dir", str(DATASETS), "--out", str(tmp_path / "run"), "--backend", current_backend(),
-        "--epochs", "1", "--set", "train.data.limit=400", "--set", "train.batch_size=16", "--no-export", "--json",
-    ])
+    code, stdout, stderr = run_cli(
+        [
+            "train",
+            str(spec),
+            "--data-dir",
+            str(DATASETS),
+            "--out",
+            str(tmp_path / "run"),
+            "--backend",
+            current_backend(),
+            "--epochs",
+            "1",
+            "--set",
+            "train.data.limit=400",
+            "--set",
+            "train.batch_size=16",
+            "--no-export",
+            "--json",
+        ]
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
     assert report["epochs_run"] == 1 and report["settings"]["batch_size"] == 16
@@ -37,10 +53,23 @@ def test_train_with_overrides_prints_metrics(tmp_path):
 
 def test_plain_output_is_a_short_summary(tmp_path):
     spec = write_spec(tmp_path)
-    code, stdout, stderr = run_cli([
-        "train", str(spec), "--data-dir", str(DATASETS), "--out", str(tmp_path / "run"), "--backend", current_backend(),
-        "--epochs", "1", "--set", "train.data.limit=200", "--no-export",
-    ])
+    code, stdout, stderr = run_cli(
+        [
+            "train",
+            str(spec),
+            "--data-dir",
+            str(DATASETS),
+            "--out",
+            str(tmp_path / "run"),
+            "--backend",
+            current_backend(),
+            "--epochs",
+            "1",
+            "--set",
+            "train.data.limit=200",
+            "--no-export",
+        ]
+    )
     assert code == 0, stderr
     assert "run directory:" in stdout and "test_accuracy=" in stdout and "s/epoch" in stdout
     assert " - loss: " in stdout  # Keras prints one line per epoch when the output is not a terminal
@@ -48,7 +77,9 @@ def test_plain_output_is_a_short_summary(tmp_path):
 
 def test_a_bad_override_is_refused_with_exit_code_2(tmp_path):
     spec = write_spec(tmp_path)
-    code, _, stderr = run_cli(["train", str(spec), "--set", "train.batch_size=-3", "--out", str(tmp_path / "run")])
+    code, _, stderr = run_cli(
+        ["train", str(spec), "--set", "train.batch_size=-3", "--out", str(tmp_path / "run")]
+    )
     assert code == 2
     assert "--set train.batch_size=-3" in stderr and "train.batch_size" in stderr
     assert not (tmp_path / "run").exists()
@@ -56,8 +87,18 @@ def test_a_bad_override_is_refused_with_exit_code_2(tmp_path):
 
 def test_missing_data_is_a_data_error(tmp_path):
     spec = write_spec(tmp_path)
-    code, _, stderr = run_cli(["train", str(spec), "--set", "train.data.source={type: npz, path: nowhere.npz}",
-                               "--out", str(tmp_path / "run"), "--backend", current_backend()])
+    code, _, stderr = run_cli(
+        [
+            "train",
+            str(spec),
+            "--set",
+            "train.data.source={type: npz, path: nowhere.npz}",
+            "--out",
+            str(tmp_path / "run"),
+            "--backend",
+            current_backend(),
+        ]
+    )
     assert code == 2 and "nowhere.npz" in stderr
 
 
@@ -66,12 +107,16 @@ def test_an_unknown_backend_is_a_usage_error(tmp_path):
     assert code == 2 and "theano" in stderr
 
 
-@pytest.mark.parametrize(("existing", "says"), [("metrics.json", "holds a finished run"), ("notes.txt", "holds no kbuilder run")])
+@pytest.mark.parametrize(
+    ("existing", "says"), [("metrics.json", "holds a finished run"), ("notes.txt", "holds no kbuilder run")]
+)
 def test_out_never_overwrites_a_finished_run_or_other_files(tmp_path, existing, says):
     out = tmp_path / "run"
     out.mkdir()
     (out / existing).write_text("{}")
-    code, _, stderr = run_cli(["train", str(write_spec(tmp_path)), "--out", str(out), "--backend", current_backend()])
+    code, _, stderr = run_cli(
+        ["train", str(write_spec(tmp_path)), "--out", str(out), "--backend", current_backend()]
+    )
     assert code == 2 and says in stderr
     assert [f.name for f in out.iterdir()] == [existing] and (out / existing).read_text() == "{}"
 

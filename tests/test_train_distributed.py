@@ -35,13 +35,34 @@ def test_two_workers_train_in_lockstep(tmp_path):
     spec = write_spec(tmp_path)
     port = _free_port()
     common = [
-        "train", str(spec), "--backend", "jax", "--data-dir", str(DATASETS), "--no-export", "--quiet",
-        "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--epochs", "2",
-        "--set", "train.data.limit=1024", "--set", "train.data.test_limit=256",
+        "train",
+        str(spec),
+        "--backend",
+        "jax",
+        "--data-dir",
+        str(DATASETS),
+        "--no-export",
+        "--quiet",
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--num-processes",
+        "2",
+        "--epochs",
+        "2",
+        "--set",
+        "train.data.limit=1024",
+        "--set",
+        "train.data.test_limit=256",
     ]
     workers = [
-        subprocess.Popen([sys.executable, "-c", CLI, *common, "--process-id", str(i), "--out", str(tmp_path / f"w{i}")],
-                         cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", CLI, *common, "--process-id", str(i), "--out", str(tmp_path / f"w{i}")],
+            cwd=REPO,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for i in range(2)
     ]
     outputs = []
@@ -73,16 +94,42 @@ sys.exit(cli_main(sys.argv[2:]))
 """
 
 
-@pytest.mark.parametrize(("backend", "strategy", "spe"), [("tensorflow", "mirrored", "auto"), ("jax", "data_parallel", 8)])
+@pytest.mark.parametrize(
+    ("backend", "strategy", "spe"), [("tensorflow", "mirrored", "auto"), ("jax", "data_parallel", 8)]
+)
 def test_two_replicas_on_one_machine(tmp_path, backend, strategy, spe):
     spec = write_spec(tmp_path)
     env = {**_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     done = subprocess.run(
-        [sys.executable, "-c", TWO_CPU_DEVICES, backend, "train", str(spec), "--backend", backend,
-         "--data-dir", str(DATASETS), "--no-export", "--quiet", "--json", "--out", str(tmp_path / "run"),
-         "--set", f"train.distribute.strategy={strategy}", "--set", f"train.performance.steps_per_execution={spe}",
-         "--epochs", "2"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            TWO_CPU_DEVICES,
+            backend,
+            "train",
+            str(spec),
+            "--backend",
+            backend,
+            "--data-dir",
+            str(DATASETS),
+            "--no-export",
+            "--quiet",
+            "--json",
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            f"train.distribute.strategy={strategy}",
+            "--set",
+            f"train.performance.steps_per_execution={spe}",
+            "--epochs",
+            "2",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     history = json.loads((tmp_path / "run" / "history.json").read_text())
@@ -91,11 +138,14 @@ def test_two_replicas_on_one_machine(tmp_path, backend, strategy, spe):
     assert metrics["test_accuracy"] > 0.5
 
 
-@pytest.mark.parametrize(("setting", "backend", "distribution", "says"), [
-    ("jit_compile=true", None, "mirrored", "mirrored"),
-    ("steps_per_execution=8", None, "mirrored", "mirrored"),
-    ("steps_per_execution=8", "torch", "none", "torch backend"),
-])
+@pytest.mark.parametrize(
+    ("setting", "backend", "distribution", "says"),
+    [
+        ("jit_compile=true", None, "mirrored", "mirrored"),
+        ("steps_per_execution=8", None, "mirrored", "mirrored"),
+        ("steps_per_execution=8", "torch", "none", "torch backend"),
+    ],
+)
 def test_settings_keras_cannot_run_are_refused_before_training(setting, backend, distribution, says):
     from kbuilder.errors import UsageError
     from kbuilder.spec.train import PerformanceSpec
@@ -104,8 +154,13 @@ def test_settings_keras_cannot_run_are_refused_before_training(setting, backend,
     key, value = setting.split("=")
     perf = PerformanceSpec.model_validate({key: True if value == "true" else int(value)})
     with pytest.raises(UsageError, match=f"{key}.*{says}"):
-        performance.resolve(perf, backend=backend or current_backend(), distribution=distribution,
-                            has_augment=False, multi_process=False)
+        performance.resolve(
+            perf,
+            backend=backend or current_backend(),
+            distribution=distribution,
+            has_augment=False,
+            multi_process=False,
+        )
 
 
 NO_TENSORFLOW = """
@@ -123,8 +178,14 @@ print(json.dumps({"losses": [r["loss"] for r in result.history], "settings": res
 
 def test_the_jax_backend_trains_without_tensorflow(tmp_path):
     spec = write_spec(tmp_path)
-    done = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, str(spec), str(DATASETS), str(tmp_path / "run")],
-                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TENSORFLOW, str(spec), str(DATASETS), str(tmp_path / "run")],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["settings"]["pipeline"] == "numpy" and report["settings"]["backend"] == "jax"

@@ -15,8 +15,18 @@ from tests.conftest import SPECS
 def _cpu_settings(**changes):
     from kbuilder.train.performance import Settings
 
-    base = Settings(backend="tensorflow", device="cpu", accelerator=False, jit_compile=True, fused_steps=1,
-                    keras_steps_per_execution=1, pipeline="tf_data", mixed_precision="float32", threads=None, onednn=True)
+    base = Settings(
+        backend="tensorflow",
+        device="cpu",
+        accelerator=False,
+        jit_compile=True,
+        fused_steps=1,
+        keras_steps_per_execution=1,
+        pipeline="tf_data",
+        mixed_precision="float32",
+        threads=None,
+        onednn=True,
+    )
     return dataclasses.replace(base, **changes)
 
 
@@ -26,12 +36,15 @@ def _model(name):
     return build_model(load_spec(SPECS / f"{name}.yaml"))
 
 
-@pytest.mark.parametrize(("spec", "jit"), [
-    ("lenet5_modern", False),  # 0.4M MACs of small convolutions: oneDNN without XLA
-    ("lenet5", False),
-    ("fashion_cnn", True),  # 89M MACs: XLA is faster
-    ("mnist_mlp", True),  # no convolutions
-])
+@pytest.mark.parametrize(
+    ("spec", "jit"),
+    [
+        ("lenet5_modern", False),  # 0.4M MACs of small convolutions: oneDNN without XLA
+        ("lenet5", False),
+        ("fashion_cnn", True),  # 89M MACs: XLA is faster
+        ("mnist_mlp", True),  # no convolutions
+    ],
+)
 def test_xla_stays_on_except_for_small_convolutional_models(spec, jit):
     from kbuilder.spec.train import PerformanceSpec
     from kbuilder.train import performance
@@ -41,9 +54,14 @@ def test_xla_stays_on_except_for_small_convolutional_models(spec, jit):
     assert settled.fused_steps == 1 or jit
 
 
-@pytest.mark.parametrize("changes", [
-    {"onednn": False}, {"accelerator": True}, {"backend": "jax"},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"onednn": False},
+        {"accelerator": True},
+        {"backend": "jax"},
+    ],
+)
 def test_xla_is_kept_where_the_measurement_does_not_apply(changes):
     from kbuilder.spec.train import PerformanceSpec
     from kbuilder.train import performance
@@ -57,7 +75,10 @@ def test_an_explicit_jit_compile_is_never_overridden():
     from kbuilder.train import performance
 
     settings = _cpu_settings()
-    assert performance.settle_for_model(settings, PerformanceSpec(jit_compile=True), _model("lenet5_modern")) == settings
+    assert (
+        performance.settle_for_model(settings, PerformanceSpec(jit_compile=True), _model("lenet5_modern"))
+        == settings
+    )
 
 
 @pytest.mark.parametrize("spec", ["lenet5_modern", "lenet5", "fashion_cnn", "alexnet"])

@@ -28,7 +28,9 @@ def _interrupt_after(epochs_done: int):
 def _options(out, **kwargs):
     from kbuilder.train import TrainOptions
 
-    return TrainOptions(data_dir=DATASETS, out=out, backend=current_backend(), verbose=0, export=False, **kwargs)
+    return TrainOptions(
+        data_dir=DATASETS, out=out, backend=current_backend(), verbose=0, export=False, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,9 @@ def test_starting_again_continues_from_the_saved_epoch(interrupted, spec_file, t
 
     # The same run without the interruption reaches the same figures: weights, optimizer
     # state and the data order all carried over.
-    straight = train(load_spec(spec_file, overrides=[f"train.epochs={EPOCHS}"]), _options(tmp_path / "straight"))
+    straight = train(
+        load_spec(spec_file, overrides=[f"train.epochs={EPOCHS}"]), _options(tmp_path / "straight")
+    )
     for before, after in zip(straight.history, resumed.history):
         assert after["loss"] == pytest.approx(before["loss"], rel=1e-4), (straight.history, resumed.history)
 
@@ -80,7 +84,9 @@ def test_the_cli_resumes_a_run_directory(spec_file, tmp_path):
         train(loaded, _options(out, extra_callbacks=[_interrupt_after(1)]))
     from tests.test_train_cli import run_cli
 
-    code, stdout, _ = run_cli(["train", "--resume", str(out), "--data-dir", str(DATASETS), "--no-export", "--json"])
+    code, stdout, _ = run_cli(
+        ["train", "--resume", str(out), "--data-dir", str(DATASETS), "--no-export", "--json"]
+    )
     assert code == 0, stdout
     report = json.loads(stdout)
     assert report["resumed_after_epoch"] == 1 and report["epochs_run"] == 3

@@ -15,7 +15,9 @@ def _train(spec_path, out, overrides=(), **options):
     from kbuilder.train import TrainOptions, train
 
     loaded = load_spec(spec_path, overrides=list(overrides))
-    return train(loaded, TrainOptions(data_dir=DATASETS, out=out, backend=current_backend(), verbose=0, **options))
+    return train(
+        loaded, TrainOptions(data_dir=DATASETS, out=out, backend=current_backend(), verbose=0, **options)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,15 @@ def test_the_loss_falls(finished_run):
 
 def test_the_run_directory_has_every_file(finished_run):
     run = finished_run.run_dir
-    for name in ("spec.yaml", "history.csv", "history.json", "metrics.json", "best.keras", "last.keras", "curves.png"):
+    for name in (
+        "spec.yaml",
+        "history.csv",
+        "history.json",
+        "metrics.json",
+        "best.keras",
+        "last.keras",
+        "curves.png",
+    ):
         assert (run / name).is_file(), name
     assert (run / "export" / "saved_model" / "saved_model.pb").is_file()
     assert (run / "export" / "manifest.json").is_file()
@@ -57,8 +67,18 @@ def test_the_run_directory_has_every_file(finished_run):
 
 def test_metrics_have_stable_keys(finished_run):
     metrics = json.loads((finished_run.run_dir / "metrics.json").read_text())
-    for key in ("test_accuracy", "test_loss", "train_loss", "val_loss", "val_accuracy", "train_seconds",
-                "epoch_seconds", "samples_per_second", "backend", "device"):
+    for key in (
+        "test_accuracy",
+        "test_loss",
+        "train_loss",
+        "val_loss",
+        "val_accuracy",
+        "train_seconds",
+        "epoch_seconds",
+        "samples_per_second",
+        "backend",
+        "device",
+    ):
         assert key in metrics, key
     assert len(metrics["epoch_seconds"]) == 3
     assert metrics["backend"] == current_backend()
@@ -120,12 +140,20 @@ def test_preprocessing_pads_and_adds_channels(tmp_path):
       - dense: {units: 10}
     """
     spec = write_spec(tmp_path, model=model)
-    run = _train(spec, tmp_path / "out", overrides=[
-        "train.epochs=1", "train.data.limit=256", "train.data.test_limit=64", "train.data.validation={type: none}",
-        "train.data.preprocess=[{type: rescale, scale: 0.00392156862745098}, {type: pad, padding: 2}, {type: add_channel_axis}]",
-        "train.data.augment=[{type: random_translation, height_factor: 0.05, width_factor: 0.05}]",
-        "train.optimizer={type: adam, schedule: {type: cosine, warmup_epochs: 0.5}}",
-    ], export=False)
+    run = _train(
+        spec,
+        tmp_path / "out",
+        overrides=[
+            "train.epochs=1",
+            "train.data.limit=256",
+            "train.data.test_limit=64",
+            "train.data.validation={type: none}",
+            "train.data.preprocess=[{type: rescale, scale: 0.00392156862745098}, {type: pad, padding: 2}, {type: add_channel_axis}]",
+            "train.data.augment=[{type: random_translation, height_factor: 0.05, width_factor: 0.05}]",
+            "train.optimizer={type: adam, schedule: {type: cosine, warmup_epochs: 0.5}}",
+        ],
+        export=False,
+    )
     assert run.metrics["epochs_run"] == 1 and run.metrics["test_loss"] > 0
     settings = run.metrics["settings"]
     if settings["backend"] == "tensorflow":  # conftest turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS=0

@@ -36,7 +36,9 @@ train:
 """
 
 
-def write_spec(directory: Path, train: str = TRAIN_SECTION, model: str = MLP_MODEL, name: str = "tiny.yaml") -> Path:
+def write_spec(
+    directory: Path, train: str = TRAIN_SECTION, model: str = MLP_MODEL, name: str = "tiny.yaml"
+) -> Path:
     path = directory / name
     path.write_text(textwrap.dedent(model) + textwrap.dedent(train))
     return path
@@ -50,4 +52,6 @@ def current_backend() -> str:
 
 
 def test_the_real_mnist_file_is_there():
-    assert (DATASETS / "mnist.npz").is_file(), f"tests need {DATASETS / 'mnist.npz'} (see shared/datasets/README.md)"
+    assert (DATASETS / "mnist.npz").is_file(), (
+        f"tests need {DATASETS / 'mnist.npz'} (see shared/datasets/README.md)"
+    )

@@ -55,8 +55,15 @@ def tune(tmp_path: Path, *args: str, wait: bool = True):
     command = [sys.executable, "-m", "kbuilder.cli.app", "tune", "spec.yaml", "--heartbeat", "1", *args]
     if not wait:
         # A session of its own: the test can end the tuner with its workers, as a terminal would.
-        return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+        return subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -65,7 +72,9 @@ def load(storage: str, name: str = "xor_tune") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=storage)
 
 
-def wait_for_running_trial(storage: str, process, *, complete: int, name: str = "xor_tune", timeout: float = 400):
+def wait_for_running_trial(
+    storage: str, process, *, complete: int, name: str = "xor_tune", timeout: float = 400
+):
     """The first trial running in a worker (its pid known) once `complete` trials have finished."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -85,8 +94,12 @@ def wait_for_running_trial(storage: str, process, *, complete: int, name: str = 
 def check_study(study: optuna.Study, target: int, study_dir: Path) -> list[optuna.trial.FrozenTrial]:
     """The study has `target` counted trials, each trained once into its own complete run directory."""
     trials = study.get_trials(deepcopy=False)
-    counted = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-               or (t.state == TrialState.FAIL and "error" in t.user_attrs)]
+    counted = [
+        t
+        for t in trials
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        or (t.state == TrialState.FAIL and "error" in t.user_attrs)
+    ]
     assert len(counted) == target, [(t.number, t.state, t.user_attrs) for t in trials]
     run_dirs = [t.user_attrs["run_dir"] for t in trials if t.user_attrs.get("run_dir")]
     assert len(run_dirs) == len(set(run_dirs)), "two trials trained into one run directory"
@@ -96,15 +109,23 @@ def check_study(study: optuna.Study, target: int, study_dir: Path) -> list[optun
             assert run.parent == (study_dir / "trials").resolve()
             metrics = json.loads((run / "metrics.json").read_text())
             assert metrics["val_loss"] == trial.value or trial.state == TrialState.PRUNED
-            assert yaml.safe_load((run / "spec.yaml").read_text())["params"]["width"] == trial.params["params.width"]
+            assert (
+                yaml.safe_load((run / "spec.yaml").read_text())["params"]["width"]
+                == trial.params["params.width"]
+            )
     return trials
 
 
 def test_two_workers_share_sqlite_and_a_killed_tuner_continues(tmp_path):
     # A grid over an activation that does not exist: those trials fail with their message and count.
-    spec = SPEC.replace("sampler: random", "sampler: grid").replace(
-        "    params.width: {int: [2, 16]}\n", "    params.width: {int: [4, 12], step: 4}\n    layers.0.dense.activation: {choice: [tanh, tanhh]}\n"
-    ).replace("    train.optimizer.learning_rate: {float: [0.01, 1.0], log: true}\n", "")
+    spec = (
+        SPEC.replace("sampler: random", "sampler: grid")
+        .replace(
+            "    params.width: {int: [2, 16]}\n",
+            "    params.width: {int: [4, 12], step: 4}\n    layers.0.dense.activation: {choice: [tanh, tanhh]}\n",
+        )
+        .replace("    train.optimizer.learning_rate: {float: [0.01, 1.0], log: true}\n", "")
+    )
     (tmp_path / "spec.yaml").write_text(spec)
     study_dir = tmp_path / "runs" / "tune-xor_tune"
     storage = f"sqlite:///{study_dir / 'study.db'}"
@@ -116,15 +137,29 @@ def test_two_workers_share_sqlite_and_a_killed_tuner_continues(tmp_path):
     result = tune(tmp_path, "--workers", "2")  # the same command again
     assert result.returncode == 0, result.stderr
     trials = check_study(load(storage), 6, study_dir)
-    assert {t.number: t.params for t in trials if t.number in finished_before} == finished_before  # kept as they were
+    assert {
+        t.number: t.params for t in trials if t.number in finished_before
+    } == finished_before  # kept as they were
     counted = [t for t in trials if t.state != TrialState.FAIL or "error" in t.user_attrs]
-    dump = [(t.number, t.state.name, t.params, t.system_attrs.get("grid_id"), t.system_attrs.get("failed_trial"),
-             sorted(set(t.user_attrs) & {"error", "surplus", "pid"})) for t in trials]
-    assert sorted((t.params["params.width"], t.params["layers.0.dense.activation"]) for t in counted) == \
-        sorted((w, a) for w in (4, 8, 12) for a in ("tanh", "tanhh")), dump  # every grid point trained once
+    dump = [
+        (
+            t.number,
+            t.state.name,
+            t.params,
+            t.system_attrs.get("grid_id"),
+            t.system_attrs.get("failed_trial"),
+            sorted(set(t.user_attrs) & {"error", "surplus", "pid"}),
+        )
+        for t in trials
+    ]
+    assert sorted(
+        (t.params["params.width"], t.params["layers.0.dense.activation"]) for t in counted
+    ) == sorted((w, a) for w in (4, 8, 12) for a in ("tanh", "tanhh")), dump  # every grid point trained once
     killed = next(t for t in trials if t.number == victim.number)
     assert killed.state == TrialState.FAIL and "error" not in killed.user_attrs
-    assert [t.params for t in trials if t.system_attrs.get("failed_trial") == victim.number] == [victim.params]  # retried
+    assert [t.params for t in trials if t.system_attrs.get("failed_trial") == victim.number] == [
+        victim.params
+    ]  # retried
     failed = [t for t in trials if "error" in t.user_attrs]
     assert len(failed) == 3 and all("tanhh" in t.user_attrs["error"] for t in failed)
     assert "tanhh" in result.stdout  # the table names the failures
@@ -134,8 +169,13 @@ def test_two_workers_share_sqlite_and_a_killed_tuner_continues(tmp_path):
     assert loaded.spec.search is None and loaded.spec.layers[0]["dense"]["activation"] == "tanh"
     for plot in ("history", "slice", "importance"):
         assert (study_dir / "plots" / f"{plot}.png").stat().st_size > 1000
-    report = subprocess.run([sys.executable, "-m", "kbuilder.cli.app", "tune", "--report", str(study_dir), "-f", "json"],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    report = subprocess.run(
+        [sys.executable, "-m", "kbuilder.cli.app", "tune", "--report", str(study_dir), "-f", "json"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["counted"] == 6
 
@@ -143,17 +183,41 @@ def test_two_workers_share_sqlite_and_a_killed_tuner_continues(tmp_path):
 def test_two_workers_share_a_postgresql_study_and_a_killed_worker_is_retried(tmp_path):
     (tmp_path / "spec.yaml").write_text(SPEC)
     with postgres_server() as url:
-        process = tune(tmp_path, "--workers", "2", "--trials", "4", "--storage", url, "--study", "pg_study", "-f", "json", wait=False)
+        process = tune(
+            tmp_path,
+            "--workers",
+            "2",
+            "--trials",
+            "4",
+            "--storage",
+            url,
+            "--study",
+            "pg_study",
+            "-f",
+            "json",
+            wait=False,
+        )
         victim = wait_for_running_trial(url, process, complete=1, name="pg_study")
-        os.kill(victim.user_attrs["pid"], signal.SIGKILL)  # one worker dies mid-trial; the other finishes the study
+        os.kill(
+            victim.user_attrs["pid"], signal.SIGKILL
+        )  # one worker dies mid-trial; the other finishes the study
         out, err = process.communicate(timeout=600)
         assert process.returncode == 0, err
         summary = json.loads(out)
-        assert summary["storage"].startswith("postgresql") and (summary["counted"], summary["complete"]) == (4, 4)
+        assert summary["storage"].startswith("postgresql") and (summary["counted"], summary["complete"]) == (
+            4,
+            4,
+        )
         trials = check_study(load(url, "pg_study"), 4, tmp_path / "runs" / "tune-pg_study")
         killed = next(t for t in trials if t.number == victim.number)
         assert killed.state == TrialState.FAIL and "error" not in killed.user_attrs
         retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
-        assert len(retries) == 1 and retries[0].params == victim.params and retries[0].state == TrialState.COMPLETE
-        assert len({t.user_attrs["pid"] for t in trials if "pid" in t.user_attrs}) == 2  # both workers trained
+        assert (
+            len(retries) == 1
+            and retries[0].params == victim.params
+            and retries[0].state == TrialState.COMPLETE
+        )
+        assert (
+            len({t.user_attrs["pid"] for t in trials if "pid" in t.user_attrs}) == 2
+        )  # both workers trained
         assert summary["trials"][0]["val_loss"] == min(t.value for t in trials if t.value is not None)

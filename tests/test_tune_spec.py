@@ -50,34 +50,71 @@ def test_search_section_is_validated_with_defaults():
     layers.0.dense.activation: {choice: [tanh, relu]}
 """)
     search = loaded.spec.search
-    assert (search.goal(), search.sampler, search.pruner, search.trial_count()) == ("minimize", "tpe", "none", 20)
+    assert (search.goal(), search.sampler, search.pruner, search.trial_count()) == (
+        "minimize",
+        "tpe",
+        "none",
+        20,
+    )
     assert search.epoch_metric() == "val_loss"
-    assert with_search("  space: {params.width: {choice: [2, 4]}}\n  metric: train_accuracy\n").spec.search.epoch_metric() == "accuracy"
+    assert (
+        with_search(
+            "  space: {params.width: {choice: [2, 4]}}\n  metric: train_accuracy\n"
+        ).spec.search.epoch_metric()
+        == "accuracy"
+    )
 
 
 def test_a_path_not_in_the_spec_is_located_and_names_the_nearest():
-    found = problems("  space:\n    train.optimizer.learning_rat: {float: [0.001, 1.0]}\n    layers.5.dense.units: {int: [1, 4]}\n")
+    found = problems(
+        "  space:\n    train.optimizer.learning_rat: {float: [0.001, 1.0]}\n    layers.5.dense.units: {int: [1, 4]}\n"
+    )
     assert found[0].startswith("tune.yaml:17:5: search.space.train.optimizer.learning_rat:")
     assert "did you mean 'train.optimizer.learning_rate'?" in found[0]
-    assert "'layers.5.dense.units' is not a path in this spec - did you mean 'layers.1.dense.units'?" in found[1]
+    assert (
+        "'layers.5.dense.units' is not a path in this spec - did you mean 'layers.1.dense.units'?" in found[1]
+    )
 
 
 def test_paths_take_dots_or_brackets_and_defaults_of_the_resolved_spec():
-    loaded = with_search("  space:\n    layers[1].dense.units: {int: [1, 2]}\n    train.optimizer.momentum: {float: [0.0, 0.9]}\n")
+    loaded = with_search(
+        "  space:\n    layers[1].dense.units: {int: [1, 2]}\n    train.optimizer.momentum: {float: [0.0, 0.9]}\n"
+    )
     assert set(loaded.spec.search.space) == {"layers[1].dense.units", "train.optimizer.momentum"}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("  space: {params.width: {floats: [1, 2]}}\n", "expected {float: [low, high]}, {int: [low, high]} or {choice: [...]}"),
-    ("  space: {params.width: {int: [8, 2]}}\n", "needs low < high"),
-    ("  space: {train.optimizer.learning_rate: {float: [0.0, 1.0], log: true}}\n", "a log scale needs low > 0"),
-    ("  sampler: grid\n  space: {train.optimizer.learning_rate: {float: [0.1, 1.0]}}\n", "the grid sampler needs discrete values"),
-    ("  sampler: grid\n  trials: 9\n  space: {params.width: {int: [2, 8], step: 2}}\n", "the grid has 4 points; ask for at most 4 trials"),
-    ("  metric: test_accuracy\n  pruner: median\n  space: {params.width: {int: [2, 8]}}\n", "pruning needs a per-epoch figure"),
-    ("  metric: accuracy\n  space: {params.width: {int: [2, 8]}}\n", "string should match pattern"),
-    ("  sampler: coarse_to_fine\n  trials: 4\n  space: {params.width: {int: [2, 8]}}\n", "3 rounds need at least 6 trials"),
-    ("  sampler: tpee\n  space: {params.width: {int: [2, 8]}}\n", "did you mean 'tpe'?"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "  space: {params.width: {floats: [1, 2]}}\n",
+            "expected {float: [low, high]}, {int: [low, high]} or {choice: [...]}",
+        ),
+        ("  space: {params.width: {int: [8, 2]}}\n", "needs low < high"),
+        (
+            "  space: {train.optimizer.learning_rate: {float: [0.0, 1.0], log: true}}\n",
+            "a log scale needs low > 0",
+        ),
+        (
+            "  sampler: grid\n  space: {train.optimizer.learning_rate: {float: [0.1, 1.0]}}\n",
+            "the grid sampler needs discrete values",
+        ),
+        (
+            "  sampler: grid\n  trials: 9\n  space: {params.width: {int: [2, 8], step: 2}}\n",
+            "the grid has 4 points; ask for at most 4 trials",
+        ),
+        (
+            "  metric: test_accuracy\n  pruner: median\n  space: {params.width: {int: [2, 8]}}\n",
+            "pruning needs a per-epoch figure",
+        ),
+        ("  metric: accuracy\n  space: {params.width: {int: [2, 8]}}\n", "string should match pattern"),
+        (
+            "  sampler: coarse_to_fine\n  trials: 4\n  space: {params.width: {int: [2, 8]}}\n",
+            "3 rounds need at least 6 trials",
+        ),
+        ("  sampler: tpee\n  space: {params.width: {int: [2, 8]}}\n", "did you mean 'tpe'?"),
+    ],
+)
 def test_bad_search_sections_are_located(text, message):
     found = problems(text)
     assert any(message in line for line in found), found
@@ -106,7 +143,9 @@ def test_a_sampled_value_the_spec_refuses_fails_with_a_located_message():
     loaded = with_search("  space: {train.batch_size: {choice: [4, 0]}}\n")
     with pytest.raises(SpecError) as caught:
         trial_spec(loaded, {"train.batch_size": 0}, "trial 3")
-    assert "train.batch_size=0 (trial 3)" in str(caught.value) and "greater than or equal to 1" in str(caught.value)
+    assert "train.batch_size=0 (trial 3)" in str(caught.value) and "greater than or equal to 1" in str(
+        caught.value
+    )
 
 
 def _run(search_text: str, objective, trials: int, direction: str = "maximize"):
@@ -128,8 +167,11 @@ def _run(search_text: str, objective, trials: int, direction: str = "maximize"):
 
 
 def test_grid_covers_every_point_once():
-    study = _run("  sampler: grid\n  space:\n    params.width: {int: [2, 6], step: 2}\n    layers.0.dense.activation: {choice: [tanh, relu]}\n",
-                 lambda v: v["params.width"], 6)
+    study = _run(
+        "  sampler: grid\n  space:\n    params.width: {int: [2, 6], step: 2}\n    layers.0.dense.activation: {choice: [tanh, relu]}\n",
+        lambda v: v["params.width"],
+        6,
+    )
     points = {(t.params["params.width"], t.params["layers.0.dense.activation"]) for t in study.trials}
     assert points == {(w, a) for w in (2, 4, 6) for a in ("tanh", "relu")}
 
@@ -146,7 +188,11 @@ def test_coarse_to_fine_narrows_around_the_best_trials():
 """
 
     def objective(v):  # best near lr 0.01, width 64, relu
-        return -abs(math.log10(v["train.optimizer.learning_rate"]) + 2) - abs(v["params.width"] - 64) / 64 - (v["layers.0.dense.activation"] != "relu")
+        return (
+            -abs(math.log10(v["train.optimizer.learning_rate"]) + 2)
+            - abs(v["params.width"] - 64) / 64
+            - (v["layers.0.dense.activation"] != "relu")
+        )
 
     study = _run(text, objective, 18)
     assert all(not t.user_attrs["intervals"] for t in study.trials[:6])  # round 0: the whole space
@@ -164,7 +210,9 @@ def test_coarse_to_fine_narrows_around_the_best_trials():
 def test_two_workers_with_the_same_seed_draw_different_values():
     from kbuilder.experiments.tune_space import make_sampler
 
-    search = with_search("  sampler: random\n  space: {train.optimizer.learning_rate: {float: [0.001, 1.0]}}\n").spec.search
+    search = with_search(
+        "  sampler: random\n  space: {train.optimizer.learning_rate: {float: [0.001, 1.0]}}\n"
+    ).spec.search
     storage = optuna.storages.InMemoryStorage()
     first = optuna.create_study(storage=storage, study_name="s", sampler=make_sampler(search))
     second = optuna.load_study(storage=storage, study_name="s", sampler=make_sampler(search))
@@ -177,7 +225,10 @@ def test_cli_reports_a_bad_search_with_exit_2(tmp_path, capsys):
     spec.write_text(SPEC + "  space: {params.widht: {int: [2, 8]}}\n")
     assert main(["tune", str(spec)]) == 2
     err = capsys.readouterr().err
-    assert f"{spec}:16:11: search.space.params.widht: 'params.widht' is not a path in this spec - did you mean 'params.width'?" in err
+    assert (
+        f"{spec}:16:11: search.space.params.widht: 'params.widht' is not a path in this spec - did you mean 'params.width'?"
+        in err
+    )
     assert main(["tune", str(spec), "--format", "json"]) == 2
     assert '"exit_code": 2' in capsys.readouterr().out
 
@@ -196,11 +247,16 @@ def test_the_baseline_is_the_spec_own_values_when_the_space_holds_them():
 
     def baseline(space: str):
         loaded = with_search(space)
-        return baseline_values(loaded.spec.search, loaded.data, loaded.spec.model_dump(mode="json", exclude={"search"}))
+        return baseline_values(
+            loaded.spec.search, loaded.data, loaded.spec.model_dump(mode="json", exclude={"search"})
+        )
 
-    assert baseline("  space:\n    params.width: {int: [2, 16], step: 2}\n    train.optimizer.learning_rate: {float: [0.1, 1.0], log: true}\n") == \
-        {"params.width": 8, "train.optimizer.learning_rate": 0.5}
-    assert baseline("  space: {layers.0.dense.activation: {choice: [relu, tanh]}}\n") == {"layers.0.dense.activation": "tanh"}
+    assert baseline(
+        "  space:\n    params.width: {int: [2, 16], step: 2}\n    train.optimizer.learning_rate: {float: [0.1, 1.0], log: true}\n"
+    ) == {"params.width": 8, "train.optimizer.learning_rate": 0.5}
+    assert baseline("  space: {layers.0.dense.activation: {choice: [relu, tanh]}}\n") == {
+        "layers.0.dense.activation": "tanh"
+    }
     assert baseline("  space: {params.width: {int: [2, 16], step: 4}}\n") is None  # 8 is not on 2, 6, 10, 14
     assert baseline("  space: {train.optimizer.learning_rate: {float: [0.6, 1.0]}}\n") is None
 
@@ -210,7 +266,11 @@ def test_a_retry_queued_twice_runs_once():
 
     study = optuna.create_study()
     for _ in range(2):  # two workers failed the same stale trial 0 and each queued a retry
-        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, system_attrs={"failed_trial": 0, "retry_history": [0]}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=optuna.trial.TrialState.WAITING, system_attrs={"failed_trial": 0, "retry_history": [0]}
+            )
+        )
     study.enqueue_trial({})
     assert [is_duplicate_retry(study, n) for n in (0, 1, 2)] == [False, True, False]
 

@@ -64,30 +64,52 @@ def _dense(config):
 
 def _foreign_activation(module, name):
     def change(config):
-        _dense(config)["config"]["activation"] = {"module": module, "class_name": "function", "config": name,
-                                                  "registered_name": "function"}
+        _dense(config)["config"]["activation"] = {
+            "module": module,
+            "class_name": "function",
+            "config": name,
+            "registered_name": "function",
+        }
+
     return change
 
 
 def _foreign_layer(marker):
     def change(config):
-        config["config"]["layers"].append({"module": "subprocess", "class_name": "Popen", "registered_name": None,
-                                           "config": {"args": ["touch", str(marker)]}})
+        config["config"]["layers"].append(
+            {
+                "module": "subprocess",
+                "class_name": "Popen",
+                "registered_name": None,
+                "config": {"args": ["touch", str(marker)]},
+            }
+        )
+
     return change
 
 
 def _forged_kbuilder(config):
-    _dense(config).update({"module": "kbuilder.cli.app", "class_name": "main", "registered_name": "kbuilder>main"})
+    _dense(config).update(
+        {"module": "kbuilder.cli.app", "class_name": "main", "registered_name": "kbuilder>main"}
+    )
 
 
 CRAFTED = {
     "os_system_activation": (lambda m: {"config": _foreign_activation("os", "system")}, "os.system"),
     "subprocess_popen_layer": (lambda m: {"config": _foreign_layer(m)}, "subprocess.Popen"),
-    "enable_unsafe_deserialization": (lambda m: {"config": _foreign_activation("keras.config", "enable_unsafe_deserialization")},
-                                      "keras.config.enable_unsafe_deserialization"),
+    "enable_unsafe_deserialization": (
+        lambda m: {"config": _foreign_activation("keras.config", "enable_unsafe_deserialization")},
+        "keras.config.enable_unsafe_deserialization",
+    ),
     "forged_kbuilder_layer": (lambda m: {"config": _forged_kbuilder}, "not a registered kbuilder layer"),
-    "pickle_as_weights": (lambda m: {"members": {"model.weights.h5": pickle.dumps(Payload(m))}}, "not an HDF5 file"),
-    "pickle_in_npz_weights": (lambda m: {"members": {"model.weights.npz": pickle.dumps(Payload(m))}}, "model.weights.npz"),
+    "pickle_as_weights": (
+        lambda m: {"members": {"model.weights.h5": pickle.dumps(Payload(m))}},
+        "not an HDF5 file",
+    ),
+    "pickle_in_npz_weights": (
+        lambda m: {"members": {"model.weights.npz": pickle.dumps(Payload(m))}},
+        "model.weights.npz",
+    ),
 }
 
 
@@ -107,7 +129,7 @@ def test_a_lambda_layer_is_refused_though_its_payload_is_live(tmp_path, marker, 
 
     monkeypatch.chdir(tmp_path)  # the payload writes PWNED in the current folder
     # An anonymous function: Keras stores its bytecode (`__lambda__`) in config.json.
-    payload = lambda x: (open("PWNED", "w").close(), x)[1]  # noqa: E731
+    payload = lambda x: (open("PWNED", "w").close(), x)[1]
     model = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(payload)])
     model.save(tmp_path / "lambda.keras")
     marker.unlink()

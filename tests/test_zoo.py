@@ -84,7 +84,11 @@ def test_spec_expects_params_and_output_shape(path):
 def test_zoo_spec_states_the_published_figures(name):
     expect = load_spec(SPECS / f"{name}.yaml").spec.expect
     total, trainable, non_trainable = PUBLISHED[name][0]
-    assert (expect.params, expect.trainable_params, expect.non_trainable_params) == (total, trainable, non_trainable)
+    assert (expect.params, expect.trainable_params, expect.non_trainable_params) == (
+        total,
+        trainable,
+        non_trainable,
+    )
     assert expect.params == expect.trainable_params + expect.non_trainable_params
 
 
@@ -92,7 +96,11 @@ def run_zoo(*args: str) -> str:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
         [sys.executable, "-m", "kbuilder.cli.app", "zoo", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -8,8 +8,8 @@ Each spec and its reference are built once per module (a few seconds each)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 import pytest
@@ -28,7 +28,9 @@ def _mobilenet_v3_boundaries(blocks: int, head: tuple[tuple[str, str], ...]) -> 
         pairs = [("rescaling", "rescaling"), ("conv_bn", "conv_bn")]
         for i in range(blocks):
             prefix = "expanded_conv_" if i == 0 else f"expanded_conv_{i}_"
-            pairs.append((f"bneck{i + 1}", prefix + "add" if prefix + "add" in names else prefix + "project_bn"))
+            pairs.append(
+                (f"bneck{i + 1}", prefix + "add" if prefix + "add" in names else prefix + "project_bn")
+            )
         return pairs + [("conv_1_bn", "conv_1_bn"), *head]
 
     return boundaries
@@ -41,12 +43,20 @@ def _efficientnet_b0_boundaries(reference) -> list[tuple[str, str]]:
     pairs = [("rescaling", "rescaling"), ("normalization", "normalization"), ("stem_bn", "stem_bn")]
     for stage, repeats in enumerate((1, 2, 2, 3, 3, 4, 1), start=1):
         for j in range(repeats):
-            ours = f"block{stage}" if stage == 1 else (
-                f"block{stage}-block1" if j == 0 else f"block{stage}-blocks-{j - 1}-block")
+            ours = (
+                f"block{stage}"
+                if stage == 1
+                else (f"block{stage}-block1" if j == 0 else f"block{stage}-blocks-{j - 1}-block")
+            )
             theirs = f"block{stage}{chr(97 + j)}_"
             pairs.append((ours, theirs + "add" if theirs + "add" in names else theirs + "project_bn"))
         if stage > 1:
-            pairs.append((f"block{stage}", f"block{stage}{chr(96 + repeats)}_" + ("add" if repeats > 1 else "project_bn")))
+            pairs.append(
+                (
+                    f"block{stage}",
+                    f"block{stage}{chr(96 + repeats)}_" + ("add" if repeats > 1 else "project_bn"),
+                )
+            )
     return pairs + [("top_bn", "top_bn"), ("avg_pool", "avg_pool"), ("predictions", "predictions")]
 
 
@@ -57,18 +67,28 @@ class Reference:
     count: int  # blocks + stem + head boundaries, so a naming slip cannot shrink the comparison
 
 
-HEAD = (("avg_pool", "global_average_pooling2d"), ("conv_2", "conv_2"), ("logits", "logits"),
-        ("predictions", "predictions"))
+HEAD = (
+    ("avg_pool", "global_average_pooling2d"),
+    ("conv_2", "conv_2"),
+    ("logits", "logits"),
+    ("predictions", "predictions"),
+)
 REFERENCES = {
     "mobilenet_v3_small": Reference(
         lambda: keras.applications.MobileNetV3Small(weights=None, input_shape=(224, 224, 3), classes=1000),
-        _mobilenet_v3_boundaries(11, HEAD), 2 + 11 + 1 + 4),
+        _mobilenet_v3_boundaries(11, HEAD),
+        2 + 11 + 1 + 4,
+    ),
     "mobilenet_v3_large": Reference(
         lambda: keras.applications.MobileNetV3Large(weights=None, input_shape=(224, 224, 3), classes=1000),
-        _mobilenet_v3_boundaries(15, HEAD), 2 + 15 + 1 + 4),
+        _mobilenet_v3_boundaries(15, HEAD),
+        2 + 15 + 1 + 4,
+    ),
     "efficientnet_b0": Reference(
         lambda: keras.applications.EfficientNetB0(weights=None, input_shape=(224, 224, 3), classes=1000),
-        _efficientnet_b0_boundaries, 3 + 16 + 6 + 3),
+        _efficientnet_b0_boundaries,
+        3 + 16 + 6 + 3,
+    ),
 }
 PUBLISHED = {"mobilenet_v3_small": 2_554_968, "mobilenet_v3_large": 5_507_432, "efficientnet_b0": 5_330_571}
 
@@ -113,7 +133,10 @@ def test_totals_match_keras_applications_and_the_issue(pair):
     assert shape_of(model.output) == shape_of(reference.output) == (1000,)
     expect = built.loaded.spec.expect
     assert (expect.params, expect.trainable_params, expect.non_trainable_params) == (
-        model.count_params(), weight_count(model.trainable_weights), weight_count(model.non_trainable_weights))
+        model.count_params(),
+        weight_count(model.trainable_weights),
+        weight_count(model.non_trainable_weights),
+    )
 
 
 def test_same_layer_kinds_in_the_same_numbers(pair):
@@ -125,8 +148,11 @@ def test_same_layer_kinds_in_the_same_numbers(pair):
     def census(model):
         kinds = ("Conv2D", "DepthwiseConv2D", "BatchNormalization", "Multiply", "Add", "ZeroPadding2D")
         counts = {k: sum(type(layer).__name__ == k for layer in model.layers) for k in kinds}
-        drops = sorted((round(layer.rate, 6), str(layer.noise_shape)) for layer in model.layers
-                       if type(layer).__name__ == "Dropout")
+        drops = sorted(
+            (round(layer.rate, 6), str(layer.noise_shape))
+            for layer in model.layers
+            if type(layer).__name__ == "Dropout"
+        )
         return counts, drops
 
     ours = census(built.model)
@@ -137,15 +163,18 @@ def test_same_layer_kinds_in_the_same_numbers(pair):
 # -- the building blocks the mobile zoo needs (cheap: no big model built) ----------------
 
 
-@pytest.mark.parametrize("shapes,ok", [
-    ([(None, 14, 14, 32), (None, 1, 1, 32)], True),      # squeeze-and-excitation
-    ([(None, 14, 14, 32), (None, 32)], True),            # lower rank: aligned from the right
-    ([(None, 14, 14, 32), (None, 14, 1, 1)], True),
-    ([(None, None, None, 8), (None, 1, 1, 8)], True),    # unknown sizes broadcast
-    ([(None, 14, 14, 32), (None, 7, 7, 32)], False),
-    ([(None, 14, 14, 32), (None, 1, 1, 16)], False),
-    ([(None, 14, 14, 32), (None, 14)], False),
-])
+@pytest.mark.parametrize(
+    "shapes,ok",
+    [
+        ([(None, 14, 14, 32), (None, 1, 1, 32)], True),  # squeeze-and-excitation
+        ([(None, 14, 14, 32), (None, 32)], True),  # lower rank: aligned from the right
+        ([(None, 14, 14, 32), (None, 14, 1, 1)], True),
+        ([(None, None, None, 8), (None, 1, 1, 8)], True),  # unknown sizes broadcast
+        ([(None, 14, 14, 32), (None, 7, 7, 32)], False),
+        ([(None, 14, 14, 32), (None, 1, 1, 16)], False),
+        ([(None, 14, 14, 32), (None, 14)], False),
+    ],
+)
 def test_elementwise_merges_broadcast_like_keras(shapes, ok):
     from kbuilder.build.checks import merge_problem
 
@@ -173,11 +202,15 @@ def test_a_non_broadcastable_multiply_is_a_located_build_error():
     from kbuilder.errors import BuildError
     from kbuilder.spec import loads_spec
 
-    text = ("name: m\ninputs: {x: {shape: [8, 8, 4]}}\nlayers:\n"
-            "  - global_average_pooling2d: {name: g, keepdims: true}\n"
-            "  - conv2d: {name: c, filters: 3, kernel_size: 1}\n"
-            "  - multiply: {name: gate, inputs: [x, c]}\n")
-    with pytest.raises(BuildError, match=r"se.yaml:6:5: .*'gate' \(multiply\) needs input shapes that broadcast"):
+    text = (
+        "name: m\ninputs: {x: {shape: [8, 8, 4]}}\nlayers:\n"
+        "  - global_average_pooling2d: {name: g, keepdims: true}\n"
+        "  - conv2d: {name: c, filters: 3, kernel_size: 1}\n"
+        "  - multiply: {name: gate, inputs: [x, c]}\n"
+    )
+    with pytest.raises(
+        BuildError, match=r"se.yaml:6:5: .*'gate' \(multiply\) needs input shapes that broadcast"
+    ):
         api.build(loads_spec(text, file="se.yaml"))
 
 

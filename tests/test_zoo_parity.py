@@ -10,15 +10,14 @@ tables of the papers and of the notes, hard-coded below with their sources.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 import pytest
 
 from kbuilder import api
 from tests.conftest import SPECS
-
 
 # -- helpers --------------------------------------------------------------------------
 
@@ -59,7 +58,9 @@ def _resnet50_boundaries() -> tuple[tuple[str, str], ...]:
     pairs = [("conv1_relu", "conv1_relu"), ("pool1", "pool1_pool")]
     for stage, blocks in ((2, 3), (3, 4), (4, 6), (5, 3)):
         pairs.append((f"conv{stage}_x-block1", f"conv{stage}_block1_out"))
-        pairs += [(f"conv{stage}_x-blocks-{b - 2}-block", f"conv{stage}_block{b}_out") for b in range(2, blocks + 1)]
+        pairs += [
+            (f"conv{stage}_x-blocks-{b - 2}-block", f"conv{stage}_block{b}_out") for b in range(2, blocks + 1)
+        ]
         pairs.append((f"conv{stage}_x", f"conv{stage}_block{blocks}_out"))
     return tuple(pairs + [("avg_pool", "avg_pool"), ("predictions", "predictions")])
 
@@ -204,8 +205,10 @@ def test_alexnet_torchvision_matches_the_notes_code():
     built = api.build(SPECS / "alexnet_torchvision.yaml")
     assert shape_of(built.model.input) == (224, 224, 3)
     got = {
-        name: (shape_of(spec_output(built, name)),
-               tuple(built.model.get_layer(name).kernel.shape) if kernel else None)
+        name: (
+            shape_of(spec_output(built, name)),
+            tuple(built.model.get_layer(name).kernel.shape) if kernel else None,
+        )
         for name, (_, kernel) in ALEXNET_TORCHVISION_TABLE.items()
     }
     assert got == ALEXNET_TORCHVISION_TABLE

@@ -44,7 +44,9 @@ def main() -> None:
     import keras  # noqa: F401  (timed once: the price of shapes in a fresh process)
 
     print(f"import keras: {time.perf_counter() - start:.2f} s")
-    print("| spec | layers | boxes full / collapsed | expand | build (shapes) | svg | png | pdf | svg collapsed |")
+    print(
+        "| spec | layers | boxes full / collapsed | expand | build (shapes) | svg | png | pdf | svg collapsed |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for name in args.specs:
@@ -56,10 +58,14 @@ def main() -> None:
             times = {}
             for fmt in ("svg", "png", "pdf"):
                 target = Path(folder) / f"{name}.{fmt}"
-                times[fmt] = median_time(lambda: write_atomically(target, render(to_dot(full), fmt)), args.repeat)
+                times[fmt] = median_time(
+                    lambda: write_atomically(target, render(to_dot(full), fmt)), args.repeat
+                )
             small = median_time(lambda: render(to_dot(collapsed), "svg"), args.repeat)
-            print(f"| {name} | {len(graph.nodes)} | {len(full.boxes)} / {len(collapsed.boxes)} | {expand_s:.2f} s "
-                  f"| {build_s:.2f} s | {times['svg']:.2f} s | {times['png']:.2f} s | {times['pdf']:.2f} s | {small:.2f} s |")
+            print(
+                f"| {name} | {len(graph.nodes)} | {len(full.boxes)} / {len(collapsed.boxes)} | {expand_s:.2f} s "
+                f"| {build_s:.2f} s | {times['svg']:.2f} s | {times['png']:.2f} s | {times['pdf']:.2f} s | {small:.2f} s |"
+            )
 
 
 if __name__ == "__main__":

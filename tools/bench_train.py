@@ -51,7 +51,9 @@ def _arrays(loaded, data_dir: str):
 
     train = loaded.spec.train
     shape = tuple(next(iter(loaded.spec.inputs.values())).shape)
-    splits = load_splits(train.data, spec_dir=loaded.path.parent, data_dir=Path(data_dir), input_shape=shape, seed=train.seed)
+    splits = load_splits(
+        train.data, spec_dir=loaded.path.parent, data_dir=Path(data_dir), input_shape=shape, seed=train.seed
+    )
     splits, _ = preprocess_splits(splits, train.data.preprocess, num_classes=10, loss_name=train.loss.name)
     return splits
 
@@ -61,9 +63,17 @@ def run_kbuilder(loaded, data_dir: str, backend: str, out: Path) -> dict:
 
     result = train(loaded, TrainOptions(data_dir=data_dir, out=out, backend=backend, verbose=0, export=False))
     m = result.metrics
-    return {"epoch_seconds": m["epoch_seconds"], "test_accuracy": m.get("test_accuracy"), "backend": m["backend"],
-            "device": m["device"], "samples": m["data"]["train_samples"],
-            "settings": {k: m["settings"][k] for k in ("jit_compile", "fused_steps", "pipeline", "mixed_precision", "onednn")}}
+    return {
+        "epoch_seconds": m["epoch_seconds"],
+        "test_accuracy": m.get("test_accuracy"),
+        "backend": m["backend"],
+        "device": m["device"],
+        "samples": m["data"]["train_samples"],
+        "settings": {
+            k: m["settings"][k]
+            for k in ("jit_compile", "fused_steps", "pipeline", "mixed_precision", "onednn")
+        },
+    }
 
 
 def _hand_keras_model(name: str):
@@ -96,9 +106,14 @@ def run_keras(loaded, data_dir: str) -> dict:
     keras.utils.set_random_seed(train.seed or 0)
     model, logits = _hand_keras_model(loaded.spec.name)
     opt = train.optimizer
-    optimizer = (keras.optimizers.SGD(opt.learning_rate, momentum=opt.momentum, nesterov=opt.nesterov) if opt.type == "sgd"
-                 else keras.optimizers.Adam(opt.learning_rate))
-    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=logits), metrics=["accuracy"])
+    optimizer = (
+        keras.optimizers.SGD(opt.learning_rate, momentum=opt.momentum, nesterov=opt.nesterov)
+        if opt.type == "sgd"
+        else keras.optimizers.Adam(opt.learning_rate)
+    )
+    model.compile(
+        optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=logits), metrics=["accuracy"]
+    )
     seconds: list[float] = []
 
     class Timer(keras.callbacks.Callback):
@@ -108,16 +123,29 @@ def run_keras(loaded, data_dir: str) -> dict:
         def on_epoch_end(self, epoch, logs=None):
             seconds.append(time.perf_counter() - self.start)
 
-    model.fit(splits.train.x, splits.train.y, batch_size=train.batch_size, epochs=train.epochs, verbose=0, callbacks=[Timer()])
+    model.fit(
+        splits.train.x,
+        splits.train.y,
+        batch_size=train.batch_size,
+        epochs=train.epochs,
+        verbose=0,
+        callbacks=[Timer()],
+    )
     _, accuracy = model.evaluate(splits.test.x, splits.test.y, verbose=0)
-    return {"epoch_seconds": seconds, "test_accuracy": float(accuracy), "backend": keras.backend.backend(),
-            "samples": len(splits.train), "params": model.count_params()}
+    return {
+        "epoch_seconds": seconds,
+        "test_accuracy": float(accuracy),
+        "backend": keras.backend.backend(),
+        "samples": len(splits.train),
+        "params": model.count_params(),
+    }
 
 
 def _torch_model(name: str):
-    import torch.nn as nn
+    from torch import nn
 
     if name == "mnist_mlp":
+
         class SimpleANN(nn.Module):  # notes 003
             def __init__(self):
                 super().__init__()
@@ -131,16 +159,25 @@ def _torch_model(name: str):
 
         return SimpleANN(), "nhwc"
     return nn.Sequential(
-        nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),
-        nn.Conv2d(16, 120, 5), nn.Tanh(), nn.Flatten(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10),
+        nn.Conv2d(1, 6, 5),
+        nn.Tanh(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.Tanh(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(16, 120, 5),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(120, 84),
+        nn.Tanh(),
+        nn.Linear(84, 10),
     ), "nchw"
 
 
 def run_torch(loaded, data_dir: str) -> dict:
     import numpy as np
     import torch
-    import torch.nn as nn
-    import torch.optim as optim
+    from torch import nn, optim
 
     train = loaded.spec.train
     torch.manual_seed(train.seed or 0)
@@ -157,8 +194,11 @@ def run_torch(loaded, data_dir: str) -> dict:
     trainloader = torch.utils.data.DataLoader(trainset, batch_size=train.batch_size, shuffle=True)
     criterion = nn.CrossEntropyLoss()  # on logits: the softmax of the Keras model is inside it
     opt = train.optimizer
-    optimizer = (optim.SGD(model.parameters(), lr=opt.learning_rate, momentum=opt.momentum, nesterov=opt.nesterov)
-                 if opt.type == "sgd" else optim.Adam(model.parameters(), lr=opt.learning_rate))
+    optimizer = (
+        optim.SGD(model.parameters(), lr=opt.learning_rate, momentum=opt.momentum, nesterov=opt.nesterov)
+        if opt.type == "sgd"
+        else optim.Adam(model.parameters(), lr=opt.learning_rate)
+    )
     seconds = []
     for _ in range(train.epochs):
         start = time.perf_counter()
@@ -171,11 +211,18 @@ def run_torch(loaded, data_dir: str) -> dict:
         seconds.append(time.perf_counter() - start)
     x_test, y_test = tensors(splits.test)
     with torch.no_grad():
-        correct = sum(int((model(x_test[i:i + 1000].to(device)).argmax(1).cpu() == y_test[i:i + 1000]).sum())
-                      for i in range(0, len(y_test), 1000))
-    return {"epoch_seconds": seconds, "test_accuracy": correct / len(y_test), "backend": f"torch {torch.__version__} ({device})",
-            "samples": len(trainset),
-            "threads": torch.get_num_threads(), "params": sum(p.numel() for p in model.parameters())}
+        correct = sum(
+            int((model(x_test[i : i + 1000].to(device)).argmax(1).cpu() == y_test[i : i + 1000]).sum())
+            for i in range(0, len(y_test), 1000)
+        )
+    return {
+        "epoch_seconds": seconds,
+        "test_accuracy": correct / len(y_test),
+        "backend": f"torch {torch.__version__} ({device})",
+        "samples": len(trainset),
+        "threads": torch.get_num_threads(),
+        "params": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def worker(args) -> None:
@@ -197,14 +244,26 @@ def _spawn(way: str, spec: str, args) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if way == "keras":
         env["KERAS_BACKEND"] = args.keras_backend
-    command = [sys.executable, __file__, "--worker", way, "--spec", spec, "--data-dir", args.data_dir, "--out", args.out,
-               "--kbuilder-backend", args.kbuilder_backend] + (["--epochs", str(args.epochs)] if args.epochs else [])
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        way,
+        "--spec",
+        spec,
+        "--data-dir",
+        args.data_dir,
+        "--out",
+        args.out,
+        "--kbuilder-backend",
+        args.kbuilder_backend,
+    ] + (["--epochs", str(args.epochs)] if args.epochs else [])
     command += [f"--set={item}" for item in (args.set or [])]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"{way} on {spec} failed:\n{done.stderr[-4000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def _steady(seconds: list[float]) -> float:
@@ -218,10 +277,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="Override the recipe's epochs.")
     parser.add_argument("--data-dir", default=os.environ.get("KBUILDER_DATA_DIR", str(DEFAULT_DATA)))
     parser.add_argument("--kbuilder-backend", default="tensorflow", choices=("tensorflow", "jax", "torch"))
-    parser.add_argument("--keras-backend", default="tensorflow", help="Backend of the hand-written Keras model.")
+    parser.add_argument(
+        "--keras-backend", default="tensorflow", help="Backend of the hand-written Keras model."
+    )
     parser.add_argument("--out", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "kbuilder-bench"))
     parser.add_argument("--json", default=None, help="Also write the figures to this file.")
-    parser.add_argument("--set", action="append", help="A spec override for the kbuilder way only (repeatable).")
+    parser.add_argument(
+        "--set", action="append", help="A spec override for the kbuilder way only (repeatable)."
+    )
     parser.add_argument("--worker", default=None, choices=WAYS, help=argparse.SUPPRESS)
     parser.add_argument("--spec", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -232,18 +295,30 @@ def main() -> None:
     for spec in args.specs:
         results = {way: _spawn(way, spec, args) for way in args.ways}
         report["results"][spec] = results
-        print(f"\n{spec} ({len(next(iter(results.values()))['epoch_seconds'])} epochs, load {os.getloadavg()[0]:.2f}):")
+        print(
+            f"\n{spec} ({len(next(iter(results.values()))['epoch_seconds'])} epochs, load {os.getloadavg()[0]:.2f}):"
+        )
         for way, r in results.items():
             acc = r.get("test_accuracy")
             steady = _steady(r["epoch_seconds"])
-            print(f"  {way:9s} {steady:7.2f} s/epoch (first {r['epoch_seconds'][0]:6.2f} s)  {r['samples'] / steady:9,.0f} samples/s  "
-                  f"test accuracy {acc:.4f}  [{r['backend']}]" if acc is not None else f"  {way}: {r}")
+            print(
+                f"  {way:9s} {steady:7.2f} s/epoch (first {r['epoch_seconds'][0]:6.2f} s)  {r['samples'] / steady:9,.0f} samples/s  "
+                f"test accuracy {acc:.4f}  [{r['backend']}]"
+                if acc is not None
+                else f"  {way}: {r}"
+            )
         if {"kbuilder", "torch"} <= results.keys():
-            print(f"  kbuilder/torch = {_steady(results['kbuilder']['epoch_seconds']) / _steady(results['torch']['epoch_seconds']):.2f} (goal <= 1.0)")
+            print(
+                f"  kbuilder/torch = {_steady(results['kbuilder']['epoch_seconds']) / _steady(results['torch']['epoch_seconds']):.2f} (goal <= 1.0)"
+            )
         if {"kbuilder", "keras"} <= results.keys():
-            print(f"  keras/kbuilder = {_steady(results['keras']['epoch_seconds']) / _steady(results['kbuilder']['epoch_seconds']):.2f} (goal >= 3 on mnist_mlp)")
+            print(
+                f"  keras/kbuilder = {_steady(results['keras']['epoch_seconds']) / _steady(results['kbuilder']['epoch_seconds']):.2f} (goal >= 3 on mnist_mlp)"
+            )
     report["load_after"] = os.getloadavg()
-    print(f"\nload average before {report['load_before'][0]:.2f}, after {report['load_after'][0]:.2f} on {report['cpus']} CPUs")
+    print(
+        f"\nload average before {report['load_before'][0]:.2f}, after {report['load_after'][0]:.2f} on {report['cpus']} CPUs"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 

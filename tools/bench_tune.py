@@ -30,9 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def kbuilder(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-m", "kbuilder.cli.app", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "kbuilder.cli.app", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
     if result.returncode != 0:
-        raise SystemExit(f"kbuilder {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        raise SystemExit(
+            f"kbuilder {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
     return result
 
 
@@ -48,19 +52,41 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--limit", type=int, default=None, help="Train on the first N images only (train.data.limit).")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="Train on the first N images only (train.data.limit)."
+    )
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--skip-plain", action="store_true", help="Only the tune half (compare with an earlier plain run).")
+    parser.add_argument(
+        "--skip-plain", action="store_true", help="Only the tune half (compare with an earlier plain run)."
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-tune-"))
     common = [f"train.epochs={args.epochs}"] + ([f"train.data.limit={args.limit}"] if args.limit else [])
-    sets = [x for item in common + ["search.sampler=random", "search.pruner=none", "search.baseline=false"] for x in ("--set", item)]
+    sets = [
+        x
+        for item in common + ["search.sampler=random", "search.pruner=none", "search.baseline=false"]
+        for x in ("--set", item)
+    ]
     data = ["--data-dir", args.data_dir] if args.data_dir else []
     try:
         started = time.perf_counter()
-        kbuilder("tune", args.spec, *sets, *data, "--trials", str(args.trials), "--workers", str(args.workers),
-                 "--out", str(work / "study"), "--quiet", "-f", "json", cwd=work)
+        kbuilder(
+            "tune",
+            args.spec,
+            *sets,
+            *data,
+            "--trials",
+            str(args.trials),
+            "--workers",
+            str(args.workers),
+            "--out",
+            str(work / "study"),
+            "--quiet",
+            "-f",
+            "json",
+            cwd=work,
+        )
         tune_wall = time.perf_counter() - started
         summary = json.loads((work / "study" / "summary.json").read_text())
         trials = [row for row in summary["trials"] if row["state"] == "complete"]
@@ -74,8 +100,21 @@ def main() -> None:
         for index, row in enumerate([] if args.skip_plain else trials):
             values = [x for key in space for x in ("--set", f"{bracketed(key)}={row[key]}")]
             run_start = time.perf_counter()
-            kbuilder("train", args.spec, *[x for item in common for x in ("--set", item)], "--set", "train.data.validation={type: split, fraction: 0.1}",
-                     *values, *data, "--no-export", "--quiet", "--json", "--out", str(work / f"plain-{index}"), cwd=work)
+            kbuilder(
+                "train",
+                args.spec,
+                *[x for item in common for x in ("--set", item)],
+                "--set",
+                "train.data.validation={type: split, fraction: 0.1}",
+                *values,
+                *data,
+                "--no-export",
+                "--quiet",
+                "--json",
+                "--out",
+                str(work / f"plain-{index}"),
+                cwd=work,
+            )
             metrics = json.loads((work / f"plain-{index}" / "metrics.json").read_text())
             plain_costs.append((time.perf_counter() - run_start, metrics["train_seconds"]))
         plain_wall = time.perf_counter() - started
@@ -87,8 +126,12 @@ def main() -> None:
         return round(statistics.mean(values), 2) if values else None
 
     figures = {
-        "trials": len(trials), "epochs": args.epochs, "workers": args.workers, "limit": args.limit,
-        "tune_wall_seconds": round(tune_wall, 1), "plain_wall_seconds": round(plain_wall, 1) if plain_costs else None,
+        "trials": len(trials),
+        "epochs": args.epochs,
+        "workers": args.workers,
+        "limit": args.limit,
+        "tune_wall_seconds": round(tune_wall, 1),
+        "plain_wall_seconds": round(plain_wall, 1) if plain_costs else None,
         "speedup": round(plain_wall / tune_wall, 2) if plain_costs else None,
         "tune_seconds_per_trial": mean(t for t, _ in tune_costs),
         "plain_seconds_per_run": mean(t for t, _ in plain_costs),

@@ -38,8 +38,20 @@ def main() -> None:
     cases = {
         "python -c pass (baseline)": [py, "-c", "pass"],
         "import keras (baseline)": [py, "-c", "import keras"],
-        "kbuilder validate mnist_mlp": [py, "-m", "kbuilder.cli.app", "validate", str(REPO / "specs/mnist_mlp.yaml")],
-        "kbuilder validate resnet50": [py, "-m", "kbuilder.cli.app", "validate", str(REPO / "specs/resnet50.yaml")],
+        "kbuilder validate mnist_mlp": [
+            py,
+            "-m",
+            "kbuilder.cli.app",
+            "validate",
+            str(REPO / "specs/mnist_mlp.yaml"),
+        ],
+        "kbuilder validate resnet50": [
+            py,
+            "-m",
+            "kbuilder.cli.app",
+            "validate",
+            str(REPO / "specs/resnet50.yaml"),
+        ],
         f"kbuilder validate all {len(specs)} specs": [py, "-m", "kbuilder.cli.app", "validate", *specs],
     }
     results = {name: timed(argv, args.repeat) for name, argv in cases.items()}

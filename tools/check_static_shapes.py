@@ -43,8 +43,10 @@ def main(argv: list[str]) -> int:
         start = time.perf_counter()
         total, known, mismatched, notes = compare(path)
         bad += mismatched
-        print(f"{path.stem:24} {known:4}/{total:<4} layers with a static shape, {mismatched} differ from Keras "
-              f"({time.perf_counter() - start:.1f} s)")
+        print(
+            f"{path.stem:24} {known:4}/{total:<4} layers with a static shape, {mismatched} differ from Keras "
+            f"({time.perf_counter() - start:.1f} s)"
+        )
         for note in notes:
             print("    " + note)
     return 1 if bad else 0

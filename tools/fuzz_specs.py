@@ -30,10 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import yaml  # noqa: E402
+import yaml
 
-from kbuilder.errors import KBuilderError  # noqa: E402
-from kbuilder.spec.loader import read_yaml  # noqa: E402
+from kbuilder.errors import KBuilderError
+from kbuilder.spec.loader import read_yaml
 
 SPEC_FILES = sorted((REPO / "specs").glob("*.yaml"))
 # Small enough to build hundreds of times on a laptop CPU.
@@ -42,17 +42,90 @@ SLOW_SECONDS = 5.0
 BUILD_MAX_PARAMS = 20_000_000  # fuzzed builds stay small: wider layers are refused, not allocated
 LOCATED = re.compile(r"^(--set .*|[^:\n]+:\d+:\d+): ")
 
-NUMBERS = [0, -1, -7, 1, 2, 3, 0.5, -0.5, 1.5, 10**6, 10**7 + 1, 10**9, 10**12, 10**30, 10**49, 1e308, -1e308,
-           float("inf"), float("-inf"), float("nan"), 2**31, 2**63]
-STRINGS = ["", " ", "x", "relu", "same", "valid", "softmax", "a" * 500, "dense", "${w}", "ünïcødé", "0x_",
-           "1e5", "-", "null", "[1, 2]", "../../etc/passwd", "os.system", "keras.layers.Lambda"]
-EXPRESSIONS = ["${w}", "${w * 2}", "${undefined}", "${1 / 0}", "${'a' + 1}", "${in_channels}", "${index}",
-               "${-1}", "${10 ** 6}", "x${index}y", "${", "${}", "${min(1)}", "${int('x')}", "${abs(-3)}",
-               "${round(2.5)}", "${max(1, 2, 3)}", "${2 ** 0.5}", "${[1, 2]}", "${a.b}", "${f(1)}",
-               "${1 if 1 else 2}", "${lambda: 1}", "${__import__('os')}", "${(1, 2)}", "${7 // 0}", "${7 % 0}",
-               # issue 10's hostile expressions (bounded before they are computed) and the comparisons
-               "${-'a'}", "${2.0 ** 10000}", "${2 ** 10 ** 10}", "${9 ** 9 ** 9}", "${'a' * 10 ** 9}",
-               "n${10 ** 5000}", "${round(5, -10 ** 7)}", "${w > 2 and w < 9}", "${1 if w >= 2 else 0}"]
+NUMBERS = [
+    0,
+    -1,
+    -7,
+    1,
+    2,
+    3,
+    0.5,
+    -0.5,
+    1.5,
+    10**6,
+    10**7 + 1,
+    10**9,
+    10**12,
+    10**30,
+    10**49,
+    1e308,
+    -1e308,
+    float("inf"),
+    float("-inf"),
+    float("nan"),
+    2**31,
+    2**63,
+]
+STRINGS = [
+    "",
+    " ",
+    "x",
+    "relu",
+    "same",
+    "valid",
+    "softmax",
+    "a" * 500,
+    "dense",
+    "${w}",
+    "ünïcødé",
+    "0x_",
+    "1e5",
+    "-",
+    "null",
+    "[1, 2]",
+    "../../etc/passwd",
+    "os.system",
+    "keras.layers.Lambda",
+]
+EXPRESSIONS = [
+    "${w}",
+    "${w * 2}",
+    "${undefined}",
+    "${1 / 0}",
+    "${'a' + 1}",
+    "${in_channels}",
+    "${index}",
+    "${-1}",
+    "${10 ** 6}",
+    "x${index}y",
+    "${",
+    "${}",
+    "${min(1)}",
+    "${int('x')}",
+    "${abs(-3)}",
+    "${round(2.5)}",
+    "${max(1, 2, 3)}",
+    "${2 ** 0.5}",
+    "${[1, 2]}",
+    "${a.b}",
+    "${f(1)}",
+    "${1 if 1 else 2}",
+    "${lambda: 1}",
+    "${__import__('os')}",
+    "${(1, 2)}",
+    "${7 // 0}",
+    "${7 % 0}",
+    # issue 10's hostile expressions (bounded before they are computed) and the comparisons
+    "${-'a'}",
+    "${2.0 ** 10000}",
+    "${2 ** 10 ** 10}",
+    "${9 ** 9 ** 9}",
+    "${'a' * 10 ** 9}",
+    "n${10 ** 5000}",
+    "${round(5, -10 ** 7)}",
+    "${w > 2 and w < 9}",
+    "${1 if w >= 2 else 0}",
+]
 
 
 def _kinds() -> list[str]:
@@ -116,6 +189,7 @@ def _random_value(rng: random.Random) -> Any:
 
 # -- mutations: each changes `data` in place and says what it did -------------------------------
 
+
 def drop_key(data, rng):
     spots = [(c, k) for c, k in _positions(data) if isinstance(c, dict)]
     if spots:
@@ -146,14 +220,28 @@ def rename_key(data, rng):
         return "nothing to rename"
     container, key = rng.choice(spots)
     text = str(key)
-    new = rng.choice([text[:-1], text + "s", text.upper(), text[::-1], "_" + text, rng.choice(_kinds()),
-                      "x" * rng.randrange(1, 200)]) or "y"
+    new = (
+        rng.choice(
+            [
+                text[:-1],
+                text + "s",
+                text.upper(),
+                text[::-1],
+                "_" + text,
+                rng.choice(_kinds()),
+                "x" * rng.randrange(1, 200),
+            ]
+        )
+        or "y"
+    )
     container[new] = container.pop(key)
     return f"rename {key} to {new:.40}"
 
 
 def change_number(data, rng):
-    spots = [(c, k) for c, k in _positions(data) if isinstance(c[k], (int, float)) and not isinstance(c[k], bool)]
+    spots = [
+        (c, k) for c, k in _positions(data) if isinstance(c[k], (int, float)) and not isinstance(c[k], bool)
+    ]
     if not spots:
         return retype_value(data, rng)
     container, key = rng.choice(spots)
@@ -210,7 +298,16 @@ def rewire(data, rng):
     return what
 
 
-MUTATIONS = [drop_key, duplicate_item, retype_value, rename_key, change_number, random_kind, expression, rewire]
+MUTATIONS = [
+    drop_key,
+    duplicate_item,
+    retype_value,
+    rename_key,
+    change_number,
+    random_kind,
+    expression,
+    rewire,
+]
 # Builds favour the mutations a valid spec survives, so that most reach Keras.
 BUILD_MUTATIONS = [change_number, change_number, change_number, random_kind, duplicate_item, rewire]
 
@@ -314,9 +411,13 @@ def run(validations: int, builds: int, seed: int) -> int:
         if outcome.seconds > slowest[0]:
             slowest = (outcome.seconds, f"{case.spec}: {'; '.join(case.mutations)}")
         if (number + 1) % 1000 == 0:
-            print(f"... {number + 1} cases, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    print(f"cases: {len(plan)} ({validations} validations, {builds} builds) from {len(SPEC_FILES)} specs, "
-          f"seed {seed}, {time.perf_counter() - started:.0f} s")
+            print(
+                f"... {number + 1} cases, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True
+            )
+    print(
+        f"cases: {len(plan)} ({validations} validations, {builds} builds) from {len(SPEC_FILES)} specs, "
+        f"seed {seed}, {time.perf_counter() - started:.0f} s"
+    )
     for key in sorted(counts):
         print(f"  {key}: {counts[key]}")
     print(f"slowest case: {slowest[0]:.2f} s ({slowest[1][:150]})")

@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.test_hostile_input import HOSTILE_SPECS, HUGE_MODEL, _flow_alias_bomb  # noqa: E402
+from tests.test_hostile_input import HOSTILE_SPECS, HUGE_MODEL, _flow_alias_bomb
 
 MINIMAL = "name: m\ninputs: {x: {shape: [4]}}\nlayers:\n  - dense: 3\n"
 
@@ -28,8 +28,14 @@ def measure(args: list[str]) -> tuple[int, float, float, str]:
     """(exit code, seconds, peak MiB, first line of the message) of one kbuilder run."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "kbuilder.cli.app", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kbuilder.cli.app", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out, err = proc.communicate(timeout=300)
     seconds = time.perf_counter() - start
     # communicate() reaped the child; its rusage is in RUSAGE_CHILDREN as a running maximum,
@@ -48,7 +54,9 @@ def _one(args: list[str]) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--one":  # a fresh process per measurement: peak memory is its own
+    if (
+        len(sys.argv) > 1 and sys.argv[1] == "--one"
+    ):  # a fresh process per measurement: peak memory is its own
         _one(sys.argv[2:])
         return
     work = Path(tempfile.mkdtemp(prefix="kbuilder-hostile-"))

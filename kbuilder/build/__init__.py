@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kbuilder.build.budget import BuildBudget, out_of_memory
 from kbuilder.build.checks import merge_problem, shape_problem
 from kbuilder.build.registry import builder_for
 from kbuilder.errors import BuildError, Problem, SpecError
 from kbuilder.graph import Graph, expand
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.layers.merge import MERGE_KINDS
-
-from kbuilder.build.budget import BuildBudget, out_of_memory  # noqa: I001  (own line: clean merges)
 
 
 @dataclass
@@ -73,7 +72,9 @@ def _build_nodes(graph: Graph, tensors: dict[str, Any], budget: BuildBudget) -> 
         except (ValueError, TypeError, KeyError) as exc:
             received = ", ".join(str(tuple(t.shape)) for t in inputs) or "none"
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise _fail(node, f"layer '{node.name}' ({node.kind}) cannot be built on input {received}: {first_line}") from None
+            raise _fail(
+                node, f"layer '{node.name}' ({node.kind}) cannot be built on input {received}: {first_line}"
+            ) from None
         except Exception as exc:
             raise out_of_memory(exc, node, budget) from None
 
@@ -92,8 +93,14 @@ def partial_model(graph: Graph, loaded: LoadedSpec, tensors: dict[str, Any]) -> 
         model = keras.Model(inputs=inputs, outputs=outputs, name=graph.name)
     except (ValueError, TypeError):  # e.g. a layer built on an input not yet declared
         return None
-    part = Graph(graph.name, nodes, [n.name for n in nodes if n.kind == "input"], [n.name for n in nodes],
-                 graph.aliases, graph.groups)
+    part = Graph(
+        graph.name,
+        nodes,
+        [n.name for n in nodes if n.kind == "input"],
+        [n.name for n in nodes],
+        graph.aliases,
+        graph.groups,
+    )
     return BuiltModel(model, part, loaded)
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from kbuilder.errors import BuildError, ModelTooLarge, Problem, RuntimeFailure, UsageError
 
@@ -171,12 +172,18 @@ def over_budget(name: str, kind: str, layer: int, total: int, limit: int) -> str
     """The message refusing a layer when it (or the model so far) passes `limit`."""
     if total <= limit:
         return None
-    raise_it = f"the limit is {limit:,} parameters; raise it with --max-params or {MAX_PARAMS_ENV} if you mean it"
+    raise_it = (
+        f"the limit is {limit:,} parameters; raise it with --max-params or {MAX_PARAMS_ENV} if you mean it"
+    )
     if layer > limit:
-        return (f"layer '{name}' ({kind}) would have about {layer:,} parameters ({memory(layer)} of float32 weights); "
-                f"{raise_it}")
-    return (f"the model would reach about {total:,} parameters ({memory(total)} of float32 weights) at layer "
-            f"'{name}' ({kind}, {layer:,} parameters); {raise_it}")
+        return (
+            f"layer '{name}' ({kind}) would have about {layer:,} parameters ({memory(layer)} of float32 weights); "
+            f"{raise_it}"
+        )
+    return (
+        f"the model would reach about {total:,} parameters ({memory(total)} of float32 weights) at layer "
+        f"'{name}' ({kind}, {layer:,} parameters); {raise_it}"
+    )
 
 
 # Keras walks a functional graph recursively (keras.src.ops.function._build_map_helper,
@@ -207,9 +214,16 @@ class BuildBudget:
         self.total = 0
         chain, node = longest_chain(graph.nodes)
         if chain > MAX_CHAIN:
-            raise BuildError([Problem(node.location, f"the longest chain of layers has {chain:,} layers (up to layer "
-                                                     f"'{node.name}'); kbuilder builds chains of at most {MAX_CHAIN:,}",
-                                      node.context)])
+            raise BuildError(
+                [
+                    Problem(
+                        node.location,
+                        f"the longest chain of layers has {chain:,} layers (up to layer "
+                        f"'{node.name}'); kbuilder builds chains of at most {MAX_CHAIN:,}",
+                        node.context,
+                    )
+                ]
+            )
         needed = 1_000 + _FRAMES_PER_LAYER * chain
         if sys.getrecursionlimit() < needed:
             sys.setrecursionlimit(needed)  # pure Python frames: Keras's walk, its saving and loading
@@ -230,8 +244,13 @@ def out_of_memory(exc: BaseException, node: Any, budget: BuildBudget) -> BaseExc
     # By name: TensorFlow's ResourceExhaustedError, PyTorch's OutOfMemoryError, JAX's
     # XlaRuntimeError say so only in their names or text; importing them would import them all.
     name = type(exc).__name__
-    if isinstance(exc, MemoryError) or name in ("ResourceExhaustedError", "OutOfMemoryError") or (
-            name == "XlaRuntimeError" and "RESOURCE_EXHAUSTED" in str(exc)):
-        return RuntimeFailure(f"out of memory while allocating the weights of layer '{node.name}' ({node.kind}, "
-                              f"about {budget.total:,} parameters with it): {name}")
+    if (
+        isinstance(exc, MemoryError)
+        or name in ("ResourceExhaustedError", "OutOfMemoryError")
+        or (name == "XlaRuntimeError" and "RESOURCE_EXHAUSTED" in str(exc))
+    ):
+        return RuntimeFailure(
+            f"out of memory while allocating the weights of layer '{node.name}' ({node.kind}, "
+            f"about {budget.total:,} parameters with it): {name}"
+        )
     return exc

@@ -49,4 +49,3 @@ def projection(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
     conv = getattr(keras.layers, f"Conv{len(strides)}D")
     layer = conv(target[-1], 1, strides=tuple(strides), use_bias=node.spec.use_bias, name=node.name)
     return _call(layer, node, inputs[0])
-

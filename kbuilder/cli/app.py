@@ -16,7 +16,17 @@ import typer
 from kbuilder.cli.output import reports_errors
 
 COMMAND_MODULES = (
-    "validate", "build", "check", "diagram", "export", "train", "tune", "ensemble", "compare", "schema", "zoo",
+    "validate",
+    "build",
+    "check",
+    "diagram",
+    "export",
+    "train",
+    "tune",
+    "ensemble",
+    "compare",
+    "schema",
+    "zoo",
 )
 
 app = typer.Typer(

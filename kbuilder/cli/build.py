@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow, spec_path
+from kbuilder.cli.common import (
+    FormatOpt,
+    MaxParamsOpt,
+    SetOpt,
+    apply_max_params,
+    pick_format,
+    quiet_tensorflow,
+    spec_path,
+)
 from kbuilder.cli.output import Output, error_payload
-
-from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: I001  (own line: clean merges)
 
 
 def render(built, fmt: str) -> tuple[dict, str]:
@@ -50,7 +55,9 @@ def fail_with_partial(exc: BaseException, fmt: str) -> None:
 
             sys.stdout.write(text)
             sys.stdout.flush()
-        output.error(exc, hint="the table above shows every layer built before the failing one" if text else None)
+        output.error(
+            exc, hint="the table above shows every layer built before the failing one" if text else None
+        )
     raise typer.Exit(data["exit_code"])
 
 
@@ -58,10 +65,10 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def build(
         spec: str = typer.Argument(..., help="Spec file (YAML) or bundled spec name."),
-        overrides: Optional[List[str]] = SetOpt,
-        fmt: Optional[str] = FormatOpt,
-        max_params: Optional[str] = MaxParamsOpt,
-        export: Optional[Path] = typer.Option(None, "--export", help="Also export SavedModel + .keras to DIR."),
+        overrides: list[str] | None = SetOpt,
+        fmt: str | None = FormatOpt,
+        max_params: str | None = MaxParamsOpt,
+        export: Path | None = typer.Option(None, "--export", help="Also export SavedModel + .keras to DIR."),
     ) -> None:
         """Build the model and print one row per layer with totals."""
         apply_max_params(max_params)

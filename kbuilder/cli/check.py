@@ -8,7 +8,6 @@ error), or the tables on stdout and each difference or error once on stderr.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 import typer
 
@@ -50,7 +49,11 @@ def check_spec(spec: str, overrides: list[str], fmt: str) -> SpecCheck:
     if built.loaded.spec.expect is None:
         note = "no `expect` section: nothing to check"
     else:
-        note = "expect: ok" if not diffs else f"expect: FAILED ({len(diffs)} difference{'s' * (len(diffs) != 1)})"
+        note = (
+            "expect: ok"
+            if not diffs
+            else f"expect: FAILED ({len(diffs)} difference{'s' * (len(diffs) != 1)})"
+        )
     data.update({"spec": spec, "ok": not diffs, "differences": diffs})
     return SpecCheck(spec, data, text + note + "\n", diffs, warnings=list(built.graph.warnings))
 
@@ -63,16 +66,17 @@ def _json_document(results: list[SpecCheck], code: int) -> dict:
         return {**results[0].data, "exit_code": code}
     return {"ok": code == EXIT_OK, "exit_code": code, "specs": [r.data for r in results]}
 
-from kbuilder.cli.common import MaxParamsOpt, apply_max_params  # noqa: I001  (own line: clean merges)
+
+from kbuilder.cli.common import MaxParamsOpt, apply_max_params
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def check(
-        specs: List[str] = typer.Argument(..., help="Spec files (or bundled names) to check."),
-        overrides: Optional[List[str]] = SetOpt,
-        fmt: Optional[str] = FormatOpt,
-        max_params: Optional[str] = MaxParamsOpt,
+        specs: list[str] = typer.Argument(..., help="Spec files (or bundled names) to check."),
+        overrides: list[str] | None = SetOpt,
+        fmt: str | None = FormatOpt,
+        max_params: str | None = MaxParamsOpt,
     ) -> None:
         """Build each spec, print its figures and compare them with `expect`."""
         apply_max_params(max_params)
@@ -92,7 +96,9 @@ def register(app: typer.Typer) -> None:
         for result in results:
             output.warn([str(w) for w in result.warnings])
             if result.error is not None:
-                hint = "the table above shows every layer built before the failing one" if result.text else None
+                hint = (
+                    "the table above shows every layer built before the failing one" if result.text else None
+                )
                 output.error(result.error, hint=hint)
         failures = [f"{r.spec}: {d}" for r in results for d in r.differences]
         if failures:

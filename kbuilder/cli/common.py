@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,12 +13,17 @@ from kbuilder.errors import UsageError
 FORMATS = ("rich", "plain", "json", "markdown", "csv")
 
 SpecArg = typer.Argument(..., help="Spec file (YAML), or the name of a bundled spec (see `kbuilder zoo`).")
-SetOpt = typer.Option(None, "--set", help="Override a spec value: KEY=VALUE (repeatable), e.g. train.epochs=3.")
+SetOpt = typer.Option(
+    None, "--set", help="Override a spec value: KEY=VALUE (repeatable), e.g. train.epochs=3."
+)
 MaxParamsOpt = typer.Option(
-    None, "--max-params",
+    None,
+    "--max-params",
     help="Refuse a model with more parameters than this, before allocating any (default 2e9, or KBUILDER_MAX_PARAMS).",
 )
-FormatOpt = typer.Option(None, "--format", "-f", help="rich (terminal), plain (default when piped), json, markdown or csv.")
+FormatOpt = typer.Option(
+    None, "--format", "-f", help="rich (terminal), plain (default when piped), json, markdown or csv."
+)
 
 
 def spec_path(spec: str) -> Path:
@@ -39,10 +43,12 @@ def spec_path(spec: str) -> Path:
     hint = ""
     if find_bundled(path.stem) is not None:
         hint = f"; to use the bundled spec, give its bare name: {path.stem}"
-    raise UsageError(f"no such spec file: {spec}{hint or ' (nor a bundled spec of that name; see `kbuilder zoo`)'}")
+    raise UsageError(
+        f"no such spec file: {spec}{hint or ' (nor a bundled spec of that name; see `kbuilder zoo`)'}"
+    )
 
 
-def apply_max_params(raw: Optional[str]) -> None:
+def apply_max_params(raw: str | None) -> None:
     """Check `--max-params` and pass it on through the environment, which the builder
     reads, so that processes a command starts (distributed training) obey it too."""
     if raw is not None:
@@ -51,13 +57,15 @@ def apply_max_params(raw: Optional[str]) -> None:
         os.environ[MAX_PARAMS_ENV] = str(parse_max_params(raw))
 
 
-def pick_format(fmt: Optional[str]) -> str:
+def pick_format(fmt: str | None) -> str:
     if fmt is None:
         return "rich" if sys.stdout.isatty() else "plain"
     if fmt not in FORMATS:
         from kbuilder.errors import did_you_mean
 
-        raise UsageError(f"unknown format '{fmt}'{did_you_mean(fmt, FORMATS)}; choose one of {', '.join(FORMATS)}")
+        raise UsageError(
+            f"unknown format '{fmt}'{did_you_mean(fmt, FORMATS)}; choose one of {', '.join(FORMATS)}"
+        )
     return fmt
 
 

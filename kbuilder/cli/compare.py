@@ -1,13 +1,12 @@
 """`kbuilder compare`: runs side by side, e.g. the notes' sigmoid-against-ReLU comparison.
 
-    kbuilder compare runs/relu runs/sigmoid -o relu_vs_sigmoid.png
-    kbuilder compare runs/study/trials/* --format markdown
+kbuilder compare runs/relu runs/sigmoid -o relu_vs_sigmoid.png
+kbuilder compare runs/study/trials/* --format markdown
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -17,9 +16,13 @@ from kbuilder.cli.common import FormatOpt, pick_format
 def register(app: typer.Typer) -> None:
     @app.command()
     def compare(
-        runs: List[Path] = typer.Argument(..., help="Run directories written by `kbuilder train` (or tune trials, ensemble members)."),
-        figure: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the overlaid learning curves to this PNG file."),
-        fmt: Optional[str] = FormatOpt,
+        runs: list[Path] = typer.Argument(
+            ..., help="Run directories written by `kbuilder train` (or tune trials, ensemble members)."
+        ),
+        figure: Path | None = typer.Option(
+            None, "--output", "-o", help="Write the overlaid learning curves to this PNG file."
+        ),
+        fmt: str | None = FormatOpt,
     ) -> None:
         """One table of the settings that differ and the final figures; learning curves overlaid in one PNG."""
         fmt = pick_format(fmt)
@@ -32,7 +35,13 @@ def register(app: typer.Typer) -> None:
         notes = [] if comparison.settings else ["the runs' resolved specs are identical"]
         if written:
             notes.append(f"learning curves: {written}")
-        text = render_table(f"{len(comparison.runs)} runs: differing settings and final figures", headers, rows, fmt, notes=notes)
+        text = render_table(
+            f"{len(comparison.runs)} runs: differing settings and final figures",
+            headers,
+            rows,
+            fmt,
+            notes=notes,
+        )
         from kbuilder.cli.output import Output
 
         Output(fmt == "json").result(as_json(comparison, written), text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -18,17 +17,31 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def diagram(
         spec: str = typer.Argument(..., help="Spec file (YAML) or bundled spec name."),
-        output: Optional[Path] = typer.Option(
-            None, "--output", "-o",
-            help="File to write: .svg, .png, .pdf, .html (folds in a browser) or .dot/.gv. Without it, DOT goes to stdout."),
-        collapse: bool = typer.Option(False, "--collapse", help="Draw each innermost block/composite as one box."),
-        depth: Optional[int] = typer.Option(
-            None, "--depth", min=0, help="Keep N levels of nested blocks open; deeper ones become one box each."),
-        fold: Optional[List[str]] = typer.Option(
-            None, "--fold", help="Draw each use of this block (or composite kind, e.g. inception) as one box; repeatable."),
-        no_shapes: bool = typer.Option(False, "--no-shapes", help="Do not build the model (no Keras): faster, no output shapes."),
-        overrides: Optional[List[str]] = SetOpt,
-        fmt: Optional[str] = typer.Option(None, "--format", "-f", help="What to print: text (default) or json."),
+        output: Path | None = typer.Option(
+            None,
+            "--output",
+            "-o",
+            help="File to write: .svg, .png, .pdf, .html (folds in a browser) or .dot/.gv. Without it, DOT goes to stdout.",
+        ),
+        collapse: bool = typer.Option(
+            False, "--collapse", help="Draw each innermost block/composite as one box."
+        ),
+        depth: int | None = typer.Option(
+            None,
+            "--depth",
+            min=0,
+            help="Keep N levels of nested blocks open; deeper ones become one box each.",
+        ),
+        fold: list[str] | None = typer.Option(
+            None,
+            "--fold",
+            help="Draw each use of this block (or composite kind, e.g. inception) as one box; repeatable.",
+        ),
+        no_shapes: bool = typer.Option(
+            False, "--no-shapes", help="Do not build the model (no Keras): faster, no output shapes."
+        ),
+        overrides: list[str] | None = SetOpt,
+        fmt: str | None = typer.Option(None, "--format", "-f", help="What to print: text (default) or json."),
     ) -> None:
         """Draw one box per layer (name, kind, output shape), an arrow per connection and
         blocks as labelled groups; --collapse / --depth fold blocks into single boxes."""
@@ -41,14 +54,24 @@ def register(app: typer.Typer) -> None:
         from kbuilder.diagram.draw import draw
 
         loaded = load(spec_path(spec), overrides or ())
-        result, dot_text = draw(loaded, output, collapse=collapse, depth=depth, shapes=not no_shapes, fold=fold or ())
+        result, dot_text = draw(
+            loaded, output, collapse=collapse, depth=depth, shapes=not no_shapes, fold=fold or ()
+        )
         counts = result.counts()
-        data = {"ok": True, "spec": spec, "name": result.name, "output": str(output) if output else None, **counts}
+        data = {
+            "ok": True,
+            "spec": spec,
+            "name": result.name,
+            "output": str(output) if output else None,
+            **counts,
+        }
         if output is None:
             data["dot"] = dot_text
             Output(json_mode).result(data, dot_text)
             return
         folded = f" ({counts['collapsed_boxes']} collapsed)" if counts["collapsed_boxes"] else ""
-        text = (f"wrote {output}: {counts['boxes']} boxes{folded} for {counts['layers']} layers, "
-                f"{counts['edges']} edges, {counts['groups']} groups\n")
+        text = (
+            f"wrote {output}: {counts['boxes']} boxes{folded} for {counts['layers']} layers, "
+            f"{counts['edges']} edges, {counts['groups']} groups\n"
+        )
         Output(json_mode).result(data, text)

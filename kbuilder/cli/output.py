@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from kbuilder.errors import (
-    EXIT_RUNTIME, BuildError, CheckFailed, DataError, KBuilderError, ModelTooLarge, RuntimeFailure, SpecError,
+    EXIT_RUNTIME,
+    BuildError,
+    CheckFailed,
+    DataError,
+    KBuilderError,
+    ModelTooLarge,
+    RuntimeFailure,
+    SpecError,
     UsageError,
 )
 
@@ -24,7 +31,7 @@ ERROR_HINTS: dict[type, str] = {
     UsageError: "see `kbuilder --help`",
     RuntimeFailure: "rerun with --debug (or KBUILDER_DEBUG=1) for the traceback",
     ModelTooLarge: "make the layer smaller (fewer units or filters, pool before flattening), or raise --max-params "
-                   "(KBUILDER_MAX_PARAMS) if the machine has the memory",
+    "(KBUILDER_MAX_PARAMS) if the machine has the memory",
 }
 
 
@@ -43,7 +50,12 @@ def error_summary(exc: BaseException) -> tuple[int, str, list[str], str]:
     """(exit code, title, problem lines, hint) of any error."""
     if isinstance(exc, KBuilderError):
         return exc.exit_code, exc.title, exc.details(), _hint(exc)
-    return EXIT_RUNTIME, f"internal error ({type(exc).__name__})", [str(exc) or type(exc).__name__], _hint(exc)
+    return (
+        EXIT_RUNTIME,
+        f"internal error ({type(exc).__name__})",
+        [str(exc) or type(exc).__name__],
+        _hint(exc),
+    )
 
 
 def error_payload(exc: BaseException) -> dict[str, Any]:

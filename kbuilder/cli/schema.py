@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,7 +11,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def schema(
-        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+        output: Path | None = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
     ) -> None:
         """Print the spec's JSON Schema (for editors' YAML language servers)."""
         from kbuilder.spec.schema import json_schema

@@ -1,15 +1,14 @@
 """`kbuilder tune`: hyperparameter search over the spec's `search` section, on Optuna.
 
-    kbuilder tune specs/mnist_mlp.yaml --data-dir ../shared/datasets            # SQLite in runs/tune-mnist_mlp
-    kbuilder tune specs/mnist_mlp.yaml --workers 2 --set search.trials=8 --epochs 2
-    kbuilder tune SPEC --storage postgresql://user@db/optuna --study lr-width     # on each machine: joins
-    kbuilder tune --report runs/tune-mnist_mlp                                     # table, best.yaml, plots again
+kbuilder tune specs/mnist_mlp.yaml --data-dir ../shared/datasets            # SQLite in runs/tune-mnist_mlp
+kbuilder tune specs/mnist_mlp.yaml --workers 2 --set search.trials=8 --epochs 2
+kbuilder tune SPEC --storage postgresql://user@db/optuna --study lr-width     # on each machine: joins
+kbuilder tune --report runs/tune-mnist_mlp                                     # table, best.yaml, plots again
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -24,21 +23,27 @@ def _summary_text(summary: dict, search, fmt: str) -> str:
     if fmt == "csv":
         return render_table(summary["trials"], search, "csv")
     text = render_table(summary["trials"], search, "markdown" if fmt == "markdown" else "plain")
-    lines = [f"study '{summary['study']}' in {summary['storage']}: {summary['counted']} of {summary['target']} trials "
-             f"({summary['complete']} complete, {summary['pruned']} pruned, {summary['failed']} failed)"]
+    lines = [
+        f"study '{summary['study']}' in {summary['storage']}: {summary['counted']} of {summary['target']} trials "
+        f"({summary['complete']} complete, {summary['pruned']} pruned, {summary['failed']} failed)"
+    ]
     best = summary.get("best")
     if best:
         values = ", ".join(f"{k}={best[k]}" for k in search.space)
         lines.append(f"best: trial {best['trial']} {search.metric}={best[search.metric]:.4f} ({values})")
-        lines.append(f"best spec: {summary['best_spec']} (train it with `kbuilder train {summary['best_spec']}`)")
+        lines.append(
+            f"best spec: {summary['best_spec']} (train it with `kbuilder train {summary['best_spec']}`)"
+        )
     plots = [p for p in summary["plots"].values() if not p.startswith("skipped")]
     skipped = [f"{k} {p}" for k, p in summary["plots"].items() if p.startswith("skipped")]
     lines.append(f"plots: {', '.join(plots) or 'none'}" + (f" ({'; '.join(skipped)})" if skipped else ""))
-    lines.append(f"trials table: {Path(summary['study_dir']) / 'trials.csv'}; summary: {Path(summary['study_dir']) / 'summary.json'}")
+    lines.append(
+        f"trials table: {Path(summary['study_dir']) / 'trials.csv'}; summary: {Path(summary['study_dir']) / 'summary.json'}"
+    )
     return text + "\n" + "\n".join(lines) + "\n"
 
 
-def _open_for_report(folder: Path, storage: Optional[str], study_name: Optional[str]):
+def _open_for_report(folder: Path, storage: str | None, study_name: str | None):
     import optuna
 
     from kbuilder.experiments.tune_study import STUDY_DB, open_storage, shown_url
@@ -46,13 +51,17 @@ def _open_for_report(folder: Path, storage: Optional[str], study_name: Optional[
 
     if storage is None:
         if not (folder / STUDY_DB).is_file():
-            raise UsageError(f"{folder} is not a study folder (it has no {STUDY_DB}); give the folder of `kbuilder tune`, or --storage URL")
+            raise UsageError(
+                f"{folder} is not a study folder (it has no {STUDY_DB}); give the folder of `kbuilder tune`, or --storage URL"
+            )
         storage = f"sqlite:///{(folder.resolve() / STUDY_DB).as_posix()}"
     backend = open_storage(storage, heartbeat=60)
     names = [s.study_name for s in optuna.get_all_study_summaries(backend, include_best_trial=False)]
     if study_name is None:
         if len(names) != 1:
-            raise UsageError(f"{shown_url(storage)} holds {len(names)} studies ({', '.join(names) or 'none'}); choose one with --study")
+            raise UsageError(
+                f"{shown_url(storage)} holds {len(names)} studies ({', '.join(names) or 'none'}); choose one with --study"
+            )
         study_name = names[0]
     if study_name not in names:
         from kbuilder.errors import did_you_mean
@@ -67,24 +76,59 @@ def _open_for_report(folder: Path, storage: Optional[str], study_name: Optional[
 def register(app: typer.Typer) -> None:
     @app.command()
     def tune(
-        spec: Optional[str] = typer.Argument(None, help="Spec file (YAML) with `train` and `search` sections, or a bundled spec name."),
-        overrides: Optional[List[str]] = SetOpt,
-        trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Trials to finish (default: search.trials)."),
-        workers: int = typer.Option(1, "--workers", "-w", min=1, max=256, help="Worker processes on this machine."),
-        storage: Optional[str] = typer.Option(None, "--storage", help="Optuna RDB URL shared by workers on several machines "
-                                              "(default: SQLite in the study folder)."),
-        study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the spec's name); the same name and "
-                                            "storage join a running study."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Study folder: trials' run directories and the report "
-                                           "(default runs/tune-<study>)."),
-        report: Optional[Path] = typer.Option(None, "--report", help="Only write and show the report of this study folder."),
-        data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder searched first for the Keras data sets (also KBUILDER_DATA_DIR)."),
-        backend: Optional[str] = typer.Option(None, "--backend", help="Keras backend: tensorflow (default), jax or torch."),
-        epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Shorthand for --set train.epochs=N."),
-        export: bool = typer.Option(False, "--export", help="Export every trial's model (off: trials are compared, the best retrained)."),
-        heartbeat: int = typer.Option(10, "--heartbeat", min=1, max=3600, help="Seconds between a running trial's heartbeats; "
-                                      "a trial silent for 3 beats is failed and retried."),
-        fmt: Optional[str] = FormatOpt,
+        spec: str | None = typer.Argument(
+            None, help="Spec file (YAML) with `train` and `search` sections, or a bundled spec name."
+        ),
+        overrides: list[str] | None = SetOpt,
+        trials: int | None = typer.Option(
+            None, "--trials", min=1, help="Trials to finish (default: search.trials)."
+        ),
+        workers: int = typer.Option(
+            1, "--workers", "-w", min=1, max=256, help="Worker processes on this machine."
+        ),
+        storage: str | None = typer.Option(
+            None,
+            "--storage",
+            help="Optuna RDB URL shared by workers on several machines "
+            "(default: SQLite in the study folder).",
+        ),
+        study: str | None = typer.Option(
+            None,
+            "--study",
+            help="Study name (default: the spec's name); the same name and storage join a running study.",
+        ),
+        out: Path | None = typer.Option(
+            None,
+            "--out",
+            "-o",
+            help="Study folder: trials' run directories and the report (default runs/tune-<study>).",
+        ),
+        report: Path | None = typer.Option(
+            None, "--report", help="Only write and show the report of this study folder."
+        ),
+        data_dir: Path | None = typer.Option(
+            None, "--data-dir", help="Folder searched first for the Keras data sets (also KBUILDER_DATA_DIR)."
+        ),
+        backend: str | None = typer.Option(
+            None, "--backend", help="Keras backend: tensorflow (default), jax or torch."
+        ),
+        epochs: int | None = typer.Option(
+            None, "--epochs", min=1, help="Shorthand for --set train.epochs=N."
+        ),
+        export: bool = typer.Option(
+            False,
+            "--export",
+            help="Export every trial's model (off: trials are compared, the best retrained).",
+        ),
+        heartbeat: int = typer.Option(
+            10,
+            "--heartbeat",
+            min=1,
+            max=3600,
+            help="Seconds between a running trial's heartbeats; "
+            "a trial silent for 3 beats is failed and retried.",
+        ),
+        fmt: str | None = FormatOpt,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per finished trial."),
     ) -> None:
         """Search the spec's `search` space: every trial is a run directory in the study folder."""
@@ -104,7 +148,9 @@ def register(app: typer.Typer) -> None:
         if backend is not None and backend not in ("tensorflow", "jax", "torch"):
             from kbuilder.errors import did_you_mean
 
-            raise UsageError(f"unknown backend '{backend}'{did_you_mean(backend, ('tensorflow', 'jax', 'torch'))}")
+            raise UsageError(
+                f"unknown backend '{backend}'{did_you_mean(backend, ('tensorflow', 'jax', 'torch'))}"
+            )
         quiet_tensorflow()
         from kbuilder.experiments.tune_run import Progress, run_study, target_of
         from kbuilder.experiments.tune_study import TuneConfig, default_study_dir, open_study, shown_url
@@ -117,12 +163,24 @@ def register(app: typer.Typer) -> None:
         if loaded.spec.search is None:
             raise UsageError(f"{path} has no search section (see README.md, 'Hyperparameter search')")
         if loaded.spec.train is None:
-            raise UsageError(f"{path} has no train section: trials train the model (see README.md, 'Training')")
+            raise UsageError(
+                f"{path} has no train section: trials train the model (see README.md, 'Training')"
+            )
         name = study or loaded.spec.name
         study_dir = Path(out) if out is not None else default_study_dir(name)
-        config = TuneConfig(spec_file=str(path.resolve()), overrides=all_overrides, study_name=name, study_dir=str(study_dir),
-                            storage=storage or "", workers=workers, trials=trials, heartbeat=heartbeat, export=export,
-                            data_dir=str(data_dir) if data_dir else None, backend=backend)
+        config = TuneConfig(
+            spec_file=str(path.resolve()),
+            overrides=all_overrides,
+            study_name=name,
+            study_dir=str(study_dir),
+            storage=storage or "",
+            workers=workers,
+            trials=trials,
+            heartbeat=heartbeat,
+            export=export,
+            data_dir=str(data_dir) if data_dir else None,
+            backend=backend,
+        )
         study_dir.mkdir(parents=True, exist_ok=True)
         search = loaded.spec.search
         progress = Progress(search, target_of(config, search), enabled=not quiet)
@@ -131,5 +189,8 @@ def register(app: typer.Typer) -> None:
         summary = write_report(found, search, study_dir, shown_url(config.resolved_storage()))
         if summary["complete"] == 0:
             errors = [r["error"] for r in summary["trials"] if r.get("error")]
-            raise RuntimeFailure(f"no trial of the study in {study_dir} completed" + (f"; the first error: {errors[0]}" if errors else ""))
+            raise RuntimeFailure(
+                f"no trial of the study in {study_dir} completed"
+                + (f"; the first error: {errors[0]}" if errors else "")
+            )
         Output(fmt == "json").result(finite({"ok": True, **summary}), _summary_text(summary, search, fmt))

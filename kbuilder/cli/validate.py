@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 from kbuilder.cli.common import SetOpt, spec_path
@@ -13,8 +11,8 @@ from kbuilder.cli.output import Output
 def register(app: typer.Typer) -> None:
     @app.command()
     def validate(
-        specs: List[str] = typer.Argument(..., help="Spec files to validate."),
-        overrides: Optional[List[str]] = SetOpt,
+        specs: list[str] = typer.Argument(..., help="Spec files to validate."),
+        overrides: list[str] | None = SetOpt,
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Validate specs against the schema and check their layer graphs (fast: no Keras)."""
@@ -24,7 +22,9 @@ def register(app: typer.Typer) -> None:
         for spec in specs:
             graph = validate_spec(spec_path(spec), overrides or ())
             lines = [str(w) for w in graph.warnings]
-            results.append({"spec": spec, "name": graph.name, "layers": len(graph.nodes), "ok": True, "warnings": lines})
+            results.append(
+                {"spec": spec, "name": graph.name, "layers": len(graph.nodes), "ok": True, "warnings": lines}
+            )
             warnings += lines
         text = "".join(f"ok: {r['spec']} ({r['name']}, {r['layers']} layers)\n" for r in results)
         Output(json_out).result({"ok": True, "specs": results}, text, () if json_out else warnings)

@@ -20,6 +20,16 @@ def register(app: typer.Typer) -> None:
             f"{'train ' if e.trainable else '      '}{e.description.splitlines()[0] if e.description else ''}\n"
             for e in entries
         ]
-        data = {"specs": [{"name": e.path.stem, "path": str(e.path), "params": e.params, "description": e.description,
-                           "train": e.trainable} for e in entries]}
+        data = {
+            "specs": [
+                {
+                    "name": e.path.stem,
+                    "path": str(e.path),
+                    "params": e.params,
+                    "description": e.description,
+                    "train": e.trainable,
+                }
+                for e in entries
+            ]
+        }
         Output(json_out).result(data, "".join(lines))

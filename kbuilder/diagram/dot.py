@@ -60,10 +60,17 @@ def element_ids(diagram: Diagram) -> tuple[dict[str, str], dict[str, str]]:
 
 def node_line(box: Box, is_output: bool, element_id: str) -> str:
     kind = f"{box.kind} ({box.layers} layers)" if box.collapsed else box.kind
-    lines = [box.label] + ([kind] if kind != box.label else []) + ([shape_text(box.shape)] if box.shape else [])
+    lines = (
+        [box.label] + ([kind] if kind != box.label else []) + ([shape_text(box.shape)] if box.shape else [])
+    )
     # The label's lines are escaped one by one and joined by DOT's own line break.
     label = "\\n".join(quote(line)[1:-1] for line in lines)
-    attrs = [f'label="{label}"', f"fillcolor={quote(fill(box))}", f"tooltip={quote(box.id)}", f"id={element_id}"]
+    attrs = [
+        f'label="{label}"',
+        f"fillcolor={quote(fill(box))}",
+        f"tooltip={quote(box.id)}",
+        f"id={element_id}",
+    ]
     if box.collapsed:
         attrs.append('style="rounded,filled,bold"')
     if is_output:
@@ -91,16 +98,22 @@ def to_dot(diagram: Diagram) -> str:
     def emit(path: tuple[str, ...], indent: str) -> None:
         for box in tree.get(path, []):
             lines.append(indent + node_line(box, box.id in outputs, box_ids[box.id]))
-        for child in sorted((p for p in paths if len(p) == len(path) + 1 and p[:-1] == path), key=_first_index(diagram)):
+        for child in sorted(
+            (p for p in paths if len(p) == len(path) + 1 and p[:-1] == path), key=_first_index(diagram)
+        ):
             group = child[-1]
             lines.append(f"{indent}subgraph cluster_{group_ids[group]} {{")
-            lines.append(f'{indent}  label={quote(diagram.groups.get(group, group))}; style="rounded,dashed"; '
-                         f"color=\"#868e96\"; tooltip={quote(group)}; id={group_ids[group]};")
+            lines.append(
+                f'{indent}  label={quote(diagram.groups.get(group, group))}; style="rounded,dashed"; '
+                f'color="#868e96"; tooltip={quote(group)}; id={group_ids[group]};'
+            )
             emit(child, indent + "  ")
             lines.append(indent + "}")
 
     emit((), "  ")
-    lines += [f"  {quote_id(a)} -> {quote_id(b)} [id=e{index}];" for index, (a, b) in enumerate(diagram.edges)]
+    lines += [
+        f"  {quote_id(a)} -> {quote_id(b)} [id=e{index}];" for index, (a, b) in enumerate(diagram.edges)
+    ]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from kbuilder.diagram.dot import to_dot
 from kbuilder.diagram.render import check_target, render, write_atomically
@@ -26,7 +27,9 @@ def layer_shapes(built: Any) -> dict[str, list]:
             shapes[node.name] = list(node.spec.shape)
             continue
         output = layers[node.name].output
-        shapes[node.name] = [_shape(t) for t in output] if isinstance(output, (list, tuple)) else _shape(output)
+        shapes[node.name] = (
+            [_shape(t) for t in output] if isinstance(output, (list, tuple)) else _shape(output)
+        )
     return shapes
 
 
@@ -41,8 +44,13 @@ def graph_and_shapes(loaded: LoadedSpec, shapes: bool) -> tuple[Graph, dict[str,
 
 
 def draw(
-    loaded: LoadedSpec, path: Path | None = None, *, collapse: bool = False, depth: int | None = None,
-    shapes: bool = True, fold: Sequence[str] = (),
+    loaded: LoadedSpec,
+    path: Path | None = None,
+    *,
+    collapse: bool = False,
+    depth: int | None = None,
+    shapes: bool = True,
+    fold: Sequence[str] = (),
 ) -> tuple[Diagram, str]:
     """The diagram and its DOT text; writes `path` (format from its extension) when given."""
     if depth is not None and depth < 0:

@@ -16,7 +16,7 @@ import re
 from kbuilder.diagram.dot import element_ids
 from kbuilder.diagram.structure import Diagram
 
-_PROLOG = re.compile(r"^.*?(?=<svg)", re.S)  # XML declaration, DOCTYPE, comments
+_PROLOG = re.compile(r"^.*?(?=<svg)", re.DOTALL)  # XML declaration, DOCTYPE, comments
 
 
 def page_data(diagram: Diagram) -> dict:
@@ -33,7 +33,10 @@ def page_data(diagram: Diagram) -> dict:
             entry["ancestors"] = [group_ids[g] for g in box.group[:depth]]
     return {
         "name": diagram.name,
-        "boxes": {box_ids[box.id]: {"name": box.id, "groups": [group_ids[g] for g in box.group]} for box in diagram.boxes},
+        "boxes": {
+            box_ids[box.id]: {"name": box.id, "groups": [group_ids[g] for g in box.group]}
+            for box in diagram.boxes
+        },
         "edges": {f"e{index}": [box_ids[a], box_ids[b]] for index, (a, b) in enumerate(diagram.edges)},
         "groups": groups,
     }
@@ -48,7 +51,12 @@ def to_html(diagram: Diagram, svg: bytes) -> bytes:
     counts = diagram.counts()
     title = html.escape(diagram.name)
     return _PAGE.format(
-        title=title, drawing=drawing, data=data, options=options, script=_SCRIPT, style=_STYLE,
+        title=title,
+        drawing=drawing,
+        data=data,
+        options=options,
+        script=_SCRIPT,
+        style=_STYLE,
         summary=html.escape(f"{counts['layers']} layers, {counts['boxes']} boxes, {counts['groups']} groups"),
     ).encode("utf-8")
 

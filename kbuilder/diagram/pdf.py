@@ -36,7 +36,7 @@ class Pen:
             self.width = 2.0
         elif style.startswith("setlinewidth(") and style.endswith(")"):
             try:
-                self.width = float(style[len("setlinewidth("):-1])
+                self.width = float(style[len("setlinewidth(") : -1])
             except ValueError:
                 pass  # a malformed width leaves the pen as it was, as Graphviz does
 
@@ -70,7 +70,9 @@ def _fitted_size(text: str, size: float, width: float, family: str) -> float:
     return size * min(1.0, width / drawn) if drawn > 0 else size
 
 
-def draw_operations(axes, operations: list[dict], pen: Pen, fill_curves: bool, patches: list, scale: float = 1.0) -> None:
+def draw_operations(
+    axes, operations: list[dict], pen: Pen, fill_curves: bool, patches: list, scale: float = 1.0
+) -> None:
     """Replay one list of xdot operations: shapes go to `patches` (added to the axes in
     one collection, far faster than one by one), text straight onto the axes."""
     from matplotlib.patches import Ellipse, PathPatch, Polygon
@@ -90,21 +92,36 @@ def draw_operations(axes, operations: list[dict], pen: Pen, fill_curves: bool, p
         elif code in ("P", "p", "L"):
             points = op["points"]
             filled = code == "P"
-            patches.append(Polygon(points, closed=code != "L", facecolor=colour(pen.fill) if filled else "none", **line))
+            patches.append(
+                Polygon(points, closed=code != "L", facecolor=colour(pen.fill) if filled else "none", **line)
+            )
         elif code in ("B", "b"):
             points = op["points"]
             codes = [Path.MOVETO] + [Path.CURVE4] * (len(points) - 1)
-            patches.append(PathPatch(Path(points, codes), facecolor=colour(pen.fill) if fill_curves else "none", **line))
+            patches.append(
+                PathPatch(Path(points, codes), facecolor=colour(pen.fill) if fill_curves else "none", **line)
+            )
         elif code in ("E", "e"):
             cx, cy, rx, ry = op["rect"]
             filled = code == "E"
-            patches.append(Ellipse((cx, cy), 2 * rx, 2 * ry, facecolor=colour(pen.fill) if filled else "none", **line))
+            patches.append(
+                Ellipse((cx, cy), 2 * rx, 2 * ry, facecolor=colour(pen.fill) if filled else "none", **line)
+            )
         elif code == "T":
             family = "serif" if "Times" in pen.font_face else "sans-serif"
             size = _fitted_size(op["text"], pen.font_size, float(op.get("width", 0)), family)
             x, y = op["pt"]
-            axes.text(x, y, op["text"], fontsize=size * scale, family=family, color=colour(pen.stroke),
-                      parse_math=False, ha=_ALIGN.get(op.get("align", "c"), "center"), va="baseline")
+            axes.text(
+                x,
+                y,
+                op["text"],
+                fontsize=size * scale,
+                family=family,
+                color=colour(pen.stroke),
+                parse_math=False,
+                ha=_ALIGN.get(op.get("align", "c"), "center"),
+                va="baseline",
+            )
         # Other operations (gradients, images, font flags) do not occur in our diagrams.
 
 

@@ -34,7 +34,9 @@ def output_format(path: Path) -> str:
     if suffix not in FORMATS:
         known = ", ".join(sorted(FORMATS))
         hint = did_you_mean(suffix, FORMATS) if suffix else " (the name has no extension)"
-        raise UsageError(f"cannot tell the diagram format from '{path.name}'{hint}; end the name with one of {known}")
+        raise UsageError(
+            f"cannot tell the diagram format from '{path.name}'{hint}; end the name with one of {known}"
+        )
     return FORMATS[suffix]
 
 
@@ -60,18 +62,24 @@ def run_layout(dot_text: str, fmt: str) -> bytes:
     try:
         done = subprocess.run(
             [layout_command(), f"-T{fmt}"] + (_png_options() if fmt == "png" else []),
-            input=dot_text.encode("utf-8"), capture_output=True,
-            timeout=LAYOUT_TIMEOUT_S, check=False,
+            input=dot_text.encode("utf-8"),
+            capture_output=True,
+            timeout=LAYOUT_TIMEOUT_S,
+            check=False,
         )
     except subprocess.TimeoutExpired:
-        raise RuntimeFailure(f"the diagram layout took longer than {LAYOUT_TIMEOUT_S} s; "
-                             "draw fewer boxes with --collapse or --depth") from None
+        raise RuntimeFailure(
+            f"the diagram layout took longer than {LAYOUT_TIMEOUT_S} s; "
+            "draw fewer boxes with --collapse or --depth"
+        ) from None
     except OSError as exc:
         raise RuntimeFailure(f"cannot run '{LAYOUT_COMMAND}': {exc}") from None
     if done.returncode != 0 or not done.stdout:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RuntimeFailure(f"'{LAYOUT_COMMAND} -T{fmt}' failed (exit {done.returncode}): "
-                             + (message[-1] if message else "no output"))
+        raise RuntimeFailure(
+            f"'{LAYOUT_COMMAND} -T{fmt}' failed (exit {done.returncode}): "
+            + (message[-1] if message else "no output")
+        )
     return done.stdout
 
 
@@ -86,8 +94,10 @@ def render(dot_text: str, fmt: str) -> bytes:
         try:
             return xdot_to_pdf(layout)
         except ImportError as exc:
-            raise RuntimeFailure(f"a PDF diagram is drawn with matplotlib, which is missing ({exc}); "
-                                 "`pip install matplotlib` (a kbuilder dependency), or write .svg or .png") from None
+            raise RuntimeFailure(
+                f"a PDF diagram is drawn with matplotlib, which is missing ({exc}); "
+                "`pip install matplotlib` (a kbuilder dependency), or write .svg or .png"
+            ) from None
     if fmt == "html":  # the page needs the Diagram too: kbuilder.diagram.draw makes it
         raise ValueError("render() does not write HTML; use kbuilder.diagram.html.to_html")
     return run_layout(dot_text, fmt)

@@ -8,9 +8,9 @@ groups (DOT clusters) around their boxes. Nothing here imports Keras or runs `do
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Collection
 
 from kbuilder.errors import UsageError, did_you_mean
 from kbuilder.graph.graph import SEP, Graph
@@ -53,7 +53,7 @@ class Diagram:
 
 def short_name(name: str, parent: str) -> str:
     """`conv2_x-block1` inside `conv2_x` reads `block1`."""
-    return name[len(parent) + len(SEP):] if parent and name.startswith(parent + SEP) else name
+    return name[len(parent) + len(SEP) :] if parent and name.startswith(parent + SEP) else name
 
 
 def composite_kinds(graph: Graph) -> dict[str, str]:
@@ -108,12 +108,18 @@ def check_fold(graph: Graph, fold: Collection[str]) -> None:
     unknown = [name for name in fold if name not in known]
     if unknown:
         choices = ", ".join(sorted(known)) or "none: the spec has no blocks or composites"
-        raise UsageError(f"--fold {unknown[0]}: the spec uses no block or composite of that name"
-                         f"{did_you_mean(unknown[0], known)} (it uses: {choices})")
+        raise UsageError(
+            f"--fold {unknown[0]}: the spec uses no block or composite of that name"
+            f"{did_you_mean(unknown[0], known)} (it uses: {choices})"
+        )
 
 
 def make_diagram(
-    graph: Graph, shapes: dict[str, list] | None = None, *, collapse: bool = False, depth: int | None = None,
+    graph: Graph,
+    shapes: dict[str, list] | None = None,
+    *,
+    collapse: bool = False,
+    depth: int | None = None,
     fold: Collection[str] = (),
 ) -> Diagram:
     """The diagram of an expanded graph. `collapse` draws each innermost composite as one
@@ -136,14 +142,26 @@ def make_diagram(
         point = collapse_point(node.group, nesting, collapse, depth, folded)
         if point is None:
             box_id, enclosing = node.name, node.group
-            boxes[box_id] = Box(box_id, short_name(node.name, enclosing[-1] if enclosing else ""), node.kind,
-                                shapes.get(node.name), enclosing)
+            boxes[box_id] = Box(
+                box_id,
+                short_name(node.name, enclosing[-1] if enclosing else ""),
+                node.kind,
+                shapes.get(node.name),
+                enclosing,
+            )
         else:
             box_id, enclosing = node.group[point], node.group[:point]
             if box_id not in boxes:
                 output = graph.resolve(box_id)
-                boxes[box_id] = Box(box_id, short_name(box_id, enclosing[-1] if enclosing else ""), kinds.get(box_id, "block"),
-                                    shapes.get(output), enclosing, layers=0, collapsed=True)
+                boxes[box_id] = Box(
+                    box_id,
+                    short_name(box_id, enclosing[-1] if enclosing else ""),
+                    kinds.get(box_id, "block"),
+                    shapes.get(output),
+                    enclosing,
+                    layers=0,
+                    collapsed=True,
+                )
             boxes[box_id].layers += 1
         box_of[node.name] = box_id
         for index, group in enumerate(enclosing):

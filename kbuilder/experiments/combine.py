@@ -14,7 +14,11 @@ import numpy as np
 from kbuilder.errors import UsageError
 
 LossName = Literal["sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"]
-LOSSES: tuple[str, ...] = ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy")
+LOSSES: tuple[str, ...] = (
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "binary_crossentropy",
+)
 COMBINE_METHODS = ("average", "vote")
 EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] in its cross-entropies; so do we
 
@@ -57,8 +61,11 @@ def vote(member_probabilities: list[np.ndarray], *, loss: str) -> tuple[np.ndarr
     votes = np.stack([predicted_classes(p, loss=loss) for p in member_probabilities])  # [M, N]
     counts = np.stack([(votes == c).sum(axis=0) for c in range(classes)], axis=-1)  # [N, C]
     mean = average(member_probabilities)
-    mean_by_class = np.concatenate([1.0 - mean.reshape(len(mean), -1), mean.reshape(len(mean), -1)], axis=-1) \
-        if loss == "binary_crossentropy" else mean
+    mean_by_class = (
+        np.concatenate([1.0 - mean.reshape(len(mean), -1), mean.reshape(len(mean), -1)], axis=-1)
+        if loss == "binary_crossentropy"
+        else mean
+    )
     leaders = counts == counts.max(axis=-1, keepdims=True)
     winners = np.argmax(np.where(leaders, mean_by_class, -np.inf), axis=-1)
     return winners, counts / len(member_probabilities)
@@ -69,8 +76,11 @@ def true_classes(labels: np.ndarray, *, loss: str) -> np.ndarray:
     labels = np.asarray(labels)
     if loss == "categorical_crossentropy":
         return np.argmax(labels, axis=-1)
-    return labels.reshape(len(labels), -1)[:, 0].astype("int64") if loss == "binary_crossentropy" \
+    return (
+        labels.reshape(len(labels), -1)[:, 0].astype("int64")
+        if loss == "binary_crossentropy"
         else labels.reshape(len(labels)).astype("int64")
+    )
 
 
 def accuracy(classes: np.ndarray, labels: np.ndarray, *, loss: str) -> float:
@@ -99,6 +109,8 @@ def check_method(method: str) -> str:
     if method not in COMBINE_METHODS:
         from kbuilder.errors import did_you_mean
 
-        raise UsageError(f"unknown combination '{method}'{did_you_mean(method, COMBINE_METHODS)}; "
-                         f"choose {' or '.join(COMBINE_METHODS)}")
+        raise UsageError(
+            f"unknown combination '{method}'{did_you_mean(method, COMBINE_METHODS)}; "
+            f"choose {' or '.join(COMBINE_METHODS)}"
+        )
     return method

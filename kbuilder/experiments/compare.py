@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from kbuilder.errors import RuntimeFailure, UsageError
 from kbuilder.experiments.runs import RunRecord, read_run
 
 # Final figures shown for every run, in this order, when at least one run has them.
-METRIC_KEYS = ("test_accuracy", "test_loss", "val_accuracy", "val_loss", "train_accuracy", "train_loss",
-               "epochs_run", "train_seconds")
+METRIC_KEYS = (
+    "test_accuracy",
+    "test_loss",
+    "val_accuracy",
+    "val_loss",
+    "train_accuracy",
+    "train_loss",
+    "epochs_run",
+    "train_seconds",
+)
 MISSING = "(absent)"
 MAX_RUNS = 50
 CURVES = ("loss", "accuracy")
@@ -75,19 +84,28 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
     differing = differing_paths([run.spec for run in runs])
     flats = [flatten(run.spec) for run in runs]
     settings = {path: [flat.get(path, MISSING) for flat in flats] for path in differing}
-    metrics = {key: [(run.metrics or {}).get(key) for run in runs] for key in METRIC_KEYS
-               if any((run.metrics or {}).get(key) is not None for run in runs)}
+    metrics = {
+        key: [(run.metrics or {}).get(key) for run in runs]
+        for key in METRIC_KEYS
+        if any((run.metrics or {}).get(key) is not None for run in runs)
+    }
     return Comparison(runs, run_labels([run.path for run in runs]), settings, metrics)
 
 
 def as_json(comparison: Comparison, figure: str | None) -> dict[str, Any]:
     return {
         "ok": True,
-        "runs": [{"label": label, "run_dir": str(run.path), "finished": run.finished,
-                  "settings": {path: values[i] for path, values in comparison.settings.items()},
-                  "metrics": {key: values[i] for key, values in comparison.metrics.items()},
-                  "epochs_recorded": len(run.history)}
-                 for i, (label, run) in enumerate(zip(comparison.labels, comparison.runs))],
+        "runs": [
+            {
+                "label": label,
+                "run_dir": str(run.path),
+                "finished": run.finished,
+                "settings": {path: values[i] for path, values in comparison.settings.items()},
+                "metrics": {key: values[i] for key, values in comparison.metrics.items()},
+                "epochs_recorded": len(run.history),
+            }
+            for i, (label, run) in enumerate(zip(comparison.labels, comparison.runs))
+        ],
         "differing_settings": list(comparison.settings),
         "figure": figure,
     }
@@ -120,7 +138,11 @@ def plot_curves(comparison: Comparison, path: str | Path) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     histories = [run.history for run in comparison.runs]
-    panels = [name for name in CURVES if any(name in row or f"val_{name}" in row for rows in histories for row in rows)]
+    panels = [
+        name
+        for name in CURVES
+        if any(name in row or f"val_{name}" in row for rows in histories for row in rows)
+    ]
     if not panels:
         raise UsageError("the runs have no per-epoch history (history.json or history.csv) to plot")
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
@@ -130,9 +152,19 @@ def plot_curves(comparison: Comparison, path: str | Path) -> Path:
             colour = colours[index % len(colours)]
             epochs = [row.get("epoch") for row in rows]
             for key, style, suffix in ((name, "-", "train"), (f"val_{name}", "--", "validation")):
-                values = [row.get(key) if isinstance(row.get(key), (int, float)) else float("nan") for row in rows]
+                values = [
+                    row.get(key) if isinstance(row.get(key), (int, float)) else float("nan") for row in rows
+                ]
                 if any(v == v for v in values):  # NaN != NaN: at least one real value
-                    ax.plot(epochs, values, style, color=colour, marker="o", markersize=3, label=f"{label} {suffix}")
+                    ax.plot(
+                        epochs,
+                        values,
+                        style,
+                        color=colour,
+                        marker="o",
+                        markersize=3,
+                        label=f"{label} {suffix}",
+                    )
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)

@@ -25,7 +25,9 @@ def load_member_model(run_dir: Path) -> Any:
     if not file.is_file():
         from kbuilder.experiments.runs import RunError
 
-        raise RunError(f"{run_dir}: the run has no {rd.LAST_MODEL} (a finished `kbuilder train` run saves it)")
+        raise RunError(
+            f"{run_dir}: the run has no {rd.LAST_MODEL} (a finished `kbuilder train` run saves it)"
+        )
     try:
         # A member's file is untrusted like any run's: its config may name only Keras's
         # built-in classes and kbuilder's layers (no Lambda, no foreign module).
@@ -33,7 +35,9 @@ def load_member_model(run_dir: Path) -> Any:
     except KBuilderError:
         raise
     except Exception as exc:  # noqa: BLE001  (a corrupt or foreign file fails in many ways inside Keras)
-        raise RuntimeFailure(f"cannot load {file}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+        raise RuntimeFailure(
+            f"cannot load {file}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        ) from None
 
 
 def outputs_logits(model: Any, loss_spec) -> bool:
@@ -49,7 +53,9 @@ def squash_activation(loss_name: str) -> str:
     return "sigmoid" if loss_name == "binary_crossentropy" else "softmax"
 
 
-def build_ensemble_model(models: list[Any], logits: list[bool], *, loss_name: str, input_name: str, name: str) -> Any:
+def build_ensemble_model(
+    models: list[Any], logits: list[bool], *, loss_name: str, input_name: str, name: str
+) -> Any:
     """One functional model: every member under the name member_<k>, outputs averaged."""
     import keras
 
@@ -62,7 +68,9 @@ def build_ensemble_model(models: list[Any], logits: list[bool], *, loss_name: st
         member.name = f"member_{index}"  # distinct names: the members' own layer names repeat
         output = member(inputs)
         if is_logits:
-            output = keras.layers.Activation(squash_activation(loss_name), name=f"member_{index}_probabilities")(output)
+            output = keras.layers.Activation(
+                squash_activation(loss_name), name=f"member_{index}_probabilities"
+            )(output)
         probabilities.append(output)
     averaged = keras.layers.Average(name="average")(probabilities)
     return keras.Model(inputs, averaged, name=f"{name}_ensemble")
@@ -73,6 +81,8 @@ def predict(model: Any, x: Any, batch_size: int) -> Any:
     import keras
     import numpy as np
 
-    parts = [keras.ops.convert_to_numpy(model(x[start:start + batch_size], training=False))
-             for start in range(0, len(x), batch_size)]
+    parts = [
+        keras.ops.convert_to_numpy(model(x[start : start + batch_size], training=False))
+        for start in range(0, len(x), batch_size)
+    ]
     return np.concatenate(parts).astype("float64")

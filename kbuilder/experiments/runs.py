@@ -52,7 +52,9 @@ def read_run(path: str | Path, *, need_metrics: bool = False) -> RunRecord:
         raise RunError(f"{path}: not a directory (expected a run directory written by `kbuilder train`)")
     spec_file = path / rd.SPEC_FILE
     if not spec_file.is_file():
-        raise RunError(f"{path}: not a run directory (it has no {rd.SPEC_FILE}, which `kbuilder train` writes into every run)")
+        raise RunError(
+            f"{path}: not a run directory (it has no {rd.SPEC_FILE}, which `kbuilder train` writes into every run)"
+        )
     from kbuilder.spec.loader import read_yaml
 
     spec, _ = read_yaml(spec_file)  # located SpecError on bad YAML
@@ -61,8 +63,10 @@ def read_run(path: str | Path, *, need_metrics: bool = False) -> RunRecord:
     metrics_file = path / rd.METRICS_FILE
     metrics = read_json(metrics_file, dict) if metrics_file.is_file() else None
     if metrics is None and need_metrics:
-        raise RunError(f"{path}: the run has not finished (no {rd.METRICS_FILE}); "
-                       f"finish it with `kbuilder train --resume {path}`")
+        raise RunError(
+            f"{path}: the run has not finished (no {rd.METRICS_FILE}); "
+            f"finish it with `kbuilder train --resume {path}`"
+        )
     return RunRecord(path, spec, metrics, read_history(path))
 
 
@@ -77,8 +81,10 @@ def read_json(file: Path, kind: type) -> Any:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RunError(f"{file}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); "
-                       "the file is written by `kbuilder train`: train the run again or leave it out") from None
+        raise RunError(
+            f"{file}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); "
+            "the file is written by `kbuilder train`: train the run again or leave it out"
+        ) from None
     if not isinstance(data, kind):
         expected = "an object" if kind is dict else "a list"
         raise RunError(f"{file}:1:1: expected {expected}, got {type(data).__name__}")
@@ -92,7 +98,9 @@ def read_history(path: Path) -> list[dict[str, Any]]:
         rows = read_json(json_file, list)
         for index, row in enumerate(rows):
             if not isinstance(row, dict):
-                raise RunError(f"{json_file}: row {index} is {type(row).__name__}, expected an object of figures")
+                raise RunError(
+                    f"{json_file}: row {index} is {type(row).__name__}, expected an object of figures"
+                )
         return rows
     if not csv_file.is_file():
         return []

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def cell(value: Any) -> str:
@@ -22,7 +23,9 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def render_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *, notes: Sequence[str] = ()) -> str:
+def render_table(
+    title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *, notes: Sequence[str] = ()
+) -> str:
     """The table in `fmt` (rich, plain, markdown or csv); notes are lines printed below it."""
     if fmt == "csv":  # for other programs: full precision, empty for missing
         buffer = io.StringIO()
@@ -45,7 +48,9 @@ def render_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any
             table.add_column(header)
         for row in cells:
             table.add_row(*row)
-        needed = sum(max([len(h)] + [len(r[i]) for r in cells]) + 3 for i, h in enumerate(headers)) + 1  # cell padding and borders
+        needed = (
+            sum(max([len(h)] + [len(r[i]) for r in cells]) + 3 for i, h in enumerate(headers)) + 1
+        )  # cell padding and borders
         console = Console(record=True, width=max(100, needed))
         with console.capture() as capture:
             console.print(table)

@@ -73,19 +73,32 @@ def trial_rows(study, search) -> list[dict[str, Any]]:
         if trial.user_attrs.get("surplus"):
             continue
         figures = trial.user_attrs.get("figures") or {}
-        rows.append({
-            "trial": trial.number, "state": state_of(trial), search.metric: trial.value,
-            **{key: trial.params.get(key) for key in search.space},
-            **{k: v for k, v in figures.items() if k != search.metric},
-            "baseline": True if trial.user_attrs.get("baseline") else None,
-            "round": trial.user_attrs.get("round"), "seconds": _seconds(trial),
-            "retry_of": trial.user_attrs.get("retry_of", trial.system_attrs.get("failed_trial")),
-            "run_dir": trial.user_attrs.get("run_dir"), "host": trial.user_attrs.get("host"),
-            "error": trial.user_attrs.get("error"),
-        })
+        rows.append(
+            {
+                "trial": trial.number,
+                "state": state_of(trial),
+                search.metric: trial.value,
+                **{key: trial.params.get(key) for key in search.space},
+                **{k: v for k, v in figures.items() if k != search.metric},
+                "baseline": True if trial.user_attrs.get("baseline") else None,
+                "round": trial.user_attrs.get("round"),
+                "seconds": _seconds(trial),
+                "retry_of": trial.user_attrs.get("retry_of", trial.system_attrs.get("failed_trial")),
+                "run_dir": trial.user_attrs.get("run_dir"),
+                "host": trial.user_attrs.get("host"),
+                "error": trial.user_attrs.get("error"),
+            }
+        )
     sign = -1.0 if search.goal() == "maximize" else 1.0
     order = {"complete": 0, "pruned": 1, "running": 2, "waiting": 2, "fail": 3, "interrupted": 4}
-    return sorted(rows, key=lambda r: (order.get(r["state"], 5), sign * r[search.metric] if r[search.metric] is not None else 0, r["trial"]))
+    return sorted(
+        rows,
+        key=lambda r: (
+            order.get(r["state"], 5),
+            sign * r[search.metric] if r[search.metric] is not None else 0,
+            r["trial"],
+        ),
+    )
 
 
 def table_columns(rows: list[dict], search) -> list[str]:
@@ -116,7 +129,9 @@ def render_table(rows: list[dict], search, fmt: str) -> str:
 def best_trial(study):
     from optuna.trial import TrialState
 
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    complete = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None
+    ]
     return study.best_trial if complete else None
 
 
@@ -139,8 +154,11 @@ def _compact_dumper():
         """Lists of numbers (shapes, inline data) on one line, as people write them."""
 
     def represent_list(dumper, items):
-        flat = all(not isinstance(i, (dict, list)) or (isinstance(i, list) and all(not isinstance(j, (dict, list)) for j in i))
-                   for i in items)
+        flat = all(
+            not isinstance(i, (dict, list))
+            or (isinstance(i, list) and all(not isinstance(j, (dict, list)) for j in i))
+            for i in items
+        )
         return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flat and bool(items))
 
     CompactDumper.add_representer(list, represent_list)
@@ -157,12 +175,18 @@ def write_best_spec(study, trial, path: Path) -> Path:
 
     spec_data = study.user_attrs.get("spec_data")
     if spec_data is None:
-        raise RuntimeFailure(f"the study '{study.study_name}' holds no spec (was it started by kbuilder tune?)")
+        raise RuntimeFailure(
+            f"the study '{study.study_name}' holds no spec (was it started by kbuilder tune?)"
+        )
     data = spec_data_for(spec_data, trial.params)
-    header = (f"# Best trial ({trial.number}) of the kbuilder tune study '{study.study_name}': "
-              f"{study.user_attrs['search']['metric']} = {trial.value:.6g}.\n"
-              f"# Tuned from {study.user_attrs.get('spec_file')}; train it with `kbuilder train {path.name}`.\n")
-    _atomic_write(path, (header + yaml.dump(data, Dumper=_CompactDumper, sort_keys=False, allow_unicode=True)).encode())
+    header = (
+        f"# Best trial ({trial.number}) of the kbuilder tune study '{study.study_name}': "
+        f"{study.user_attrs['search']['metric']} = {trial.value:.6g}.\n"
+        f"# Tuned from {study.user_attrs.get('spec_file')}; train it with `kbuilder train {path.name}`.\n"
+    )
+    _atomic_write(
+        path, (header + yaml.dump(data, Dumper=_CompactDumper, sort_keys=False, allow_unicode=True)).encode()
+    )
     return path
 
 
@@ -176,7 +200,11 @@ def write_plots(study, folder: Path) -> dict[str, str]:
 
     folder.mkdir(parents=True, exist_ok=True)
     made: dict[str, str] = {}
-    for name, draw in (("history", ovm.plot_optimization_history), ("slice", ovm.plot_slice), ("importance", ovm.plot_param_importances)):
+    for name, draw in (
+        ("history", ovm.plot_optimization_history),
+        ("slice", ovm.plot_slice),
+        ("importance", ovm.plot_param_importances),
+    ):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
@@ -191,7 +219,9 @@ def write_plots(study, folder: Path) -> dict[str, str]:
             _atomic_write(path, buffer.getvalue())
             made[name] = str(path)
         except Exception as exc:  # noqa: BLE001  (e.g. importances need two finished trials)
-            made[name] = f"skipped: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            made[name] = (
+                f"skipped: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            )
     return made
 
 
@@ -206,11 +236,21 @@ def write_report(study, search, study_dir: Path, storage_shown: str) -> dict[str
     counts = count_trials(study)
     best = best_trial(study)
     summary: dict[str, Any] = {
-        "study": study.study_name, "storage": storage_shown, "study_dir": str(study_dir),
-        "metric": search.metric, "direction": search.goal(), "sampler": search.sampler, "pruner": search.pruner,
-        "target": study.user_attrs.get("target"), "counted": counts.done, "complete": counts.complete,
-        "pruned": counts.pruned, "failed": counts.failed, "running": counts.running,
-        "best": None, "best_spec": None,
+        "study": study.study_name,
+        "storage": storage_shown,
+        "study_dir": str(study_dir),
+        "metric": search.metric,
+        "direction": search.goal(),
+        "sampler": search.sampler,
+        "pruner": search.pruner,
+        "target": study.user_attrs.get("target"),
+        "counted": counts.done,
+        "complete": counts.complete,
+        "pruned": counts.pruned,
+        "failed": counts.failed,
+        "running": counts.running,
+        "best": None,
+        "best_spec": None,
     }
     if best is not None:
         summary["best"] = next(r for r in rows if r["trial"] == best.number)

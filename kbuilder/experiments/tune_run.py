@@ -11,7 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from kbuilder.errors import KBuilderError, RuntimeFailure
 from kbuilder.experiments.tune_study import TuneConfig, count_trials, open_study
@@ -45,7 +46,9 @@ def run_worker(config: TuneConfig, announce: Callable | None = None) -> None:
             time.sleep(POLL_SECONDS)  # the last places are running elsewhere (or turn stale and are retried)
             continue
         try:
-            study.optimize(runner, n_trials=1, catch=(TrialFailed, Surplus), callbacks=callbacks, gc_after_trial=True)
+            study.optimize(
+                runner, n_trials=1, catch=(TrialFailed, Surplus), callbacks=callbacks, gc_after_trial=True
+            )
         except Interrupted:
             raise KeyboardInterrupt from None
         except optuna.exceptions.OptunaError as exc:
@@ -110,10 +113,15 @@ def run_study(config: TuneConfig, loaded, progress: Progress) -> None:
         try:
             run_worker(config, announce=progress)
         except KeyboardInterrupt:
-            raise RuntimeFailure("interrupted; the finished trials are kept: run the same command again to continue the study") from None
+            raise RuntimeFailure(
+                "interrupted; the finished trials are kept: run the same command again to continue the study"
+            ) from None
         return
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked TensorFlow state
-    workers = [context.Process(target=_worker_main, args=(config,), name=f"tune-worker-{i}") for i in range(config.workers)]
+    workers = [
+        context.Process(target=_worker_main, args=(config,), name=f"tune-worker-{i}")
+        for i in range(config.workers)
+    ]
     for worker in workers:
         worker.start()
     try:
@@ -123,10 +131,14 @@ def run_study(config: TuneConfig, loaded, progress: Progress) -> None:
     except KeyboardInterrupt:
         for worker in workers:
             worker.join(timeout=60)
-        raise RuntimeFailure("interrupted; the finished trials are kept: run the same command again to continue the study") from None
+        raise RuntimeFailure(
+            "interrupted; the finished trials are kept: run the same command again to continue the study"
+        ) from None
     progress.poll(study)
     failed = [w for w in workers if w.exitcode not in (0, None)]
     if failed and count_trials(study).done < target_of(config, loaded.spec.search):
         codes = ", ".join(f"{w.name} exit {w.exitcode}" for w in failed)
-        raise RuntimeFailure(f"{len(failed)} of {len(workers)} workers failed ({codes}) before the study had its trials; "
-                             "run the same command again to continue it")
+        raise RuntimeFailure(
+            f"{len(failed)} of {len(workers)} workers failed ({codes}) before the study had its trials; "
+            "run the same command again to continue it"
+        )

@@ -140,10 +140,14 @@ class CoarseToFineSampler(optuna.samplers.BaseSampler):
         if narrowed is None:
             return self._random.sample_independent(study, trial, param_name, param_distribution)
         if isinstance(param_distribution, CategoricalDistribution):
-            return self._random.sample_independent(study, trial, param_name, CategoricalDistribution(tuple(narrowed)))
+            return self._random.sample_independent(
+                study, trial, param_name, CategoricalDistribution(tuple(narrowed))
+            )
         low, high = narrowed
         if isinstance(param_distribution, IntDistribution):
-            inner = IntDistribution(int(low), int(high), log=param_distribution.log, step=param_distribution.step)
+            inner = IntDistribution(
+                int(low), int(high), log=param_distribution.log, step=param_distribution.step
+            )
         else:
             inner = FloatDistribution(low, high, log=param_distribution.log, step=param_distribution.step)
         return self._random.sample_independent(study, trial, param_name, inner)
@@ -152,11 +156,15 @@ class CoarseToFineSampler(optuna.samplers.BaseSampler):
         """Per parameter, [low, high] (numbers) or the kept values (choices); {} in round 0."""
         if round_index == 0:
             return {}
-        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+        done = [
+            t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None
+        ]
         if len(done) < 2:
             return {}
         reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-        best = sorted(done, key=lambda t: t.value, reverse=reverse)[: max(2, math.ceil(KEEP_FRACTION * len(done)))]
+        best = sorted(done, key=lambda t: t.value, reverse=reverse)[
+            : max(2, math.ceil(KEEP_FRACTION * len(done)))
+        ]
         out: dict[str, Any] = {}
         for key, param in self.search.space.items():
             values = [t.params[key] for t in best if key in t.params]

@@ -80,15 +80,27 @@ def open_storage(url: str, heartbeat: int):
     # SQLite serializes writers; several worker processes wait for the lock instead of failing.
     # A server's connections are shared by every worker of every machine: a worker needs one for
     # its trial and one for its heartbeat, so its pool stays small (SQLAlchemy's default allows 15).
-    engine_kwargs = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else {
-        "pool_pre_ping": True, "pool_size": 2, "max_overflow": 3}
+    engine_kwargs = (
+        {"connect_args": {"timeout": 300}}
+        if url.startswith("sqlite")
+        else {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 3}
+    )
     try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat,
+            grace_period=3 * heartbeat,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+        )
     except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
-        raise UsageError(f"cannot open the study storage {shown_url(url)}: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise UsageError(
+            f"cannot open the study storage {shown_url(url)}: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     except Exception as exc:  # noqa: BLE001  (SQLAlchemy's connection errors have many types)
-        raise UsageError(f"cannot open the study storage {shown_url(url)}: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise UsageError(
+            f"cannot open the study storage {shown_url(url)}: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -103,8 +115,14 @@ def open_study(config: TuneConfig, search, spec_data: dict[str, Any] | None = No
     from kbuilder.experiments.tune_space import make_pruner, make_sampler
 
     storage = open_storage(config.resolved_storage(), config.heartbeat)
-    study = optuna.create_study(storage=storage, study_name=config.study_name, direction=search.goal(),
-                                sampler=make_sampler(search), pruner=make_pruner(search, epochs), load_if_exists=True)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=config.study_name,
+        direction=search.goal(),
+        sampler=make_sampler(search),
+        pruner=make_pruner(search, epochs),
+        load_if_exists=True,
+    )
     current = search_signature(search)
     stored = study.user_attrs.get("search")
     if stored is None:
@@ -181,6 +199,8 @@ def is_surplus(study, number: int, target: int) -> bool:
     for trial in study.get_trials(deepcopy=False):
         if trial.number == number:
             continue
-        if counted(trial) or (trial.state in (TrialState.RUNNING, TrialState.WAITING) and trial.number < number):
+        if counted(trial) or (
+            trial.state in (TrialState.RUNNING, TrialState.WAITING) and trial.number < number
+        ):
             ahead += 1
     return ahead >= target

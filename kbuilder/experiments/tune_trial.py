@@ -21,7 +21,16 @@ from kbuilder.errors import KBuilderError, SpecError
 from kbuilder.experiments.tune_study import TRIALS_DIR, TuneConfig, is_duplicate_retry, is_surplus
 
 # Figures of metrics.json kept on each trial (the table shows them beside the metric).
-FIGURES = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "train_accuracy", "train_loss", "epochs_run", "train_seconds")
+FIGURES = (
+    "val_accuracy",
+    "val_loss",
+    "test_accuracy",
+    "test_loss",
+    "train_accuracy",
+    "train_loss",
+    "epochs_run",
+    "train_seconds",
+)
 
 
 class TrialFailed(Exception):
@@ -73,10 +82,20 @@ class SplitsCache:
     def __call__(self, data, *, spec_dir, data_dir, input_shape, seed):
         from kbuilder.train.data import Arrays, Splits, load_splits
 
-        key = json.dumps([data.model_dump(mode="json", exclude={"preprocess", "augment", "shuffle"}),
-                          str(spec_dir), str(data_dir), list(input_shape), seed], sort_keys=True)
+        key = json.dumps(
+            [
+                data.model_dump(mode="json", exclude={"preprocess", "augment", "shuffle"}),
+                str(spec_dir),
+                str(data_dir),
+                list(input_shape),
+                seed,
+            ],
+            sort_keys=True,
+        )
         if key not in self._store:
-            self._store[key] = load_splits(data, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape, seed=seed)
+            self._store[key] = load_splits(
+                data, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape, seed=seed
+            )
         cached = self._store[key]
 
         def copy(arrays):
@@ -118,7 +137,9 @@ class TrialRunner:
         self.splits = SplitsCache()
 
     def __call__(self, trial: optuna.Trial) -> float:
-        if is_surplus(trial.study, trial.number, self.target) or is_duplicate_retry(trial.study, trial.number):
+        if is_surplus(trial.study, trial.number, self.target) or is_duplicate_retry(
+            trial.study, trial.number
+        ):
             trial.set_user_attr("surplus", True)
             trial.set_user_attr("run_dir", None)  # a retry carries its original's; this one trains nowhere
             raise Surplus()
@@ -139,18 +160,25 @@ class TrialRunner:
             self._requeue(trial)
             raise Interrupted() from None
         except Exception as exc:  # noqa: BLE001  (any failure fails this trial, not the study)
-            if isinstance(exc.__context__, KeyboardInterrupt):  # the runner turns Ctrl-C into a RuntimeFailure
+            if isinstance(
+                exc.__context__, KeyboardInterrupt
+            ):  # the runner turns Ctrl-C into a RuntimeFailure
                 self._requeue(trial)
                 raise Interrupted() from None
             trial.set_user_attr("error", _message(exc))
             raise TrialFailed(_message(exc)) from None
-        figures = {k: result.metrics.get(k) for k in FIGURES if isinstance(result.metrics.get(k), (int, float))}
+        figures = {
+            k: result.metrics.get(k) for k in FIGURES if isinstance(result.metrics.get(k), (int, float))
+        }
         trial.set_user_attr("figures", figures)
         value = result.metrics.get(self.search.metric)
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             known = sorted(k for k, v in result.metrics.items() if isinstance(v, float))
-            message = (f"the run has no figure '{self.search.metric}' (it has {', '.join(known)})" if value is None
-                       or not isinstance(value, (int, float)) else f"{self.search.metric} is {value} (the training diverged)")
+            message = (
+                f"the run has no figure '{self.search.metric}' (it has {', '.join(known)})"
+                if value is None or not isinstance(value, (int, float))
+                else f"{self.search.metric} is {value} (the training diverged)"
+            )
             trial.set_user_attr("error", message)
             raise TrialFailed(message)
         if callback.pruned_at is not None:
@@ -159,16 +187,24 @@ class TrialRunner:
         return float(value)
 
     def _train(self, trial, loaded, run_dir: Path):
-        from kbuilder.train import TrainOptions, train
-
         import keras
+
+        from kbuilder.train import TrainOptions, train
 
         keras.utils.clear_session()  # the previous trial's model and functions are not needed again
         callback = pruning_callback(trial, self.search.epoch_metric())
-        result = train(loaded, TrainOptions(
-            data_dir=self.config.data_dir, out=run_dir, backend=self.config.backend, verbose=0,
-            export=self.config.export, extra_callbacks=[callback], load_splits=self.splits,
-        ))
+        result = train(
+            loaded,
+            TrainOptions(
+                data_dir=self.config.data_dir,
+                out=run_dir,
+                backend=self.config.backend,
+                verbose=0,
+                export=self.config.export,
+                extra_callbacks=[callback],
+                load_splits=self.splits,
+            ),
+        )
         return result, callback
 
     def _share_cores(self, loaded) -> None:
@@ -180,7 +216,9 @@ class TrialRunner:
 
     def _requeue(self, trial) -> None:
         """Queue the interrupted trial's values again, so the next run of the study retries them."""
-        trial.study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+        trial.study.enqueue_trial(
+            dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False
+        )
 
 
 def _suggest(trial, search) -> dict[str, Any]:

@@ -29,8 +29,10 @@ class BoundError(ParamError):
 
 
 def _too_big(what: str) -> ParamError:
-    return BoundError(f"the result would be {what}; expressions are limited to integers below 2**{MAX_INT_BITS}, "
-                      f"finite floats and text of at most {MAX_TEXT} characters")
+    return BoundError(
+        f"the result would be {what}; expressions are limited to integers below 2**{MAX_INT_BITS}, "
+        f"finite floats and text of at most {MAX_TEXT} characters"
+    )
 
 
 def checked(value: Any) -> Any:
@@ -53,7 +55,9 @@ def checked(value: Any) -> Any:
         if len(value) > MAX_ITEMS:
             raise _too_big(f"a list of {len(value)} items")
         return value
-    raise BoundError(f"the result would be a {type(value).__name__} ({value!r}), which no layer argument takes")
+    raise BoundError(
+        f"the result would be a {type(value).__name__} ({value!r}), which no layer argument takes"
+    )
 
 
 def _length(value: Any) -> int | None:
@@ -88,7 +92,12 @@ def checked_power(base: Any, exponent: Any) -> Any:
         bits = exponent * (abs(base).bit_length() - 1)
         if bits > MAX_INT_BITS:
             raise _too_big(f"an integer of at least {bits} bits")
-    if isinstance(base, (int, float)) and isinstance(exponent, (int, float)) and abs(base) > 1 and exponent > 0:
+    if (
+        isinstance(base, (int, float))
+        and isinstance(exponent, (int, float))
+        and abs(base) > 1
+        and exponent > 0
+    ):
         # A float power: log2 of the result above 1024 overflows a double.
         if exponent * math.log2(abs(base)) > 1024:
             raise _too_big(f"about 2**{exponent * math.log2(abs(base)):.0f}")

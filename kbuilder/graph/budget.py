@@ -19,7 +19,8 @@ the exact count during expansion would have accepted.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from kbuilder.errors import Location, Problem, SpecError
 
@@ -98,8 +99,15 @@ class ExpansionBudget:
         if self.expanded > MAX_LAYERS:
             self._too_large(location, context, "this is where the limit was reached")
         if nesting >= MAX_NESTING:
-            raise SpecError([Problem(location, f"composites nested deeper than {MAX_NESTING} levels "
-                                               "(block uses included)", context)])
+            raise SpecError(
+                [
+                    Problem(
+                        location,
+                        f"composites nested deeper than {MAX_NESTING} levels (block uses included)",
+                        context,
+                    )
+                ]
+            )
 
     def repeat(self, location: Location, context: str, times: int, raw_layers: Any) -> None:
         self._ahead(location, context, times * self.bound.of_list(raw_layers), "repeat")
@@ -114,6 +122,13 @@ class ExpansionBudget:
 
     @staticmethod
     def _too_large(location: Location, context: str, detail: str) -> None:
-        raise ExpansionTooLarge([Problem(
-            location, f"the model expands to more than {MAX_LAYERS:,} layers (repeat counts and block uses "
-            f"multiply); {detail}", context)])
+        raise ExpansionTooLarge(
+            [
+                Problem(
+                    location,
+                    f"the model expands to more than {MAX_LAYERS:,} layers (repeat counts and block uses "
+                    f"multiply); {detail}",
+                    context,
+                )
+            ]
+        )

@@ -11,7 +11,8 @@ or the broadcast size, most layers pass it through. Where the spec cannot tell (
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kbuilder.errors import Location, Problem, SpecError
 from kbuilder.graph.graph import Node
@@ -38,12 +39,16 @@ class ChannelCounts:
         """The count of `name`'s output, or a located error asking the user for a number."""
         count = self.of(name) if name is not None else None
         if count is None:
-            raise SpecError([Problem(
-                location,
-                f"`${{in_channels}}` in the arguments of a {kind} needs its input's channel count, which the spec "
-                "does not tell before building (after a flatten or a reshape to -1, say); write the number instead",
-                context,
-            )])
+            raise SpecError(
+                [
+                    Problem(
+                        location,
+                        f"`${{in_channels}}` in the arguments of a {kind} needs its input's channel count, which the spec "
+                        "does not tell before building (after a flatten or a reshape to -1, say); write the number instead",
+                        context,
+                    )
+                ]
+            )
         return count
 
     def _count(self, node: Node) -> int | None:

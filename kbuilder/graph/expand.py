@@ -6,16 +6,17 @@ names, references, cycles and unused outputs are checked before anything is buil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import Field, ValidationError
 
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
+from kbuilder.graph.budget import ExpansionBudget, ExpansionTooLarge
 from kbuilder.graph.channels import ChannelCounts
 from kbuilder.graph.graph import SEP, Graph, Node
 from kbuilder.graph.order import check_unused, topological_order
-from kbuilder.graph.budget import ExpansionBudget, ExpansionTooLarge  # noqa: I001  (own line: merges cleanly)
 from kbuilder.graph.params import ParamError, mentions, shallow_substitute
 from kbuilder.graph.unused import unused_parameters
 from kbuilder.spec import LoadedSpec
@@ -51,7 +52,7 @@ class Frame:
     frozen: bool = False
     prefixes: tuple[str, ...] = ("",)  # every enclosing prefix, for resolving references
 
-    def enter(self, prefix: str, **changes: Any) -> "Frame":
+    def enter(self, prefix: str, **changes: Any) -> Frame:
         return replace(self, prefix=prefix, prefixes=self.prefixes + (prefix,), **changes)
 
 
@@ -68,8 +69,11 @@ class Expander:
         self.groups: dict[str, tuple[str, Location]] = {}
         self.warnings: dict[tuple, Problem] = {}  # unused block parameters, each place once
         self.composites: dict[str, Callable] = {
-            "branches": self._branches, "residual": self._residual, "repeat": self._repeat,
-            "block": self._block, "inception": self._inception,
+            "branches": self._branches,
+            "residual": self._residual,
+            "repeat": self._repeat,
+            "block": self._block,
+            "inception": self._inception,
         }
         self.channels = ChannelCounts(self.nodes, self._resolved_inputs)
 
@@ -81,13 +85,22 @@ class Expander:
         prev = Ref((names[0],), self.source.locate(("inputs",))) if len(names) == 1 else None
         top = Frame("", (), dict(self.spec.params))
         last = self.expand_list(self.spec.layers, ("layers",), top, prev)
-        outputs = [Ref((name,), self.source.locate(("outputs", i))) for i, name in enumerate(self.spec.outputs or [])]
+        outputs = [
+            Ref((name,), self.source.locate(("outputs", i))) for i, name in enumerate(self.spec.outputs or [])
+        ]
         output_names = [self._resolve(r) for r in outputs] or [self._resolve(last)]
         for node in self.nodes:
             node.inputs = [self._resolve(r) for r in self.refs.pop(node.name)]
             node.shape_refs = [self._resolve(r) for r in node.shape_refs]
-        graph = Graph(self.spec.name, self.nodes, names, output_names, self.aliases, self.groups,
-                      list(self.warnings.values()))
+        graph = Graph(
+            self.spec.name,
+            self.nodes,
+            names,
+            output_names,
+            self.aliases,
+            self.groups,
+            list(self.warnings.values()),
+        )
         graph.nodes = topological_order(graph)
         check_unused(graph)
         return graph
@@ -115,7 +128,9 @@ class Expander:
         late = IN_CHANNELS not in frame.scope and mentions(raw, IN_CHANNELS, NESTED_KEYS)
         # `${in_channels}` is known only when the input tensor exists: check the entry now
         # with a stand-in value, and validate it again at build time with the real one.
-        spec = self._validate(raw, path, frame, {**frame.scope, IN_CHANNELS: CHANNELS_STAND_IN} if late else frame.scope)
+        spec = self._validate(
+            raw, path, frame, {**frame.scope, IN_CHANNELS: CHANNELS_STAND_IN} if late else frame.scope
+        )
         inputs = [self._ref(n, frame, location) for n in spec.inputs] if spec.inputs else None
         if late and spec.composite:
             # A composite's arguments shape what it expands into: bind the count now, from the spec.
@@ -124,7 +139,15 @@ class Expander:
             inputs = [self._ref(n, frame, location) for n in spec.inputs] if spec.inputs else None
             late = False
         if late and _mentions_in_when(raw):
-            raise SpecError([Problem(location, f"`when:` cannot use `${{{IN_CHANNELS}}}` in a plain layer: whether the layer exists must be known before its input is built", frame.context)])
+            raise SpecError(
+                [
+                    Problem(
+                        location,
+                        f"`when:` cannot use `${{{IN_CHANNELS}}}` in a plain layer: whether the layer exists must be known before its input is built",
+                        frame.context,
+                    )
+                ]
+            )
         if not spec.when:  # left out: the chain goes on from the previous entry
             return prev
         name = frame.prefix + (spec.name or f"{spec.kind}_{index}")
@@ -134,11 +157,21 @@ class Expander:
             return Ref((name,), location)
         if inputs is None:
             if prev is None:
-                raise SpecError([Problem(location, "the model has several inputs; say which this layer takes with `inputs:`", frame.context)])
+                raise SpecError(
+                    [
+                        Problem(
+                            location,
+                            "the model has several inputs; say which this layer takes with `inputs:`",
+                            frame.context,
+                        )
+                    ]
+                )
             inputs = [prev]
         if spec.composite:
             if len(inputs) != 1:
-                raise SpecError([Problem(location, f"a {spec.kind} takes one input, got {len(inputs)}", frame.context)])
+                raise SpecError(
+                    [Problem(location, f"a {spec.kind} takes one input, got {len(inputs)}", frame.context)]
+                )
             self._claim(name, location, frame.context)
             self.groups[name] = (spec.kind, location)
             inner = replace(frame, frozen=True) if not spec.trainable else frame
@@ -147,7 +180,9 @@ class Expander:
             return Ref((name,), location)
         self._add(name, spec.kind, spec, inputs, location, frame)
         if late:
-            self.nodes[-1].rebind = lambda channels: self._validate(raw, path, frame, {**frame.scope, IN_CHANNELS: channels})
+            self.nodes[-1].rebind = lambda channels: self._validate(
+                raw, path, frame, {**frame.scope, IN_CHANNELS: channels}
+            )
         return Ref((name,), location)
 
     def _validate(self, raw: Any, path: PathTuple, frame: Frame, scope: dict) -> LayerSpec:
@@ -183,7 +218,8 @@ class Expander:
         inner = frame.enter(f"{name}{SEP}", group=frame.group + (name,))
         outs = [
             self.expand_list(layers, path + ("paths", pname), inner.enter(f"{name}{SEP}{pname}{SEP}"), source)
-            if layers else source
+            if layers
+            else source
             for pname, layers in spec.paths.items()
         ]
         merge_args = {"axis": spec.axis} if spec.merge == "concat" else None
@@ -196,18 +232,24 @@ class Expander:
             shortcut = source
         elif spec.shortcut == "projection":
             projection = {"projection": {"use_bias": spec.projection_use_bias}}
-            shortcut = self._internal(f"{name}{SEP}projection", projection, [source], path + ("shortcut",), inner)
+            shortcut = self._internal(
+                f"{name}{SEP}projection", projection, [source], path + ("shortcut",), inner
+            )
             self.nodes[-1].shape_refs = [body]
             norm = spec.projection_batch_norm
             if norm is not False:
                 args = None if norm is True else norm.explicit()
-                shortcut = self._internal(f"{name}{SEP}projection_bn", {"batch_norm": args}, [shortcut], path + ("shortcut",), inner)
+                shortcut = self._internal(
+                    f"{name}{SEP}projection_bn", {"batch_norm": args}, [shortcut], path + ("shortcut",), inner
+                )
         else:
             sc_frame = inner.enter(f"{name}{SEP}shortcut{SEP}")
             shortcut = self.expand_list(spec.shortcut, path + ("shortcut",), sc_frame, source)
         out = self._internal(f"{name}{SEP}add", {"add": None}, [body, shortcut], path, inner)
         if spec.activation:
-            out = self._internal(f"{name}{SEP}{spec.activation}", {"activation": spec.activation}, [out], path, inner)
+            out = self._internal(
+                f"{name}{SEP}{spec.activation}", {"activation": spec.activation}, [out], path, inner
+            )
         return out
 
     def _repeat(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
@@ -224,7 +266,15 @@ class Expander:
         block = self.spec.blocks.get(spec.use)
         if block is None:
             known = ", ".join(sorted(self.spec.blocks)) or "none defined under `blocks:`"
-            raise SpecError([Problem(location, f"unknown block '{spec.use}'{did_you_mean(spec.use, self.spec.blocks)} (known: {known})", frame.context)])
+            raise SpecError(
+                [
+                    Problem(
+                        location,
+                        f"unknown block '{spec.use}'{did_you_mean(spec.use, self.spec.blocks)} (known: {known})",
+                        frame.context,
+                    )
+                ]
+            )
         if spec.use in frame.blocks or len(frame.blocks) >= MAX_BLOCK_DEPTH:
             chain = " -> ".join(frame.blocks + (spec.use,))
             raise SpecError([Problem(location, f"block '{spec.use}' uses itself ({chain})", frame.context)])
@@ -232,17 +282,28 @@ class Expander:
         unknown = [a for a in spec.args if a not in block.params]
         missing = [p for p, default in block.params.items() if default is None and p not in spec.args]
         problems = [
-            Problem(self.source.locate(path + ("args", a)), f"block '{spec.use}' has no parameter '{a}'{did_you_mean(a, block.params)}", frame.context)
+            Problem(
+                self.source.locate(path + ("args", a)),
+                f"block '{spec.use}' has no parameter '{a}'{did_you_mean(a, block.params)}",
+                frame.context,
+            )
             for a in unknown
-        ] + [Problem(location, f"block '{spec.use}' needs the argument '{p}'", frame.context) for p in missing]
+        ] + [
+            Problem(location, f"block '{spec.use}' needs the argument '{p}'", frame.context) for p in missing
+        ]
         if problems:
             raise SpecError(problems)
         self.warnings.update(unused_parameters(spec, block, path, self.source, frame.context))
         scope = {**self.spec.params, **block.params, **spec.args}
         where = f"in block '{spec.use}' used at {location.prefix()}"
         context = f"{where}; {frame.context}" if frame.context else where
-        inner = frame.enter(f"{name}{SEP}", group=frame.group + (name,), scope=scope, context=context,
-                            blocks=frame.blocks + (spec.use,))
+        inner = frame.enter(
+            f"{name}{SEP}",
+            group=frame.group + (name,),
+            scope=scope,
+            context=context,
+            blocks=frame.blocks + (spec.use,),
+        )
         return self.expand_list(block.layers, ("blocks", spec.use, "layers"), inner, source)
 
     def _inception(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
@@ -254,7 +315,9 @@ class Expander:
         """A node the expander adds itself (merges, projections), located at its composite."""
         (kind,) = entry
         self.budget.count(self.source.locate(path), frame.context, len(frame.group))
-        spec = _INTERNAL_SPECS[kind](**(entry[kind] or {})) if kind in _INTERNAL_SPECS else validate_entry(entry)
+        spec = (
+            _INTERNAL_SPECS[kind](**(entry[kind] or {})) if kind in _INTERNAL_SPECS else validate_entry(entry)
+        )
         location = self.source.locate(path)
         self._add(name, kind, spec, inputs, location, frame)
         return Ref((name,), location)
@@ -268,7 +331,13 @@ class Expander:
     def _claim(self, name: str, location: Location, context: str) -> None:
         if name in self.where:
             first = self.where[name]
-            raise SpecError([Problem(location, f"duplicate layer name '{name}' (first used at line {first.line})", context)])
+            raise SpecError(
+                [
+                    Problem(
+                        location, f"duplicate layer name '{name}' (first used at line {first.line})", context
+                    )
+                ]
+            )
         self.where[name] = location
 
     def _ref(self, name: str, frame: Frame, location: Location) -> Ref:

@@ -16,9 +16,11 @@ def topological_order(graph: Graph) -> list[Node]:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = path[path.index(name):] + [name]
+            cycle = path[path.index(name) :] + [name]
             node = by_name[name]
-            raise SpecError([Problem(node.location, "layers form a cycle: " + " -> ".join(cycle), node.context)])
+            raise SpecError(
+                [Problem(node.location, "layers form a cycle: " + " -> ".join(cycle), node.context)]
+            )
         state[name] = 1
         node = by_name[name]
         for src in node.inputs + node.shape_refs:
@@ -44,7 +46,11 @@ def check_unused(graph: Graph) -> None:
             continue
         what = "model input" if node.kind == "input" else "the output of layer"
         problems.append(
-            Problem(node.location, f"{what} '{node.name}' is never used; connect it or list it under `outputs:`", node.context)
+            Problem(
+                node.location,
+                f"{what} '{node.name}' is never used; connect it or list it under `outputs:`",
+                node.context,
+            )
         )
     if problems:
         raise SpecError(problems)

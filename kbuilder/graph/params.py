@@ -15,10 +15,19 @@ from __future__ import annotations
 import ast
 import operator
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from kbuilder.graph.bounds import (
-    MAX_DEPTH, MAX_EXPRESSION, BoundError, ParamError, checked, checked_modulo, checked_power, checked_product, checked_round,
+    MAX_DEPTH,
+    MAX_EXPRESSION,
+    BoundError,
+    ParamError,
+    checked,
+    checked_modulo,
+    checked_power,
+    checked_product,
+    checked_round,
     checked_sum,
 )
 
@@ -26,12 +35,21 @@ _WHOLE = re.compile(r"^\$\{([^{}]+)\}$")
 _PART = re.compile(r"\$\{([^{}]+)\}")
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: checked_sum, ast.Sub: operator.sub, ast.Mult: checked_product, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: checked_modulo, ast.Pow: checked_power,
+    ast.Add: checked_sum,
+    ast.Sub: operator.sub,
+    ast.Mult: checked_product,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: checked_modulo,
+    ast.Pow: checked_power,
 }
 _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
-    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
 _FUNCTIONS = {"min": min, "max": max, "int": int, "round": checked_round, "abs": abs}
@@ -40,17 +58,21 @@ ALLOWED = (
     "`a if condition else b` and min/max/int/round/abs"
 )
 
-__all__ = ["ParamError", "evaluate", "substitute", "shallow_substitute", "mentions"]
+__all__ = ["ParamError", "evaluate", "mentions", "shallow_substitute", "substitute"]
 
 
 def evaluate(expression: str, scope: Mapping[str, Any]) -> Any:
     text = expression.strip()
     if len(text) > MAX_EXPRESSION:
-        raise ParamError(f"the expression '${{{text[:40]}...}}' is {len(text)} characters long; at most {MAX_EXPRESSION} are allowed")
+        raise ParamError(
+            f"the expression '${{{text[:40]}...}}' is {len(text)} characters long; at most {MAX_EXPRESSION} are allowed"
+        )
     try:
         tree = ast.parse(text, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise ParamError(f"cannot read the expression '${{{text if len(text) <= 80 else text[:77] + '...'}}}'; expressions allow {ALLOWED}") from None
+        raise ParamError(
+            f"cannot read the expression '${{{text if len(text) <= 80 else text[:77] + '...'}}}'; expressions allow {ALLOWED}"
+        ) from None
     return _Evaluator(scope, expression).eval(tree.body, 0)
 
 
@@ -89,7 +111,9 @@ class _Evaluator:
             from kbuilder.errors import did_you_mean
 
             known = ", ".join(sorted(self.scope)) or "none"
-            raise ParamError(f"unknown parameter '{node.id}'{did_you_mean(node.id, self.scope)} (known: {known})")
+            raise ParamError(
+                f"unknown parameter '{node.id}'{did_you_mean(node.id, self.scope)} (known: {known})"
+            )
         return self.scope[node.id]
 
     def _BinOp(self, node: ast.BinOp, depth: int) -> Any:
@@ -106,7 +130,9 @@ class _Evaluator:
         left = self.eval(node.left, depth)
         for op, right_node in zip(node.ops, node.comparators):
             if type(op) not in _COMPARE:
-                raise ParamError(f"'${{{self.text}}}' uses a comparison expressions do not allow; use < <= > >= == !=")
+                raise ParamError(
+                    f"'${{{self.text}}}' uses a comparison expressions do not allow; use < <= > >= == !="
+                )
             right = self.eval(right_node, depth)
             if not _COMPARE[type(op)](left, right):
                 return False
@@ -129,7 +155,9 @@ class _Evaluator:
 
     def _Call(self, node: ast.Call, depth: int) -> Any:
         if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS) or node.keywords:
-            raise ParamError(f"'${{{self.text}}}' calls something expressions do not allow; use min/max/int/round/abs")
+            raise ParamError(
+                f"'${{{self.text}}}' calls something expressions do not allow; use min/max/int/round/abs"
+            )
         args = [self.eval(arg, depth) for arg in node.args]
         if node.func.id == "int" and args and isinstance(args[0], str):
             raise self.fail("int() takes a number here, not text")
@@ -165,7 +193,7 @@ def shallow_substitute(entry: Any, scope: Mapping[str, Any], nested_keys: frozen
     own scope when expanded: a block body must see the block's arguments, not ours)."""
     if not isinstance(entry, dict) or len(entry) != 1:
         return substitute(entry, scope)
-    (kind, args), = entry.items()
+    ((kind, args),) = entry.items()
     if not isinstance(args, dict):
         return {kind: substitute(args, scope)}
     # A nested layer list stays raw; a plain value there (`shortcut: ${shortcut}`) is ours.
@@ -193,6 +221,7 @@ def mentions(entry: Any, name: str, nested_keys: frozenset[str]) -> bool:
     if isinstance(entry, dict) and len(entry) == 1:
         (args,) = entry.values()
         if isinstance(args, dict):
-            return any(walk(v) for k, v in args.items() if not (k in nested_keys and isinstance(v, (list, dict))))
+            return any(
+                walk(v) for k, v in args.items() if not (k in nested_keys and isinstance(v, (list, dict)))
+            )
     return walk(entry)
-

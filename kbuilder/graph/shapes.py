@@ -11,7 +11,8 @@ compares these shapes with Keras's for every layer example and bundled spec.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kbuilder.build.checks import edge_pairs, merge_problem, projection_stride, shape_problem
 from kbuilder.errors import BuildError, Problem
@@ -21,9 +22,23 @@ Shape = tuple
 RULES: dict[str, Callable[[Any, list[Shape]], Shape]] = {}
 # Kinds whose output has their input's shape.
 SAME_SHAPE = (
-    "activation", "relu", "leaky_relu", "elu", "prelu", "softmax", "dropout", "spatial_dropout1d",
-    "spatial_dropout2d", "batch_norm", "layer_norm", "lrn", "rescaling", "scaled_tanh",
-    "hard_sigmoid", "hard_swish", "normalization",  # registered by kbuilder/spec/layers/hard_activations.py, normalization.py
+    "activation",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "prelu",
+    "softmax",
+    "dropout",
+    "spatial_dropout1d",
+    "spatial_dropout2d",
+    "batch_norm",
+    "layer_norm",
+    "lrn",
+    "rescaling",
+    "scaled_tanh",
+    "hard_sigmoid",
+    "hard_swish",
+    "normalization",  # registered by kbuilder/spec/layers/hard_activations.py, normalization.py
 )
 
 
@@ -70,7 +85,11 @@ def _conv(spec, shapes):
 @rule("depthwise_conv2d")
 def _depthwise(spec, shapes):
     channels = shapes[0][-1]
-    return (None, *_spatial(spec, shapes[0], "kernel_size"), None if channels is None else channels * spec.depth_multiplier)
+    return (
+        None,
+        *_spatial(spec, shapes[0], "kernel_size"),
+        None if channels is None else channels * spec.depth_multiplier,
+    )
 
 
 @rule("max_pooling1d", "max_pooling2d", "average_pooling1d", "average_pooling2d", "trainable_subsampling")
@@ -90,7 +109,9 @@ def _transposed(spec, shapes):
         if n is None:
             sizes.append(None)
         elif pads is None:
-            sizes.append(n * strides[i] if spec.padding == "same" else (n - 1) * strides[i] + max(k, strides[i]))
+            sizes.append(
+                n * strides[i] if spec.padding == "same" else (n - 1) * strides[i] + max(k, strides[i])
+            )
         else:
             cut = 2 * (k // 2) if spec.padding == "same" else 0
             sizes.append((n - 1) * strides[i] + k - cut + pads[i])
@@ -189,8 +210,10 @@ def _node_shape(node, shapes: list[Shape], known: dict[str, Shape]) -> tuple[Sha
         if target is None:
             return None, None
         if any(projection_stride(h, w) is None for h, w in zip(shapes[0][1:-1], target[1:-1]) if h and w):
-            return None, (f"layer '{node.name}' (projection) cannot project input {tuple(shapes[0][1:])} onto the "
-                          f"body's output {tuple(target[1:])}: no stride s gives ceil(input / s) = output on every spatial axis")
+            return None, (
+                f"layer '{node.name}' (projection) cannot project input {tuple(shapes[0][1:])} onto the "
+                f"body's output {tuple(target[1:])}: no stride s gives ceil(input / s) = output on every spatial axis"
+            )
         return (*target[:-1], target[-1]), None
     problem = shape_problem(node.kind, node.name, spec, shapes[0])
     if problem:

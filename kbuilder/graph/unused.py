@@ -25,18 +25,27 @@ def referenced_names(value: Any) -> set[str]:
     return set()
 
 
-def unused_parameters(use, block, path: PathTuple, source: SourceMap, context: str = "") -> dict[tuple, Problem]:
+def unused_parameters(
+    use, block, path: PathTuple, source: SourceMap, context: str = ""
+) -> dict[tuple, Problem]:
     """Warnings for one block use: each argument the block's layers never mention (at the
     argument) and each such parameter of the block (at its definition), keyed by
     (location, message) so a block used many times warns once per place."""
     used = referenced_names(block.layers)
     problems = [
-        Problem(source.locate(path + ("args", arg)),
-                f"block '{use.use}' never uses its parameter '{arg}': this argument changes nothing", context)
-        for arg in use.args if arg not in used
+        Problem(
+            source.locate(path + ("args", arg)),
+            f"block '{use.use}' never uses its parameter '{arg}': this argument changes nothing",
+            context,
+        )
+        for arg in use.args
+        if arg not in used
     ] + [
-        Problem(source.locate(("blocks", use.use, "params", param)),
-                f"block '{use.use}' never uses its parameter '{param}'; use it as `${{{param}}}` or remove it")
-        for param in block.params if param not in used
+        Problem(
+            source.locate(("blocks", use.use, "params", param)),
+            f"block '{use.use}' never uses its parameter '{param}'; use it as `${{{param}}}` or remove it",
+        )
+        for param in block.params
+        if param not in used
     ]
     return {(p.location, p.message): p for p in problems}

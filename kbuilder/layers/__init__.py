@@ -17,8 +17,8 @@ from kbuilder.layers.scaled_tanh import ScaledTanh
 from kbuilder.layers.trainable_subsampling import TrainableSubsampling
 
 __all__ = [
-    "EuclideanRBF",
     "LENET5_C3_CONNECTIONS",
+    "EuclideanRBF",
     "LocalResponseNormalization",
     "Maxout",
     "PartialConv2D",

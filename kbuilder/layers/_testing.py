@@ -7,7 +7,8 @@ whatever `KERAS_BACKEND` the tests run under.
 from __future__ import annotations
 
 import pathlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -35,8 +36,9 @@ def assert_output_shape(layer: keras.layers.Layer, inputs: np.ndarray) -> np.nda
     return outputs
 
 
-def single_layer_model(layer: keras.layers.Layer, input_shape: tuple[int, ...],
-                       head: Callable[[Any], Any] | None = None) -> keras.Model:
+def single_layer_model(
+    layer: keras.layers.Layer, input_shape: tuple[int, ...], head: Callable[[Any], Any] | None = None
+) -> keras.Model:
     """A functional model `Input -> layer [-> head]`."""
     inputs = keras.Input(shape=input_shape)
     outputs = layer(inputs)
@@ -45,8 +47,7 @@ def single_layer_model(layer: keras.layers.Layer, input_shape: tuple[int, ...],
     return keras.Model(inputs, outputs)
 
 
-def assert_save_load_identical(model: keras.Model, inputs: np.ndarray,
-                               tmp_path: pathlib.Path) -> keras.Model:
+def assert_save_load_identical(model: keras.Model, inputs: np.ndarray, tmp_path: pathlib.Path) -> keras.Model:
     """Saves to `.keras`, reloads with `safe_mode=True`, compares outputs exactly."""
     path = tmp_path / "model.keras"
     model.save(path)
@@ -57,8 +58,9 @@ def assert_save_load_identical(model: keras.Model, inputs: np.ndarray,
     return loaded
 
 
-def fit_two_steps(model: keras.Model, x: np.ndarray, y: np.ndarray,
-                  loss: str = "mse") -> tuple[list[np.ndarray], list[np.ndarray]]:
+def fit_two_steps(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, loss: str = "mse"
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Runs 2 SGD steps; returns every weight of the model before and after.
 
     Backend-agnostic gradient check: a trainable weight whose gradient is

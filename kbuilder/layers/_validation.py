@@ -39,8 +39,9 @@ def integer(name: str, value: Any) -> int:
     return int(value)
 
 
-def finite_float(name: str, value: Any, *, minimum: float | None = None,
-                 strictly_above: float | None = None) -> float:
+def finite_float(
+    name: str, value: Any, *, minimum: float | None = None, strictly_above: float | None = None
+) -> float:
     """A finite real number, optionally `>= minimum` or `> strictly_above`."""
     if not _is_real(value) or not math.isfinite(float(value)):
         raise ValueError(f"`{name}` must be a finite number, received: {value!r}")
@@ -99,7 +100,6 @@ def channels_of(layer_name: str, input_shape: Any, axis: int = -1) -> int:
     size = input_shape[axis]
     if size is None:
         raise ValueError(
-            f"{layer_name} needs a known size on axis {axis}; received input "
-            f"shape {tuple(input_shape)}"
+            f"{layer_name} needs a known size on axis {axis}; received input shape {tuple(input_shape)}"
         )
     return int(size)

@@ -68,14 +68,20 @@ SCRIPT = textwrap.dedent(
 
 def test_layers_run_on_jax_backend(tmp_path):
     env = dict(os.environ)
-    env.update({
-        "KERAS_BACKEND": "jax",
-        "JAX_PLATFORMS": "cpu",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-    })
+    env.update(
+        {
+            "KERAS_BACKEND": "jax",
+            "JAX_PLATFORMS": "cpu",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+        }
+    )
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, cwd=tmp_path,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", SCRIPT, str(tmp_path)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()

@@ -38,8 +38,9 @@ class LocalResponseNormalization(keras.layers.Layer):
         beta: float >= 0, the exponent.
     """
 
-    def __init__(self, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
-                 beta: float = 0.5, **kwargs: Any) -> None:
+    def __init__(
+        self, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0, beta: float = 0.5, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.depth_radius = check.non_negative_int("depth_radius", depth_radius)
         # bias > 0 and alpha >= 0 keep the base of the power strictly positive,
@@ -75,7 +76,7 @@ class LocalResponseNormalization(keras.layers.Layer):
             padded = ops.pad(squared, pad)
             sqr_sum = padded[..., 0:channels]
             for shift in range(1, 2 * radius + 1):
-                sqr_sum = sqr_sum + padded[..., shift:shift + channels]
+                sqr_sum = sqr_sum + padded[..., shift : shift + channels]
         else:
             sqr_sum = squared
         scale = ops.power(self.bias + self.alpha * sqr_sum, self.beta)
@@ -86,10 +87,12 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update({
-            "depth_radius": self.depth_radius,
-            "bias": self.bias,
-            "alpha": self.alpha,
-            "beta": self.beta,
-        })
+        config.update(
+            {
+                "depth_radius": self.depth_radius,
+                "bias": self.bias,
+                "alpha": self.alpha,
+                "beta": self.beta,
+            }
+        )
         return config

@@ -34,11 +34,14 @@ def test_rank_2_and_rank_3_inputs():
         x = rng.normal(size=shape).astype("float32")
         layer = LocalResponseNormalization(depth_radius=2, bias=2.0, alpha=0.1, beta=0.75)
         # tf.nn's op wants rank 4; LRN only mixes the last axis, so reshape.
-        ref = tf.nn.local_response_normalization(
-            x.reshape(1, 1, -1, 7), depth_radius=2, bias=2.0, alpha=0.1, beta=0.75
-        ).numpy().reshape(shape)
-        np.testing.assert_allclose(_testing.assert_output_shape(layer, x), ref,
-                                   rtol=1e-5, atol=1e-5)
+        ref = (
+            tf.nn.local_response_normalization(
+                x.reshape(1, 1, -1, 7), depth_radius=2, bias=2.0, alpha=0.1, beta=0.75
+            )
+            .numpy()
+            .reshape(shape)
+        )
+        np.testing.assert_allclose(_testing.assert_output_shape(layer, x), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_has_no_weights_and_config_round_trips():

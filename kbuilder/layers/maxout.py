@@ -71,7 +71,7 @@ class Maxout(keras.layers.Layer):
         # so the reshape works for any batch size on every backend.
         shape = list(ops.shape(inputs))
         axis = self._axis
-        grouped_shape = shape[:axis] + [self._group_size, self.num_units] + shape[axis + 1:]
+        grouped_shape = shape[:axis] + [self._group_size, self.num_units] + shape[axis + 1 :]
         return ops.max(ops.reshape(inputs, grouped_shape), axis=axis)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:

@@ -23,8 +23,14 @@ def tfa_maxout(inputs: np.ndarray, num_units: int, axis: int = -1) -> np.ndarray
 
 @pytest.mark.parametrize(
     "shape, num_units, axis",
-    [((3, 12), 4, -1), ((3, 12), 12, -1), ((3, 12), 1, -1), ((2, 5, 6, 8), 2, -1),
-     ((2, 6, 5, 3), 3, 1), ((2, 4, 6, 3), 2, -2)],
+    [
+        ((3, 12), 4, -1),
+        ((3, 12), 12, -1),
+        ((3, 12), 1, -1),
+        ((2, 5, 6, 8), 2, -1),
+        ((2, 6, 5, 3), 3, 1),
+        ((2, 4, 6, 3), 2, -2),
+    ],
 )
 def test_matches_tensorflow_addons(shape, num_units, axis):
     x = np.random.default_rng(0).normal(size=shape).astype("float32")

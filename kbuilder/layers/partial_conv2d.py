@@ -15,9 +15,21 @@ from kbuilder.layers import _validation as check
 # wrapping around (map 4 = {4, 5, 0}); 12-14 take 4 non-contiguous inputs;
 # map 15 takes all 6. 60 connections, so C3 has 60 * 25 + 16 = 1,516 params.
 LENET5_C3_CONNECTIONS: tuple[tuple[int, ...], ...] = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2),
+    (1, 2, 3),
+    (2, 3, 4),
+    (3, 4, 5),
+    (4, 5, 0),
+    (5, 0, 1),
+    (0, 1, 2, 3),
+    (1, 2, 3, 4),
+    (2, 3, 4, 5),
+    (3, 4, 5, 0),
+    (4, 5, 0, 1),
+    (5, 0, 1, 2),
+    (0, 1, 3, 4),
+    (1, 2, 4, 5),
+    (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
 NAMED_TABLES: dict[str, tuple[tuple[int, ...], ...]] = {"lenet5_c3": LENET5_C3_CONNECTIONS}
@@ -32,8 +44,7 @@ def _resolve_connections(connections: Any, filters: int) -> tuple[tuple[int, ...
             )
         table = NAMED_TABLES[connections]
     elif isinstance(connections, (list, tuple)):
-        table = tuple(tuple(entry) if isinstance(entry, (list, tuple)) else entry
-                      for entry in connections)
+        table = tuple(tuple(entry) if isinstance(entry, (list, tuple)) else entry for entry in connections)
     else:
         raise ValueError(
             f"`connections` must be a list with one list of input-channel indices "
@@ -45,8 +56,11 @@ def _resolve_connections(connections: Any, filters: int) -> tuple[tuple[int, ...
             f"received {len(table)} entries: {connections!r}"
         )
     for out_map, entry in enumerate(table):
-        valid = isinstance(entry, tuple) and len(entry) > 0 and all(
-            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in entry)
+        valid = (
+            isinstance(entry, tuple)
+            and len(entry) > 0
+            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in entry)
+        )
         if not valid:
             raise ValueError(
                 f"`connections[{out_map}]` must be a non-empty list of non-negative "
@@ -54,8 +68,7 @@ def _resolve_connections(connections: Any, filters: int) -> tuple[tuple[int, ...
             )
         if len(set(entry)) != len(entry):
             raise ValueError(
-                f"`connections[{out_map}]` lists an input channel twice, received: "
-                f"{list(entry)!r}"
+                f"`connections[{out_map}]` lists an input channel twice, received: {list(entry)!r}"
             )
     return table
 
@@ -93,11 +106,19 @@ class PartialConv2D(keras.layers.Layer):
             defaults glorot_uniform and zeros).
     """
 
-    def __init__(self, filters: int, kernel_size: int | tuple[int, int],
-                 connections: str | list[list[int]], strides: int | tuple[int, int] = 1,
-                 padding: str = "valid", use_bias: bool = True, activation: str | None = None,
-                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, int],
+        connections: str | list[list[int]],
+        strides: int | tuple[int, int] = 1,
+        padding: str = "valid",
+        use_bias: bool = True,
+        activation: str | None = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.filters = check.positive_int("filters", filters)
         self.kernel_size = check.positive_int_tuple("kernel_size", kernel_size, 2)
@@ -132,30 +153,27 @@ class PartialConv2D(keras.layers.Layer):
             )
         if self.connections == "lenet5_c3" and in_channels != 6:
             raise ValueError(
-                f"`connections='lenet5_c3'` needs 6 input channels, received input "
-                f"shape {tuple(input_shape)}"
+                f"`connections='lenet5_c3'` needs 6 input channels, received input shape {tuple(input_shape)}"
             )
         self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: in_channels})
         self._in_channels = in_channels
         # Flat (input, output) position of each connection in the dense
         # (in, filters) plane; every unconnected position points at index
         # n_connections, a zero slice appended to the kernel at call time.
-        flat_positions = [i * self.filters + o
-                          for o, entry in enumerate(self.table) for i in entry]
+        flat_positions = [i * self.filters + o for o, entry in enumerate(self.table) for i in entry]
         self._connected = np.asarray(flat_positions, dtype="int32")
         gather = np.full(in_channels * self.filters, self.n_connections, dtype="int32")
         gather[self._connected] = np.arange(self.n_connections, dtype="int32")
         self._gather_index = gather
         kh, kw = self.kernel_size
         self.kernel = self.add_weight(
-            name="kernel", shape=(kh, kw, self.n_connections),
+            name="kernel",
+            shape=(kh, kw, self.n_connections),
             initializer=self._connected_initializer,
         )
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias", shape=(self.filters,), initializer=self.bias_initializer
-            )
+            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
         self.built = True
 
     def _connected_initializer(self, shape: tuple[int, ...], dtype: Any = None) -> Any:
@@ -173,9 +191,13 @@ class PartialConv2D(keras.layers.Layer):
         return ops.reshape(dense, (kh, kw, self._in_channels, self.filters))
 
     def call(self, inputs: Any) -> Any:
-        outputs = ops.conv(inputs, ops.cast(self.dense_kernel(), inputs.dtype),
-                           strides=self.strides, padding=self.padding,
-                           data_format="channels_last")
+        outputs = ops.conv(
+            inputs,
+            ops.cast(self.dense_kernel(), inputs.dtype),
+            strides=self.strides,
+            padding=self.padding,
+            data_format="channels_last",
+        )
         if self.use_bias:
             outputs = outputs + ops.cast(self.bias, outputs.dtype)
         return self.activation(outputs)
@@ -200,16 +222,21 @@ class PartialConv2D(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update({
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "connections": (self.connections if isinstance(self.connections, str)
-                            else [list(entry) for entry in self.connections]),
-            "strides": self.strides,
-            "padding": self.padding,
-            "use_bias": self.use_bias,
-            "activation": keras.activations.serialize(self.activation),
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-        })
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "connections": (
+                    self.connections
+                    if isinstance(self.connections, str)
+                    else [list(entry) for entry in self.connections]
+                ),
+                "strides": self.strides,
+                "padding": self.padding,
+                "use_bias": self.use_bias,
+                "activation": keras.activations.serialize(self.activation),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
         return config

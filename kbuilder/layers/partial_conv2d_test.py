@@ -16,7 +16,7 @@ def correlate_valid(image: np.ndarray, kernel: np.ndarray, stride: tuple[int, in
     out = np.zeros((n, oh, ow))
     for i in range(oh):
         for j in range(ow):
-            patch = image[:, i * stride[0]:i * stride[0] + kh, j * stride[1]:j * stride[1] + kw]
+            patch = image[:, i * stride[0] : i * stride[0] + kh, j * stride[1] : j * stride[1] + kw]
             out[:, i, j] = (patch * kernel).sum(axis=(1, 2))
     return out
 
@@ -79,8 +79,9 @@ def test_lenet5_c3_has_1516_params_and_matches_manual_convolution():
 @pytest.mark.parametrize("strides, padding", [(1, "same"), ((2, 1), "valid"), (2, "same")])
 def test_custom_table_strides_and_padding(strides, padding):
     table = [[2, 0], [1], [0, 1, 2, 3]]
-    layer = PartialConv2D(3, (3, 2), table, strides=strides, padding=padding,
-                          activation="relu", bias_initializer="ones")
+    layer = PartialConv2D(
+        3, (3, 2), table, strides=strides, padding=padding, activation="relu", bias_initializer="ones"
+    )
     x = np.random.default_rng(2).normal(size=(2, 7, 8, 4)).astype("float32")
     out = _testing.assert_output_shape(layer, x)
     assert layer.count_params() == 7 * 3 * 2 + 3
@@ -99,8 +100,7 @@ def test_dense_kernel_is_zero_where_unconnected():
 
 
 def test_none_initializers_mean_the_defaults():
-    config = PartialConv2D(2, 3, [[0], [1]], kernel_initializer=None,
-                           bias_initializer=None).get_config()
+    config = PartialConv2D(2, 3, [[0], [1]], kernel_initializer=None, bias_initializer=None).get_config()
     assert config["kernel_initializer"]["class_name"] == "GlorotUniform"
     assert config["bias_initializer"]["class_name"] == "Zeros"
 
@@ -110,17 +110,24 @@ def test_config_round_trip():
         layer = PartialConv2D(16, 5, connections, strides=(1, 1), activation="tanh")
         clone = _testing.assert_config_round_trip(layer)
         assert clone.get_config()["connections"] == (
-            connections if isinstance(connections, str) else [[0, 1, 2]] * 16)
+            connections if isinstance(connections, str) else [[0, 1, 2]] * 16
+        )
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"filters": 0}, "`filters` must be a positive integer, received: 0"),
-        ({"kernel_size": (5,)}, "`kernel_size` must be a positive integer or a list of 2 positive integers, received: (5,)"),
+        (
+            {"kernel_size": (5,)},
+            "`kernel_size` must be a positive integer or a list of 2 positive integers, received: (5,)",
+        ),
         ({"connections": "lenet5"}, "one of ['lenet5_c3'], received: 'lenet5'"),
         ({"connections": [[0]] * 3}, "one entry per output map (`filters`=2), received 3 entries"),
-        ({"connections": [[0], []]}, "`connections[1]` must be a non-empty list of non-negative input-channel indices, received: ()"),
+        (
+            {"connections": [[0], []]},
+            "`connections[1]` must be a non-empty list of non-negative input-channel indices, received: ()",
+        ),
         ({"connections": [[0], [1, -1]]}, "`connections[1]` must be a non-empty list"),
         ({"connections": [[0, 0], [1]]}, "`connections[0]` lists an input channel twice, received: [0, 0]"),
         ({"connections": 3}, "received: 3"),

@@ -42,8 +42,7 @@ class EuclideanRBF(keras.layers.Layer):
         as_logits: if True output `-y` (higher is better) instead of `y`.
     """
 
-    def __init__(self, units: int, seed: int = 0, as_logits: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(self, units: int, seed: int = 0, as_logits: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.units = check.positive_int("units", units)
         self.seed = check.non_negative_int("seed", seed)
@@ -60,8 +59,10 @@ class EuclideanRBF(keras.layers.Layer):
         input_dim = check.channels_of("EuclideanRBF", input_shape)
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
         self.prototypes = self.add_weight(
-            name="prototypes", shape=(self.units, input_dim),
-            initializer=self._sign_initializer, trainable=False,
+            name="prototypes",
+            shape=(self.units, input_dim),
+            initializer=self._sign_initializer,
+            trainable=False,
         )
         self.built = True
 

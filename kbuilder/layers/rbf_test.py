@@ -86,8 +86,10 @@ def test_save_load_and_prototypes_do_not_train(tmp_path):
         keras.ops.convert_to_numpy(loaded.get_layer("rbf").prototypes),
         keras.ops.convert_to_numpy(model.get_layer("rbf").prototypes),
     )
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     before = {w.path: keras.ops.convert_to_numpy(w).copy() for w in model.weights}
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
     after = {w.path: keras.ops.convert_to_numpy(w) for w in model.weights}

@@ -25,8 +25,7 @@ class ScaledTanh(keras.layers.Layer):
         slope: the finite input scale `S` (default 2/3).
     """
 
-    def __init__(self, amplitude: float = 1.7159, slope: float = 2.0 / 3.0,
-                 **kwargs: Any) -> None:
+    def __init__(self, amplitude: float = 1.7159, slope: float = 2.0 / 3.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.amplitude = check.finite_float("amplitude", amplitude)
         self.slope = check.finite_float("slope", slope)

@@ -44,15 +44,19 @@ class TrainableSubsampling(keras.layers.Layer):
         bias_initializer: initializer of the per-channel bias (None: "zeros").
     """
 
-    def __init__(self, pool_size: int | tuple[int, int] = 2,
-                 strides: int | tuple[int, int] | None = None, mode: str = "sum",
-                 activation: str | None = None, coefficient_initializer: Any = "ones",
-                 bias_initializer: Any = "zeros", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        pool_size: int | tuple[int, int] = 2,
+        strides: int | tuple[int, int] | None = None,
+        mode: str = "sum",
+        activation: str | None = None,
+        coefficient_initializer: Any = "ones",
+        bias_initializer: Any = "zeros",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.pool_size = check.positive_int_tuple("pool_size", pool_size, 2)
-        self.strides = check.positive_int_tuple(
-            "strides", self.pool_size if strides is None else strides, 2
-        )
+        self.strides = check.positive_int_tuple("strides", self.pool_size if strides is None else strides, 2)
         self.mode = check.choice("mode", mode, _MODES)
         self.activation = check.activation(activation)
         # The defaults make a plain (unit-gain, zero-bias) sum pooling at init.
@@ -66,9 +70,7 @@ class TrainableSubsampling(keras.layers.Layer):
         self.coefficient = self.add_weight(
             name="coefficient", shape=(channels,), initializer=self.coefficient_initializer
         )
-        self.bias = self.add_weight(
-            name="bias", shape=(channels,), initializer=self.bias_initializer
-        )
+        self.bias = self.add_weight(name="bias", shape=(channels,), initializer=self.bias_initializer)
         self.built = True
 
     def call(self, inputs: Any) -> Any:
@@ -76,7 +78,10 @@ class TrainableSubsampling(keras.layers.Layer):
         # "valid" padding every window is full, so sum = mean * window area
         # exactly (no border windows with fewer elements to correct for).
         pooled = ops.average_pool(
-            inputs, self.pool_size, strides=self.strides, padding="valid",
+            inputs,
+            self.pool_size,
+            strides=self.strides,
+            padding="valid",
             data_format="channels_last",
         )
         if self.mode == "sum":
@@ -98,12 +103,14 @@ class TrainableSubsampling(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update({
-            "pool_size": self.pool_size,
-            "strides": self.strides,
-            "mode": self.mode,
-            "activation": keras.activations.serialize(self.activation),
-            "coefficient_initializer": keras.initializers.serialize(self.coefficient_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-        })
+        config.update(
+            {
+                "pool_size": self.pool_size,
+                "strides": self.strides,
+                "mode": self.mode,
+                "activation": keras.activations.serialize(self.activation),
+                "coefficient_initializer": keras.initializers.serialize(self.coefficient_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
         return config

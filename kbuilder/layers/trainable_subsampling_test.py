@@ -15,7 +15,7 @@ def reference(x, coefficient, bias, pool, stride, mode, activation=lambda v: v):
     out = np.zeros((n, oh, ow, c), "float64")
     for i in range(oh):
         for j in range(ow):
-            window = x[:, i * stride[0]:i * stride[0] + pool[0], j * stride[1]:j * stride[1] + pool[1]]
+            window = x[:, i * stride[0] : i * stride[0] + pool[0], j * stride[1] : j * stride[1] + pool[1]]
             pooled = window.sum(axis=(1, 2))
             if mode == "average":
                 pooled = pooled / (pool[0] * pool[1])
@@ -78,8 +78,9 @@ def test_none_initializers_mean_the_defaults():
 
 
 def test_config_round_trip():
-    layer = TrainableSubsampling(pool_size=3, strides=(1, 2), mode="average",
-                                 activation="sigmoid", bias_initializer="ones")
+    layer = TrainableSubsampling(
+        pool_size=3, strides=(1, 2), mode="average", activation="sigmoid", bias_initializer="ones"
+    )
     clone = _testing.assert_config_round_trip(layer)
     assert clone.pool_size == (3, 3) and clone.strides == (1, 2) and clone.mode == "average"
     assert clone.get_config()["activation"] == "sigmoid"
@@ -88,9 +89,15 @@ def test_config_round_trip():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"pool_size": 0}, "`pool_size` must be a positive integer or a list of 2 positive integers, received: 0"),
+        (
+            {"pool_size": 0},
+            "`pool_size` must be a positive integer or a list of 2 positive integers, received: 0",
+        ),
         ({"pool_size": (2, 2, 2)}, "received: (2, 2, 2)"),
-        ({"strides": -1}, "`strides` must be a positive integer or a list of 2 positive integers, received: -1"),
+        (
+            {"strides": -1},
+            "`strides` must be a positive integer or a list of 2 positive integers, received: -1",
+        ),
         ({"mode": "max"}, "`mode` must be one of 'sum', 'average', received: 'max'"),
         ({"activation": "tanhh"}, "`activation` must be a Keras activation name or None, received: 'tanhh'"),
     ],

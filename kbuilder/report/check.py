@@ -46,7 +46,9 @@ def compare(report: Report, expect: ExpectSpec | None, aliases: dict[str, str] |
             target = aliases[target]
         row = rows.get(target)
         if row is None:
-            diffs.append(f"layers.{name}: no layer of that name{did_you_mean(name, list(rows) + list(aliases))}")
+            diffs.append(
+                f"layers.{name}: no layer of that name{did_you_mean(name, list(rows) + list(aliases))}"
+            )
             continue
         diffs += _shape(f"layers.{name}.output_shape", want.output_shape, row.output_shape)
         if want.params is not None:

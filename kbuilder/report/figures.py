@@ -13,8 +13,9 @@ activation, pooling, merge and reshaping layers count 0, as in the papers' table
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 
 def _positions(shape: Sequence[Any]) -> int:
@@ -40,7 +41,11 @@ def _transposed(layer, in_shape, out_shape) -> int:
 
 
 def _dense(layer, in_shape, out_shape) -> int:
-    return _positions(in_shape + (1,)) * in_shape[-1] * out_shape[-1] if len(in_shape) > 2 else in_shape[-1] * out_shape[-1]
+    return (
+        _positions(in_shape + (1,)) * in_shape[-1] * out_shape[-1]
+        if len(in_shape) > 2
+        else in_shape[-1] * out_shape[-1]
+    )
 
 
 def macs(layer, in_shape: tuple, out_shape: tuple) -> int:
@@ -54,7 +59,10 @@ def macs(layer, in_shape: tuple, out_shape: tuple) -> int:
         (keras.layers.SeparableConv1D, _separable),
         (keras.layers.DepthwiseConv2D, _depthwise),
         ((keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D), _conv),
-        ((keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose), _transposed),
+        (
+            (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose),
+            _transposed,
+        ),
         (keras.layers.Dense, _dense),
     )
     for cls, rule in rules:
@@ -83,7 +91,9 @@ def _tuple(value, rank: int) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (int(value),) * rank
 
 
-def receptive_field(layer, inputs: list[ReceptiveField | None], input_extent: tuple[int, ...] | None) -> ReceptiveField | None:
+def receptive_field(
+    layer, inputs: list[ReceptiveField | None], input_extent: tuple[int, ...] | None
+) -> ReceptiveField | None:
     """Propagate receptive fields through one layer (None: the input has no spatial axes)."""
     import keras
 
@@ -95,11 +105,19 @@ def receptive_field(layer, inputs: list[ReceptiveField | None], input_extent: tu
     if any(rf.stride is None for rf in known):
         return ReceptiveField(size, None)
     stride = tuple(max(rf.stride[i] for rf in known) for i in range(rank))
-    global_kinds = (keras.layers.Flatten, keras.layers.Reshape, keras.layers.GlobalAveragePooling2D,
-                    keras.layers.GlobalMaxPooling2D, keras.layers.GlobalAveragePooling1D, keras.layers.GlobalMaxPooling1D)
+    global_kinds = (
+        keras.layers.Flatten,
+        keras.layers.Reshape,
+        keras.layers.GlobalAveragePooling2D,
+        keras.layers.GlobalMaxPooling2D,
+        keras.layers.GlobalAveragePooling1D,
+        keras.layers.GlobalMaxPooling1D,
+    )
     if isinstance(layer, global_kinds):
         return ReceptiveField(input_extent or size, None)
-    if isinstance(layer, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)):
+    if isinstance(
+        layer, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
+    ):
         return _transposed_field(layer, size, stride, rank)
     window = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
     if window is not None:

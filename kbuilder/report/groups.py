@@ -23,9 +23,15 @@ class GroupSummary:
 
     def as_json(self) -> dict:
         return {
-            "name": self.name, "kind": self.kind, "line": self.line, "output": self.output,
-            "output_shape": self.output_shape, "params": self.params, "trainable_params": self.trainable_params,
-            "macs": self.macs, "receptive_field": self.receptive_field.as_json() if self.receptive_field else None,
+            "name": self.name,
+            "kind": self.kind,
+            "line": self.line,
+            "output": self.output,
+            "output_shape": self.output_shape,
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "macs": self.macs,
+            "receptive_field": self.receptive_field.as_json() if self.receptive_field else None,
         }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from kbuilder.graph.graph import SEP
 from kbuilder.report.rows import Report, Row
@@ -31,7 +31,7 @@ def _table_lines(report: Report) -> list[tuple[str, ...] | str]:
             name = row.group[depth]
             kind, line = report.groups.get(name, ("block", None))
             parent = row.group[depth - 1] if depth else ""
-            short = name[len(parent) + 1:] if parent and name.startswith(parent + SEP) else name
+            short = name[len(parent) + 1 :] if parent and name.startswith(parent + SEP) else name
             lines.append(_group_cells(report, name, "  " * depth + f"{short}/", kind, line))
         current = row.group
         lines.append(_cells(row, len(row.group)))
@@ -55,7 +55,11 @@ def _group_cells(report: Report, name: str, label: str, kind: str, line) -> tupl
 
 
 def _cells(row: Row, depth: int = 0) -> tuple[str, ...]:
-    short = row.name[len(row.group[-1]) + 1:] if row.group and row.name.startswith(row.group[-1] + SEP) else row.name
+    short = (
+        row.name[len(row.group[-1]) + 1 :]
+        if row.group and row.name.startswith(row.group[-1] + SEP)
+        else row.name
+    )
     return (
         "  " * depth + short,
         row.kind,
@@ -81,7 +85,9 @@ def render_rich(report: Report) -> str:
 
     table = Table(title=f"{report.name}  ({report.file})", title_justify="left")
     for col in COLUMNS:
-        table.add_column(col, justify="right" if col in ("Params", "MACs", "Line") else "left", no_wrap=col == "Layer")
+        table.add_column(
+            col, justify="right" if col in ("Params", "MACs", "Line") else "left", no_wrap=col == "Layer"
+        )
     lines = _table_lines(report)
     for cells in lines:
         style = "bold cyan" if cells[0].rstrip().endswith("/") else None  # a block header
@@ -101,7 +107,9 @@ def render_plain(report: Report) -> str:
     right = {3, 4, 6}
 
     def fmt(cells) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     rule = "-" * len(fmt(COLUMNS))
     out = [f"Model: {report.name}  ({report.file})", rule, fmt(COLUMNS), rule]
@@ -127,12 +135,33 @@ def render_json(report: Report) -> str:
 def render_csv(report: Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["name", "kind", "group", "output_shape", "params", "trainable_params", "macs",
-                     "receptive_field", "line"])
+    writer.writerow(
+        [
+            "name",
+            "kind",
+            "group",
+            "output_shape",
+            "params",
+            "trainable_params",
+            "macs",
+            "receptive_field",
+            "line",
+        ]
+    )
     for row in report.rows:
-        writer.writerow([row.name, row.kind, "/".join(row.group), "x".join("?" if d is None else str(d) for d in row.output_shape),
-                         row.params, row.trainable_params, row.macs,
-                         row.receptive_field.text() if row.receptive_field else "", row.line or ""])
+        writer.writerow(
+            [
+                row.name,
+                row.kind,
+                "/".join(row.group),
+                "x".join("?" if d is None else str(d) for d in row.output_shape),
+                row.params,
+                row.trainable_params,
+                row.macs,
+                row.receptive_field.text() if row.receptive_field else "",
+                row.line or "",
+            ]
+        )
     return buffer.getvalue()
 
 

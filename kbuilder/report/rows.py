@@ -88,7 +88,19 @@ def make_report(built) -> Report:
             fields[node.name] = _start_field(node)
             rank = len(fields[node.name].size) if fields[node.name] else 0
             extents[node.name] = tuple(node.spec.shape[:rank])
-            rows.append(Row(node.name, "input", list(node.spec.shape), 0, 0, 0, fields[node.name], node.line, node.group))
+            rows.append(
+                Row(
+                    node.name,
+                    "input",
+                    list(node.spec.shape),
+                    0,
+                    0,
+                    0,
+                    fields[node.name],
+                    node.line,
+                    node.group,
+                )
+            )
             continue
         layer = layers[node.name]
         in_shapes = [tuple(layers[n].output.shape) for n in node.inputs]
@@ -110,8 +122,11 @@ def make_report(built) -> Report:
                 inputs=list(node.inputs),
             )
         )
-    if not any(hasattr(layers[r.name], "kernel_size") or hasattr(layers[r.name], "pool_size")
-               for r in rows if r.kind != "input"):
+    if not any(
+        hasattr(layers[r.name], "kernel_size") or hasattr(layers[r.name], "pool_size")
+        for r in rows
+        if r.kind != "input"
+    ):
         for row in rows:  # no windows anywhere (an MLP): receptive fields say nothing
             row.receptive_field = None
     outputs = model.outputs

@@ -1,9 +1,9 @@
 """The spec package: load, validate and describe YAML specs. Imports no TensorFlow/Keras."""
 
-
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -50,7 +50,9 @@ def _finish(data: Any, source: SourceMap, overrides: Sequence[str], path: Path |
     if not isinstance(data, dict):
         from kbuilder.spec.diagnostics import describe, located
 
-        raise located(source, (), f"expected a mapping with 'name', 'inputs' and 'layers', got {describe(data)}")
+        raise located(
+            source, (), f"expected a mapping with 'name', 'inputs' and 'layers', got {describe(data)}"
+        )
     apply_overrides(data, overrides, source)
     spec = validate_data(data, source)
     if spec.search is not None:

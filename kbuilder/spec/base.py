@@ -1,6 +1,5 @@
 """Pydantic base classes for every spec section (no TensorFlow or Keras here)."""
 
-
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field

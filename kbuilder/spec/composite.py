@@ -5,7 +5,6 @@ first and then validates each nested entry with the same layer-entry model as th
 level (one validation path). The JSON schema still describes them as layer entries.
 """
 
-
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, WithJsonSchema
@@ -32,7 +31,8 @@ class Branches(LayerSpec):
 
     composite = True
     paths: dict[Name, RawLayers] = Field(
-        min_length=2, description="Named paths in order (two or more); each is a list of layers applied to the input."
+        min_length=2,
+        description="Named paths in order (two or more); each is a list of layers applied to the input.",
     )
     merge: Literal["concat", "add", "multiply", "average", "maximum"] = Field(
         "concat", description="How the path outputs are merged."
@@ -47,7 +47,7 @@ class Residual(LayerSpec):
     composite = True
     layers: RawLayers = Field(min_length=1, description="The body applied to the input.")
     shortcut: Annotated[
-        Union[Literal["identity", "projection"], RawLayers],
+        Literal["identity", "projection"] | RawLayers,
         Field(
             description=(
                 "'identity'; 'projection' (1x1 conv with the body's channels and stride, then batch_norm); "
@@ -55,7 +55,7 @@ class Residual(LayerSpec):
             )
         ),
     ] = "identity"
-    projection_batch_norm: Union[bool, BatchNorm] = Field(
+    projection_batch_norm: bool | BatchNorm = Field(
         True, description="Follow the projection conv with batch_norm: true, false, or batch_norm arguments."
     )
     projection_use_bias: bool = Field(True, description="Whether the projection conv has a bias.")
@@ -78,7 +78,9 @@ class BlockUse(LayerSpec):
 
     composite = True
     use: Name = Field(description="The name of a block under `blocks:`.")
-    args: dict[Name, ParamValue] = Field(default_factory=dict, description="Values of the block's parameters.")
+    args: dict[Name, ParamValue] = Field(
+        default_factory=dict, description="Values of the block's parameters."
+    )
 
 
 @layer_kind("inception", category="composite")
@@ -99,7 +101,14 @@ class Inception(LayerSpec):
         """The equivalent `branches` entry."""
 
         def conv(filters: int, size: int) -> dict:
-            return {"conv2d": {"filters": filters, "kernel_size": size, "padding": "same", "activation": self.activation}}
+            return {
+                "conv2d": {
+                    "filters": filters,
+                    "kernel_size": size,
+                    "padding": "same",
+                    "activation": self.activation,
+                }
+            }
 
         return {
             "merge": "concat",
@@ -107,6 +116,9 @@ class Inception(LayerSpec):
                 "1x1": [conv(self.conv1x1, 1)],
                 "3x3": [conv(self.conv3x3_reduce, 1), conv(self.conv3x3, 3)],
                 "5x5": [conv(self.conv5x5_reduce, 1), conv(self.conv5x5, 5)],
-                "pool": [{"max_pooling2d": {"pool_size": 3, "strides": 1, "padding": "same"}}, conv(self.pool_proj, 1)],
+                "pool": [
+                    {"max_pooling2d": {"pool_size": 3, "strides": 1, "padding": "same"}},
+                    conv(self.pool_proj, 1),
+                ],
             },
         }

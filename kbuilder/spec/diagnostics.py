@@ -1,8 +1,8 @@
 """Turns Pydantic validation errors into located, readable problems with suggestions."""
 
-
 import typing
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,10 +24,13 @@ def _data_path(raw: Any, loc: Iterable[Any], kind: str = "missing") -> tuple[Pat
     kept: list[Any] = []
     node = raw
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            kept.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and 0 <= part < len(node)
+        ):
             kept.append(part)
             node = node[part]
         elif i == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict) and kind in _NAMES_A_KEY:
@@ -84,17 +87,18 @@ def _message(err: dict, raw_at: Any, allowed: set[str]) -> str:
         expected = str(ctx.get("expected_tags", ""))
         options = [o.strip(" '") for o in expected.split(",")]
         hint = did_you_mean(str(ctx.get("tag", "")), options)
-        return f"{ctx.get('discriminator', 'the tag')} must be one of {expected}, got {ctx.get('tag')!r}{hint}"
+        return (
+            f"{ctx.get('discriminator', 'the tag')} must be one of {expected}, got {ctx.get('tag')!r}{hint}"
+        )
     if kind == "literal_error":
         expected = str(ctx.get("expected", ""))
         options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
         return f"expected one of {expected}, got {describe(value)}{did_you_mean(value, options)}"
     text = err["msg"]
     text = text[0].lower() + text[1:] if text else text
-    if text.startswith("value error, "):
-        text = text[len("value error, "):]
+    text = text.removeprefix("value error, ")
     if text.startswith("input should be "):
-        rest = text[len("input should be "):]
+        rest = text[len("input should be ") :]
         text = "expected " + ("a value " if rest.startswith(("greater", "less")) else "") + rest
     return f"{text}; got {describe(value)}" if "input" in err and kind != "value_error" else text
 
@@ -122,7 +126,9 @@ def spec_error_from_validation(
     out = []
     for path, messages in problems.items():
         if len(messages) > 1 and all(m.startswith("expected") for m in messages):
-            messages = [" or ".join(m.split("; got")[0] for m in messages) + "; got" + messages[0].split("; got")[-1]]
+            messages = [
+                " or ".join(m.split("; got")[0] for m in messages) + "; got" + messages[0].split("; got")[-1]
+            ]
         for message in messages:
             out.append(Problem(source.locate(base + path), message, context))
     return SpecError(out)
@@ -132,4 +138,4 @@ def located(source: SourceMap, path: PathTuple, message: str, context: str = "")
     return SpecError([Problem(source.locate(path), message, context)])
 
 
-__all__ = ["spec_error_from_validation", "located", "describe", "Location"]
+__all__ = ["Location", "describe", "located", "spec_error_from_validation"]

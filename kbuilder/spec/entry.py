@@ -1,8 +1,7 @@
 """The layer entry: `- kind: {arguments}`, one discriminated union over the registry."""
 
-
 from functools import lru_cache
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, create_model
 
@@ -38,8 +37,10 @@ def _entry_model(kind: str, spec: type[LayerSpec]) -> type[StrictModel]:
 @lru_cache(maxsize=1)
 def layer_entry_type() -> Any:
     """`Annotated[Union[...], Discriminator]` over every registered kind (for the schema)."""
-    members = tuple(Annotated[_entry_model(kind, spec), Tag(kind)] for kind, spec in sorted(all_kinds().items()))
-    union = Annotated[Union[members], Discriminator(entry_kind)]  # type: ignore[valid-type]
+    members = tuple(
+        Annotated[_entry_model(kind, spec), Tag(kind)] for kind, spec in sorted(all_kinds().items())
+    )
+    union = Annotated[members, Discriminator(entry_kind)]  # type: ignore[valid-type]
     return Annotated[union, BeforeValidator(_bare_kind)]
 
 

@@ -7,7 +7,6 @@ and limits"); the total size of a model is bounded separately when it is built
 (`--max-params`).
 """
 
-
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
@@ -25,15 +24,44 @@ Window = Annotated[int, Field(gt=0, le=MAX_WINDOW, description="A window length,
 PadAmount = Annotated[int, Field(ge=0, le=MAX_WINDOW, description="Zeros added at one end.")]
 
 ActivationName = Literal[
-    "linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "hard_swish", "hard_silu", "tanh", "softmax", "log_softmax",
-    "elu", "selu", "gelu", "swish", "silu", "mish", "softplus", "softsign", "exponential",
+    "linear",
+    "relu",
+    "relu6",
+    "sigmoid",
+    "hard_sigmoid",
+    "hard_swish",
+    "hard_silu",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "elu",
+    "selu",
+    "gelu",
+    "swish",
+    "silu",
+    "mish",
+    "softplus",
+    "softsign",
+    "exponential",
     "leaky_relu",
 ]
 
 InitializerName = Literal[
-    "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal",
-    "lecun_uniform", "zeros", "ones", "constant", "orthogonal", "identity",
-    "random_normal", "random_uniform", "truncated_normal", "variance_scaling",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "zeros",
+    "ones",
+    "constant",
+    "orthogonal",
+    "identity",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "variance_scaling",
 ]
 
 
@@ -56,8 +84,10 @@ class InitializerSpec(StrictModel):
 
 
 Initializer = Annotated[
-    Union[InitializerName, InitializerSpec],
-    Field(description="An initializer: a Keras name like `he_normal`, or a mapping with `name` and arguments."),
+    InitializerName | InitializerSpec,
+    Field(
+        description="An initializer: a Keras name like `he_normal`, or a mapping with `name` and arguments."
+    ),
 ]
 
 
@@ -77,8 +107,12 @@ class RegularizerSpec(StrictModel):
 class ConstraintSpec(StrictModel):
     """A weight constraint applied after each update: `{max_norm: 3}`, `{non_neg: true}`..."""
 
-    max_norm: float | None = Field(None, gt=0, description="Rescale weights whose norm exceeds this (Kim 2014: 3).")
-    axis: int = Field(0, description="Axis along which max_norm/unit_norm norms are computed (Keras default 0).")
+    max_norm: float | None = Field(
+        None, gt=0, description="Rescale weights whose norm exceeds this (Kim 2014: 3)."
+    )
+    axis: int = Field(
+        0, description="Axis along which max_norm/unit_norm norms are computed (Keras default 0)."
+    )
     non_neg: bool = Field(False, description="Clip weights to be non-negative.")
     unit_norm: bool = Field(False, description="Rescale weights to unit norm.")
 
@@ -90,9 +124,14 @@ class ConstraintSpec(StrictModel):
         return self
 
 
-Constraint = Annotated[ConstraintSpec, Field(description="A weight constraint: {max_norm: 3}, {non_neg: true} or {unit_norm: true}.")]
+Constraint = Annotated[
+    ConstraintSpec,
+    Field(description="A weight constraint: {max_norm: 3}, {non_neg: true} or {unit_norm: true}."),
+]
 
-Regularizer = Annotated[RegularizerSpec, Field(description="A weight regularizer: {l1: x}, {l2: x} or {l1: x, l2: y}.")]
+Regularizer = Annotated[
+    RegularizerSpec, Field(description="A weight regularizer: {l1: x}, {l2: x} or {l1: x, l2: y}.")
+]
 
 Size1D = Window
 Size2D = Union[Window, Annotated[list[Window], Field(min_length=2, max_length=2)]]
@@ -100,18 +139,24 @@ Size2D = Union[Window, Annotated[list[Window], Field(min_length=2, max_length=2)
 KernelSize2D = Annotated[Size2D, Field(description="Window height and width: one integer or [h, w].")]
 Strides2D = Annotated[Size2D, Field(description="Step of the window: one integer or [h, w].")]
 Dilation2D = Annotated[Size2D, Field(description="Dilation rate: one integer or [h, w].")]
-Padding = Annotated[Literal["valid", "same"], Field(description="'valid' (no padding) or 'same' (output size = ceil(input/stride)).")]
+Padding = Annotated[
+    Literal["valid", "same"],
+    Field(description="'valid' (no padding) or 'same' (output size = ceil(input/stride))."),
+]
 Padding1D = Annotated[Literal["valid", "same", "causal"], Field(description="'valid', 'same' or 'causal'.")]
 Units = Annotated[int, Field(gt=0, le=MAX_WIDTH, description="Number of output units.")]
 Filters = Annotated[int, Field(gt=0, le=MAX_WIDTH, description="Number of output channels (filters).")]
 UseBias = Annotated[bool, Field(description="Whether the layer adds a bias vector.")]
 OptionalActivation = Annotated[
-    ActivationName | None, Field(description="Activation applied to the output (Keras name); none means linear.")
+    ActivationName | None,
+    Field(description="Activation applied to the output (Keras name); none means linear."),
 ]
 Axis = Annotated[int, Field(ge=-8, le=8, description="The axis to operate on (-1 is channels-last).")]
 DropoutRate = Annotated[float, Field(ge=0.0, lt=1.0, description="Fraction of units to drop while training.")]
 Seed = Annotated[int | None, Field(ge=0, le=MAX_SEED, description="Random seed (none: nondeterministic).")]
 Shape = Annotated[
     list[Dimension | None],
-    Field(min_length=1, max_length=8, description="Shape without the batch dimension; null for a variable size."),
+    Field(
+        min_length=1, max_length=8, description="Shape without the batch dimension; null for a variable size."
+    ),
 ]

@@ -9,7 +9,6 @@ recursive composer can overflow the stack), node count before and after alias ex
 (`1` and 5,000 zeros), and which scalar types exist at all (plain data only).
 """
 
-
 import os
 import stat
 from dataclasses import dataclass, field
@@ -31,8 +30,13 @@ _TAG = "tag:yaml.org,2002:"
 _MAP_TAG, _SEQ_TAG = _TAG + "map", _TAG + "seq"
 _NUMBER_TAGS = {_TAG + "int": "an integer", _TAG + "float": "a number"}
 # Plain data only. A YAML 1.1 timestamp (`2024-01-31`) stays the text that was written.
-_SCALAR_TAGS = {_TAG + "null": "null", _TAG + "bool": "a boolean", _TAG + "str": "a string",
-                _TAG + "timestamp": "a date", **_NUMBER_TAGS}
+_SCALAR_TAGS = {
+    _TAG + "null": "null",
+    _TAG + "bool": "a boolean",
+    _TAG + "str": "a string",
+    _TAG + "timestamp": "a date",
+    **_NUMBER_TAGS,
+}
 
 
 def format_path(path: PathTuple) -> str:
@@ -93,7 +97,9 @@ class _BoundedLoader(yaml.SafeLoader):
             if self.depth > MAX_DEPTH + 1:
                 raise _LimitReached(self.peek_event().start_mark, f"nesting deeper than {MAX_DEPTH} levels")
             if self.composed > MAX_NODES:
-                raise _LimitReached(self.peek_event().start_mark, f"the document has more than {MAX_NODES} values")
+                raise _LimitReached(
+                    self.peek_event().start_mark, f"the document has more than {MAX_NODES} values"
+                )
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -138,16 +144,23 @@ class _Composer:
         if root is None:
             if self.allow_empty:
                 return None
-            raise self.error(None, (), "the file is empty; expected a mapping with 'name', 'inputs' and 'layers'")
+            raise self.error(
+                None, (), "the file is empty; expected a mapping with 'name', 'inputs' and 'layers'"
+            )
         return self.convert(root, (), 0)
 
     def convert(self, node: yaml.Node, path: PathTuple, depth: int) -> Any:
         self.nodes_seen += 1
         if self.nodes_seen > self.max_nodes:
-            raise self.error(node.start_mark, path,
-                             f"the document expands to more than {self.max_nodes} values (alias bomb?)")
+            raise self.error(
+                node.start_mark,
+                path,
+                f"the document expands to more than {self.max_nodes} values (alias bomb?)",
+            )
         if depth > MAX_DEPTH:
-            raise self.error(node.start_mark, path, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?)")
+            raise self.error(
+                node.start_mark, path, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?)"
+            )
         self.source.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.MappingNode):
             return self.convert_mapping(node, path, depth)
@@ -161,13 +174,21 @@ class _Composer:
         """A plain scalar: null, boolean, number, string (a date stays a string)."""
         kind = _SCALAR_TAGS.get(node.tag)
         if kind is None:
-            raise self.error(node.start_mark, path, f"YAML tag {node.tag!r} is not allowed (only plain data: "
-                             "strings, numbers, booleans and null)")
+            raise self.error(
+                node.start_mark,
+                path,
+                f"YAML tag {node.tag!r} is not allowed (only plain data: "
+                "strings, numbers, booleans and null)",
+            )
         if node.tag == _TAG + "timestamp":
             return node.value
         if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
-            raise self.error(node.start_mark, path, f"a number written with {len(node.value)} characters; "
-                             f"kbuilder reads numbers of at most {MAX_NUMBER_CHARS} characters")
+            raise self.error(
+                node.start_mark,
+                path,
+                f"a number written with {len(node.value)} characters; "
+                f"kbuilder reads numbers of at most {MAX_NUMBER_CHARS} characters",
+            )
         try:
             return self.loader.construct_object(node, deep=True)
         except (ValueError, KeyError, TypeError, OverflowError, yaml.YAMLError):
@@ -180,21 +201,30 @@ class _Composer:
         try:
             self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
         except yaml.YAMLError:
-            raise self.error(node.start_mark, path, "`<<` merges a mapping or a list of mappings, "
-                             "e.g. `<<: *defaults`") from None
+            raise self.error(
+                node.start_mark, path, "`<<` merges a mapping or a list of mappings, e.g. `<<: *defaults`"
+            ) from None
         except RecursionError:
             raise self.error(node.start_mark, path, "`<<` merges a mapping into itself") from None
         result: dict = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise self.error(key_node.start_mark, path, "mapping keys must be plain scalars, not a list or mapping")
+                raise self.error(
+                    key_node.start_mark, path, "mapping keys must be plain scalars, not a list or mapping"
+                )
             key = self.scalar(key_node, path)
             if not isinstance(key, (str, int, float, bool)):
-                raise self.error(key_node.start_mark, path, f"mapping keys must be plain scalars, got {key!r}")
+                raise self.error(
+                    key_node.start_mark, path, f"mapping keys must be plain scalars, got {key!r}"
+                )
             key = str(key)
             if key in result:
                 first = self.source.marks.get(path + (key,), (0, 0))[0]
-                raise self.error(key_node.start_mark, path + (key,), f"duplicate key '{key}' (first written on line {first})")
+                raise self.error(
+                    key_node.start_mark,
+                    path + (key,),
+                    f"duplicate key '{key}' (first written on line {first})",
+                )
             self.source.marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             result[key] = self.convert(value_node, path + (key,), depth + 1)
         return result

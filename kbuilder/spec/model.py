@@ -1,7 +1,6 @@
 """The top-level spec: name, inputs, blocks, layers, outputs, expect and train."""
 
-
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -46,17 +45,21 @@ class ExpectSpec(StrictModel):
     trainable_params: int | None = Field(None, ge=0, description="Trainable parameter count.")
     non_trainable_params: int | None = Field(None, ge=0, description="Non-trainable parameter count.")
     macs: int | None = Field(None, ge=0, description="Multiply-accumulates for one sample.")
-    output_shape: Union[Shape, list[Shape], None] = Field(
+    output_shape: Shape | list[Shape] | None = Field(
         None, description="Output shape without batch (a list of shapes for several outputs)."
     )
-    layers: dict[Name, LayerExpect] = Field(default_factory=dict, description="Per-layer expectations by name.")
+    layers: dict[Name, LayerExpect] = Field(
+        default_factory=dict, description="Per-layer expectations by name."
+    )
 
 
 class ModelSpec(StrictModel):
     """A model: named inputs, an ordered list of layers, and what to expect of it."""
 
     name: Name = Field(description="Model name (used for run directories and exports).")
-    description: str = Field("", max_length=5000, description="One line on what the model is and where it comes from.")
+    description: str = Field(
+        "", max_length=5000, description="One line on what the model is and where it comes from."
+    )
     inputs: dict[Identifier, InputSpec] = Field(
         min_length=1, max_length=64, description="Named model inputs in order, each with its shape."
     )
@@ -66,11 +69,15 @@ class ModelSpec(StrictModel):
     blocks: dict[Name, BlockDef] = Field(default_factory=dict, description="Reusable blocks, by name.")
     layers: RawLayers = Field(min_length=1)
     outputs: list[Name] | None = Field(
-        None, min_length=1, description="Layers whose outputs are the model's outputs; default: the last layer."
+        None,
+        min_length=1,
+        description="Layers whose outputs are the model's outputs; default: the last layer.",
     )
     expect: ExpectSpec | None = Field(None, description="Figures `kbuilder check` verifies.")
     train: TrainSpec | None = Field(None, description="How `kbuilder train` trains the model.")
-    search: SearchSpec | None = Field(None, description="What `kbuilder tune` searches (ignored by `kbuilder train`).")
+    search: SearchSpec | None = Field(
+        None, description="What `kbuilder tune` searches (ignored by `kbuilder train`)."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -7,9 +7,9 @@ the same bounded loader (alias bombs, nesting, tags, number length), and key pat
 bounded in length and depth.
 """
 
-
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from kbuilder.errors import Location, SpecError
 from kbuilder.spec.loader import MAX_DEPTH, MAX_NODES, PathTuple, SourceMap, format_path, parse_yaml
@@ -88,7 +88,9 @@ def _set_path(data: Any, path: PathTuple, value: Any, where: Location) -> None:
         if isinstance(part, int):
             if not isinstance(node, list) or part >= len(node):
                 size = len(node) if isinstance(node, list) else 0
-                raise SpecError.at(where, f"{format_path(path[: depth + 1])}: no item {part} (the list has {size})")
+                raise SpecError.at(
+                    where, f"{format_path(path[: depth + 1])}: no item {part} (the list has {size})"
+                )
             node = node[part]
             continue
         if not isinstance(node, dict):

@@ -5,7 +5,6 @@ side (`kbuilder.build`) registers one builder per kind; a test walks this regist
 every new kind is tested the moment it is registered.
 """
 
-
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
@@ -94,7 +93,9 @@ class WeightedLayerSpec(LayerSpec):
     bias_constraint: Constraint | None = None
 
 
-def layer_kind(kind: str, *, shorthand: str | None = None, keras_class: str | None = None, category: str = "core"):
+def layer_kind(
+    kind: str, *, shorthand: str | None = None, keras_class: str | None = None, category: str = "core"
+):
     """Class decorator registering a layer spec model under `kind`."""
 
     def register(cls: type[LayerSpec]) -> type[LayerSpec]:

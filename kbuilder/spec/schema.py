@@ -5,7 +5,6 @@ describes them through one shared `LayerEntry` definition and lets any number or
 boolean be written as a `${...}` expression.
 """
 
-
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -14,7 +13,11 @@ from kbuilder.spec.composite import LAYER_ENTRY_MARK
 from kbuilder.spec.entry import layer_entry_type
 from kbuilder.spec.model import ModelSpec
 
-EXPRESSION = {"type": "string", "pattern": r"^.*\$\{[^{}]+\}.*$", "description": "A ${...} parameter expression."}
+EXPRESSION = {
+    "type": "string",
+    "pattern": r"^.*\$\{[^{}]+\}.*$",
+    "description": "A ${...} parameter expression.",
+}
 SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -40,7 +43,11 @@ def json_schema() -> dict[str, Any]:
     defs.update(entry.pop("$defs", {}))
     defs["LayerEntry"] = {**entry, "description": "One layer: `- kind: {arguments}` (or `- kind` alone)."}
     defs["LayerEntry"]["oneOf"] = defs["LayerEntry"].get("oneOf", []) + [
-        {"type": "string", "enum": _argless_kinds(), "description": "A kind with no arguments, e.g. `- flatten`."}
+        {
+            "type": "string",
+            "enum": _argless_kinds(),
+            "description": "A kind with no arguments, e.g. `- flatten`.",
+        }
     ]
     _allow_short_forms(defs)
     schema = _allow_expressions(schema)
@@ -68,6 +75,7 @@ def _argless_kinds() -> list[str]:
     from kbuilder.spec.registry import all_kinds
 
     return sorted(
-        kind for kind, spec in all_kinds().items()
+        kind
+        for kind, spec in all_kinds().items()
         if all(not f.is_required() for f in spec.model_fields.values())
     )

@@ -18,7 +18,6 @@ number between dots indexes a list too (`layers.2.dense.units`). Example:
 in kbuilder/spec/search_check.py (a path that is not in the spec names the nearest one).
 """
 
-
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -28,7 +27,9 @@ from kbuilder.spec.base import StrictModel
 Scalar = Union[bool, int, float, str, None]
 SamplerName = Literal["grid", "random", "tpe", "coarse_to_fine"]
 PrunerName = Literal["none", "median", "successive_halving"]
-PathKey = Annotated[str, Field(min_length=1, max_length=300, description="A dotted spec path, as `--set` takes.")]
+PathKey = Annotated[
+    str, Field(min_length=1, max_length=300, description="A dotted spec path, as `--set` takes.")
+]
 
 
 class FloatRange(StrictModel):
@@ -37,7 +38,9 @@ class FloatRange(StrictModel):
     # `float`/`int` are Python names, so the fields carry them as aliases (also when written out).
     model_config = ConfigDict(**StrictModel.model_config, serialize_by_alias=True)
 
-    float_: list[float] = Field(alias="float", min_length=2, max_length=2, description="[low, high], low < high.")
+    float_: list[float] = Field(
+        alias="float", min_length=2, max_length=2, description="[low, high], low < high."
+    )
     log: bool = Field(False, description="Sample the logarithm uniformly (learning rates, weight decay).")
     step: float | None = Field(None, gt=0, description="Only low, low+step, ...; needed by the grid sampler.")
 
@@ -61,7 +64,9 @@ class IntRange(StrictModel):
 
     model_config = ConfigDict(**StrictModel.model_config, serialize_by_alias=True)
 
-    int_: list[int] = Field(alias="int", min_length=2, max_length=2, description="[low, high], low < high, both included.")
+    int_: list[int] = Field(
+        alias="int", min_length=2, max_length=2, description="[low, high], low < high, both included."
+    )
     step: int = Field(1, ge=1, le=1 << 30, description="Only low, low+step, ... up to high.")
     log: bool = Field(False, description="Sample the logarithm uniformly (needs low >= 1 and step 1).")
 
@@ -81,7 +86,9 @@ class IntRange(StrictModel):
 class Choice(StrictModel):
     """One of a list of values (activations, optimizers, flags)."""
 
-    choice: list[Scalar] = Field(min_length=1, max_length=200, description="The values to try (strings, numbers, booleans).")
+    choice: list[Scalar] = Field(
+        min_length=1, max_length=200, description="The values to try (strings, numbers, booleans)."
+    )
 
     @field_validator("choice")
     @classmethod
@@ -101,9 +108,12 @@ def _param_kind(value: Any) -> str | None:
 
 
 Param = Annotated[
-    Union[Annotated[FloatRange, Tag("float")], Annotated[IntRange, Tag("int")], Annotated[Choice, Tag("choice")]],
-    Discriminator(_param_kind, custom_error_type="search_param",
-                  custom_error_message="expected {float: [low, high]}, {int: [low, high]} or {choice: [...]}"),
+    Annotated[FloatRange, Tag("float")] | Annotated[IntRange, Tag("int")] | Annotated[Choice, Tag("choice")],
+    Discriminator(
+        _param_kind,
+        custom_error_type="search_param",
+        custom_error_message="expected {float: [low, high]}, {int: [low, high]} or {choice: [...]}",
+    ),
 ]
 FloatRange.kind = "float"  # type: ignore[attr-defined]
 IntRange.kind = "int"  # type: ignore[attr-defined]
@@ -113,22 +123,33 @@ Choice.kind = "choice"  # type: ignore[attr-defined]
 class SearchSpec(StrictModel):
     """Hyperparameter search for `kbuilder tune`: the space, the metric, the trials and the method."""
 
-    space: dict[PathKey, Param] = Field(min_length=1, max_length=64, description="Spec path -> the values to search.")
+    space: dict[PathKey, Param] = Field(
+        min_length=1, max_length=64, description="Spec path -> the values to search."
+    )
     metric: str = Field(
-        "val_accuracy", pattern=r"^(val_|train_|test_)[A-Za-z0-9_]+$", max_length=100,
+        "val_accuracy",
+        pattern=r"^(val_|train_|test_)[A-Za-z0-9_]+$",
+        max_length=100,
         description="What to optimize: a figure of the run's metrics.json (val_*, train_* or test_*).",
     )
     direction: Literal["maximize", "minimize"] | None = Field(
         None, description="Default: minimize a *loss*, maximize anything else."
     )
-    trials: int | None = Field(None, ge=1, le=100000, description="Trials to finish; default: the grid's size, else 20.")
+    trials: int | None = Field(
+        None, ge=1, le=100000, description="Trials to finish; default: the grid's size, else 20."
+    )
     sampler: SamplerName = Field("tpe", description="grid, random, tpe (Optuna's default) or coarse_to_fine.")
     rounds: int = Field(3, ge=2, le=100, description="coarse_to_fine: rounds, each over narrower intervals.")
-    pruner: PrunerName = Field("none", description="Stop poor trials early on the per-epoch metric: median or successive_halving.")
+    pruner: PrunerName = Field(
+        "none", description="Stop poor trials early on the per-epoch metric: median or successive_halving."
+    )
     seed: int | None = Field(0, ge=0, le=2**31 - 1, description="Seed of the sampler; null: random.")
-    fixed: dict[PathKey, Any] = Field(default_factory=dict, max_length=64, description="Spec path -> a value every trial uses.")
+    fixed: dict[PathKey, Any] = Field(
+        default_factory=dict, max_length=64, description="Spec path -> a value every trial uses."
+    )
     baseline: bool = Field(
-        True, description="Trial 0 trains the spec's own values (when the space holds them): the figure to beat. Not with grid."
+        True,
+        description="Trial 0 trains the spec's own values (when the space holds them): the figure to beat. Not with grid.",
     )
 
     def goal(self) -> str:
@@ -141,7 +162,7 @@ class SearchSpec(StrictModel):
         if self.metric.startswith("val_"):
             return self.metric
         if self.metric.startswith("train_"):
-            return self.metric[len("train_"):]
+            return self.metric[len("train_") :]
         return None
 
     def grid_size(self) -> int | None:

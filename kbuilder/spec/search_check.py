@@ -5,7 +5,6 @@ so `train.optimizer.momentum` can be searched even where the file leaves it to i
 A number between dots indexes a list (`layers.2.dense.units` is `layers[2].dense.units`).
 """
 
-
 import copy
 import difflib
 from typing import Any
@@ -70,7 +69,9 @@ def _resolve_key(key: str, *trees: Any) -> PathTuple | None:
     return None
 
 
-def apply_values(data: dict, values: dict[PathTuple, Any], source: SourceMap, label: str) -> tuple[dict, SourceMap]:
+def apply_values(
+    data: dict, values: dict[PathTuple, Any], source: SourceMap, label: str
+) -> tuple[dict, SourceMap]:
     """A copy of `data` with each path set, without the search section, and a source map whose
     entries for those paths name where the value came from (errors then point there)."""
     data = copy.deepcopy(data)
@@ -94,7 +95,9 @@ def _with_fixed(data: dict, fixed: dict[str, Any], paths: dict[str, PathTuple]) 
     return out
 
 
-def resolve_keys(search: SearchSpec, data: dict, resolved: dict) -> tuple[dict[str, PathTuple], list[tuple[str, str, str]]]:
+def resolve_keys(
+    search: SearchSpec, data: dict, resolved: dict
+) -> tuple[dict[str, PathTuple], list[tuple[str, str, str]]]:
     """(key -> canonical path, problems as (section, key, message)) for `fixed` and `space`."""
     paths: dict[str, PathTuple] = {}
     problems: list[tuple[str, str, str]] = []
@@ -109,7 +112,9 @@ def resolve_keys(search: SearchSpec, data: dict, resolved: dict) -> tuple[dict[s
                 problems.append((section, key, f"cannot read the path: {exc}"))
                 continue
             if found is None:
-                problems.append((section, key, f"'{key}' is not a path in this spec{nearest_path(key, data, resolved)}"))
+                problems.append(
+                    (section, key, f"'{key}' is not a path in this spec{nearest_path(key, data, resolved)}")
+                )
             else:
                 paths[f"{section}:{key}"] = found
     return paths, problems
@@ -122,22 +127,41 @@ def check_search(search: SearchSpec, data: dict, source: SourceMap, resolved: di
     if search.sampler == "grid":
         for key, param in search.space.items():
             if grid_values(param) is None:
-                located.append(Problem(_locate_key(source, "space", key),
-                                       "the grid sampler needs discrete values: give the float range a step, or use int or choice"))
+                located.append(
+                    Problem(
+                        _locate_key(source, "space", key),
+                        "the grid sampler needs discrete values: give the float range a step, or use int or choice",
+                    )
+                )
         size = search.grid_size()
         if size is not None and search.trials is not None and search.trials > size:
-            located.append(Problem(source.locate(("search", "trials")), f"the grid has {size} points; ask for at most {size} trials"))
+            located.append(
+                Problem(
+                    source.locate(("search", "trials")),
+                    f"the grid has {size} points; ask for at most {size} trials",
+                )
+            )
     if search.pruner != "none" and search.epoch_metric() is None:
-        located.append(Problem(source.locate(("search", "pruner")),
-                               f"pruning needs a per-epoch figure; {search.metric} exists only at the end (use a val_* metric)"))
+        located.append(
+            Problem(
+                source.locate(("search", "pruner")),
+                f"pruning needs a per-epoch figure; {search.metric} exists only at the end (use a val_* metric)",
+            )
+        )
     if search.sampler == "coarse_to_fine" and search.trial_count() < 2 * search.rounds:
-        located.append(Problem(source.locate(("search", "rounds")),
-                               f"{search.rounds} rounds need at least {2 * search.rounds} trials (2 a round), got {search.trial_count()}"))
+        located.append(
+            Problem(
+                source.locate(("search", "rounds")),
+                f"{search.rounds} rounds need at least {2 * search.rounds} trials (2 a round), got {search.trial_count()}",
+            )
+        )
     if located:
         raise SpecError(located)
 
 
-def trial_values(search: SearchSpec, data: dict, resolved: dict, sampled: dict[str, Any]) -> dict[PathTuple, Any]:
+def trial_values(
+    search: SearchSpec, data: dict, resolved: dict, sampled: dict[str, Any]
+) -> dict[PathTuple, Any]:
     """Canonical path -> value for one trial: the fixed values, then the sampled ones."""
     paths, problems = resolve_keys(search, data, resolved)
     if problems:
@@ -181,11 +205,25 @@ def _inside(param, value: Any) -> bool:
 
     if isinstance(param, Choice):
         return value in param.choice
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(param, IntRange) and not isinstance(value, int)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(param, IntRange) and not isinstance(value, int))
+    ):
         return False
     low, high = param.bounds()
     step = param.step
-    return low <= value <= high and (not step or abs((value - low) / step - round((value - low) / step)) < 1e-9)
+    return low <= value <= high and (
+        not step or abs((value - low) / step - round((value - low) / step)) < 1e-9
+    )
 
 
-__all__ = ["baseline_values", "apply_values", "check_search", "dotted", "nearest_path", "resolve", "trial_values"]
+__all__ = [
+    "apply_values",
+    "baseline_values",
+    "check_search",
+    "dotted",
+    "nearest_path",
+    "resolve",
+    "trial_values",
+]

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from kbuilder.spec.train.callbacks import DEFAULT_CALLBACKS
-from kbuilder.train import atomic
+from kbuilder.storage import atomic
 from kbuilder.train.rundir import HISTORY_CSV, HISTORY_JSON, LOG_DIR, RunDir, write_json
 
 
@@ -23,7 +23,9 @@ def _recorder_class():
         """Times each epoch (training part and whole), adds `seconds` and `learning_rate` to the
         logs the later callbacks see, and rewrites history.json after every epoch."""
 
-        def __init__(self, run: RunDir, earlier_rows: list[dict], train_samples: int, csv_separator: str | None):
+        def __init__(
+            self, run: RunDir, earlier_rows: list[dict], train_samples: int, csv_separator: str | None
+        ):
             super().__init__()
             self.run = run
             self.csv_separator = csv_separator
@@ -109,8 +111,15 @@ def enabled_callback(train, kind: str):
     return spec if spec is not None and spec.enabled else None
 
 
-def build_callbacks(train, run: RunDir, *, has_validation: bool, start_epoch: int, earlier_rows: list[dict],
-                    tensorboard_ok: bool) -> list[Any]:
+def build_callbacks(
+    train,
+    run: RunDir,
+    *,
+    has_validation: bool,
+    start_epoch: int,
+    earlier_rows: list[dict],
+    tensorboard_ok: bool,
+) -> list[Any]:
     """The callbacks after the recorder, in a fixed order: the NaN guard first (the
     checkpoints after it skip a diverged epoch), then the backup (it restores first)."""
     import keras
@@ -131,21 +140,43 @@ def build_callbacks(train, run: RunDir, *, has_validation: bool, start_epoch: in
     if spec := setting("model_checkpoint"):
         monitor = auto_monitor(spec.monitor, has_validation)
         higher = higher_is_better(monitor, spec.mode)
-        callbacks.append(BestCheckpoint(run, monitor, higher, carried_best(run, monitor, higher, start_epoch, earlier_rows), guard))
+        callbacks.append(
+            BestCheckpoint(
+                run, monitor, higher, carried_best(run, monitor, higher, start_epoch, earlier_rows), guard
+            )
+        )
     if (spec := setting("tensorboard")) and tensorboard_ok:
-        callbacks.append(keras.callbacks.TensorBoard(
-            str(run / LOG_DIR), histogram_freq=spec.histogram_freq, update_freq=spec.update_freq, write_graph=False
-        ))
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                str(run / LOG_DIR),
+                histogram_freq=spec.histogram_freq,
+                update_freq=spec.update_freq,
+                write_graph=False,
+            )
+        )
     if spec := setting("early_stopping"):
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=auto_monitor(spec.monitor, has_validation), patience=spec.patience, min_delta=spec.min_delta,
-            mode=spec.mode, restore_best_weights=spec.restore_best_weights, start_from_epoch=spec.start_from_epoch,
-        ))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=auto_monitor(spec.monitor, has_validation),
+                patience=spec.patience,
+                min_delta=spec.min_delta,
+                mode=spec.mode,
+                restore_best_weights=spec.restore_best_weights,
+                start_from_epoch=spec.start_from_epoch,
+            )
+        )
     if spec := setting("reduce_lr_on_plateau"):
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=auto_monitor(spec.monitor, has_validation), factor=spec.factor, patience=spec.patience,
-            min_delta=spec.min_delta, cooldown=spec.cooldown, min_lr=spec.min_lr, mode=spec.mode,
-        ))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=auto_monitor(spec.monitor, has_validation),
+                factor=spec.factor,
+                patience=spec.patience,
+                min_delta=spec.min_delta,
+                cooldown=spec.cooldown,
+                min_lr=spec.min_lr,
+                mode=spec.mode,
+            )
+        )
     return callbacks
 
 

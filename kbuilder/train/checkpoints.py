@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kbuilder.errors import RuntimeFailure
-from kbuilder.train import atomic
+from kbuilder.storage import atomic
 from kbuilder.train.rundir import BACKUP_STATE, BEST_MODEL, BEST_STATE, RunDir, save_model, write_json
 
 WEIGHTS_NAME = re.compile(r"^epoch-\d{1,9}(-batch-\d{1,12})?\.weights\.h5$")
@@ -88,8 +88,10 @@ def callback_classes():
             try:
                 model.load_weights(str(weights))
             except (OSError, ValueError, KeyError) as exc:
-                raise RuntimeFailure(f"the backup {weights} cannot be restored ({type(exc).__name__}: {exc}); "
-                                     "it does not match this model: train into a new --out") from None
+                raise RuntimeFailure(
+                    f"the backup {weights} cannot be restored ({type(exc).__name__}: {exc}); "
+                    "it does not match this model: train into a new --out"
+                ) from None
             self._completed = state["epoch"]
             model._initial_epoch = state["epoch"]  # what keras.callbacks.BackupAndRestore sets
 
@@ -110,9 +112,16 @@ def callback_classes():
             if self.guard.diverged_at is not None:
                 return  # never back up weights that went NaN
             self.directory.mkdir(exist_ok=True)
-            name = f"epoch-{self._completed}" + (f"-batch-{batch}" if batch is not None else "") + ".weights.h5"
-            atomic.write_with(self.directory / name, lambda tmp: self.model.save_weights(tmp), suffix=".weights.h5")
-            write_json(self.directory / BACKUP_STATE, {"epoch": self._completed, "batch": batch or 0, "weights": name})
+            name = (
+                f"epoch-{self._completed}" + (f"-batch-{batch}" if batch is not None else "") + ".weights.h5"
+            )
+            atomic.write_with(
+                self.directory / name, lambda tmp: self.model.save_weights(tmp), suffix=".weights.h5"
+            )
+            write_json(
+                self.directory / BACKUP_STATE,
+                {"epoch": self._completed, "batch": batch or 0, "weights": name},
+            )
             for old in self.directory.glob("epoch-*.weights.h5"):
                 if old.name != name:
                     old.unlink(missing_ok=True)
@@ -121,7 +130,14 @@ def callback_classes():
         """best.keras whenever the monitored figure improves on the best of the whole run,
         earlier processes of a resumed run included."""
 
-        def __init__(self, run: RunDir, monitor: str, higher_is_better: bool, best: float | None, guard: DivergenceGuard):
+        def __init__(
+            self,
+            run: RunDir,
+            monitor: str,
+            higher_is_better: bool,
+            best: float | None,
+            guard: DivergenceGuard,
+        ):
             super().__init__()
             self.run = run
             self.monitor = monitor
@@ -141,16 +157,26 @@ def callback_classes():
                 if not self.missing_warned:
                     import sys
 
-                    print(f"kbuilder: model_checkpoint monitors '{self.monitor}', which this run does not log; "
-                          f"no {BEST_MODEL} is kept", file=sys.stderr)
+                    print(
+                        f"kbuilder: model_checkpoint monitors '{self.monitor}', which this run does not log; "
+                        f"no {BEST_MODEL} is kept",
+                        file=sys.stderr,
+                    )
                     self.missing_warned = True
                 return
             value = float(value)
             if self.guard.diverged_at is not None or not math.isfinite(value) or not self.improves(value):
                 return
             save_model(self.model, self.run / BEST_MODEL)
-            write_json(self.run / BEST_STATE, {"monitor": self.monitor, "value": value, "epoch": epoch + 1,
-                                               "higher_is_better": self.higher})
+            write_json(
+                self.run / BEST_STATE,
+                {
+                    "monitor": self.monitor,
+                    "value": value,
+                    "epoch": epoch + 1,
+                    "higher_is_better": self.higher,
+                },
+            )
             self.best = value
 
     return DivergenceGuard, RunBackup, BestCheckpoint
@@ -165,19 +191,29 @@ def read_backup_state(directory: Path) -> dict | None:
         state = json.loads(meta.read_text())
     except (OSError, ValueError):
         raise RuntimeFailure(f"{meta} cannot be read; train into a new --out") from None
-    if not (isinstance(state, dict) and isinstance(state.get("epoch"), int) and isinstance(state.get("weights"), str)
-            and WEIGHTS_NAME.match(state["weights"])):
-        raise RuntimeFailure(f"{meta} is not a kbuilder backup (no epoch and weights file); train into a new --out")
+    if not (
+        isinstance(state, dict)
+        and isinstance(state.get("epoch"), int)
+        and isinstance(state.get("weights"), str)
+        and WEIGHTS_NAME.match(state["weights"])
+    ):
+        raise RuntimeFailure(
+            f"{meta} is not a kbuilder backup (no epoch and weights file); train into a new --out"
+        )
     weights = Path(directory) / state["weights"]
     if weights.is_symlink() or not weights.is_file():
-        raise RuntimeFailure(f"{meta} names {weights.name}, which is missing from {directory}; train into a new --out")
+        raise RuntimeFailure(
+            f"{meta} names {weights.name}, which is missing from {directory}; train into a new --out"
+        )
     with open(weights, "rb") as handle:
         if handle.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
             raise RuntimeFailure(f"{weights} is not an HDF5 weights file; kbuilder refuses to load it")
     return state
 
 
-def carried_best(run: RunDir, monitor: str, higher: bool, start_epoch: int, earlier_rows: list[dict]) -> float | None:
+def carried_best(
+    run: RunDir, monitor: str, higher: bool, start_epoch: int, earlier_rows: list[dict]
+) -> float | None:
     """The best figure of the epochs before a resume: from best.json (written with best.keras),
     else from the history; None for a fresh run."""
     if not start_epoch:
@@ -186,10 +222,19 @@ def carried_best(run: RunDir, monitor: str, higher: bool, start_epoch: int, earl
         state = json.loads((run / BEST_STATE).read_text())
     except (OSError, ValueError):
         state = None
-    if (isinstance(state, dict) and state.get("monitor") == monitor and isinstance(state.get("value"), (int, float))
-            and isinstance(state.get("epoch"), int) and state["epoch"] <= start_epoch):
+    if (
+        isinstance(state, dict)
+        and state.get("monitor") == monitor
+        and isinstance(state.get("value"), (int, float))
+        and isinstance(state.get("epoch"), int)
+        and state["epoch"] <= start_epoch
+    ):
         return float(state["value"])
-    values = [float(r[monitor]) for r in earlier_rows if isinstance(r.get(monitor), (int, float)) and math.isfinite(r[monitor])]
+    values = [
+        float(r[monitor])
+        for r in earlier_rows
+        if isinstance(r.get(monitor), (int, float)) and math.isfinite(r[monitor])
+    ]
     if not values:
         return None
     return max(values) if higher else min(values)

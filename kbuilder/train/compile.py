@@ -6,10 +6,20 @@ from typing import Any
 
 from kbuilder.train.schedules import warmup_schedule
 
-_OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+_OPTIMIZER_CLASSES = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+}
 _METRICS = {
-    "accuracy": "accuracy", "auc": "auc", "precision": "precision", "recall": "recall",
-    "mean_absolute_error": "mean_absolute_error", "mean_squared_error": "mean_squared_error",
+    "accuracy": "accuracy",
+    "auc": "auc",
+    "precision": "precision",
+    "recall": "recall",
+    "mean_absolute_error": "mean_absolute_error",
+    "mean_squared_error": "mean_squared_error",
 }
 _CROSSENTROPY = ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy")
 
@@ -22,17 +32,23 @@ def learning_rate(optimizer_spec, *, steps_per_epoch: int, epochs: int) -> Any:
     schedule = optimizer_spec.schedule
     if schedule is None:
         return base
-    steps = lambda e: max(1, int(round(e * steps_per_epoch)))  # noqa: E731
+    steps = lambda e: max(1, int(round(e * steps_per_epoch)))
     warmup = int(round(schedule.warmup_epochs * steps_per_epoch))
     if schedule.type == "cosine":
-        total = steps(schedule.decay_epochs) if schedule.decay_epochs else max(1, epochs * steps_per_epoch - warmup)
+        total = (
+            steps(schedule.decay_epochs)
+            if schedule.decay_epochs
+            else max(1, epochs * steps_per_epoch - warmup)
+        )
         if warmup:
             return keras.optimizers.schedules.CosineDecay(
                 0.0, total, alpha=schedule.alpha, warmup_target=base, warmup_steps=warmup
             )
         return keras.optimizers.schedules.CosineDecay(base, total, alpha=schedule.alpha)
     if schedule.type == "step":
-        decay = keras.optimizers.schedules.ExponentialDecay(base, steps(schedule.every_epochs), schedule.factor, staircase=True)
+        decay = keras.optimizers.schedules.ExponentialDecay(
+            base, steps(schedule.every_epochs), schedule.factor, staircase=True
+        )
     elif schedule.type == "exponential":
         decay = keras.optimizers.schedules.ExponentialDecay(
             base, steps(schedule.decay_epochs), schedule.decay_rate, staircase=schedule.staircase
@@ -76,9 +92,13 @@ def make_loss(loss_spec, model: Any) -> tuple[Any, bool]:
     if name == "sparse_categorical_crossentropy":
         return keras.losses.SparseCategoricalCrossentropy(from_logits=logits), logits
     if name == "categorical_crossentropy":
-        return keras.losses.CategoricalCrossentropy(from_logits=logits, label_smoothing=loss_spec.label_smoothing), logits
+        return keras.losses.CategoricalCrossentropy(
+            from_logits=logits, label_smoothing=loss_spec.label_smoothing
+        ), logits
     if name == "binary_crossentropy":
-        return keras.losses.BinaryCrossentropy(from_logits=logits, label_smoothing=loss_spec.label_smoothing), logits
+        return keras.losses.BinaryCrossentropy(
+            from_logits=logits, label_smoothing=loss_spec.label_smoothing
+        ), logits
     return keras.losses.get(name), False
 
 
@@ -99,7 +119,11 @@ def make_metrics(names: list[str], loss_name: str, logits: bool) -> list[Any]:
             else:
                 metrics.append("accuracy")
         elif name == "top5_accuracy":
-            cls = keras.metrics.SparseTopKCategoricalAccuracy if loss_name == "sparse_categorical_crossentropy" else keras.metrics.TopKCategoricalAccuracy
+            cls = (
+                keras.metrics.SparseTopKCategoricalAccuracy
+                if loss_name == "sparse_categorical_crossentropy"
+                else keras.metrics.TopKCategoricalAccuracy
+            )
             metrics.append(cls(k=5, name="top5_accuracy"))
         elif name == "auc":
             metrics.append(keras.metrics.AUC(name="auc", from_logits=logits))

@@ -34,10 +34,10 @@ class Arrays:
     def __len__(self) -> int:
         return len(self.x)
 
-    def head(self, limit: int | None) -> "Arrays":
+    def head(self, limit: int | None) -> Arrays:
         return self if limit is None else Arrays(self.x[:limit], self.y[:limit])
 
-    def take(self, indices: np.ndarray) -> "Arrays":
+    def take(self, indices: np.ndarray) -> Arrays:
         return Arrays(self.x[indices], self.y[indices])
 
 
@@ -74,7 +74,9 @@ def _labels(y: np.ndarray) -> np.ndarray:
     return y
 
 
-def _read_npz(path: Path, keys: tuple[str, str], test_keys: tuple[str | None, str | None]) -> tuple[Arrays, Arrays | None]:
+def _read_npz(
+    path: Path, keys: tuple[str, str], test_keys: tuple[str | None, str | None]
+) -> tuple[Arrays, Arrays | None]:
     from kbuilder.train.safe_arrays import NpzArchive
 
     if not path.exists():
@@ -82,7 +84,9 @@ def _read_npz(path: Path, keys: tuple[str, str], test_keys: tuple[str | None, st
     with NpzArchive(path) as archive:
         missing = [k for k in keys if k not in archive]
         if missing:
-            raise DataError(f"{path} has no array {missing[0]!r} (it has {', '.join(archive.files) or 'no arrays'})")
+            raise DataError(
+                f"{path} has no array {missing[0]!r} (it has {', '.join(archive.files) or 'no arrays'})"
+            )
         train = Arrays(archive.read(keys[0]), _labels(archive.read(keys[1])))
         test = None
         if all(k is not None and k in archive for k in test_keys):
@@ -125,12 +129,16 @@ def _image_folder(source, spec_dir: Path | None, input_shape: tuple) -> tuple[Ar
     from kbuilder.backend import tensorflow_available
 
     if not tensorflow_available():
-        raise DataError("image folders are read with TensorFlow (keras.utils.image_dataset_from_directory), which is not installed")
+        raise DataError(
+            "image folders are read with TensorFlow (keras.utils.image_dataset_from_directory), which is not installed"
+        )
     import keras
 
     size = source.image_size or [int(d) for d in input_shape[:2] if d is not None]
     if len(size) != 2:
-        raise DataError(f"set train.data.source.image_size: the model input {tuple(input_shape)} does not give [height, width]")
+        raise DataError(
+            f"set train.data.source.image_size: the model input {tuple(input_shape)} does not give [height, width]"
+        )
     channels = input_shape[-1] if len(input_shape) == 3 else 3
     color_mode = source.color_mode or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(channels, "rgb")
 
@@ -145,9 +153,18 @@ def _image_folder(source, spec_dir: Path | None, input_shape: tuple) -> tuple[Ar
 
         try:
             dataset = keras.utils.image_dataset_from_directory(
-                str(path), image_size=tuple(size), color_mode=color_mode, batch_size=256, shuffle=False, verbose=False
+                str(path),
+                image_size=tuple(size),
+                color_mode=color_mode,
+                batch_size=256,
+                shuffle=False,
+                verbose=False,
             )
-            xs, ys = zip(*[(np.asarray(x), np.asarray(y)) for x, y in dataset]) if dataset.cardinality() else ((), ())
+            xs, ys = (
+                zip(*[(np.asarray(x), np.asarray(y)) for x, y in dataset])
+                if dataset.cardinality()
+                else ((), ())
+            )
         except (tf.errors.OpError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(f"cannot read the images in {path}: {first}") from None
@@ -159,7 +176,9 @@ def _image_folder(source, spec_dir: Path | None, input_shape: tuple) -> tuple[Ar
     return read(source.directory), test, str(resolve_path(source.directory, spec_dir))
 
 
-def load_source(source, *, spec_dir: Path | None, data_dir: Path | None, input_shape: tuple) -> tuple[Arrays, Arrays | None, str]:
+def load_source(
+    source, *, spec_dir: Path | None, data_dir: Path | None, input_shape: tuple
+) -> tuple[Arrays, Arrays | None, str]:
     """(train, test or None, origin) of one data source."""
     if source.type == "keras":
         return _keras_dataset(source, data_dir)
@@ -168,10 +187,15 @@ def load_source(source, *, spec_dir: Path | None, data_dir: Path | None, input_s
         train, test = _read_npz(path, (source.x_key, source.y_key), (source.test_x_key, source.test_y_key))
         return train, test, str(path)
     if source.type == "npy":
-        train = Arrays(_read_npy(resolve_path(source.x, spec_dir)), _labels(_read_npy(resolve_path(source.y, spec_dir))))
+        train = Arrays(
+            _read_npy(resolve_path(source.x, spec_dir)), _labels(_read_npy(resolve_path(source.y, spec_dir)))
+        )
         test = None
         if source.test_x:
-            test = Arrays(_read_npy(resolve_path(source.test_x, spec_dir)), _labels(_read_npy(resolve_path(source.test_y, spec_dir))))
+            test = Arrays(
+                _read_npy(resolve_path(source.test_x, spec_dir)),
+                _labels(_read_npy(resolve_path(source.test_y, spec_dir))),
+            )
         return train, test, str(resolve_path(source.x, spec_dir))
     if source.type == "image_folder":
         return _image_folder(source, spec_dir, input_shape)
@@ -184,17 +208,23 @@ def _inline(x_values, y_values) -> Arrays:
         x = np.asarray(x_values, dtype="float32")
         y = np.asarray(y_values)
     except ValueError as exc:
-        raise DataError(f"train.data.source: inline arrays must be rectangular lists of numbers ({exc})") from None
+        raise DataError(
+            f"train.data.source: inline arrays must be rectangular lists of numbers ({exc})"
+        ) from None
     if not np.issubdtype(y.dtype, np.number):
         raise DataError("train.data.source: labels must be numbers")
     return Arrays(x, y)
 
 
-def load_splits(data, *, spec_dir: Path | None, data_dir: Path | None, input_shape: tuple, seed: int | None) -> Splits:
+def load_splits(
+    data, *, spec_dir: Path | None, data_dir: Path | None, input_shape: tuple, seed: int | None
+) -> Splits:
     """Train/validation/test arrays as the spec asks (before preprocessing)."""
     from kbuilder.train.data_checks import check_split
 
-    train, test, origin = load_source(data.source, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape)
+    train, test, origin = load_source(
+        data.source, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape
+    )
     check_split("training", train)
     if test is not None:
         check_split("test", test)
@@ -206,14 +236,20 @@ def load_splits(data, *, spec_dir: Path | None, data_dir: Path | None, input_sha
         order = np.random.default_rng(seed).permutation(len(train))
         held = max(1, int(round(len(train) * data.validation.fraction)))
         if held >= len(train):
-            raise DataError(f"a validation fraction of {data.validation.fraction} leaves no training data out of {len(train)} samples")
+            raise DataError(
+                f"a validation fraction of {data.validation.fraction} leaves no training data out of {len(train)} samples"
+            )
         validation, train = train.take(np.sort(order[:held])), train.take(np.sort(order[held:]))
     elif kind == "test":
         if test is None:
-            raise DataError("train.data.validation is 'test' but the data source has no test set (or evaluate_test is false)")
+            raise DataError(
+                "train.data.validation is 'test' but the data source has no test set (or evaluate_test is false)"
+            )
         validation = test
     elif kind == "source":
-        validation, _, _ = load_source(data.validation.source, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape)
+        validation, _, _ = load_source(
+            data.validation.source, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape
+        )
         check_split("validation", validation)
     for name, arrays in (("training", train), ("validation", validation), ("test", test)):
         if arrays is not None and len(arrays) == 0:

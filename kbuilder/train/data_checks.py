@@ -33,9 +33,13 @@ def check_split(name: str, arrays) -> None:
     x, y = arrays.x, arrays.y
     for part, value in (("inputs", x), ("labels", y)):
         if value.ndim == 0:
-            raise DataError(f"the {name} {part} are a single scalar ({value.dtype}); expected an array with one row per sample")
+            raise DataError(
+                f"the {name} {part} are a single scalar ({value.dtype}); expected an array with one row per sample"
+            )
         if value.dtype.kind not in "biuf":
-            raise DataError(f"the {name} {part} are {value.dtype} values; expected numbers (bool, int or float)")
+            raise DataError(
+                f"the {name} {part} are {value.dtype} values; expected numbers (bool, int or float)"
+            )
     if len(x) != len(y):
         raise DataError(f"the {name} inputs have {len(x)} samples but the labels have {len(y)}")
     if len(x) == 0:
@@ -63,12 +67,16 @@ def check_image_folder(root: Path) -> None:
             entry = Path(directory) / name
             info = os.lstat(entry)
             if stat.S_ISLNK(info.st_mode):
-                raise DataError(f"the image folder {root} holds a symbolic link ({entry} -> {os.readlink(entry)}); "
-                                "kbuilder never follows links in an image folder: copy the file in instead")
+                raise DataError(
+                    f"the image folder {root} holds a symbolic link ({entry} -> {os.readlink(entry)}); "
+                    "kbuilder never follows links in an image folder: copy the file in instead"
+                )
             if name in dirnames:
                 continue
             if not stat.S_ISREG(info.st_mode):
-                raise DataError(f"{entry} in the image folder {root} is not a regular file (a device, FIFO or socket)")
+                raise DataError(
+                    f"{entry} in the image folder {root} is not a regular file (a device, FIFO or socket)"
+                )
             _check_signature(entry)
 
 
@@ -80,4 +88,6 @@ def _check_signature(path: Path) -> None:
         head = handle.read(8)
     if not any(head.startswith(s) for s in signatures):
         kind = path.suffix.lower().lstrip(".").upper()
-        raise DataError(f"{path} is named .{path.suffix.lstrip('.')} but is not a {kind} image (it starts with {head!r})")
+        raise DataError(
+            f"{path} is named .{path.suffix.lstrip('.')} but is not a {kind} image (it starts with {head!r})"
+        )

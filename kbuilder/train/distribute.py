@@ -87,7 +87,9 @@ def set_up(spec, backend: str) -> Distribution:
         mirrored = tf.distribute.MirroredStrategy([device.name for device in devices])
         return Distribution("mirrored", mirrored.num_replicas_in_sync, 1, 0, mirrored)
     if backend != "jax":
-        raise UsageError(f"the 'data_parallel' strategy runs on the JAX backend, not {backend} (use mirrored on TensorFlow)")
+        raise UsageError(
+            f"the 'data_parallel' strategy runs on the JAX backend, not {backend} (use mirrored on TensorFlow)"
+        )
     import jax
     import keras
 

@@ -54,7 +54,10 @@ def describe_device(backend: str) -> tuple[str, bool]:
         device = jax.devices()[0]
         if device.platform == "cpu":
             return cpu, False
-        return f"{device.platform}: {getattr(device, 'device_kind', device)} x{jax.local_device_count()}", True
+        return (
+            f"{device.platform}: {getattr(device, 'device_kind', device)} x{jax.local_device_count()}",
+            True,
+        )
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -101,12 +104,18 @@ def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_p
     distributed = distribution != "none"
     if distribution == "mirrored":
         _check_mirrored(perf)
-    jit = perf.jit_compile if perf.jit_compile != "auto" else backend in ("jax", "tensorflow") and distribution != "mirrored"
+    jit = (
+        perf.jit_compile
+        if perf.jit_compile != "auto"
+        else backend in ("jax", "tensorflow") and distribution != "mirrored"
+    )
     if backend == "torch":
         jit = bool(perf.jit_compile is True)
         if isinstance(perf.steps_per_execution, int) and perf.steps_per_execution > 1:
-            raise UsageError(f"train.performance.steps_per_execution={perf.steps_per_execution} is not available on the "
-                             "torch backend (Keras runs one step per call there); use auto or 1")
+            raise UsageError(
+                f"train.performance.steps_per_execution={perf.steps_per_execution} is not available on the "
+                "torch backend (Keras runs one step per call there); use auto or 1"
+            )
     pipeline = perf.pipeline
     if pipeline == "auto":
         # TensorFlow consumes tf.data natively (a PyDataset goes through a Python generator,
@@ -123,11 +132,15 @@ def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_p
     can_fuse = backend in ("jax", "tensorflow") and jit and not distributed
     fused = requested if can_fuse else 1
     keras_spe = 1 if can_fuse else (requested if perf.steps_per_execution != "auto" else 1)
-    precision = perf.mixed_precision if perf.mixed_precision != "auto" else _auto_precision(backend, accelerator)
+    precision = (
+        perf.mixed_precision if perf.mixed_precision != "auto" else _auto_precision(backend, accelerator)
+    )
     if precision == "off":
         precision = "float32"
     onednn = backend == "tensorflow" and onednn_enabled()
-    return Settings(backend, device, accelerator, bool(jit), fused, keras_spe, pipeline, precision, perf.threads, onednn)
+    return Settings(
+        backend, device, accelerator, bool(jit), fused, keras_spe, pipeline, precision, perf.threads, onednn
+    )
 
 
 def settle_for_model(settings: Settings, perf, model) -> Settings:
@@ -140,8 +153,13 @@ def settle_for_model(settings: Settings, perf, model) -> Settings:
         return settings
     if perf.steps_per_execution == "auto":
         settings = replace(settings, fused_steps=1)
-    if (perf.jit_compile == "auto" and settings.backend == "tensorflow" and settings.jit_compile and settings.onednn
-            and model_macs(model) < SMALL_CONV_MACS):
+    if (
+        perf.jit_compile == "auto"
+        and settings.backend == "tensorflow"
+        and settings.jit_compile
+        and settings.onednn
+        and model_macs(model) < SMALL_CONV_MACS
+    ):
         settings = replace(settings, jit_compile=False, fused_steps=1)
     return settings
 
@@ -166,11 +184,15 @@ def _check_mirrored(perf) -> None:
     in Keras's multi-step loop); both reproduced with a plain Keras model on two CPU replicas.
     Refuse them up front rather than failing at the first step."""
     if perf.jit_compile is True:
-        raise UsageError("train.performance.jit_compile=true does not work with the mirrored strategy "
-                         "(TensorFlow's XLA cannot reach other replicas' variables); use auto or false")
+        raise UsageError(
+            "train.performance.jit_compile=true does not work with the mirrored strategy "
+            "(TensorFlow's XLA cannot reach other replicas' variables); use auto or false"
+        )
     if isinstance(perf.steps_per_execution, int) and perf.steps_per_execution > 1:
-        raise UsageError(f"train.performance.steps_per_execution={perf.steps_per_execution} does not work with the "
-                         "mirrored strategy in Keras 3.15; use auto or 1 (or the JAX backend's data_parallel)")
+        raise UsageError(
+            f"train.performance.steps_per_execution={perf.steps_per_execution} does not work with the "
+            "mirrored strategy in Keras 3.15; use auto or 1 (or the JAX backend's data_parallel)"
+        )
 
 
 def apply_threads(threads: int | None, backend: str) -> None:
@@ -189,4 +211,6 @@ def apply_threads(threads: int | None, backend: str) -> None:
     else:
         os.environ.setdefault("XLA_FLAGS", "")
         if "intra_op_parallelism_threads" not in os.environ["XLA_FLAGS"]:
-            os.environ["XLA_FLAGS"] += f" --xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} intra_op_parallelism_threads={threads}"
+            os.environ["XLA_FLAGS"] += (
+                f" --xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} intra_op_parallelism_threads={threads}"
+            )

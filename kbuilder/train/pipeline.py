@@ -65,15 +65,20 @@ def augmenter(steps: list, seed: int | None):
         if step.type == "random_zoom" and kwargs["width_factor"] is None:
             kwargs.pop("width_factor")
         cls = {
-            "random_translation": keras.layers.RandomTranslation, "random_flip": keras.layers.RandomFlip,
-            "random_rotation": keras.layers.RandomRotation, "random_zoom": keras.layers.RandomZoom,
-            "random_contrast": keras.layers.RandomContrast, "random_brightness": keras.layers.RandomBrightness,
+            "random_translation": keras.layers.RandomTranslation,
+            "random_flip": keras.layers.RandomFlip,
+            "random_rotation": keras.layers.RandomRotation,
+            "random_zoom": keras.layers.RandomZoom,
+            "random_contrast": keras.layers.RandomContrast,
+            "random_brightness": keras.layers.RandomBrightness,
         }[step.type]
         layers.append(cls(**kwargs, seed=layer_seed))
     return keras.Sequential(layers, name="augmentation")
 
 
-def numpy_batches(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | None, start_epoch: int, augment=None):
+def numpy_batches(
+    arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | None, start_epoch: int, augment=None
+):
     """A PyDataset of (fused) training batches; reshuffles at every epoch end."""
     import keras
 
@@ -90,7 +95,7 @@ def numpy_batches(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int |
             size = plan.batch_size
             first = index * plan.fused
             last = min(first + plan.fused, plan.batches)
-            idx = self.order[first * size:last * size]
+            idx = self.order[first * size : last * size]
             x, y = arrays.x[idx], arrays.y[idx]
             if augment is not None:
                 x = keras.ops.convert_to_numpy(augment(x, training=True))
@@ -106,8 +111,17 @@ def numpy_batches(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int |
     return NumpyBatches()
 
 
-def tf_dataset(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | None, prefetch: int | None, augment=None,
-               shardable: bool = False, start_epoch: int = 0):
+def tf_dataset(
+    arrays: Arrays,
+    plan: BatchPlan,
+    *,
+    shuffle: bool,
+    seed: int | None,
+    prefetch: int | None,
+    augment=None,
+    shardable: bool = False,
+    start_epoch: int = 0,
+):
     """tf.data: shuffled indices -> batched gathers -> augmentation -> (fused stacks) -> prefetch.
 
     `shardable`: Keras's multi-process sharding reads the batch size from the last batch
@@ -120,10 +134,16 @@ def tf_dataset(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | No
         if shuffle:
             dataset = dataset.shuffle(len(arrays), seed=seed, reshuffle_each_iteration=True)
         if augment is not None:
-            dataset = dataset.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+            dataset = dataset.map(
+                lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+            )
         # Every process must run the same number of equal steps, epoch after epoch: whole
         # batches only, and an endless stream cut into epochs by steps_per_epoch.
-        return dataset.batch(plan.batch_size, drop_remainder=True).repeat().prefetch(prefetch or tf.data.AUTOTUNE)
+        return (
+            dataset.batch(plan.batch_size, drop_remainder=True)
+            .repeat()
+            .prefetch(prefetch or tf.data.AUTOTUNE)
+        )
     x_all, y_all = tf.constant(arrays.x), tf.constant(arrays.y)
     samples = len(arrays)
     base_seed = seed if seed is not None else int(np.random.default_rng().integers(2**31 - 1))
@@ -133,8 +153,12 @@ def tf_dataset(arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | No
         # as an uninterrupted one. Batches never straddle two epochs.
         order = tf.range(samples, dtype=tf.int64)
         if shuffle:
-            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([tf.constant(base_seed, tf.int64), epoch]))
-        batches = tf.data.Dataset.from_tensor_slices(order).batch(plan.batch_size, drop_remainder=plan.fused > 1)
+            order = tf.random.experimental.stateless_shuffle(
+                order, seed=tf.stack([tf.constant(base_seed, tf.int64), epoch])
+            )
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(
+            plan.batch_size, drop_remainder=plan.fused > 1
+        )
         batches = batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
         return batches.batch(plan.fused) if plan.fused > 1 else batches
 

@@ -21,7 +21,13 @@ def plot_curves(rows: list[dict], path: Path, *, title: str) -> Path | None:
         for key, label, style in ((name, "train", "-o"), (f"val_{name}", "validation", "-s")):
             values = [r.get(key) for r in rows]
             if any(isinstance(v, (int, float)) for v in values):
-                ax.plot(epochs, [v if isinstance(v, (int, float)) else float("nan") for v in values], style, label=label, markersize=3)
+                ax.plot(
+                    epochs,
+                    [v if isinstance(v, (int, float)) else float("nan") for v in values],
+                    style,
+                    label=label,
+                    markersize=3,
+                )
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.set_title(name)
@@ -29,7 +35,7 @@ def plot_curves(rows: list[dict], path: Path, *, title: str) -> Path | None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    from kbuilder.train.atomic import write_with
+    from kbuilder.storage.atomic import write_with
 
     try:
         write_with(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"), suffix=".png")

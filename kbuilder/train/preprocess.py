@@ -26,7 +26,9 @@ class Statistics:
 
 def _spatial(x: np.ndarray, what: str) -> None:
     if x.ndim not in (3, 4):
-        raise DataError(f"{what} needs images shaped [N, height, width] or [N, height, width, channels], got {tuple(x.shape)}")
+        raise DataError(
+            f"{what} needs images shaped [N, height, width] or [N, height, width, channels], got {tuple(x.shape)}"
+        )
 
 
 def _pad(x: np.ndarray, step) -> np.ndarray:
@@ -50,7 +52,11 @@ def _resize(x: np.ndarray, step) -> np.ndarray:
     squeeze = x.ndim == 3
     images = x[..., None] if squeeze else x
     parts = [
-        keras.ops.convert_to_numpy(keras.ops.image.resize(images[i:i + _RESIZE_CHUNK], tuple(step.size), interpolation=step.interpolation))
+        keras.ops.convert_to_numpy(
+            keras.ops.image.resize(
+                images[i : i + _RESIZE_CHUNK], tuple(step.size), interpolation=step.interpolation
+            )
+        )
         for i in range(0, len(images), _RESIZE_CHUNK)
     ]
     out = np.concatenate(parts).astype("float32")
@@ -64,19 +70,30 @@ def _normalize(x: np.ndarray, step, stats: dict | None) -> tuple[np.ndarray, dic
             axes = None
         mean = step.mean if step.mean is not None else np.mean(x, axis=axes, dtype="float64")
         std = step.std if step.std is not None else np.std(x, axis=axes, dtype="float64")
-        stats = {"mean": np.asarray(mean, dtype="float32").tolist(), "std": np.maximum(np.asarray(std, dtype="float32"), 1e-7).tolist()}
+        stats = {
+            "mean": np.asarray(mean, dtype="float32").tolist(),
+            "std": np.maximum(np.asarray(std, dtype="float32"), 1e-7).tolist(),
+        }
     mean, std = np.asarray(stats["mean"], "float32"), np.asarray(stats["std"], "float32")
     if mean.ndim and x.ndim and mean.shape[-1] not in (1, x.shape[-1]):
         raise DataError(f"normalize: {mean.shape[-1]} channel means for data with {x.shape[-1]} channels")
     return (x - mean) / std, stats
 
 
-def preprocess_splits(splits: Splits, steps: list, *, num_classes: int | None, loss_name: str) -> tuple[Splits, Statistics]:
+def preprocess_splits(
+    splits: Splits, steps: list, *, num_classes: int | None, loss_name: str
+) -> tuple[Splits, Statistics]:
     """Apply the spec's steps to every split; statistics come from the training split."""
     statistics = Statistics()
     parts = {"train": splits.train, "validation": splits.validation, "test": splits.test}
-    out = {name: (Arrays(a.x.astype("float32") if np.issubdtype(a.x.dtype, np.number) else a.x, a.y) if a is not None else None)
-           for name, a in parts.items()}
+    out = {
+        name: (
+            Arrays(a.x.astype("float32") if np.issubdtype(a.x.dtype, np.number) else a.x, a.y)
+            if a is not None
+            else None
+        )
+        for name, a in parts.items()
+    }
     one_hot_done = False
     for step in steps:
         stats = None
@@ -117,7 +134,9 @@ def _class_ids(y: np.ndarray) -> bool:
 
 def one_hot(y: np.ndarray, num_classes: int | None) -> np.ndarray:
     if not _class_ids(y):
-        raise DataError(f"one-hot encoding needs integer class ids shaped [N], got {y.dtype} {tuple(y.shape)}")
+        raise DataError(
+            f"one-hot encoding needs integer class ids shaped [N], got {y.dtype} {tuple(y.shape)}"
+        )
     classes = num_classes or int(y.max()) + 1
     if len(y) and (y.min() < 0 or y.max() >= classes):
         raise DataError(f"labels run from {y.min()} to {y.max()} but there are {classes} classes")
@@ -125,12 +144,20 @@ def one_hot(y: np.ndarray, num_classes: int | None) -> np.ndarray:
 
 
 def _fits(data_shape: tuple, model_shape: tuple) -> bool:
-    return len(data_shape) == len(model_shape) and all(m is None or m == d for d, m in zip(data_shape, model_shape))
+    return len(data_shape) == len(model_shape) and all(
+        m is None or m == d for d, m in zip(data_shape, model_shape)
+    )
 
 
-def check_against_model(splits: Splits, *, input_name: str, input_shape: tuple, output_shape: tuple, loss_name: str) -> None:
+def check_against_model(
+    splits: Splits, *, input_name: str, input_shape: tuple, output_shape: tuple, loss_name: str
+) -> None:
     """Refuse data that cannot feed the model, naming both shapes (before anything trains)."""
-    for split, arrays in (("training", splits.train), ("validation", splits.validation), ("test", splits.test)):
+    for split, arrays in (
+        ("training", splits.train),
+        ("validation", splits.validation),
+        ("test", splits.test),
+    ):
         if arrays is None:
             continue
         sample = tuple(int(d) for d in arrays.x.shape[1:])
@@ -151,12 +178,24 @@ def _check_labels(split: str, y: np.ndarray, output_shape: tuple, loss_name: str
     width = output_shape[-1] if output_shape else None
     if loss_name == "sparse_categorical_crossentropy":
         if not (y.ndim == 1 and np.issubdtype(y.dtype, np.integer)):
-            raise DataError(f"sparse_categorical_crossentropy needs integer class ids shaped [N]; the {split} labels are {y.dtype} {tuple(y.shape)}")
+            raise DataError(
+                f"sparse_categorical_crossentropy needs integer class ids shaped [N]; the {split} labels are {y.dtype} {tuple(y.shape)}"
+            )
         if width is not None and len(y) and (y.min() < 0 or y.max() >= width):
-            raise DataError(f"the {split} labels run from {y.min()} to {y.max()} but the model has {width} outputs")
-    elif loss_name in CATEGORICAL_LOSSES and y.shape[1:] != tuple(output_shape):
-        raise DataError(f"the {split} labels have shape {tuple(y.shape[1:])} per sample but the model outputs {output_shape}")
-    elif loss_name == "binary_crossentropy" and width is not None and y.shape[1:] not in ((), (width,)):
-        raise DataError(f"the {split} labels have shape {tuple(y.shape[1:])} per sample but the model outputs {output_shape}")
+            raise DataError(
+                f"the {split} labels run from {y.min()} to {y.max()} but the model has {width} outputs"
+            )
+    elif (
+        loss_name in CATEGORICAL_LOSSES
+        and y.shape[1:] != tuple(output_shape)
+        or loss_name == "binary_crossentropy"
+        and width is not None
+        and y.shape[1:] not in ((), (width,))
+    ):
+        raise DataError(
+            f"the {split} labels have shape {tuple(y.shape[1:])} per sample but the model outputs {output_shape}"
+        )
     if loss_name == "binary_crossentropy" and len(y) and (y.min() < 0 or y.max() > 1):
-        raise DataError(f"binary_crossentropy needs labels between 0 and 1; the {split} labels run from {y.min()} to {y.max()}")
+        raise DataError(
+            f"binary_crossentropy needs labels between 0 and 1; the {split} labels run from {y.min()} to {y.max()}"
+        )

@@ -17,8 +17,23 @@ def _final(rows: list[dict], key: str) -> float | None:
     return None
 
 
-def finish_run(*, model, run, loaded, splits, settings, dist, plan, recorder, fit_seconds, resume_epoch, statistics,
-               eval_input, export: bool, resolved: dict) -> Any:
+def finish_run(
+    *,
+    model,
+    run,
+    loaded,
+    splits,
+    settings,
+    dist,
+    plan,
+    recorder,
+    fit_seconds,
+    resume_epoch,
+    statistics,
+    eval_input,
+    export: bool,
+    resolved: dict,
+) -> Any:
     import keras
 
     from kbuilder.train.plots import plot_curves
@@ -26,7 +41,10 @@ def finish_run(*, model, run, loaded, splits, settings, dist, plan, recorder, fi
 
     train_spec = loaded.spec.train
     rows = recorder.rows
-    metrics: dict[str, Any] = {"model": loaded.spec.name, "spec_file": str(loaded.path) if loaded.path else None}
+    metrics: dict[str, Any] = {
+        "model": loaded.spec.name,
+        "spec_file": str(loaded.path) if loaded.path else None,
+    }
     for key in sorted({k for r in rows for k in r} - {"epoch", "seconds", "learning_rate"}):
         metrics[f"{key}" if key.startswith("val_") else f"train_{key}"] = _final(rows, key)
     if splits.test is not None:
@@ -34,37 +52,52 @@ def finish_run(*, model, run, loaded, splits, settings, dist, plan, recorder, fi
         metrics.update({f"test_{k}": float(v) for k, v in figures.items()})
     trained_epochs = len(recorder.epoch_seconds)
     train_only = sum(recorder.train_seconds)
-    metrics.update({
-        "epochs": train_spec.epochs,
-        "epochs_run": rows[-1]["epoch"] if rows else 0,
-        "resumed_after_epoch": resume_epoch,
-        "stopped_early": bool(rows) and rows[-1]["epoch"] < train_spec.epochs,
-        "train_seconds": round(fit_seconds, 3),
-        "epoch_seconds": [round(s, 3) for s in recorder.epoch_seconds],
-        "epoch_train_seconds": [round(s, 3) for s in recorder.train_seconds],
-        "samples_per_second": round(plan.batches * plan.batch_size * trained_epochs / train_only, 1) if train_only else None,
-        "samples_per_second_after_first_epoch": _steady_rate(recorder.train_seconds, plan),
-        "backend": settings.backend,
-        "device": settings.device,
-        "keras_version": keras.__version__,
-        "python": platform.python_version(),
-        "settings": {**settings.as_dict(), "batch_size": plan.batch_size, "batches_per_epoch": plan.batches,
-                     "distribution": dist.kind, "replicas": dist.replicas, "processes": dist.processes,
-                     "process_id": dist.process_id},
-        "data": {"origin": splits.origin, "train_samples": len(splits.train),
-                 "validation_samples": len(splits.validation) if splits.validation is not None else 0,
-                 "test_samples": len(splits.test) if splits.test is not None else 0,
-                 "normalize_statistics": statistics.normalize},
-    })
+    metrics.update(
+        {
+            "epochs": train_spec.epochs,
+            "epochs_run": rows[-1]["epoch"] if rows else 0,
+            "resumed_after_epoch": resume_epoch,
+            "stopped_early": bool(rows) and rows[-1]["epoch"] < train_spec.epochs,
+            "train_seconds": round(fit_seconds, 3),
+            "epoch_seconds": [round(s, 3) for s in recorder.epoch_seconds],
+            "epoch_train_seconds": [round(s, 3) for s in recorder.train_seconds],
+            "samples_per_second": round(plan.batches * plan.batch_size * trained_epochs / train_only, 1)
+            if train_only
+            else None,
+            "samples_per_second_after_first_epoch": _steady_rate(recorder.train_seconds, plan),
+            "backend": settings.backend,
+            "device": settings.device,
+            "keras_version": keras.__version__,
+            "python": platform.python_version(),
+            "settings": {
+                **settings.as_dict(),
+                "batch_size": plan.batch_size,
+                "batches_per_epoch": plan.batches,
+                "distribution": dist.kind,
+                "replicas": dist.replicas,
+                "processes": dist.processes,
+                "process_id": dist.process_id,
+            },
+            "data": {
+                "origin": splits.origin,
+                "train_samples": len(splits.train),
+                "validation_samples": len(splits.validation) if splits.validation is not None else 0,
+                "test_samples": len(splits.test) if splits.test is not None else 0,
+                "normalize_statistics": statistics.normalize,
+            },
+        }
+    )
     from kbuilder.backend import tensorboard_available
-
     from kbuilder.train.callbacks import enabled_callback
 
     if enabled_callback(train_spec, "tensorboard") is None:
         metrics["tensorboard"] = "off (train.callbacks: tensorboard enabled: false)"
     else:
-        metrics["tensorboard"] = (str(run / rd.LOG_DIR) if tensorboard_available()
-                                  else "skipped: TensorBoard logs need the tensorflow and tensorboard packages")
+        metrics["tensorboard"] = (
+            str(run / rd.LOG_DIR)
+            if tensorboard_available()
+            else "skipped: TensorBoard logs need the tensorflow and tensorboard packages"
+        )
     rd.save_model(model, run / rd.LAST_MODEL)
     plot_curves(rows, run / rd.CURVES, title=f"{loaded.spec.name} ({settings.backend})")
     export_problem = None
@@ -73,7 +106,9 @@ def finish_run(*, model, run, loaded, splits, settings, dist, plan, recorder, fi
     rd.write_json(run / rd.METRICS_FILE, metrics)
     rd.remove_backup(run)  # only now: a kill before metrics.json still resumes from the backup
     if export_problem:
-        raise RuntimeFailure(f"training finished and {run.path} is complete except the export: {export_problem}")
+        raise RuntimeFailure(
+            f"training finished and {run.path} is complete except the export: {export_problem}"
+        )
     return TrainResult(run.path, metrics, rows)
 
 
@@ -96,7 +131,9 @@ def _export(model, run, metrics: dict, resolved: dict) -> str | None:
     from kbuilder.export import export_model
 
     manifest = {
-        "model": metrics["model"], "spec_file": metrics["spec_file"], "resolved_spec": resolved,
+        "model": metrics["model"],
+        "spec_file": metrics["spec_file"],
+        "resolved_spec": resolved,
         "trained": {k: metrics.get(k) for k in ("test_accuracy", "test_loss", "epochs_run", "backend")},
     }
     try:
@@ -112,8 +149,11 @@ def summary_lines(result) -> list[str]:
     """A few lines for the end of `kbuilder train`."""
     m = result.metrics
     lines = [f"run directory: {result.run_dir}"]
-    figures = [f"{k}={m[k]:.4f}" for k in ("test_accuracy", "test_loss", "val_accuracy", "val_loss", "train_loss")
-               if isinstance(m.get(k), float)]
+    figures = [
+        f"{k}={m[k]:.4f}"
+        for k in ("test_accuracy", "test_loss", "val_accuracy", "val_loss", "train_loss")
+        if isinstance(m.get(k), float)
+    ]
     if figures:
         lines.append("final: " + " ".join(figures))
     epochs = m.get("epoch_seconds") or []

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from kbuilder.errors import RuntimeFailure, UsageError
-from kbuilder.train import atomic
+from kbuilder.storage import atomic
 from kbuilder.train.runlock import LOCK_FILE, RunLock
 
 MARKER_FILE = ".kbuilder-run.json"
@@ -78,8 +78,9 @@ class RunDir:
             self.lock.release()
 
 
-def open_run_dir(name: str, out: str | os.PathLike | None, *, resolved: dict[str, Any],
-                 root: str | os.PathLike = "runs") -> RunDir:
+def open_run_dir(
+    name: str, out: str | os.PathLike | None, *, resolved: dict[str, Any], root: str | os.PathLike = "runs"
+) -> RunDir:
     """`--out`, or runs/<name>-<timestamp>/; locked for this process until `release()`.
 
     `--out` may be new, empty, or an interrupted run of the same spec (which resumes);
@@ -109,8 +110,14 @@ def open_run_dir(name: str, out: str | os.PathLike | None, *, resolved: dict[str
         if (path / BACKUP_DIR).is_dir():
             atomic.remove_stale_temporaries(path / BACKUP_DIR)
         if not _has_progress(path):  # a new run, or one with no finished epoch
-            write_json(path / MARKER_FILE, {"kbuilder_run": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                            "resolved_spec": resolved})
+            write_json(
+                path / MARKER_FILE,
+                {
+                    "kbuilder_run": 1,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "resolved_spec": resolved,
+                },
+            )
     except BaseException:
         lock.release()
         raise
@@ -118,7 +125,9 @@ def open_run_dir(name: str, out: str | os.PathLike | None, *, resolved: dict[str
 
 
 def _contents(path: Path) -> list[str]:
-    return sorted(p.name for p in path.iterdir() if p.name != LOCK_FILE and not p.name.startswith(atomic.TEMP_PREFIX))
+    return sorted(
+        p.name for p in path.iterdir() if p.name != LOCK_FILE and not p.name.startswith(atomic.TEMP_PREFIX)
+    )
 
 
 def _check_reusable(path: Path, resolved: dict[str, Any]) -> None:
@@ -128,12 +137,16 @@ def _check_reusable(path: Path, resolved: dict[str, Any]) -> None:
     if not names:
         return
     if METRICS_FILE in names:
-        raise UsageError(f"--out {path} holds a finished run (it has {METRICS_FILE}); "
-                         "choose a new directory, or delete this one to train it again")
+        raise UsageError(
+            f"--out {path} holds a finished run (it has {METRICS_FILE}); "
+            "choose a new directory, or delete this one to train it again"
+        )
     if MARKER_FILE not in names:
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        raise UsageError(f"--out {path} is not empty ({shown}) and holds no kbuilder run; "
-                         "choose a new or empty directory (nothing in it was changed)")
+        raise UsageError(
+            f"--out {path} is not empty ({shown}) and holds no kbuilder run; "
+            "choose a new or empty directory (nothing in it was changed)"
+        )
     if not _has_progress(path):
         return  # no epoch finished (it failed or was killed in its first): nothing to resume or lose
     _refuse_foreign_models(path)
@@ -166,9 +179,13 @@ def _marker_spec(path: Path) -> dict[str, Any]:
         marker = json.loads((path / MARKER_FILE).read_text())
         saved = marker["resolved_spec"]
     except (OSError, ValueError, KeyError, TypeError):
-        raise UsageError(f"{path / MARKER_FILE} is damaged; this run cannot be resumed safely, choose another --out") from None
+        raise UsageError(
+            f"{path / MARKER_FILE} is damaged; this run cannot be resumed safely, choose another --out"
+        ) from None
     if not isinstance(saved, dict):
-        raise UsageError(f"{path / MARKER_FILE} is damaged; this run cannot be resumed safely, choose another --out")
+        raise UsageError(
+            f"{path / MARKER_FILE} is damaged; this run cannot be resumed safely, choose another --out"
+        )
     return saved
 
 
@@ -191,8 +208,10 @@ def _refuse_links(path: Path) -> None:
         for name in dirnames + filenames:
             entry = Path(directory) / name
             if entry.is_symlink():
-                raise UsageError(f"the run directory {path} holds a symbolic link ({entry} -> {os.readlink(entry)}); "
-                                 "kbuilder writes only real files inside a run directory: remove the link")
+                raise UsageError(
+                    f"the run directory {path} holds a symbolic link ({entry} -> {os.readlink(entry)}); "
+                    "kbuilder writes only real files inside a run directory: remove the link"
+                )
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -229,7 +248,11 @@ def read_best(run: RunDir) -> dict[str, Any] | None:
         state = json.loads((run / BEST_STATE).read_text())
     except (OSError, ValueError):
         return None
-    ok = isinstance(state, dict) and isinstance(state.get("value"), (int, float)) and isinstance(state.get("epoch"), int)
+    ok = (
+        isinstance(state, dict)
+        and isinstance(state.get("value"), (int, float))
+        and isinstance(state.get("epoch"), int)
+    )
     return state if ok else None
 
 

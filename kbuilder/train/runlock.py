@@ -23,12 +23,14 @@ class RunLock:
         self.path = Path(directory) / LOCK_FILE
         self._fd: int | None = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
-            raise UsageError(f"cannot lock the run directory {self.path.parent}: {exc.strerror} ({self.path})") from None
+            raise UsageError(
+                f"cannot lock the run directory {self.path.parent}: {exc.strerror} ({self.path})"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -49,7 +49,9 @@ def regular_file(path: Path) -> None:
     except OSError:
         raise DataError(f"no such data file: {path}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise DataError(f"{path} is not a regular file (a device, a FIFO or a folder); give the path of a .npy/.npz file")
+        raise DataError(
+            f"{path} is not a regular file (a device, a FIFO or a folder); give the path of a .npy/.npz file"
+        )
 
 
 def _check_header(where: str, stream: IO[bytes], available: int) -> None:
@@ -64,18 +66,26 @@ def _check_header(where: str, stream: IO[bytes], available: int) -> None:
     except (ValueError, EOFError, OSError, SyntaxError) as exc:
         raise DataError(f"{where} is not a valid .npy array ({exc})") from None
     if dtype.hasobject:
-        raise DataError(f"{where} holds an object array (pickled Python objects); kbuilder reads only numeric "
-                        "arrays and never unpickles data: save it with a numeric dtype")
+        raise DataError(
+            f"{where} holds an object array (pickled Python objects); kbuilder reads only numeric "
+            "arrays and never unpickles data: save it with a numeric dtype"
+        )
     if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None:
-        raise DataError(f"{where} holds {dtype} values; kbuilder reads only numeric arrays (bool, int, uint, float)")
+        raise DataError(
+            f"{where} holds {dtype} values; kbuilder reads only numeric arrays (bool, int, uint, float)"
+        )
     declared = math.prod(int(d) for d in shape) * dtype.itemsize
     held = available - (stream.tell() - start_header) - 8  # the magic string and version are 8 bytes
     if declared > memory_bound():
-        raise DataError(f"{where} declares shape {tuple(shape)} {dtype} = {_size(declared)}, more than the "
-                        f"{_size(memory_bound())} kbuilder allows one data file on this machine")
+        raise DataError(
+            f"{where} declares shape {tuple(shape)} {dtype} = {_size(declared)}, more than the "
+            f"{_size(memory_bound())} kbuilder allows one data file on this machine"
+        )
     if declared > held:
-        raise DataError(f"{where} declares shape {tuple(shape)} {dtype} = {_size(declared)} but holds only "
-                        f"{_size(max(held, 0))}: the file is truncated or its header is wrong")
+        raise DataError(
+            f"{where} declares shape {tuple(shape)} {dtype} = {_size(declared)} but holds only "
+            f"{_size(max(held, 0))}: the file is truncated or its header is wrong"
+        )
 
 
 def read_npy(path: Path) -> np.ndarray:
@@ -101,7 +111,9 @@ class NpzArchive:
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise DataError(f"{path} is not a valid .npz archive ({exc}): is it truncated?") from None
-        self.members = {info.filename[:-4]: info for info in self._zip.infolist() if info.filename.endswith(".npy")}
+        self.members = {
+            info.filename[:-4]: info for info in self._zip.infolist() if info.filename.endswith(".npy")
+        }
 
     @property
     def files(self) -> list[str]:
@@ -110,7 +122,7 @@ class NpzArchive:
     def __contains__(self, key: str) -> bool:
         return key in self.members
 
-    def __enter__(self) -> "NpzArchive":
+    def __enter__(self) -> NpzArchive:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -120,8 +132,10 @@ class NpzArchive:
         info = self.members[key]
         where = f"{self.path}[{key!r}]"
         if info.file_size > memory_bound():
-            raise DataError(f"{where} declares {_size(info.file_size)} unpacked ({_size(info.compress_size)} packed), "
-                            f"more than the {_size(memory_bound())} kbuilder allows one data file on this machine")
+            raise DataError(
+                f"{where} declares {_size(info.file_size)} unpacked ({_size(info.compress_size)} packed), "
+                f"more than the {_size(memory_bound())} kbuilder allows one data file on this machine"
+            )
         try:
             with self._zip.open(info) as member:
                 _check_header(where, member, info.file_size)

@@ -29,13 +29,33 @@ MAX_CONFIG_BYTES = 64 << 20
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # Keras namespaces whose classes only hold numbers and settings.
 KERAS_MODULES = {
-    "keras", "keras.layers", "keras.initializers", "keras.regularizers", "keras.constraints", "keras.optimizers",
-    "keras.optimizers.schedules", "keras.losses", "keras.metrics", "keras.dtype_policies", "keras.models",
+    "keras",
+    "keras.layers",
+    "keras.initializers",
+    "keras.regularizers",
+    "keras.constraints",
+    "keras.optimizers",
+    "keras.optimizers.schedules",
+    "keras.losses",
+    "keras.metrics",
+    "keras.dtype_policies",
+    "keras.models",
 }
-KERAS_MODELS = {"keras.src.models.functional": "Functional", "keras.src.models.sequential": "Sequential",
-                "keras.src.models.model": "Model"}
+KERAS_MODELS = {
+    "keras.src.models.functional": "Functional",
+    "keras.src.models.sequential": "Sequential",
+    "keras.src.models.model": "Model",
+}
 # Keras classes that run code the file brings along (bytecode, pickles, SavedModels, modules).
-CODE_RUNNING = {"Lambda", "TorchModuleWrapper", "JaxLayer", "FlaxLayer", "TFSMLayer", "TFOpLambda", "SlicingOpLambda"}
+CODE_RUNNING = {
+    "Lambda",
+    "TorchModuleWrapper",
+    "JaxLayer",
+    "FlaxLayer",
+    "TFSMLayer",
+    "TFOpLambda",
+    "SlicingOpLambda",
+}
 KERAS_VALUES = {"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__slice__", "__ellipsis__"}
 FUNCTION_MODULES = {"keras.activations", "keras.losses", "keras.metrics"}
 
@@ -47,8 +67,10 @@ class UnsafeModelFile(KBuilderError):
 
 
 def _refuse(path: Path, why: str) -> UnsafeModelFile:
-    return UnsafeModelFile(f"{path}: {why}; kbuilder loads only Keras's own layers and its registered ones, "
-                           "so nothing in this file was run")
+    return UnsafeModelFile(
+        f"{path}: {why}; kbuilder loads only Keras's own layers and its registered ones, "
+        "so nothing in this file was run"
+    )
 
 
 def inspect_keras_file(path: str | os.PathLike) -> None:
@@ -65,7 +87,9 @@ def inspect_keras_file(path: str | os.PathLike) -> None:
             names = set(archive.namelist())
             foreign = sorted(names - MEMBERS)
             if foreign:
-                raise _refuse(path, f"it holds {', '.join(foreign[:3])}, which Keras's own .keras files never hold")
+                raise _refuse(
+                    path, f"it holds {', '.join(foreign[:3])}, which Keras's own .keras files never hold"
+                )
             if "config.json" not in names or "model.weights.h5" not in names:
                 raise _refuse(path, "it has no config.json or no model.weights.h5")
             config_info = archive.getinfo("config.json")
@@ -74,7 +98,9 @@ def inspect_keras_file(path: str | os.PathLike) -> None:
             config_text = archive.read(config_info)
             with archive.open("model.weights.h5") as weights:
                 if weights.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
-                    raise _refuse(path, "its model.weights.h5 is not an HDF5 file (kbuilder never reads pickles)")
+                    raise _refuse(
+                        path, "its model.weights.h5 is not an HDF5 file (kbuilder never reads pickles)"
+                    )
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         raise _refuse(path, f"not a valid .keras (zip) file ({exc})") from None
     try:
@@ -105,7 +131,11 @@ def _keras_has(module: str, name: str) -> bool:
 
 def _check_object(obj: dict, registered: set[str]) -> str | None:
     class_name, module, reg = obj.get("class_name"), obj.get("module"), obj.get("registered_name")
-    if not isinstance(class_name, str) or not (module is None or isinstance(module, str)) or not (reg is None or isinstance(reg, str)):
+    if (
+        not isinstance(class_name, str)
+        or not (module is None or isinstance(module, str))
+        or not (reg is None or isinstance(reg, str))
+    ):
         return f"an object with class_name {class_name!r} and module {module!r} is malformed"
     shown = f"{module}.{class_name}" if module else class_name
     if class_name in CODE_RUNNING or class_name == "__lambda__":
@@ -116,10 +146,17 @@ def _check_object(obj: dict, registered: set[str]) -> str | None:
         ok = module.startswith("kbuilder.layers.") and reg == f"kbuilder>{class_name}" and reg in registered
         return None if ok else f"it names {shown} ({reg}), which is not a registered kbuilder layer"
     if module in KERAS_MODELS:
-        return None if class_name == KERAS_MODELS[module] and reg in (None, class_name) else f"it names {shown}"
+        return (
+            None if class_name == KERAS_MODELS[module] and reg in (None, class_name) else f"it names {shown}"
+        )
     if class_name == "function":
         name = obj.get("config")
-        ok = module in FUNCTION_MODULES and isinstance(name, str) and not name.startswith("_") and _keras_has(module, name)
+        ok = (
+            module in FUNCTION_MODULES
+            and isinstance(name, str)
+            and not name.startswith("_")
+            and _keras_has(module, name)
+        )
         return None if ok else f"it names the function {module}.{name} (a foreign module or function)"
     if module in KERAS_MODULES and reg in (None, class_name) and _keras_has(module, class_name):
         return None

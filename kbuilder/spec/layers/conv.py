@@ -1,13 +1,23 @@
 """Convolution layer kinds (Keras argument names and semantics, channels-last)."""
 
-
 from typing import Annotated
 
 from pydantic import Field
 
 from kbuilder.spec.fields import (
-    Dilation2D, Filters, Initializer, KernelSize2D, OptionalActivation, Padding, Padding1D, Regularizer,
-    PadAmount, Size1D, Strides2D, UseBias, Width,
+    Dilation2D,
+    Filters,
+    Initializer,
+    KernelSize2D,
+    OptionalActivation,
+    PadAmount,
+    Padding,
+    Padding1D,
+    Regularizer,
+    Size1D,
+    Strides2D,
+    UseBias,
+    Width,
 )
 from kbuilder.spec.registry import LayerSpec, WeightedLayerSpec, layer_kind
 
@@ -96,5 +106,8 @@ class UpSampling2D(LayerSpec):
     """Repeats rows and columns (nearest) or interpolates (bilinear)."""
 
     size: Strides2D = 2
-    interpolation: str = Field("nearest", pattern="^(nearest|bilinear|bicubic|lanczos3|lanczos5)$",
-                               description="Interpolation method.")
+    interpolation: str = Field(
+        "nearest",
+        pattern="^(nearest|bilinear|bicubic|lanczos3|lanczos5)$",
+        description="Interpolation method.",
+    )

@@ -1,12 +1,20 @@
 """Dense, activation, dropout, shape and embedding layer kinds."""
 
-
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from kbuilder.spec.fields import (
-    MAX_DIMENSION, ActivationName, Axis, DropoutRate, Initializer, Regularizer, Seed, Shape, Units, Width,
+    MAX_DIMENSION,
+    ActivationName,
+    Axis,
+    DropoutRate,
+    Initializer,
+    Regularizer,
+    Seed,
+    Shape,
+    Units,
+    Width,
 )
 from kbuilder.spec.registry import LayerSpec, WeightedLayerSpec, layer_kind
 
@@ -85,7 +93,9 @@ class Dropout(LayerSpec):
 
     rate: DropoutRate
     noise_shape: list[Annotated[int, Field(gt=0)] | None] | None = Field(
-        None, min_length=1, max_length=8,
+        None,
+        min_length=1,
+        max_length=8,
         description="Shape of the drop mask WITH the batch axis; 1 shares a decision along an axis, null keeps it.",
     )
     seed: Seed = None

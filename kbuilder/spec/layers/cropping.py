@@ -1,7 +1,6 @@
 """Cropping kinds: cut rows/columns off the edges (U-Net crops the skip connection to fit)."""
 
-
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import Field
 
@@ -15,13 +14,14 @@ EndPair = Annotated[list[Cut], Field(min_length=2, max_length=2)]
 class Cropping1D(LayerSpec):
     """Cuts steps off both ends of a sequence: `2` or `[start, end]`."""
 
-    cropping: Union[Cut, EndPair] = Field(1, description="Steps to cut at each end, or [start, end].")
+    cropping: Cut | EndPair = Field(1, description="Steps to cut at each end, or [start, end].")
 
 
 @layer_kind("cropping2d", shorthand="cropping", keras_class="Cropping2D", category="shape")
 class Cropping2D(LayerSpec):
     """Cuts rows and columns off an image: `2`, `[h, w]` (each side) or `[[top, bottom], [left, right]]`."""
 
-    cropping: Union[Cut, EndPair, Annotated[list[EndPair], Field(min_length=2, max_length=2)]] = Field(
-        0, description="Rows/columns to cut: one integer, [h, w] (both sides) or [[top, bottom], [left, right]]."
+    cropping: Cut | EndPair | Annotated[list[EndPair], Field(min_length=2, max_length=2)] = Field(
+        0,
+        description="Rows/columns to cut: one integer, [h, w] (both sides) or [[top, bottom], [left, right]].",
     )

@@ -3,13 +3,21 @@
 `keras_class` names starting with `kbuilder:` are resolved in `kbuilder.layers`.
 """
 
-
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from kbuilder.spec.fields import (
-    MAX_SEED, MAX_WIDTH, MAX_WINDOW, Axis, Initializer, KernelSize2D, OptionalActivation, Padding, Size2D, UseBias,
+    MAX_SEED,
+    MAX_WIDTH,
+    MAX_WINDOW,
+    Axis,
+    Initializer,
+    KernelSize2D,
+    OptionalActivation,
+    Padding,
+    Size2D,
+    UseBias,
     Width,
 )
 from kbuilder.spec.registry import LayerSpec, layer_kind
@@ -21,7 +29,9 @@ class LRN(LayerSpec):
     x / (bias + alpha * sum over +-depth_radius channels of x^2) ** beta.
     AlexNet (k=2, n=5, alpha=1e-4, beta=0.75) is `{depth_radius: 2, bias: 2, alpha: 1e-4, beta: 0.75}`."""
 
-    depth_radius: int = Field(5, ge=0, le=MAX_WINDOW, description="Half-width of the channel window (window = 2r+1).")
+    depth_radius: int = Field(
+        5, ge=0, le=MAX_WINDOW, description="Half-width of the channel window (window = 2r+1)."
+    )
     bias: float = Field(1.0, gt=0, description="k, added before the power (must be positive).")
     alpha: float = Field(1.0, ge=0, description="Scale of the squared sum (not divided by the window size).")
     beta: float = Field(0.5, ge=0, description="Exponent.")
@@ -49,7 +59,9 @@ class TrainableSubsampling(LayerSpec):
 
     pool_size: Size2D = Field(2, description="Window size.")
     strides: Size2D | None = Field(None, description="Step; default: pool_size.")
-    mode: Literal["sum", "average"] = Field("sum", description="Sum (as in the paper) or average of the window.")
+    mode: Literal["sum", "average"] = Field(
+        "sum", description="Sum (as in the paper) or average of the window."
+    )
     activation: OptionalActivation = None
 
 

@@ -5,7 +5,6 @@ hard_sigmoid(x) = relu6(x + 3) / 6 and hard_swish(x) = x * hard_sigmoid(x), Kera
 `hard_sigmoid` and `hard_silu` activations. Both are also names for `activation:`.
 """
 
-
 from typing import Any, ClassVar
 
 from kbuilder.spec.registry import LayerSpec, layer_kind

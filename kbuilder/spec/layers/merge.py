@@ -1,7 +1,6 @@
 """Merge layer kinds: they take two or more `inputs`. The elementwise ones broadcast as
 Keras and NumPy do: (H, W, C) times a (1, 1, C) gate is squeeze-and-excitation."""
 
-
 from pydantic import Field
 
 from kbuilder.spec.base import Name
@@ -11,7 +10,9 @@ from kbuilder.spec.registry import LayerSpec, layer_kind
 
 class _Merge(LayerSpec):
     inputs: list[Name] | None = Field(
-        None, min_length=2, description="The layers to merge (two or more); required unless inside `branches`."
+        None,
+        min_length=2,
+        description="The layers to merge (two or more); required unless inside `branches`.",
     )
 
     def out_channels(self, inputs: list[int | None]) -> int | None:

@@ -1,6 +1,5 @@
 """Normalization layer kinds."""
 
-
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -46,7 +45,9 @@ class Normalization(LayerSpec):
     axis: Axis | list[Axis] | None = Field(
         -1, description="The axis (or axes) with one mean and variance each; null: one for the whole tensor."
     )
-    mean: float | list[float] | None = Field(None, description="Fixed mean(s); give variance too. None: stored weights.")
+    mean: float | list[float] | None = Field(
+        None, description="Fixed mean(s); give variance too. None: stored weights."
+    )
     variance: Variance | list[Variance] | None = Field(None, description="Fixed variance(s), with mean.")
     invert: bool = Field(False, description="Apply the inverse: x * sqrt(variance) + mean.")
 

@@ -1,6 +1,5 @@
 """Pooling layer kinds."""
 
-
 from pydantic import Field
 
 from kbuilder.spec.fields import Padding, Size1D, Size2D
@@ -9,7 +8,9 @@ from kbuilder.spec.registry import LayerSpec, layer_kind
 
 class _Pool2D(LayerSpec):
     pool_size: Size2D = Field(2, description="Window size: one integer or [h, w].")
-    strides: Size2D | None = Field(None, description="Step of the window; default: pool_size (non-overlapping).")
+    strides: Size2D | None = Field(
+        None, description="Step of the window; default: pool_size (non-overlapping)."
+    )
     padding: Padding = "valid"
 
 
@@ -67,12 +68,18 @@ class _Adaptive2D(LayerSpec):
     output_size: Size2D = Field(description="Output height and width, whatever the input size.")
 
 
-@layer_kind("adaptive_average_pooling2d", shorthand="output_size", keras_class="AdaptiveAveragePooling2D",
-            category="pooling")
+@layer_kind(
+    "adaptive_average_pooling2d",
+    shorthand="output_size",
+    keras_class="AdaptiveAveragePooling2D",
+    category="pooling",
+)
 class AdaptiveAveragePooling2D(_Adaptive2D):
     """Average pooling to a fixed output size (PyTorch's AdaptiveAvgPool2d, e.g. AlexNet's 6x6)."""
 
 
-@layer_kind("adaptive_max_pooling2d", shorthand="output_size", keras_class="AdaptiveMaxPooling2D", category="pooling")
+@layer_kind(
+    "adaptive_max_pooling2d", shorthand="output_size", keras_class="AdaptiveMaxPooling2D", category="pooling"
+)
 class AdaptiveMaxPooling2D(_Adaptive2D):
     """Max pooling to a fixed output size."""

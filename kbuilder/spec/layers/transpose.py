@@ -5,8 +5,7 @@ Keras argument names and semantics, channels-last. Output size per axis (dilatio
 output_padding (in - 1) * stride + kernel - 2 * (kernel // 2) + output_padding.
 """
 
-
-from typing import Annotated, ClassVar, Union
+from typing import Annotated, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -44,7 +43,9 @@ class Conv1DTranspose(_Transposed):
     kernel_size: Size1D = Field(description="Window length.")
     strides: Size1D = Field(1, description="Upsampling factor.")
     padding: Padding = "valid"
-    output_padding: Pad | None = Field(None, description="Extra steps added at the end of the output; less than the stride.")
+    output_padding: Pad | None = Field(
+        None, description="Extra steps added at the end of the output; less than the stride."
+    )
     dilation_rate: Size1D = Field(1, description="Dilation rate.")
 
 
@@ -56,7 +57,8 @@ class Conv2DTranspose(_Transposed):
     kernel_size: KernelSize2D
     strides: Strides2D = 1
     padding: Padding = "valid"
-    output_padding: Union[Pad, Annotated[list[Pad], Field(min_length=2, max_length=2)], None] = Field(
-        None, description="Extra rows/columns on one side of the output: one integer or [h, w], each less than the stride."
+    output_padding: Pad | Annotated[list[Pad], Field(min_length=2, max_length=2)] | None = Field(
+        None,
+        description="Extra rows/columns on one side of the output: one integer or [h, w], each less than the stride.",
     )
     dilation_rate: Dilation2D = 1

@@ -12,7 +12,6 @@ Pure Pydantic (no TensorFlow or Keras), so validation is instant. Example:
       batch_size: 64
 """
 
-
 from typing import Literal, Union
 
 from pydantic import Field, TypeAdapter, field_validator, model_validator
@@ -21,7 +20,16 @@ from kbuilder.spec.base import StrictModel
 from kbuilder.spec.train.augment import Augment
 from kbuilder.spec.train.callbacks import DEFAULT_CALLBACKS, Callback
 from kbuilder.spec.train.data import DataSource, DataSpec, Preprocess, Validation
-from kbuilder.spec.train.optim import SGD, LossName, LossSpec, MetricName, Optimizer, OptimizerName, Schedule, name_to_mapping
+from kbuilder.spec.train.optim import (
+    SGD,
+    LossName,
+    LossSpec,
+    MetricName,
+    Optimizer,
+    OptimizerName,
+    Schedule,
+    name_to_mapping,
+)
 from kbuilder.spec.train.run import DistributeSpec, PerformanceSpec
 
 BackendName = Literal["tensorflow", "jax", "torch"]
@@ -31,20 +39,40 @@ class TrainSpec(StrictModel):
     """How `kbuilder train` trains the model: data, optimizer, loss, epochs, callbacks."""
 
     data: DataSpec = Field(description="Training, validation and test data.")
-    optimizer: Union[Optimizer, OptimizerName] = Field(
-        default_factory=lambda: SGD(type="sgd"), description="The optimizer, e.g. {type: adam, learning_rate: 0.001}, or just `adam`."
+    optimizer: Optimizer | OptimizerName = Field(
+        default_factory=lambda: SGD(type="sgd"),
+        description="The optimizer, e.g. {type: adam, learning_rate: 0.001}, or just `adam`.",
     )
-    loss: Union[LossSpec, LossName] = Field(
+    loss: LossSpec | LossName = Field(
         default_factory=LossSpec, description="The loss, by name or as {name, from_logits, label_smoothing}."
     )
-    metrics: list[MetricName] = Field(["accuracy"], max_length=16, description="Figures logged besides the loss.")
+    metrics: list[MetricName] = Field(
+        ["accuracy"], max_length=16, description="Figures logged besides the loss."
+    )
     epochs: int = Field(10, ge=1, le=100000, description="Passes over the training data.")
-    batch_size: int = Field(32, ge=1, le=1 << 20, description="Samples per optimizer step (global, over all devices).")
-    seed: int | None = Field(0, ge=0, le=2**31 - 1, description="Seed for weights, shuffling, dropout and augmentation; null: random.")
-    callbacks: list[Callback] = Field(default_factory=list, max_length=32, description=f"Callbacks; {', '.join(DEFAULT_CALLBACKS)} run by default.")
-    backend: BackendName | None = Field(None, description="Keras backend; default: --backend, then KERAS_BACKEND, then tensorflow.")
-    performance: PerformanceSpec = Field(default_factory=PerformanceSpec, description="Speed settings (defaults measured).")
-    distribute: DistributeSpec = Field(default_factory=DistributeSpec, description="Several devices or processes.")
+    batch_size: int = Field(
+        32, ge=1, le=1 << 20, description="Samples per optimizer step (global, over all devices)."
+    )
+    seed: int | None = Field(
+        0,
+        ge=0,
+        le=2**31 - 1,
+        description="Seed for weights, shuffling, dropout and augmentation; null: random.",
+    )
+    callbacks: list[Callback] = Field(
+        default_factory=list,
+        max_length=32,
+        description=f"Callbacks; {', '.join(DEFAULT_CALLBACKS)} run by default.",
+    )
+    backend: BackendName | None = Field(
+        None, description="Keras backend; default: --backend, then KERAS_BACKEND, then tensorflow."
+    )
+    performance: PerformanceSpec = Field(
+        default_factory=PerformanceSpec, description="Speed settings (defaults measured)."
+    )
+    distribute: DistributeSpec = Field(
+        default_factory=DistributeSpec, description="Several devices or processes."
+    )
 
     @field_validator("optimizer", mode="after")
     @classmethod
@@ -91,6 +119,16 @@ class TrainSpec(StrictModel):
 
 
 __all__ = [
-    "Augment", "Callback", "DataSource", "DataSpec", "DistributeSpec", "LossSpec", "Optimizer",
-    "PerformanceSpec", "Preprocess", "Schedule", "TrainSpec", "Validation",
+    "Augment",
+    "Callback",
+    "DataSource",
+    "DataSpec",
+    "DistributeSpec",
+    "LossSpec",
+    "Optimizer",
+    "PerformanceSpec",
+    "Preprocess",
+    "Schedule",
+    "TrainSpec",
+    "Validation",
 ]

@@ -1,13 +1,14 @@
 """Data augmentation steps (Keras preprocessing layers), run in the input pipeline on training data only."""
 
-
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from kbuilder.spec.base import StrictModel
 
-Factor = Annotated[float, Field(ge=0.0, le=1.0, description="Fraction (of height, width, turn, or intensity).")]
+Factor = Annotated[
+    float, Field(ge=0.0, le=1.0, description="Fraction (of height, width, turn, or intensity).")
+]
 FillMode = Literal["constant", "reflect", "wrap", "nearest"]
 
 
@@ -24,7 +25,9 @@ class RandomFlip(StrictModel):
     """Mirror images at random."""
 
     type: Literal["random_flip"] = Field(description="keras.layers.RandomFlip.")
-    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = Field("horizontal", description="Which flips.")
+    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = Field(
+        "horizontal", description="Which flips."
+    )
 
 
 class RandomRotation(StrictModel):
@@ -49,7 +52,9 @@ class RandomContrast(StrictModel):
 
     type: Literal["random_contrast"] = Field(description="keras.layers.RandomContrast.")
     factor: Factor = 0.2
-    value_range: list[float] = Field([0.0, 1.0], min_length=2, max_length=2, description="Range of the pixel values at this point.")
+    value_range: list[float] = Field(
+        [0.0, 1.0], min_length=2, max_length=2, description="Range of the pixel values at this point."
+    )
 
 
 class RandomBrightness(StrictModel):
@@ -57,10 +62,12 @@ class RandomBrightness(StrictModel):
 
     type: Literal["random_brightness"] = Field(description="keras.layers.RandomBrightness.")
     factor: Factor = 0.2
-    value_range: list[float] = Field([0.0, 1.0], min_length=2, max_length=2, description="Range of the pixel values at this point.")
+    value_range: list[float] = Field(
+        [0.0, 1.0], min_length=2, max_length=2, description="Range of the pixel values at this point."
+    )
 
 
 Augment = Annotated[
-    Union[RandomTranslation, RandomFlip, RandomRotation, RandomZoom, RandomContrast, RandomBrightness],
+    RandomTranslation | RandomFlip | RandomRotation | RandomZoom | RandomContrast | RandomBrightness,
     Field(discriminator="type", description="A random augmentation applied to training batches only."),
 ]

@@ -5,8 +5,7 @@ backs up its state so an interrupted run resumes; list one of those here to chan
 settings, or to turn it off with `enabled: false`.
 """
 
-
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -14,8 +13,12 @@ from kbuilder.spec.base import StrictModel
 
 Monitor = Annotated[
     str,
-    Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_]+$",
-          description="A logged figure, e.g. val_loss or val_accuracy; auto: val_loss, or loss without validation."),
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="A logged figure, e.g. val_loss or val_accuracy; auto: val_loss, or loss without validation.",
+    ),
 ]
 Mode = Literal["auto", "min", "max"]
 
@@ -88,8 +91,20 @@ class BackupAndRestore(_Callback):
 
 
 Callback = Annotated[
-    Union[EarlyStopping, ReduceLROnPlateau, ModelCheckpoint, TensorBoard, CSVLogger, TerminateOnNaN, BackupAndRestore],
+    EarlyStopping
+    | ReduceLROnPlateau
+    | ModelCheckpoint
+    | TensorBoard
+    | CSVLogger
+    | TerminateOnNaN
+    | BackupAndRestore,
     Field(discriminator="type", description="A training callback, by `type`."),
 ]
 
-DEFAULT_CALLBACKS = ("model_checkpoint", "tensorboard", "csv_logger", "terminate_on_nan", "backup_and_restore")
+DEFAULT_CALLBACKS = (
+    "model_checkpoint",
+    "tensorboard",
+    "csv_logger",
+    "terminate_on_nan",
+    "backup_and_restore",
+)

@@ -3,8 +3,7 @@
 Relative paths are looked up in the current directory first, then beside the spec file.
 """
 
-
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -12,7 +11,9 @@ from kbuilder.spec.base import StrictModel
 from kbuilder.spec.train.augment import Augment
 
 PathText = Annotated[str, Field(min_length=1, max_length=4096, description="A file or folder path.")]
-ArrayKey = Annotated[str, Field(min_length=1, max_length=200, description="An array name inside an .npz file.")]
+ArrayKey = Annotated[
+    str, Field(min_length=1, max_length=200, description="An array name inside an .npz file.")
+]
 KerasDatasetName = Literal["mnist", "fashion_mnist", "cifar10", "cifar100"]
 
 
@@ -21,7 +22,9 @@ class KerasSource(StrictModel):
 
     type: Literal["keras"] = Field(description="Load through keras.datasets.")
     name: KerasDatasetName = Field(description="Which data set: mnist, fashion_mnist, cifar10 or cifar100.")
-    label_mode: Literal["fine", "coarse"] = Field("fine", description="CIFAR-100 labels: 100 fine or 20 coarse classes.")
+    label_mode: Literal["fine", "coarse"] = Field(
+        "fine", description="CIFAR-100 labels: 100 fine or 20 coarse classes."
+    )
 
 
 class NpzSource(StrictModel):
@@ -56,7 +59,9 @@ class ImageFolderSource(StrictModel):
 
     type: Literal["image_folder"] = Field(description="Load images from class folders.")
     directory: PathText
-    test_directory: PathText | None = Field(None, description="A second folder of the same layout for the test set.")
+    test_directory: PathText | None = Field(
+        None, description="A second folder of the same layout for the test set."
+    )
     image_size: list[Annotated[int, Field(gt=0, le=8192)]] | None = Field(
         None, min_length=2, max_length=2, description="[height, width]; default: the model input's."
     )
@@ -69,10 +74,16 @@ class InlineSource(StrictModel):
     """Small arrays written in the spec (e.g. the XOR truth table)."""
 
     type: Literal["inline"] = Field(description="Arrays given in the spec.")
-    x: list[Any] = Field(min_length=1, max_length=10000, description="Input samples (nested lists of numbers).")
+    x: list[Any] = Field(
+        min_length=1, max_length=10000, description="Input samples (nested lists of numbers)."
+    )
     y: list[Any] = Field(min_length=1, max_length=10000, description="Labels, one per sample.")
-    test_x: list[Any] | None = Field(None, min_length=1, max_length=10000, description="Test samples, optional.")
-    test_y: list[Any] | None = Field(None, min_length=1, max_length=10000, description="Test labels, with test_x.")
+    test_x: list[Any] | None = Field(
+        None, min_length=1, max_length=10000, description="Test samples, optional."
+    )
+    test_y: list[Any] | None = Field(
+        None, min_length=1, max_length=10000, description="Test labels, with test_x."
+    )
 
     @model_validator(mode="after")
     def _same_length(self):
@@ -86,8 +97,11 @@ class InlineSource(StrictModel):
 
 
 DataSource = Annotated[
-    Union[KerasSource, NpzSource, NpySource, ImageFolderSource, InlineSource],
-    Field(discriminator="type", description="Where the samples come from (`type`: keras, npz, npy, image_folder, inline)."),
+    KerasSource | NpzSource | NpySource | ImageFolderSource | InlineSource,
+    Field(
+        discriminator="type",
+        description="Where the samples come from (`type`: keras, npz, npy, image_folder, inline).",
+    ),
 ]
 
 
@@ -118,7 +132,7 @@ class NoValidation(StrictModel):
 
 
 Validation = Annotated[
-    Union[SplitValidation, TestAsValidation, SourceValidation, NoValidation],
+    SplitValidation | TestAsValidation | SourceValidation | NoValidation,
     Field(discriminator="type", description="Validation data (`type`: split, test, source, none)."),
 ]
 
@@ -135,7 +149,9 @@ class Normalize(StrictModel):
     """(x - mean) / std per channel (last axis); statistics from the training data when not given."""
 
     type: Literal["normalize"] = Field(description="Per-channel standardization.")
-    mean: float | list[float] | None = Field(None, description="Mean (one value or one per channel); default: computed.")
+    mean: float | list[float] | None = Field(
+        None, description="Mean (one value or one per channel); default: computed."
+    )
     std: float | list[float] | None = Field(None, description="Standard deviation; default: computed.")
 
     @model_validator(mode="after")
@@ -167,8 +183,12 @@ class Resize(StrictModel):
     """Resize images to [height, width]."""
 
     type: Literal["resize"] = Field(description="Resize images.")
-    size: list[Annotated[int, Field(gt=0, le=8192)]] = Field(min_length=2, max_length=2, description="[height, width].")
-    interpolation: Literal["bilinear", "nearest", "bicubic", "area"] = Field("bilinear", description="Resampling method.")
+    size: list[Annotated[int, Field(gt=0, le=8192)]] = Field(
+        min_length=2, max_length=2, description="[height, width]."
+    )
+    interpolation: Literal["bilinear", "nearest", "bicubic", "area"] = Field(
+        "bilinear", description="Resampling method."
+    )
 
 
 class AddChannelAxis(StrictModel):
@@ -181,18 +201,22 @@ class Reshape(StrictModel):
     """Reshape every sample (the batch axis is kept)."""
 
     type: Literal["reshape"] = Field(description="Reshape samples.")
-    shape: list[Annotated[int, Field(ge=-1, le=1 << 30)]] = Field(min_length=1, max_length=8, description="New sample shape; one -1 allowed.")
+    shape: list[Annotated[int, Field(ge=-1, le=1 << 30)]] = Field(
+        min_length=1, max_length=8, description="New sample shape; one -1 allowed."
+    )
 
 
 class OneHot(StrictModel):
     """Integer labels -> one-hot rows (done automatically for categorical_crossentropy)."""
 
     type: Literal["one_hot"] = Field(description="One-hot encode the labels.")
-    num_classes: int | None = Field(None, gt=1, le=1_000_000, description="Classes; default: the model's output width.")
+    num_classes: int | None = Field(
+        None, gt=1, le=1_000_000, description="Classes; default: the model's output width."
+    )
 
 
 Preprocess = Annotated[
-    Union[Rescale, Normalize, Pad, Resize, AddChannelAxis, Reshape, OneHot],
+    Rescale | Normalize | Pad | Resize | AddChannelAxis | Reshape | OneHot,
     Field(discriminator="type", description="A preprocessing step, applied once to every split in order."),
 ]
 
@@ -201,15 +225,29 @@ class DataSpec(StrictModel):
     """The data a model trains on, with its validation and test sets and preprocessing."""
 
     source: DataSource
-    validation: Validation = Field(default_factory=lambda: SplitValidation(type="split"), description="Validation data.")
-    evaluate_test: bool = Field(True, description="Evaluate on the source's test set at the end (when it has one).")
-    limit: int | None = Field(None, gt=0, description="Use only the first N training samples (quick runs, tests).")
+    validation: Validation = Field(
+        default_factory=lambda: SplitValidation(type="split"), description="Validation data."
+    )
+    evaluate_test: bool = Field(
+        True, description="Evaluate on the source's test set at the end (when it has one)."
+    )
+    limit: int | None = Field(
+        None, gt=0, description="Use only the first N training samples (quick runs, tests)."
+    )
     test_limit: int | None = Field(None, gt=0, description="Use only the first N test samples.")
-    preprocess: list[Preprocess] = Field(default_factory=list, max_length=32, description="Steps applied to every split, in order.")
-    augment: list[Augment] = Field(default_factory=list, max_length=16, description="Random augmentation of training batches.")
+    preprocess: list[Preprocess] = Field(
+        default_factory=list, max_length=32, description="Steps applied to every split, in order."
+    )
+    augment: list[Augment] = Field(
+        default_factory=list, max_length=16, description="Random augmentation of training batches."
+    )
     shuffle: bool = Field(True, description="Reshuffle the training data every epoch.")
-    repeat: int = Field(1, ge=1, le=1_000_000, description="Passes over the training data per epoch (tiny sets such as XOR).")
+    repeat: int = Field(
+        1, ge=1, le=1_000_000, description="Passes over the training data per epoch (tiny sets such as XOR)."
+    )
     bootstrap: int | None = Field(
-        None, ge=0, le=2**31 - 1,
+        None,
+        ge=0,
+        le=2**31 - 1,
         description="Bagging: train on N draws with replacement from the N training samples, drawn with this seed.",
     )

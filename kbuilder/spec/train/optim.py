@@ -1,7 +1,6 @@
 """Optimizers, learning-rate schedules, losses and metrics of the `train` section."""
 
-
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -12,7 +11,9 @@ Epochs = Annotated[float, Field(gt=0.0, le=1e6, description="A duration in epoch
 
 
 class _Warmup(StrictModel):
-    warmup_epochs: float = Field(0.0, ge=0.0, le=1e6, description="Linear warm-up from 0 to the base rate first.")
+    warmup_epochs: float = Field(
+        0.0, ge=0.0, le=1e6, description="Linear warm-up from 0 to the base rate first."
+    )
 
 
 class StepSchedule(_Warmup):
@@ -27,7 +28,9 @@ class PiecewiseSchedule(_Warmup):
     """Rate = base * factors[i] between epoch boundaries."""
 
     type: Literal["piecewise"] = Field(description="Piecewise-constant rate.")
-    boundaries: list[Epochs] = Field(min_length=1, max_length=100, description="Epochs where the rate changes, increasing.")
+    boundaries: list[Epochs] = Field(
+        min_length=1, max_length=100, description="Epochs where the rate changes, increasing."
+    )
     factors: list[Annotated[float, Field(gt=0.0, le=1e3)]] = Field(
         min_length=2, max_length=101, description="Multipliers of the base rate, one more than boundaries."
     )
@@ -54,13 +57,18 @@ class CosineSchedule(_Warmup):
     """Cosine decay from the base rate to alpha * base over decay_epochs (default: the whole run)."""
 
     type: Literal["cosine"] = Field(description="Cosine decay.")
-    decay_epochs: Epochs | None = Field(None, description="Length of the decay after warm-up; default: the rest of training.")
+    decay_epochs: Epochs | None = Field(
+        None, description="Length of the decay after warm-up; default: the rest of training."
+    )
     alpha: float = Field(0.0, ge=0.0, lt=1.0, description="Final rate as a fraction of the base rate.")
 
 
 Schedule = Annotated[
-    Union[StepSchedule, PiecewiseSchedule, ExponentialSchedule, CosineSchedule],
-    Field(discriminator="type", description="Learning-rate schedule (`type`: step, piecewise, exponential, cosine)."),
+    StepSchedule | PiecewiseSchedule | ExponentialSchedule | CosineSchedule,
+    Field(
+        discriminator="type",
+        description="Learning-rate schedule (`type`: step, piecewise, exponential, cosine).",
+    ),
 ]
 
 
@@ -68,7 +76,9 @@ class _Optimizer(StrictModel):
     schedule: Schedule | None = Field(None, description="How the learning rate changes during training.")
     weight_decay: float | None = Field(None, ge=0.0, le=1.0, description="Decoupled weight decay.")
     clipnorm: float | None = Field(None, gt=0.0, description="Clip each gradient to this norm.")
-    global_clipnorm: float | None = Field(None, gt=0.0, description="Clip all gradients together to this norm.")
+    global_clipnorm: float | None = Field(
+        None, gt=0.0, description="Clip all gradients together to this norm."
+    )
     clipvalue: float | None = Field(None, gt=0.0, description="Clip gradient values to +-clipvalue.")
 
 
@@ -120,15 +130,24 @@ class Adagrad(_Optimizer):
 
 
 Optimizer = Annotated[
-    Union[SGD, Adam, AdamW, RMSprop, Adagrad],
-    Field(discriminator="type", description="Optimizer (`type`: sgd, adam, adamw, rmsprop, adagrad), or just its name."),
+    SGD | Adam | AdamW | RMSprop | Adagrad,
+    Field(
+        discriminator="type",
+        description="Optimizer (`type`: sgd, adam, adamw, rmsprop, adagrad), or just its name.",
+    ),
 ]
 
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
 
 LossName = Literal[
-    "sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
-    "mean_squared_error", "mean_absolute_error", "huber", "hinge", "kl_divergence",
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "binary_crossentropy",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "huber",
+    "hinge",
+    "kl_divergence",
 ]
 
 
@@ -137,13 +156,20 @@ class LossSpec(StrictModel):
 
     name: LossName = Field("sparse_categorical_crossentropy", description="Keras loss name.")
     from_logits: bool | Literal["auto"] = Field(
-        "auto", description="Whether the model outputs logits; auto: true when the output layer has no activation."
+        "auto",
+        description="Whether the model outputs logits; auto: true when the output layer has no activation.",
     )
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="Label smoothing (cross-entropy losses).")
 
 
 MetricName = Literal[
-    "accuracy", "top5_accuracy", "auc", "precision", "recall", "mean_absolute_error", "mean_squared_error",
+    "accuracy",
+    "top5_accuracy",
+    "auc",
+    "precision",
+    "recall",
+    "mean_absolute_error",
+    "mean_squared_error",
 ]
 
 

@@ -1,6 +1,5 @@
 """Performance and scale-out settings of the `train` section; `auto` values are chosen at run time."""
 
-
 import re
 from typing import Literal
 
@@ -20,17 +19,25 @@ class PerformanceSpec(StrictModel):
         "CPU with TensorFlow's oneDNN kernels, for convolutional models under 2M multiply-accumulates per sample.",
     )
     steps_per_execution: int | Literal["auto"] = Field(
-        "auto", description="Optimizer steps fused into one compiled call (1: Keras's per-step loop); auto: picked from the epoch length."
+        "auto",
+        description="Optimizer steps fused into one compiled call (1: Keras's per-step loop); auto: picked from the epoch length.",
     )
     mixed_precision: Literal["auto", "off", "mixed_float16", "mixed_bfloat16"] = Field(
         "auto", description="Dtype policy; auto: mixed precision on a GPU, float32 otherwise."
     )
     pipeline: Literal["auto", "tf_data", "numpy"] = Field(
-        "auto", description="Input pipeline; auto: numpy batches unless TensorFlow is needed (augmentation, multi-worker)."
+        "auto",
+        description="Input pipeline; auto: numpy batches unless TensorFlow is needed (augmentation, multi-worker).",
     )
-    prefetch: int | Literal["auto"] = Field("auto", description="Batches prepared ahead of the model (tf.data).")
-    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for the math (default: all cores).")
-    eval_batch_size: int = Field(1024, ge=1, le=1 << 20, description="Batch size for validation and test (does not change results).")
+    prefetch: int | Literal["auto"] = Field(
+        "auto", description="Batches prepared ahead of the model (tf.data)."
+    )
+    threads: int | None = Field(
+        None, ge=1, le=1024, description="CPU threads for the math (default: all cores)."
+    )
+    eval_batch_size: int = Field(
+        1024, ge=1, le=1 << 20, description="Batch size for validation and test (does not change results)."
+    )
 
     @field_validator("steps_per_execution", "prefetch")
     @classmethod

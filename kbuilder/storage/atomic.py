@@ -12,8 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from kbuilder.errors import RuntimeFailure
 
