@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from kbuilder.errors import UsageError
 
 
 def spec_dirs() -> list[Path]:
@@ -35,6 +38,26 @@ def find_bundled(name: str) -> Path | None:
     if not is_bundled_name(name):
         return None
     return next((p for p in bundled_specs() if p.stem == name), None)
+
+
+def spec_path(spec: str) -> Path:
+    """A spec file path, or the name of a bundled spec like `lenet5`.
+
+    Only a bare name (letters, digits, '_' and '-': no '/', no '.yaml') means a bundled
+    spec, so a mistyped path such as `/no/such/dir/resnet50.yaml` is an error rather
+    than silently the bundled ResNet-50. An existing path always wins."""
+    path = Path(spec)
+    if os.path.lexists(spec):
+        return path
+    bundled = find_bundled(spec) if is_bundled_name(spec) else None
+    if bundled is not None:
+        return bundled
+    hint = ""
+    if find_bundled(path.stem) is not None:
+        hint = f"; to use the bundled spec, give its bare name: {path.stem}"
+    raise UsageError(
+        f"no such spec file: {spec}{hint or ' (nor a bundled spec of that name; see `kbuilder zoo`)'}"
+    )
 
 
 @dataclass

@@ -13,9 +13,9 @@ from kbuilder.cli.common import (
     apply_max_params,
     pick_format,
     quiet_tensorflow,
-    spec_path,
 )
 from kbuilder.cli.output import Output, error_payload
+from kbuilder.zoo import spec_path
 
 
 def render(built, fmt: str) -> tuple[dict, str]:

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import typer
 
 from kbuilder.cli.build import render, render_partial
-from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow, spec_path
+from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow
 from kbuilder.cli.output import Output
 from kbuilder.errors import EXIT_CHECK_FAILED, EXIT_OK, CheckFailed
+from kbuilder.zoo import spec_path
 
 
 @dataclass

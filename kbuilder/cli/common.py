@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import typer
 
@@ -24,28 +23,6 @@ MaxParamsOpt = typer.Option(
 FormatOpt = typer.Option(
     None, "--format", "-f", help="rich (terminal), plain (default when piped), json, markdown or csv."
 )
-
-
-def spec_path(spec: str) -> Path:
-    """A spec file path, or the name of a bundled spec like `lenet5`.
-
-    Only a bare name (letters, digits, '_' and '-': no '/', no '.yaml') means a bundled
-    spec, so a mistyped path such as `/no/such/dir/resnet50.yaml` is an error rather
-    than silently the bundled ResNet-50. An existing path always wins."""
-    path = Path(spec)
-    if os.path.lexists(spec):
-        return path
-    from kbuilder.zoo import find_bundled, is_bundled_name
-
-    bundled = find_bundled(spec) if is_bundled_name(spec) else None
-    if bundled is not None:
-        return bundled
-    hint = ""
-    if find_bundled(path.stem) is not None:
-        hint = f"; to use the bundled spec, give its bare name: {path.stem}"
-    raise UsageError(
-        f"no such spec file: {spec}{hint or ' (nor a bundled spec of that name; see `kbuilder zoo`)'}"
-    )
 
 
 def apply_max_params(raw: str | None) -> None:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-from kbuilder.cli.common import SetOpt, quiet_tensorflow, spec_path
+from kbuilder.cli.common import SetOpt, quiet_tensorflow
 from kbuilder.cli.output import Output
 from kbuilder.errors import UsageError, did_you_mean
+from kbuilder.zoo import spec_path
 
 TEXT_FORMATS = ("text", "plain", "rich", "json")  # plain and rich as in the other commands
 

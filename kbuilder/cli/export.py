@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-from kbuilder.cli.common import MaxParamsOpt, SetOpt, apply_max_params, quiet_tensorflow, spec_path
+from kbuilder.cli.common import MaxParamsOpt, SetOpt, apply_max_params, quiet_tensorflow
 from kbuilder.cli.output import Output
 from kbuilder.errors import UsageError
+from kbuilder.zoo import spec_path
 
 EXTRA_FORMATS = ("onnx", "tflite")
 # Names accepted for the pair that is always written, so `--format savedmodel,keras,onnx` reads naturally.

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import typer
 
-from kbuilder.cli.common import MaxParamsOpt, SetOpt, apply_max_params, quiet_tensorflow, spec_path
+from kbuilder.cli.common import MaxParamsOpt, SetOpt, apply_max_params, quiet_tensorflow
 from kbuilder.errors import UsageError
+from kbuilder.zoo import spec_path
 
 BACKEND_CHOICES = ("tensorflow", "jax", "torch")
 

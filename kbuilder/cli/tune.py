@@ -12,9 +12,10 @@ from pathlib import Path
 
 import typer
 
-from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow, spec_path
+from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow
 from kbuilder.cli.output import Output
 from kbuilder.errors import RuntimeFailure, UsageError
+from kbuilder.zoo import spec_path
 
 
 def _summary_text(summary: dict, search, fmt: str) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from kbuilder.cli.common import SetOpt, spec_path
+from kbuilder.cli.common import SetOpt
 from kbuilder.cli.output import Output
+from kbuilder.zoo import spec_path
 
 
 def register(app: typer.Typer) -> None:

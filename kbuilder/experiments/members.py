@@ -47,8 +47,8 @@ def plan_members(
     The base seed is the spec's train.seed (after --set), or 0 when the spec asks for a random one.
     With bagging, member k trains on bootstrap resample k of the training set.
     """
-    from kbuilder.cli.common import spec_path
     from kbuilder.spec import load_spec
+    from kbuilder.zoo import spec_path
 
     if not 1 <= members <= MAX_MEMBERS:
         raise UsageError(f"--members must be between 1 and {MAX_MEMBERS}, got {members}")

@@ -57,7 +57,7 @@ def run_worker(config: TuneConfig, announce: Callable | None = None) -> None:
 
 def _worker_main(config: TuneConfig) -> None:
     """Entry point of a spawned worker process (exit code 0, or the error's code)."""
-    from kbuilder.cli.common import quiet_tensorflow
+    from kbuilder.backend import quiet_tensorflow_startup as quiet_tensorflow
 
     quiet_tensorflow()  # as the command does: TensorFlow's start-up chatter stays out of the output
     try:
