@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
+
+import kbuilder.layers as custom
 from kbuilder.spec.fields import ConstraintSpec, InitializerSpec, RegularizerSpec
 
 
 def keras_class(name: str) -> type:
     """`Conv2D` from keras.layers, or `kbuilder:Maxout` from kbuilder.layers."""
-    import keras
-
     if name.startswith("kbuilder:"):
-        import kbuilder.layers as custom
-
         return getattr(custom, name.split(":", 1)[1])
     return getattr(keras.layers, name)
 
 
 def initializer(value: Any) -> Any:
-    import keras
-
     if isinstance(value, str):
         return keras.initializers.get(value)
     config = value.model_dump(exclude_none=True, exclude={"name"})
@@ -28,8 +25,6 @@ def initializer(value: Any) -> Any:
 
 
 def regularizer(value: RegularizerSpec) -> Any:
-    import keras
-
     if value.l1 is not None and value.l2 is not None:
         return keras.regularizers.L1L2(l1=value.l1, l2=value.l2)
     if value.l1 is not None:
@@ -38,8 +33,6 @@ def regularizer(value: RegularizerSpec) -> Any:
 
 
 def constraint(value: ConstraintSpec) -> Any:
-    import keras
-
     if value.max_norm is not None:
         return keras.constraints.MaxNorm(max_value=value.max_norm, axis=value.axis)
     if value.unit_norm:

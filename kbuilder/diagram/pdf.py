@@ -14,6 +14,14 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from matplotlib.collections import PatchCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Ellipse, PathPatch, Polygon
+from matplotlib.path import Path
+from matplotlib.textpath import text_to_path
+
 from kbuilder.errors import RuntimeFailure
 
 DRAW_KEYS = ("_draw_", "_ldraw_", "_hdraw_", "_tdraw_", "_hldraw_", "_tldraw_")
@@ -42,8 +50,6 @@ class Pen:
 
 
 def colour(value: str) -> Any:
-    from matplotlib.colors import to_rgba
-
     try:
         return to_rgba(value)
     except ValueError:
@@ -53,9 +59,6 @@ def colour(value: str) -> Any:
 @lru_cache(maxsize=4096)
 def _unit_width(text: str, family: str) -> float:
     """The text's width at 1 pt (widths scale with the size; kinds repeat, so cached)."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import text_to_path
-
     prop = FontProperties(family=[family], size=100)
     drawn, _, _ = text_to_path.get_text_width_height_descent(text, prop, ismath=False)
     return drawn / 100
@@ -75,9 +78,6 @@ def draw_operations(
 ) -> None:
     """Replay one list of xdot operations: shapes go to `patches` (added to the axes in
     one collection, far faster than one by one), text straight onto the axes."""
-    from matplotlib.patches import Ellipse, PathPatch, Polygon
-    from matplotlib.path import Path
-
     for op in operations:
         code = op.get("op")
         line = {"edgecolor": colour(pen.stroke), "linewidth": pen.width * scale, "linestyle": pen.dash}
@@ -135,9 +135,6 @@ def _is_node(item: dict) -> bool:
 def xdot_figure(layout_json: bytes):
     """A matplotlib Figure drawing the JSON layout that `dot -Tjson` wrote (no pyplot:
     nothing global changes, no window opens)."""
-    from matplotlib.collections import PatchCollection
-    from matplotlib.figure import Figure
-
     try:
         layout = json.loads(layout_json)
         x0, y0, x1, y1 = (float(v) for v in layout["bb"].split(","))

@@ -11,6 +11,8 @@ import math
 from numbers import Integral, Real
 from typing import Any
 
+import keras
+
 
 def _is_int(value: Any) -> bool:
     # `bool` is an `Integral` subclass; `True` is never a sensible size.
@@ -78,8 +80,6 @@ def choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 def activation(value: Any) -> Any:
     """A Keras activation function from its name (None: linear)."""
-    import keras
-
     try:
         return keras.activations.get(value)
     except ValueError as error:
@@ -90,8 +90,6 @@ def activation(value: Any) -> Any:
 
 def initializer(value: Any, default: str) -> Any:
     """A Keras initializer; None means the layer's default (as in keras.layers)."""
-    import keras
-
     return keras.initializers.get(default if value is None else value)
 
 

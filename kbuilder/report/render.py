@@ -7,6 +7,9 @@ import io
 import json
 from collections.abc import Callable
 
+from rich.console import Console
+from rich.table import Table
+
 from kbuilder.graph.graph import SEP
 from kbuilder.report.rows import Report, Row
 
@@ -80,9 +83,6 @@ def _totals(report: Report) -> list[str]:
 
 
 def render_rich(report: Report) -> str:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=f"{report.name}  ({report.file})", title_justify="left")
     for col in COLUMNS:
         table.add_column(

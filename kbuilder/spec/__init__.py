@@ -7,10 +7,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kbuilder.spec.diagnostics import spec_error_from_validation
+from kbuilder.spec.diagnostics import describe, located, spec_error_from_validation
 from kbuilder.spec.loader import SourceMap, parse_yaml, read_yaml
 from kbuilder.spec.model import ModelSpec
 from kbuilder.spec.overrides import apply_overrides
+from kbuilder.spec.search_check import check_search
 
 
 @dataclass
@@ -48,16 +49,12 @@ def loads_spec(text: str, *, file: str = "<string>", overrides: Sequence[str] = 
 
 def _finish(data: Any, source: SourceMap, overrides: Sequence[str], path: Path | None) -> LoadedSpec:
     if not isinstance(data, dict):
-        from kbuilder.spec.diagnostics import describe, located
-
         raise located(
             source, (), f"expected a mapping with 'name', 'inputs' and 'layers', got {describe(data)}"
         )
     apply_overrides(data, overrides, source)
     spec = validate_data(data, source)
     if spec.search is not None:
-        from kbuilder.spec.search_check import check_search
-
         check_search(spec.search, data, source, spec.model_dump(mode="json", exclude={"search"}))
     return LoadedSpec(spec, data, source, path)
 

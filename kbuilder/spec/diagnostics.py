@@ -1,7 +1,7 @@
 """Turns Pydantic validation errors into located, readable problems with suggestions."""
 
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -72,7 +72,7 @@ def _fields_at(root: type[BaseModel], path: PathTuple) -> set[str]:
     return {name for tp in candidates for m in _model_types(tp) for name in m.model_fields}
 
 
-def _message(err: dict, raw_at: Any, allowed: set[str]) -> str:
+def _message(err: Mapping[str, Any], raw_at: Any, allowed: set[str]) -> str:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "missing":
         return f"missing required field '{err['loc'][-1]}'"
@@ -93,7 +93,7 @@ def _message(err: dict, raw_at: Any, allowed: set[str]) -> str:
     if kind == "literal_error":
         expected = str(ctx.get("expected", ""))
         options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
-        return f"expected one of {expected}, got {describe(value)}{did_you_mean(value, options)}"
+        return f"expected one of {expected}, got {describe(value)}{did_you_mean(str(value), options)}"
     text = err["msg"]
     text = text[0].lower() + text[1:] if text else text
     text = text.removeprefix("value error, ")

@@ -1,12 +1,14 @@
 """The layer entry: `- kind: {arguments}`, one discriminated union over the registry."""
 
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, create_model
 
 from kbuilder.spec.base import StrictModel
+from kbuilder.spec.diagnostics import describe
 from kbuilder.spec.registry import LayerSpec, all_kinds
+from kbuilder.spec.suggest import unknown_kind_message
 
 # The tag of an entry that is not a one-key mapping (usually: arguments indented at the
 # wrong level, so YAML read them as sibling keys of the kind).
@@ -26,12 +28,8 @@ def _bare_kind(value: Any) -> Any:
 
 def _entry_model(kind: str, spec: type[LayerSpec]) -> type[StrictModel]:
     doc = (spec.__doc__ or kind).strip().splitlines()[0]
-    return create_model(
-        f"{spec.__name__}Entry",
-        __base__=StrictModel,
-        __doc__=doc,
-        **{kind: (spec, Field(description=doc))},
-    )
+    fields: dict[str, Any] = {kind: (spec, Field(description=doc))}
+    return create_model(f"{spec.__name__}Entry", __base__=StrictModel, __doc__=doc, **fields)
 
 
 @lru_cache(maxsize=1)
@@ -40,7 +38,8 @@ def layer_entry_type() -> Any:
     members = tuple(
         Annotated[_entry_model(kind, spec), Tag(kind)] for kind, spec in sorted(all_kinds().items())
     )
-    union = Annotated[members, Discriminator(entry_kind)]  # type: ignore[valid-type]
+    # A Union built from a tuple at run time: the `X | Y` form cannot express that.
+    union = Annotated[Union[members], Discriminator(entry_kind)]  # type: ignore[valid-type]  # noqa: UP007
     return Annotated[union, BeforeValidator(_bare_kind)]
 
 
@@ -59,8 +58,6 @@ def validate_entry(raw: Any) -> LayerSpec:
         raise EntryError(_entry_shape_message(raw))
     spec = all_kinds().get(kind)
     if spec is None:
-        from kbuilder.spec.suggest import unknown_kind_message
-
         raise EntryError(unknown_kind_message(kind, all_kinds()))
     return spec.model_validate(raw[kind])
 
@@ -72,6 +69,4 @@ def _entry_shape_message(value: Any) -> str:
             f"a layer entry has exactly one key, the layer kind, but this one has {keys}; "
             "indent the arguments under the kind (e.g. `- conv2d:` then `    filters: 6` on the next line)"
         )
-    from kbuilder.spec.diagnostics import describe
-
     return f"expected a layer entry like `- dense: {{units: 10}}`, got {describe(value)}"

@@ -170,7 +170,7 @@ class _Composer:
             return [self.convert(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         return self.scalar(node, path)
 
-    def scalar(self, node: yaml.ScalarNode, path: PathTuple) -> Any:
+    def scalar(self, node: yaml.Node, path: PathTuple) -> Any:
         """A plain scalar: null, boolean, number, string (a date stays a string)."""
         kind = _SCALAR_TAGS.get(node.tag)
         if kind is None:

@@ -18,13 +18,13 @@ number between dots indexes a list too (`layers.2.dense.units`). Example:
 in kbuilder/spec/search_check.py (a path that is not in the spec names the nearest one).
 """
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from kbuilder.spec.base import StrictModel
 
-Scalar = Union[bool, int, float, str, None]
+Scalar = bool | int | float | str | None
 SamplerName = Literal["grid", "random", "tpe", "coarse_to_fine"]
 PrunerName = Literal["none", "median", "successive_halving"]
 PathKey = Annotated[

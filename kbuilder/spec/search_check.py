@@ -12,7 +12,7 @@ from typing import Any
 from kbuilder.errors import Location, Problem, SpecError
 from kbuilder.spec.loader import PathTuple, SourceMap, format_path
 from kbuilder.spec.overrides import _set_path, parse_override_path
-from kbuilder.spec.search import SearchSpec, grid_values
+from kbuilder.spec.search import Choice, IntRange, SearchSpec, grid_values
 
 
 def resolve(node: Any, parts: PathTuple) -> PathTuple | None:
@@ -201,8 +201,6 @@ def _value_at(node: Any, path: PathTuple) -> Any:
 
 
 def _inside(param, value: Any) -> bool:
-    from kbuilder.spec.search import Choice, IntRange
-
     if isinstance(param, Choice):
         return value in param.choice
     if (

@@ -12,7 +12,7 @@ Pure Pydantic (no TensorFlow or Keras), so validation is instant. Example:
       batch_size: 64
 """
 
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import Field, TypeAdapter, field_validator, model_validator
 
