@@ -40,6 +40,8 @@ class WriteOptions:
 
 @dataclass(frozen=True)
 class ExportFormat:
+    """One export format: what it writes, how, and how the check runs it back."""
+
     name: str  # as in `formats=` and the manifest's "formats"
     file: str  # the file or folder it writes in the export directory
     write: Callable[[keras.Model, pathlib.Path, WriteOptions], None]
@@ -50,8 +52,8 @@ class ExportFormat:
 
 def saved_model_outputs(path: pathlib.Path, named_inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Runs the `serving_default` signature, outputs in the model's flat order."""
-    # Only this path needs TensorFlow itself: a torch/JAX process hands the export to a
-    # TensorFlow subprocess (kbuilder.export.cross_backend) and need not load it.
+    # Imported here, not at the top, so that `import kbuilder.export` does not load TensorFlow:
+    # a torch process hands its export to a TensorFlow subprocess (cross_backend) and never runs this.
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(path))  # must outlive the call: owns the variables

@@ -50,8 +50,8 @@ def validate_manifest(manifest: Any) -> None:
 def stamped(staging: pathlib.Path, manifest: dict[str, Any], check: dict[str, Any] | None) -> dict[str, Any]:
     """`manifest` plus the versions, the time, the check and the hash of every file in
     `staging` (each fsynced as it is hashed: on disk before the swap publishes it)."""
-    # Only the in-process export (under the TensorFlow backend, or JAX exporting through
-    # jax2tf) records TensorFlow's version; a torch process never loads it.
+    # Imported here, not at the top, so that `import kbuilder.export` does not load TensorFlow:
+    # a torch process hands its export to a TensorFlow subprocess (cross_backend) and never runs this.
     import tensorflow as tf
 
     files = {

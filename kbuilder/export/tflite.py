@@ -43,8 +43,8 @@ def write_tflite(
 ) -> None:
     """Converts `model` to a TFLite file at `path` (builtin ops only); int8 is calibrated on
     `calibration`, one list (a batch of one sample per model input) per step."""
-    # Only this path needs TensorFlow itself: a torch/JAX process hands the export to a
-    # TensorFlow subprocess (kbuilder.export.cross_backend) and need not load it.
+    # Imported here, not at the top, so that `import kbuilder.export` does not load TensorFlow:
+    # a torch or JAX process hands a TFLite export to a TensorFlow subprocess (cross_backend).
     import tensorflow as tf
 
     if quantize not in QUANTIZATIONS:
