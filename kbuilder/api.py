@@ -101,7 +101,7 @@ def export(
 
     calibration = None
     if quantize == "int8":
-        from kbuilder.export_tflite import spec_samples
+        from kbuilder.train.calibration import spec_samples
 
         calibration = [spec_samples(built.loaded, data_dir)[0]]
     return export_model(

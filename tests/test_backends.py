@@ -50,9 +50,9 @@ def test_specs_build_and_train_on_backend(backend):
             assert entry["weights_changed"] and entry["loss"] == entry["loss"], name  # not NaN
     export = result["specs"]["lenet5"]["export"]
     assert export["trained_on_backend"] == backend
-    # From torch, TensorFlow writes the SavedModel from the .keras file (kbuilder.cross_export).
+    # From torch, TensorFlow writes the SavedModel from the .keras file (kbuilder.export.cross_backend).
     assert export["keras_backend"] == ("tensorflow" if backend == "torch" else backend)
-    # max(atol 1e-5, rtol 1e-5 x the sample's largest output) (kbuilder.export_check): LeNet-5's
+    # max(atol 1e-5, rtol 1e-5 x the sample's largest output) (kbuilder.export.check): LeNet-5's
     # RBF outputs are in the hundreds, and oneDNN's kernels round them differently.
     assert (export["check"]["atol"], export["check"]["rtol"]) == (1e-5, 1e-5)
     assert export["check"]["tolerance_ratio"]["saved_model"] <= 1.0

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kbuilder import export_check as export_module
 from kbuilder.errors import RuntimeFailure, UsageError
 from kbuilder.export import DEFAULT_ATOL as ATOL
 from kbuilder.export import DEFAULT_RTOL as RTOL
 from kbuilder.export import export_model, tolerance_ratio
+from kbuilder.export import formats as export_module
 from kbuilder.layers import (
     EuclideanRBF,
     LocalResponseNormalization,

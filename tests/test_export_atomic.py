@@ -14,9 +14,9 @@ import sys
 import keras
 import pytest
 
-from kbuilder import export_atomic
 from kbuilder.errors import RuntimeFailure, UsageError
 from kbuilder.export import export_model
+from kbuilder.storage import swap as export_atomic
 from tests.conftest import REPO
 from tests.test_export import leftovers, snapshot, two_input_model
 

@@ -18,9 +18,9 @@ from kbuilder import api
 from kbuilder.cli.app import main
 from kbuilder.errors import RuntimeFailure
 from kbuilder.export import export_model
-from kbuilder.export_check import DEFAULT_ATOL, DEFAULT_RTOL
-from kbuilder.export_check import randomize_weights as randomize
-from kbuilder.export_onnx import lower_for_onnx
+from kbuilder.export.check import DEFAULT_ATOL, DEFAULT_RTOL
+from kbuilder.export.check import randomize_weights as randomize
+from kbuilder.export.onnx import lower_for_onnx
 from tests.conftest import SPECS
 from tests.test_export import leftovers, snapshot, two_input_model
 from tests.test_export_specs import SMALL

@@ -1,18 +1,16 @@
 """What every export check compares: a seeded random batch, the outputs of the model and
 of an exported file, and the tolerance rule they must meet (see DEFAULT_RTOL).
-
-No TensorFlow/Keras import at module level, so `import kbuilder` stays fast.
 """
 
 from __future__ import annotations
 
-import pathlib
-import re
 from typing import Any
+
+import keras
+import numpy as np
 
 from kbuilder.errors import RuntimeFailure
 
-SERVING_SIGNATURE = "serving_default"
 # Two batch sizes: a file whose batch dimension was frozen at one size, or that mixes up
 # samples within a batch, fails at the other.
 CHECK_BATCH_SIZES = (2, 3)
@@ -36,7 +34,7 @@ DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-5
 
 
-def input_structure(model: Any) -> Any:
+def input_structure(model: keras.Model) -> Any:
     """The model's inputs as the structure its `call` expects (tensor/list/dict)."""
     try:
         return model.input  # functional models: keeps a dict of inputs a dict
@@ -50,9 +48,7 @@ def input_structure(model: Any) -> Any:
     return inputs[0] if len(inputs) == 1 else inputs
 
 
-def random_array(tensor: Any, rng: Any, size: int = CHECK_BATCH_SIZES[0]) -> Any:
-    import keras
-
+def random_array(tensor: Any, rng: np.random.Generator, size: int = CHECK_BATCH_SIZES[0]) -> np.ndarray:
     shape = (size,) + tuple(tensor.shape[1:])
     if any(size is None for size in shape):
         raise RuntimeFailure(
@@ -69,42 +65,12 @@ def random_array(tensor: Any, rng: Any, size: int = CHECK_BATCH_SIZES[0]) -> Any
     )
 
 
-def flat_numpy(outputs: Any) -> list[Any]:
-    import keras
-    import numpy as np
-
+def flat_numpy(outputs: Any) -> list[np.ndarray]:
     flat = keras.tree.flatten(outputs)
     return [np.asarray(keras.ops.convert_to_numpy(tensor), "float64") for tensor in flat]
 
 
-def saved_model_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> list[Any]:
-    """Runs the `serving_default` signature, outputs in the model's flat order."""
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))  # must outlive the call: owns the variables
-    if SERVING_SIGNATURE not in loaded.signatures:
-        raise RuntimeFailure(f"the SavedModel has no '{SERVING_SIGNATURE}' signature")
-    signature = loaded.signatures[SERVING_SIGNATURE]
-    expected_names = sorted(signature.structured_input_signature[1])
-    if sorted(named_inputs) != expected_names:
-        if len(named_inputs) == 1 and len(expected_names) == 1:
-            named_inputs = {expected_names[0]: next(iter(named_inputs.values()))}
-        else:
-            raise RuntimeFailure(
-                f"the SavedModel signature takes inputs {expected_names}, the model "
-                f"has {sorted(named_inputs)}"
-            )
-    result = signature(**{name: tf.constant(value) for name, value in named_inputs.items()})
-    # Keras names positional outputs output_0, output_1, ...; dict outputs keep
-    # their keys, which keras.tree.flatten orders by sorted key as well.
-    numbered = all(re.fullmatch(r"output_\d+", key) for key in result)
-    keys = sorted(result, key=(lambda key: int(key[len("output_") :])) if numbered else None)
-    return [result[key].numpy().astype("float64") for key in keys]
-
-
-def max_abs_diff(expected: Any, actual: Any) -> float:
-    import numpy as np
-
+def max_abs_diff(expected: np.ndarray, actual: np.ndarray) -> float:
     if expected.shape != actual.shape:
         return float("inf")
     if expected.size == 0:
@@ -116,14 +82,12 @@ def max_abs_diff(expected: Any, actual: Any) -> float:
 
 
 def tolerance_ratio(
-    expected: Any, actual: Any, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL
+    expected: np.ndarray, actual: np.ndarray, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL
 ) -> float:
     """max over elements of |actual - expected| / max(atol, rtol * the sample's largest
     |expected|) (the first axis is the batch): at most 1 passes.
 
     inf for a shape mismatch or a NaN on one side only; 0 for NaN on both sides (agree)."""
-    import numpy as np
-
     if expected.shape != actual.shape:
         return float("inf")
     if expected.size == 0:
@@ -144,16 +108,14 @@ def tolerance_ratio(
 
 def compare_outputs(
     artifact: str,
-    expected: list[Any],
-    outputs: list[Any],
+    expected: list[np.ndarray],
+    outputs: list[np.ndarray],
     *,
     atol: float = DEFAULT_ATOL,
     rtol: float = DEFAULT_RTOL,
 ) -> tuple[float, float, list[str]]:
     """(max abs diff, max tolerance ratio, problems) of one artifact's outputs against the
     model's; a problem names the output, its worst element's difference and the bound."""
-    import numpy as np
-
     problems: list[str] = []
     if len(outputs) != len(expected):
         problems.append(f"{artifact}: {len(outputs)} outputs, the model has {len(expected)}")
@@ -176,12 +138,11 @@ def compare_outputs(
     return max(diffs, default=0.0), max(ratios, default=0.0), problems
 
 
-def check_batch(model: Any, size: int = CHECK_BATCH_SIZES[0]) -> tuple[Any, list[Any], list[Any]]:
+def check_batch(
+    model: keras.Model, size: int = CHECK_BATCH_SIZES[0]
+) -> tuple[Any, list[Any], list[np.ndarray]]:
     """The seeded random batch of `size` exports are checked on: (batch in the model's
     input structure, the input tensors and their arrays, both in flat order)."""
-    import keras
-    import numpy as np
-
     structure = input_structure(model)
     rng = np.random.default_rng(CHECK_SEED + size)
     tensors = keras.tree.flatten(structure)
@@ -201,15 +162,12 @@ def match_inputs(file_names: list[str], named_inputs: dict[str, Any], what: str)
     )
 
 
-def randomize_weights(model: Any, seed: int = 0) -> None:
+def randomize_weights(model: keras.Model, seed: int = 0) -> None:
     """Random, variance-preserving values in every variable, for checking an untrained model's
     exports: at initialization deep networks such as MobileNetV3 give one output for every
     input (Keras's own reference too), and weights of a fixed large scale saturate a softmax to
     exact 0s and 1s; either way no conversion error could show. Kernels get He's std sqrt(2/fan-in),
     batch-norm variances lie in [0.5, 1.5], scales near 1, everything else near 0."""
-    import keras
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     for variable in model.weights:
         shape, name = tuple(variable.shape), variable.path.rsplit("/", 1)[-1]

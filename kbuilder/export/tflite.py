@@ -17,22 +17,34 @@ model's shapes, and the manifest records its max abs difference and top-1 agreem
 from __future__ import annotations
 
 import contextlib
+import os
 import pathlib
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import keras
+import numpy as np
+
 from kbuilder.errors import RuntimeFailure, UsageError
+from kbuilder.export.check import match_inputs
 
 TFLITE_FILE = "model.tflite"
 QUANTIZATIONS = ("none", "float16", "int8")
-CALIBRATION_SAMPLES = 200  # TensorFlow's guidance: a few hundred representative samples
 
 
 def write_tflite(
-    model: Any, path: pathlib.Path, *, quantize: str = "none", calibration: Iterable[list[Any]] | None = None
+    model: keras.Model,
+    path: pathlib.Path,
+    *,
+    quantize: str = "none",
+    calibration: Iterable[list[np.ndarray]] | None = None,
 ) -> None:
-    """Converts `model` to a TFLite file at `path` (builtin ops only)."""
+    """Converts `model` to a TFLite file at `path` (builtin ops only); int8 is calibrated on
+    `calibration`, one list (a batch of one sample per model input) per step."""
+    # Imported here, not at the top, so that `import kbuilder.export` does not load TensorFlow:
+    # a torch or JAX process hands a TFLite export to a TensorFlow subprocess (cross_backend).
     import tensorflow as tf
 
     if quantize not in QUANTIZATIONS:
@@ -50,8 +62,6 @@ def write_tflite(
     try:
         model.export(str(path), format="litert", verbose=False, **options)
     except Exception as error:  # the converter raises its own ConverterError, or others
-        import re
-
         text = str(error)
         ops = sorted(set(re.findall(r"'tf\.(\w+)' op", text)) | set(re.findall(r"\btf\.(\w+)\(", text)))
         where = sorted(set(re.findall(r'fused\["\w+:", "([^"@]+)/\w+@', text)))[:3]
@@ -67,13 +77,11 @@ def write_tflite(
         ) from error
 
 
-def tflite_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> list[Any]:
+def tflite_outputs(path: pathlib.Path, named_inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Runs the TFLite file's signature on one batch (inputs by the model's input names);
     outputs in the model's flat order (output_0, output_1, ... as in the SavedModel)."""
-    import numpy as np
+    # The optional `tflite` extra: `import kbuilder.export` works without it.
     from ai_edge_litert.interpreter import Interpreter
-
-    from kbuilder.export_check import match_inputs
 
     with _native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate" otherwise
         interpreter = Interpreter(model_path=str(path))
@@ -87,8 +95,6 @@ def tflite_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> list[Any
 @contextlib.contextmanager
 def _native_stderr_silenced() -> Iterator[None]:
     """Sends file descriptor 2 to /dev/null (C++ log lines bypass sys.stderr), unless --debug."""
-    import os
-
     if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
         yield
         return
@@ -104,59 +110,16 @@ def _native_stderr_silenced() -> Iterator[None]:
 
 
 def _output_order(key: str) -> tuple[int, Any]:
-    import re
-
     match = re.fullmatch(r"output_(\d+)", key)
     return (0, int(match.group(1))) if match else (1, key)
 
 
-def top1_agreement(expected: list[Any], actual: list[Any]) -> float | None:
+def top1_agreement(expected: list[np.ndarray], actual: list[np.ndarray]) -> float | None:
     """Share of samples whose argmax (last axis) agrees, over every output; None if no
     output is a vector per sample."""
-    import numpy as np
-
     agreements = [
         float(np.mean(np.argmax(e, -1) == np.argmax(a, -1)))
         for e, a in zip(expected, actual)
         if e.ndim >= 2 and e.shape == a.shape and e.shape[-1] > 1
     ]
     return min(agreements) if agreements else None
-
-
-def spec_samples(
-    loaded: Any, data_dir: Any = None, *, split: str = "train", limit: int = CALIBRATION_SAMPLES
-) -> tuple[Any, Any]:
-    """Up to `limit` samples (x, y) of the spec's `train.data` `split`, preprocessed as
-    training feeds them (kbuilder.train's loader, read only): int8 calibration data."""
-    import numpy as np
-
-    from kbuilder.train.data import data_directory, load_splits
-    from kbuilder.train.preprocess import preprocess_splits
-
-    spec = loaded.spec
-    if spec.train is None:
-        raise UsageError(
-            f"int8 quantization is calibrated on the spec's train.data, and "
-            f"'{spec.name}' has no train section; use --quantize float16 or none"
-        )
-    if len(spec.inputs) != 1:
-        raise UsageError(
-            f"int8 calibration feeds models with one input; '{spec.name}' has {len(spec.inputs)}"
-        )
-    input_spec = next(iter(spec.inputs.values()))
-    spec_dir = loaded.path.parent if getattr(loaded, "path", None) else None
-    splits = load_splits(
-        spec.train.data,
-        spec_dir=spec_dir,
-        data_dir=data_directory(data_dir),
-        input_shape=tuple(input_spec.shape),
-        seed=spec.train.seed,
-    )
-    splits, _ = preprocess_splits(
-        splits, spec.train.data.preprocess, num_classes=None, loss_name=spec.train.loss.name
-    )
-    arrays = getattr(splits, split)
-    if arrays is None:
-        raise UsageError(f"the spec's data has no {split} split")
-    order = np.random.default_rng(0).permutation(len(arrays))[:limit]
-    return arrays.x[np.sort(order)].astype(input_spec.dtype), arrays.y[np.sort(order)]

@@ -21,7 +21,12 @@ import pathlib
 import warnings
 from typing import Any
 
+import keras
+import numpy as np
+from keras import ops
+
 from kbuilder.errors import RuntimeFailure
+from kbuilder.export.check import match_inputs
 
 ONNX_FILE = "model.onnx"
 # The first opset onnxruntime 1.2x runs every op tf2onnx emits for the zoo (LRN, Einsum,
@@ -29,99 +34,86 @@ ONNX_FILE = "model.onnx"
 OPSET = 17
 
 
-def _grouped_conv_class():
-    import keras
+class SplitGroupedConv(keras.layers.Layer):
+    """A grouped convolution as `groups` ordinary ones on channel slices (export only)."""
 
-    class SplitGroupedConv(keras.layers.Layer):
-        """A grouped convolution as `groups` ordinary ones on channel slices (export only)."""
+    def __init__(self, conv: Any, **kwargs: Any) -> None:
+        super().__init__(name=f"{conv.name}_as_split", dtype=conv.dtype_policy, **kwargs)
+        self.conv = conv  # the original layer: its variables, strides, padding, activation
 
-        def __init__(self, conv: Any, **kwargs: Any) -> None:
-            super().__init__(name=f"{conv.name}_as_split", dtype=conv.dtype_policy, **kwargs)
-            self.conv = conv  # the original layer: its variables, strides, padding, activation
-
-        def call(self, inputs: Any) -> Any:
-            from keras import ops
-
-            conv = self.conv
-            groups = conv.groups
-            slices = ops.split(inputs, groups, axis=-1)
-            kernels = ops.split(conv.kernel, groups, axis=-1)
-            outputs = [
-                ops.conv(
-                    piece,
-                    kernel,
-                    strides=conv.strides,
-                    padding=conv.padding,
-                    data_format=conv.data_format,
-                    dilation_rate=conv.dilation_rate,
-                )
-                for piece, kernel in zip(slices, kernels)
-            ]
-            result = ops.concatenate(outputs, axis=-1)
-            if conv.use_bias:
-                result = result + conv.bias
-            return conv.activation(result) if conv.activation is not None else result
-
-        def compute_output_shape(self, input_shape: Any) -> Any:
-            return self.conv.compute_output_shape(input_shape)
-
-    return SplitGroupedConv
-
-
-def _constant_normalization_class():
-    import keras
-
-    class ConstantNormalization(keras.layers.Layer):
-        """Keras's Normalization with its mean and variance as graph constants (export only)."""
-
-        def __init__(self, norm: Any, **kwargs: Any) -> None:
-            super().__init__(name=f"{norm.name}_as_constants", dtype=norm.dtype_policy, **kwargs)
-            import numpy as np
-
-            self.mean = np.asarray(keras.ops.convert_to_numpy(norm.mean))
-            self.std = np.maximum(
-                np.sqrt(np.asarray(keras.ops.convert_to_numpy(norm.variance))), keras.backend.epsilon()
+    def call(self, inputs: Any) -> Any:
+        conv = self.conv
+        groups = conv.groups
+        slices = ops.split(inputs, groups, axis=-1)
+        kernels = ops.split(conv.kernel, groups, axis=-1)
+        outputs = [
+            ops.conv(
+                piece,
+                kernel,
+                strides=conv.strides,
+                padding=conv.padding,
+                data_format=conv.data_format,
+                dilation_rate=conv.dilation_rate,
             )
-            self.invert = norm.invert
+            for piece, kernel in zip(slices, kernels)
+        ]
+        result = ops.concatenate(outputs, axis=-1)
+        if conv.use_bias:
+            result = result + conv.bias
+        return conv.activation(result) if conv.activation is not None else result
 
-        def call(self, inputs: Any) -> Any:
-            from keras import ops
-
-            mean = ops.convert_to_tensor(self.mean, dtype=inputs.dtype)
-            std = ops.convert_to_tensor(self.std, dtype=inputs.dtype)
-            return mean + inputs * std if self.invert else (inputs - mean) / std
-
-        def compute_output_shape(self, input_shape: Any) -> Any:
-            return input_shape
-
-    return ConstantNormalization
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self.conv.compute_output_shape(input_shape)
 
 
-def lower_for_onnx(model: Any) -> Any:
+class ConstantNormalization(keras.layers.Layer):
+    """Keras's Normalization with its mean and variance as graph constants (export only)."""
+
+    def __init__(self, norm: Any, **kwargs: Any) -> None:
+        super().__init__(name=f"{norm.name}_as_constants", dtype=norm.dtype_policy, **kwargs)
+        self.mean = np.asarray(ops.convert_to_numpy(norm.mean))
+        self.std = np.maximum(
+            np.sqrt(np.asarray(ops.convert_to_numpy(norm.variance))), keras.backend.epsilon()
+        )
+        self.invert = norm.invert
+
+    def call(self, inputs: Any) -> Any:
+        mean = ops.convert_to_tensor(self.mean, dtype=inputs.dtype)
+        std = ops.convert_to_tensor(self.std, dtype=inputs.dtype)
+        return mean + inputs * std if self.invert else (inputs - mean) / std
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+def _grouped(layer: Any) -> bool:
+    return (
+        isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D | keras.layers.Conv3D)
+        and getattr(layer, "groups", 1) > 1
+        and layer.data_format == "channels_last"
+    )
+
+
+def _normalization(layer: Any) -> bool:
+    return isinstance(layer, keras.layers.Normalization)
+
+
+# Which layers tf2onnx cannot take as Keras traces them, and what replaces each.
+LOWERINGS = ((_grouped, SplitGroupedConv), (_normalization, ConstantNormalization))
+
+
+def lower_for_onnx(model: keras.Model) -> keras.Model:
     """`model` itself when it has nothing to lower, else a functional copy in which each
     grouped convolution is split / convolve / concatenate and each Normalization computes
     from constants (every other layer, and so every weight, shared)."""
-    import keras
-
-    def grouped(layer: Any) -> bool:
-        return (
-            isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D | keras.layers.Conv3D)
-            and getattr(layer, "groups", 1) > 1
-            and layer.data_format == "channels_last"
-        )
-
-    def normalization(layer: Any) -> bool:
-        return isinstance(layer, keras.layers.Normalization)
-
-    lowerings = ((grouped, _grouped_conv_class()), (normalization, _constant_normalization_class()))
 
     def lowered(layer: Any) -> Any:
-        for applies, lowering in lowerings:
+        for applies, lowering in LOWERINGS:
             if applies(layer):
                 return lowering(layer)
         return layer  # the original layer object: weights shared, not copied
 
-    if not any(applies(layer) for layer in model.layers for applies, _ in lowerings):
+    if not any(applies(layer) for layer in model.layers for applies, _ in LOWERINGS):
         return model
     if not isinstance(model, keras.Model) or not hasattr(model, "_nodes_by_depth"):
         raise RuntimeFailure(
@@ -131,10 +123,8 @@ def lower_for_onnx(model: Any) -> Any:
     return keras.models.clone_model(model, clone_function=lowered)
 
 
-def write_onnx(model: Any, path: pathlib.Path) -> None:
+def write_onnx(model: keras.Model, path: pathlib.Path) -> None:
     """Writes `model` as ONNX to `path` (a tf2onnx conversion of the traced model)."""
-    import keras
-
     lowered = lower_for_onnx(model)
     # Keras refuses to export a model that was never called; one zero batch is enough.
     zeros = keras.tree.map_structure(
@@ -150,7 +140,7 @@ def write_onnx(model: Any, path: pathlib.Path) -> None:
 def _refuse_unconverted_ops(path: pathlib.Path) -> None:
     """tf2onnx writes an op it cannot convert as a TensorFlow node and still succeeds; such a
     file only fails when loaded, so name the op and refuse to keep it."""
-    import onnx
+    import onnx  # the optional `onnx` extra: `import kbuilder.export` works without it
 
     graph = onnx.load(str(path), load_external_data=False).graph
     nodes = list(graph.node)
@@ -167,13 +157,10 @@ def _refuse_unconverted_ops(path: pathlib.Path) -> None:
         )
 
 
-def onnx_outputs(path: pathlib.Path, named_inputs: dict[str, Any]) -> list[Any]:
+def onnx_outputs(path: pathlib.Path, named_inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Runs the ONNX file with onnxruntime on the CPU (inputs by the model's input names);
     outputs in the file's order, which is the model's flat output order."""
-    import numpy as np
-    import onnxruntime
-
-    from kbuilder.export_check import match_inputs
+    import onnxruntime  # the optional `onnx` extra: `import kbuilder.export` works without it
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # no warnings on stderr for initializers also listed as inputs
