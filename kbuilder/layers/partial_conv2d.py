@@ -204,7 +204,7 @@ class PartialConv2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         batch, height, width, _ = input_shape
-        spatial = []
+        spatial: list[int | None] = []
         for size, kernel, stride in zip((height, width), self.kernel_size, self.strides):
             if size is None:
                 spatial.append(None)
