@@ -15,6 +15,7 @@ Importing this module imports no Keras (the spec package never does).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from a checkout: import this tree's kbuilder
     sys.path.insert(0, str(REPO))
 
-from kbuilder.spec.registry import LayerSpec, all_kinds  # noqa: E402  (after the path is set)
+from kbuilder.spec.registry import LayerSpec, all_kinds  # after the path is set
 
 OUTPUT = REPO / "docs" / "layers.md"
 # Families in reading order; a family not listed here comes after them, alphabetically.
@@ -148,7 +149,7 @@ def field_rows(cls: type[LayerSpec], shared: Shared) -> list[str]:
     schema = cls.model_json_schema(ref_template="#/$defs/{model}")
     defs = schema.get("$defs", {})
     required = set(schema.get("required", []))
-    own = set(cls.__dict__.get("__annotations__", {}))
+    own = set(inspect.get_annotations(cls))
     properties = schema.get("properties", {})
     # The kind's own fields first, then those it shares with its base (activation, initializers...).
     ordered = [name for name in properties if name in own] + [name for name in properties if name not in own]
@@ -198,7 +199,9 @@ def value_types(shared: Shared) -> list[str]:
         for field, node in schema.get("properties", {}).items():
             default = "required" if field in required else f"`{_literal(node.get('default'))}`"
             type_cell = _cell(type_text(node, defs, shared))
-            lines.append(f"| `{field}` | {type_cell} | {default} | {_cell(node.get('description', '')) or '—'} |")
+            lines.append(
+                f"| `{field}` | {type_cell} | {default} | {_cell(node.get('description', '')) or '—'} |"
+            )
         lines.append("")
     return lines
 
@@ -231,10 +234,18 @@ def render() -> str:
     for family in ordered:
         names = ", ".join(f"[`{c.kind}`](#{c.kind})" for c in sorted(families[family], key=lambda c: c.kind))
         lines.append(f"| {family} | {names} |")
-    lines += ["", "## Fields every kind takes", "", "| field | default | description |", "| --- | --- | --- |"]
+    lines += [
+        "",
+        "## Fields every kind takes",
+        "",
+        "| field | default | description |",
+        "| --- | --- | --- |",
+    ]
     for name in COMMON_FIELDS:
         node = common[name]
-        lines.append(f"| `{name}` | `{_literal(node.get('default'))}` | {_cell(node.get('description', ''))} |")
+        lines.append(
+            f"| `{name}` | `{_literal(node.get('default'))}` | {_cell(node.get('description', ''))} |"
+        )
     lines.append("")
     shared = Shared()
     for family in ordered:
@@ -253,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
         if current != text:
-            print(f"{OUTPUT.relative_to(REPO)} is out of date: run `python tools/gen_docs.py`", file=sys.stderr)
+            print(
+                f"{OUTPUT.relative_to(REPO)} is out of date: run `python tools/gen_docs.py`", file=sys.stderr
+            )
             return 1
         return 0
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
