@@ -134,7 +134,9 @@ def type_text(node: dict[str, Any], defs: dict[str, Any], shared: Shared) -> str
 
 def builds_text(cls: type[LayerSpec]) -> str:
     if cls.composite:
-        return "nothing of its own: expands into the layers it contains (see docs/spec-language.md)"
+        return (
+            "nothing of its own: expands into the layers it contains ([the spec language](spec-language.md))"
+        )
     if cls.kind == "input":
         return "`keras.Input` (a model input declared among the layers)"
     if cls.keras_class and cls.keras_class.startswith("kbuilder:"):
