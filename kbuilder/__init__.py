@@ -3,4 +3,9 @@
 Import stays light: TensorFlow and Keras load only when a model is built.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the one version string is pyproject.toml's, read from the installed metadata
+    __version__ = version("kbuilder")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"

@@ -1,27 +1,47 @@
-"""The bundled specs (`specs/` in a checkout; share/kbuilder/specs when installed)."""
+"""The bundled specs: `specs/` in a checkout, shipped as the package data `kbuilder.zoo_specs`.
+
+setup.py maps the package `kbuilder.zoo_specs` to the checkout's `specs/` folder (the one
+source of truth), so a wheel carries the specs inside the package and an editable install
+points at the folder itself; both are found through `importlib.resources`.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from kbuilder.errors import UsageError
 
+ZOO_PACKAGE = "kbuilder.zoo_specs"
+_CHECKOUT = Path(__file__).resolve().parent.parent
 
-def spec_dirs() -> list[Path]:
-    here = Path(__file__).resolve().parent
-    candidates = [here.parent / "specs", Path(sys.prefix) / "share" / "kbuilder" / "specs"]
-    return [d for d in candidates if d.is_dir()]
+
+def _checkout_specs() -> Path | None:
+    """The `specs/` of the checkout this code runs from (a `pyproject.toml` beside the
+    package), so code and specs come from one tree even when another copy is installed."""
+    specs = _CHECKOUT / "specs"
+    return specs if (_CHECKOUT / "pyproject.toml").is_file() and specs.is_dir() else None
+
+
+def _packaged_specs() -> list[Path]:
+    try:
+        package = resources.files(ZOO_PACKAGE)
+    except ModuleNotFoundError:  # a source tree that was never installed
+        return []
+    # Installed wheels are unpacked on disk, so each resource is a real file.
+    return [Path(str(entry)) for entry in package.iterdir() if entry.name.endswith(".yaml")]
 
 
 def bundled_specs() -> list[Path]:
+    """Every bundled spec, one per name (the checkout's first, then the installed package data)."""
+    checkout = _checkout_specs()
+    candidates = [*(sorted(checkout.glob("*.yaml")) if checkout else []), *sorted(_packaged_specs())]
     seen: dict[str, Path] = {}
-    for directory in spec_dirs():
-        for path in sorted(directory.glob("*.yaml")):
-            seen.setdefault(path.stem, path)
+    for path in candidates:
+        seen.setdefault(path.stem, path)
     return sorted(seen.values(), key=lambda p: p.stem)
 
 

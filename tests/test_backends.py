@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import REPO, SPECS
 
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
 TRAIN = "mnist_mlp,xor_mlp,lenet5,lenet5_modern,fashion_cnn,text_cnn"
 # Building these under JAX on a 2-core CPU takes ~40 s for the first two and ~68 s of CPU
 # for the three mobile networks together (Keras traces each of their hundreds of layers).

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from kbuilder.cli.app import main
 from tests.conftest import SPECS
 
@@ -106,6 +108,7 @@ def test_schema_and_zoo(capsys):
     assert code == 0 and "mnist_mlp" in out and "109,386" in out
 
 
+@pytest.mark.subprocess
 def test_validate_is_fast_and_imports_no_keras():
     """`validate` must not import TensorFlow/Keras (that alone takes seconds)."""
     code = (
@@ -120,6 +123,7 @@ def test_validate_is_fast_and_imports_no_keras():
     assert float(seconds) < 5.0  # generous for loaded CI machines; typically ~0.3 s
 
 
+@pytest.mark.subprocess
 def test_console_script_and_debug_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: m\n")

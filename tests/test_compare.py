@@ -73,6 +73,7 @@ def two_runs(tmp_path_factory):
     return runs
 
 
+@pytest.mark.slow
 def test_the_table_shows_the_differing_setting_and_final_figures(two_runs, tmp_path):
     figure = tmp_path / "curves.png"
     code, stdout, stderr = run_cli(
@@ -98,6 +99,7 @@ def test_the_table_shows_the_differing_setting_and_final_figures(two_runs, tmp_p
     assert not list(tmp_path.glob(".curves.png.*"))  # no temporary file left behind
 
 
+@pytest.mark.slow
 def test_plain_and_markdown_tables(two_runs):
     code, stdout, _ = run_cli(
         ["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "--format", "plain"]
@@ -114,6 +116,7 @@ def test_plain_and_markdown_tables(two_runs):
     assert code == 0 and "| run | layers.0.dense.activation |" in stdout
 
 
+@pytest.mark.slow
 def test_history_csv_is_read_when_history_json_is_missing(two_runs, tmp_path):
     copy = tmp_path / "relu_csv"
     shutil.copytree(two_runs["relu"], copy)
@@ -125,6 +128,7 @@ def test_history_csv_is_read_when_history_json_is_missing(two_runs, tmp_path):
     assert json.loads(stdout)["runs"][0]["epochs_recorded"] == 2
 
 
+@pytest.mark.slow
 def test_an_unfinished_run_is_shown_as_unfinished(two_runs, tmp_path):
     copy = tmp_path / "half"
     shutil.copytree(two_runs["sigmoid"], copy)
@@ -133,6 +137,7 @@ def test_an_unfinished_run_is_shown_as_unfinished(two_runs, tmp_path):
     assert code == 0 and "half (unfinished)" in stdout
 
 
+@pytest.mark.slow
 def test_corrupt_metrics_name_file_line_and_column(two_runs, tmp_path):
     copy = tmp_path / "broken"
     shutil.copytree(two_runs["relu"], copy)
@@ -142,6 +147,7 @@ def test_corrupt_metrics_name_file_line_and_column(two_runs, tmp_path):
     assert f"{copy / 'metrics.json'}:3:16: not valid JSON" in stderr and "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_corrupt_spec_yaml_is_located(two_runs, tmp_path):
     copy = tmp_path / "badspec"
     shutil.copytree(two_runs["relu"], copy)
@@ -151,6 +157,7 @@ def test_corrupt_spec_yaml_is_located(two_runs, tmp_path):
     assert code == 2 and report["ok"] is False and str(copy / "spec.yaml") in report["problems"][0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make, message",
     [
@@ -165,6 +172,7 @@ def test_missing_or_foreign_directories_exit_2(two_runs, tmp_path, make, message
     assert code == 2 and message in stderr and str(target) in stderr
 
 
+@pytest.mark.slow
 def test_one_run_or_a_bad_figure_name_is_a_usage_error(two_runs, tmp_path):
     code, _, stderr = run_cli(["compare", str(two_runs["relu"])])
     assert code == 2 and "at least 2 run directories" in stderr

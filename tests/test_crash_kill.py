@@ -17,6 +17,8 @@ import pytest
 from kbuilder.spec import load_spec
 from tests.test_train_support import DATASETS, REPO_ROOT, current_backend, write_spec
 
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
 EPOCHS = 4
 # Slow enough epochs (no XLA, one batch per step) that the kill lands inside one.
 TRAIN = f"""

@@ -16,6 +16,8 @@ from kbuilder.train import rundir as rd
 from tests.test_train_cli import run_cli
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
+pytestmark = pytest.mark.slow
+
 RESOLVED = {"name": "tiny_mlp", "train": {"epochs": 3, "seed": 3}, "layers": [{"dense": {"units": 4}}]}
 
 
@@ -251,6 +253,7 @@ rd.save_model(SlowModel(), Path(sys.argv[1]))
 """
 
 
+@pytest.mark.subprocess
 def test_a_sigkill_while_best_keras_is_written_leaves_the_previous_one(tmp_path):
     """A real SIGKILL in the middle of the write: best.keras is the previous, complete file
     (never 0 bytes), and the temporary file the killed process left is removed on the rerun."""

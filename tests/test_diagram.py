@@ -174,6 +174,7 @@ def test_png_pdf_and_html(tmp_path):
     assert len(figure.axes[0].collections[0].get_paths()) >= len(graph.nodes) + len(connections(graph))
 
 
+@pytest.mark.slow
 def test_a_very_long_drawing_is_scaled_to_what_viewers_open():
     from PIL import Image
 
@@ -204,6 +205,7 @@ def test_untrusted_names_are_quoted(tmp_path):
     assert set(names) <= set(texts) and 'g"raph' in texts
 
 
+@pytest.mark.subprocess
 def test_layout_program_is_the_wheel_next_to_python():
     assert Path(layout_command()).parent == Path(sys.executable).parent
 
@@ -254,6 +256,7 @@ def test_a_failed_layout_leaves_the_old_file_alone(capsys, tmp_path, monkeypatch
     ]
 
 
+@pytest.mark.subprocess
 def test_no_shapes_never_imports_keras(tmp_path):
     script = (
         "import sys; from kbuilder import api; "

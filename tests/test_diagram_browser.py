@@ -14,6 +14,8 @@ from kbuilder.diagram import make_diagram
 from kbuilder.diagram.dot import element_ids
 from tests.conftest import SPECS
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from kbuilder.experiments import combine
 
+pytestmark = pytest.mark.slow
+
 # -- the math, on fixed outputs ---------------------------------------------------------------
 
 SPARSE = "sparse_categorical_crossentropy"

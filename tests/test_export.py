@@ -20,6 +20,8 @@ from kbuilder.layers import (
     TrainableSubsampling,
 )
 
+pytestmark = pytest.mark.slow
+
 
 @keras.saving.register_keras_serializable(package="kbuilder_test")
 class ForgetfulScale(keras.layers.Layer):

@@ -20,6 +20,8 @@ from kbuilder.storage import swap as export_atomic
 from tests.conftest import REPO
 from tests.test_export import leftovers, snapshot, two_input_model
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture()
 def previous(tmp_path):
@@ -69,6 +71,7 @@ def test_the_fallback_swap_when_the_exchange_is_unsupported(previous, monkeypatc
     assert leftovers(previous.parent) == []
 
 
+@pytest.mark.subprocess
 def test_stale_staging_folders_of_dead_exports_are_removed(previous):
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
@@ -88,6 +91,7 @@ def test_stale_staging_folders_of_dead_exports_are_removed(previous):
     assert alive.exists() and unrelated.exists()
 
 
+@pytest.mark.subprocess
 def test_a_previous_export_left_aside_by_a_killed_fallback_swap_is_put_back(previous, tmp_path):
     """Killed between the fallback's two renames: DIR is missing, DIR.old-<dead pid>-* holds
     the previous export. The next run restores it rather than deleting it."""
@@ -114,6 +118,7 @@ export.export_model(two_input_model(), sys.argv[1], manifest={"version": 2}, che
 """
 
 
+@pytest.mark.subprocess
 def test_sigkill_midway_leaves_the_previous_export_intact_and_loadable(previous):
     before = snapshot(previous)
     child = subprocess.Popen(

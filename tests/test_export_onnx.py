@@ -25,6 +25,8 @@ from tests.conftest import SPECS
 from tests.test_export import leftovers, snapshot, two_input_model
 from tests.test_export_specs import SMALL
 
+pytestmark = pytest.mark.slow
+
 # The zoo's other layer kinds, small: padding, batch norm, a residual add, branches
 # concatenated, an inception module, LRN, pooling, dropout, maxout (the full zoo at full size:
 # tools/bench_export.py).

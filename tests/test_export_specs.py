@@ -7,9 +7,12 @@ import hashlib
 import json
 
 import numpy as np
+import pytest
 
 from kbuilder.cli.app import main
 from tests.conftest import SPECS
+
+pytestmark = pytest.mark.slow
 
 SMALL = """\
 name: lrn_maxout

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from kbuilder.cli.app import main
 from tests.conftest import DATASETS, SPECS
+
+pytestmark = pytest.mark.slow
 
 
 def tensor_types(path) -> set[str]:

@@ -78,6 +78,7 @@ def test_hostile_expressions_in_a_spec_give_located_errors():
     assert "internal error" not in text and text.count("bits") == 2
 
 
+@pytest.mark.subprocess
 def test_cli_refuses_a_hostile_expression_with_exit_2(tmp_path):
     spec = tmp_path / "hostile.yaml"
     spec.write_text(hostile_spec("${'a'*10**9}"))

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow
+
 _spec = importlib.util.spec_from_file_location("fuzz_specs", REPO / "tools" / "fuzz_specs.py")
 fuzz = importlib.util.module_from_spec(_spec)
 sys.modules["fuzz_specs"] = fuzz  # dataclasses look their module up while the tool loads

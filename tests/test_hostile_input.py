@@ -162,6 +162,7 @@ def refusal(text: str, overrides=()) -> tuple[KBuilderError, float]:
     return info.value, time.perf_counter() - start
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text,fragment", [c[1:] for c in HOSTILE_SPECS], ids=[c[0] for c in HOSTILE_SPECS])
 def test_hostile_spec_is_refused_quickly_with_a_location(text, fragment):
     error, seconds = refusal(text)
@@ -193,6 +194,7 @@ def test_hostile_overrides_go_through_the_same_limits(override, fragment):
     assert seconds < QUICK_SECONDS
 
 
+@pytest.mark.slow
 def test_alias_bombs_across_many_overrides_share_one_budget():
     bomb = "[" + ", ".join(["&a0 [x, x, x, x, x, x, x, x, x, x]"] + ["*a0"] * 99) + "]"  # 1,101 values each
     error, _ = refusal(HEAD + "  - dense: 3\n", [f"params.p{i}={bomb}" for i in range(300)])
@@ -253,6 +255,7 @@ def _validate_in_a_subprocess(path: str) -> tuple[subprocess.CompletedProcess, f
     return proc, time.perf_counter() - start
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_validate_dev_zero_reads_nothing():
     proc, seconds = _validate_in_a_subprocess("/dev/zero")
@@ -260,6 +263,7 @@ def test_validate_dev_zero_reads_nothing():
     assert "internal error" not in proc.stderr and seconds < 30
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_validate_a_fifo_does_not_hang(tmp_path):
     fifo = tmp_path / "spec.yaml"

@@ -35,6 +35,7 @@ def test_python_tags_are_refused():
     assert "s.yaml:1:7: name: YAML tag" in message and "not allowed" in message
 
 
+@pytest.mark.slow
 def test_alias_bomb_is_refused():
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 7)]

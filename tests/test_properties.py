@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ paths = st.lists(st.one_of(names, st.integers(0, 50)), min_size=1, max_size=6).f
 )
 
 
+@pytest.mark.slow
 @given(paths)
 def test_override_paths_round_trip(path):
     assert parse_override_path(format_path(tuple(path))) == tuple(path)

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO, SPECS
 
 
@@ -19,6 +21,7 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.subprocess
 def test_plain_build_prints_only_the_table():
     proc = subprocess.run(
         [sys.executable, "-m", "kbuilder.cli.app", "build", str(SPECS / "lenet5.yaml"), "--format", "plain"],
@@ -35,6 +38,7 @@ def test_plain_build_prints_only_the_table():
     assert not [line for line in lines if "cuInit" in line or "oneDNN" in line or "absl" in line]
 
 
+@pytest.mark.subprocess
 def test_debug_turns_the_quieting_off():
     """With --debug nothing is hidden: no log level is set and TensorFlow is not pre-imported."""
     code = (

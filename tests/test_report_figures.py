@@ -20,6 +20,7 @@ PUBLISHED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,macs,field", PUBLISHED, ids=[p[0] for p in PUBLISHED])
 def test_macs_and_receptive_field_match_published_figures(name, macs, field):
     report = api.report(api.build(SPECS / f"{name}.yaml"))

@@ -31,6 +31,7 @@ def test_spec_matches_json_schema(path, schema):
     jsonschema.validate(yaml.safe_load(path.read_text()), schema)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SPEC_FILES, ids=[p.stem for p in SPEC_FILES])
 def test_spec_builds_and_passes_expect(path):
     built = api.build(path)

@@ -10,6 +10,8 @@ import pytest
 
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
+pytestmark = pytest.mark.slow
+
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
     """Run the real `kbuilder` entry point in this process; (exit code, stdout, stderr)."""

@@ -15,6 +15,8 @@ import pytest
 
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 CLI = "import sys; from tests.test_train_cli import cli_main; sys.exit(cli_main(sys.argv[1:]))"
 
@@ -31,6 +33,7 @@ def _env() -> dict:
     return env
 
 
+@pytest.mark.subprocess
 def test_two_workers_train_in_lockstep(tmp_path):
     spec = write_spec(tmp_path)
     port = _free_port()
@@ -94,6 +97,7 @@ sys.exit(cli_main(sys.argv[2:]))
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("backend", "strategy", "spe"), [("tensorflow", "mirrored", "auto"), ("jax", "data_parallel", 8)]
 )
@@ -176,6 +180,7 @@ print(json.dumps({"losses": [r["loss"] for r in result.history], "settings": res
 """
 
 
+@pytest.mark.subprocess
 def test_the_jax_backend_trains_without_tensorflow(tmp_path):
     spec = write_spec(tmp_path)
     done = subprocess.run(

@@ -81,6 +81,7 @@ def test_an_explicit_jit_compile_is_never_overridden():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["lenet5_modern", "lenet5", "fashion_cnn", "alexnet"])
 def test_model_macs_match_the_build_table(spec):
     from kbuilder.build import build

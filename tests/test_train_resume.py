@@ -10,6 +10,8 @@ from kbuilder.errors import RuntimeFailure
 from kbuilder.spec import load_spec
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
+pytestmark = pytest.mark.slow
+
 EPOCHS = 4
 STOP_AFTER = 2
 

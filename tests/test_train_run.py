@@ -10,6 +10,8 @@ from kbuilder.errors import DataError
 from kbuilder.spec import load_spec
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
+pytestmark = pytest.mark.slow
+
 
 def _train(spec_path, out, overrides=(), **options):
     from kbuilder.train import TrainOptions, train

@@ -8,6 +8,8 @@ import pytest
 from kbuilder.spec import load_spec
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
+pytestmark = pytest.mark.slow
+
 
 def _train(spec_path, out, overrides=()):
     from kbuilder.train import TrainOptions, train

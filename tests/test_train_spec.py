@@ -91,6 +91,7 @@ def test_inline_arrays_must_pair_up(tmp_path):
         )
 
 
+@pytest.mark.subprocess
 def test_the_spec_module_imports_no_keras():
     code = (
         "import sys; import kbuilder.spec.train; print('keras' in sys.modules or 'tensorflow' in sys.modules)"

@@ -14,11 +14,14 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 import yaml
 from optuna.trial import TrialState
 
 from tests.conftest import REPO
 from tests.postgres import postgres_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 SPEC = """\
 name: xor_tune
@@ -180,6 +183,7 @@ def test_two_workers_share_sqlite_and_a_killed_tuner_continues(tmp_path):
     assert json.loads(report.stdout)["counted"] == 6
 
 
+@pytest.mark.postgres
 def test_two_workers_share_a_postgresql_study_and_a_killed_worker_is_retried(tmp_path):
     (tmp_path / "spec.yaml").write_text(SPEC)
     with postgres_server() as url:

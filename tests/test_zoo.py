@@ -113,6 +113,7 @@ def zoo_listing() -> tuple[str, dict]:
     return text, {entry["name"]: entry for entry in data["specs"]}
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("path", SPEC_FILES, ids=IDS)
 def test_kbuilder_zoo_lists_the_spec(path, zoo_listing):
     text, entries = zoo_listing
@@ -125,6 +126,7 @@ def test_kbuilder_zoo_lists_the_spec(path, zoo_listing):
     assert entry["path"].endswith(f"specs/{path.name}")
 
 
+@pytest.mark.subprocess
 def test_kbuilder_zoo_lists_nothing_else(zoo_listing):
     _, entries = zoo_listing
     assert sorted(entries) == IDS
@@ -134,6 +136,7 @@ def test_every_zoo_model_is_bundled():
     assert set(PUBLISHED) <= set(IDS)
 
 
+@pytest.mark.slow
 def test_lenet5_with_its_custom_layers_exports_and_reloads(tmp_path):
     """Trainable subsampling, the C3 table, the scaled tanh and the fixed RBF
     prototypes survive SavedModel + .keras export (reloaded and compared)."""

@@ -18,6 +18,8 @@ from kbuilder import api
 from tests.conftest import SPECS
 from tests.test_zoo_parity import params_up_to, shape_of, spec_output, weight_count
 
+pytestmark = pytest.mark.slow
+
 
 def _mobilenet_v3_boundaries(blocks: int, head: tuple[tuple[str, str], ...]) -> Callable:
     """The stem, every bneck (keras: expanded_conv[_i]_add where the block has a

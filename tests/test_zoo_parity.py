@@ -19,6 +19,8 @@ import pytest
 from kbuilder import api
 from tests.conftest import SPECS
 
+pytestmark = pytest.mark.slow
+
 # -- helpers --------------------------------------------------------------------------
 
 
