@@ -17,10 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbuilder.errors import RuntimeFailure, UsageError
+import numpy as np
+
+from kbuilder.backend import select_backend, tensorflow_available
+from kbuilder.errors import KBuilderError, RuntimeFailure, UsageError
 from kbuilder.experiments import combine
+from kbuilder.experiments import ensemble_model as em
+from kbuilder.experiments.compare import differing_paths
 from kbuilder.experiments.members import PLAN_FILE, MemberPlan, plan_members, record_plan, train_members
-from kbuilder.train import rundir as rd
+from kbuilder.spec import LoadedSpec, load_spec
+from kbuilder.spec.loader import read_yaml
+from kbuilder.storage import rundir as rd
+from kbuilder.storage.atomic import write_json
+from kbuilder.storage.run_reader import read_run
+from kbuilder.train.data import Arrays, data_directory, load_splits
+from kbuilder.train.preprocess import preprocess_splits
 
 EXPORT_CHECK_ATOL = 1e-5
 
@@ -77,8 +88,6 @@ def run_ensemble(options: EnsembleOptions) -> EnsembleResult:
     combine.check_method(options.combine)
     if not options.sources:
         raise UsageError("give the members: run directories and/or spec files (one spec with --members N)")
-    from kbuilder.backend import select_backend
-
     backend = select_backend(options.backend)
     name = _first_name(options.sources)
     directory = ensemble_directory(options, name)
@@ -101,7 +110,7 @@ def run_ensemble(options: EnsembleOptions) -> EnsembleResult:
     train_seconds = time.perf_counter() - started
     metrics = evaluate_and_export(plans, directory, options, name=name)
     metrics.update({"backend": backend, "training": training, "train_seconds": round(train_seconds, 3)})
-    rd.write_json(directory / rd.METRICS_FILE, metrics)
+    write_json(directory / rd.METRICS_FILE, metrics)
     if str(metrics.get("export", "")).startswith("failed"):
         raise RuntimeFailure(
             f"the ensemble in {directory} is complete except the export: {metrics['export']}"
@@ -117,11 +126,7 @@ def _first_name(sources: Sequence[str]) -> str:
 def evaluate_and_export(
     plans: list[MemberPlan], directory: Path, options: EnsembleOptions, *, name: str
 ) -> dict[str, Any]:
-    from kbuilder.experiments import ensemble_model as em
-    from kbuilder.experiments.runs import read_run
-    from kbuilder.spec import load_spec
-
-    records = [read_run(p.run_dir, need_metrics=True) for p in plans]
+    records = [read_run(p.run_dir, read_yaml, need_metrics=True) for p in plans]
     specs = [load_spec(Path(p.run_dir) / rd.SPEC_FILE) for p in plans]
     loss_spec = _shared_loss(specs, plans)
     _check_same_data(specs, plans)
@@ -242,8 +247,6 @@ def _check_same_data(specs, plans) -> None:
     for plan, loaded in zip(plans[1:], specs[1:]):
         other = comparable(loaded)
         if other != reference:
-            from kbuilder.experiments.compare import differing_paths
-
             paths = differing_paths([reference, other])
             raise UsageError(
                 f"{plan.run_dir}: trained on other inputs than {plans[0].run_dir} "
@@ -251,17 +254,14 @@ def _check_same_data(specs, plans) -> None:
             )
 
 
-def _test_set(loaded, data_dir, *, num_classes: int | None, spec_dir: Path | None):
+def _test_set(
+    loaded: LoadedSpec, data_dir, *, num_classes: int | None, spec_dir: Path | None
+) -> tuple[Arrays, int]:
     """The test split, preprocessed as the first member's training was (its resample left out).
 
     Steps with fixed values (rescale, pad, ...) give every member exactly its own inputs; a
     `normalize` without mean/std uses the first member's training statistics for all.
     """
-    import numpy as np
-
-    from kbuilder.train.data import data_directory, load_splits
-    from kbuilder.train.preprocess import preprocess_splits
-
     train_spec = loaded.spec.train
     data = train_spec.data.model_copy(update={"bootstrap": None})
     input_shape = tuple(next(iter(loaded.spec.inputs.values())).shape)
@@ -288,11 +288,9 @@ def _test_set(loaded, data_dir, *, num_classes: int | None, spec_dir: Path | Non
 
 
 def _export(model, directory: Path, metrics: dict) -> str:
-    from kbuilder.backend import tensorflow_available
-
     if not tensorflow_available():
         return "skipped: a SavedModel needs TensorFlow, which is not installed"
-    from kbuilder.errors import KBuilderError
+    # kbuilder.export imports Keras, which fixes its backend: only after select_backend ran.
     from kbuilder.export import export_model
 
     manifest = {

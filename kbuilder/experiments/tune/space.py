@@ -192,5 +192,5 @@ def _narrow(param, values: list) -> Any:
         new_low = low + math.floor((new_low - low) / step + 1e-9) * step
         new_high = min(last, low + math.ceil((new_high - low) / step - 1e-9) * step)
     if isinstance(param, IntRange):
-        new_low, new_high = int(math.floor(new_low)), int(math.ceil(new_high))
+        new_low, new_high = math.floor(new_low), math.ceil(new_high)
     return [new_low, max(new_low, new_high)]
