@@ -9,7 +9,7 @@ between the runs are shown, so two runs of one spec with one `--set` show just t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ class Comparison:
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Nested mappings and lists as {dotted.path: leaf}; list items by index, empty containers as leaves."""
+    items: Iterable[tuple[Any, Any]]
     if isinstance(value, dict) and value:
         items = value.items()
     elif isinstance(value, list) and value:
@@ -155,9 +156,7 @@ def plot_curves(comparison: Comparison, path: str | Path) -> Path:
             colour = colours[index % len(colours)]
             epochs = [row.get("epoch") for row in rows]
             for key, style, suffix in ((name, "-", "train"), (f"val_{name}", "--", "validation")):
-                values = [
-                    row.get(key) if isinstance(row.get(key), (int, float)) else float("nan") for row in rows
-                ]
+                values = [_number(row.get(key)) for row in rows]
                 if not all(math.isnan(v) for v in values):  # at least one real value
                     ax.plot(
                         epochs,
@@ -179,6 +178,11 @@ def plot_curves(comparison: Comparison, path: str | Path) -> Path:
         return _save(fig, Path(path))
     finally:
         plt.close(fig)
+
+
+def _number(value: Any) -> float:
+    """A figure to plot; NaN (a gap in the line) where a row lacks it."""
+    return value if isinstance(value, (int, float)) else math.nan
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -196,7 +196,7 @@ def write_plots(study: optuna.Study, folder: Path) -> dict[str, str]:
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
                 axes = draw(study)
             first = axes.flat[0] if hasattr(axes, "flat") else axes
-            figure = first.figure
+            figure: Any = first.figure
             figure.set_size_inches(max(6.4, 4.0 * (len(axes.flat) if hasattr(axes, "flat") else 1)), 4.8)
             path = folder / f"{name}.png"
             try:

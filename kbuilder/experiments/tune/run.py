@@ -20,7 +20,13 @@ from optuna.storages import fail_stale_trials
 from kbuilder.backend import quiet_tensorflow_startup
 from kbuilder.errors import KBuilderError, RuntimeFailure
 from kbuilder.experiments.tune.report import trial_line
-from kbuilder.experiments.tune.study import TuneConfig, count_trials, open_study
+from kbuilder.experiments.tune.study import (
+    TuneConfig,
+    count_trials,
+    open_study,
+    search_section,
+    train_epochs,
+)
 from kbuilder.experiments.tune.trial import Interrupted, Surplus, TrialFailed, TrialRunner
 from kbuilder.spec import LoadedSpec, load_spec
 from kbuilder.spec.search import SearchSpec
@@ -36,8 +42,9 @@ def target_of(config: TuneConfig, search: SearchSpec) -> int:
 def run_worker(config: TuneConfig, announce: Callable | None = None) -> None:
     """One worker's loop; returns when the study has its trials."""
     loaded = load_spec(config.spec_file, overrides=config.overrides)
-    study = open_study(config, loaded.spec.search, loaded.data, epochs=loaded.spec.train.epochs)
-    target = target_of(config, loaded.spec.search)
+    search = search_section(loaded)
+    study = open_study(config, search, loaded.data, epochs=train_epochs(loaded))
+    target = target_of(config, search)
     runner = TrialRunner(config, loaded, target, sampler=study.sampler)
     callbacks = [announce] if announce is not None else None
     while True:
@@ -98,8 +105,8 @@ class Progress:
 
 def run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> None:
     """Create (or join) the study, then run its workers here or in `config.workers` processes."""
-    search = loaded.spec.search
-    study = open_study(config, search, loaded.data, epochs=loaded.spec.train.epochs)
+    search = search_section(loaded)
+    study = open_study(config, search, loaded.data, epochs=train_epochs(loaded))
     study.set_user_attr("target", target_of(config, search))
     if search.baseline and search.sampler != "grid" and not study.get_trials(deepcopy=False):
         values = baseline_values(search, loaded.data, loaded.spec.model_dump(mode="json", exclude={"search"}))
@@ -133,7 +140,7 @@ def run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> Non
         ) from None
     progress.poll(study)
     failed = [w for w in workers if w.exitcode not in (0, None)]
-    if failed and count_trials(study).done < target_of(config, loaded.spec.search):
+    if failed and count_trials(study).done < target_of(config, search):
         codes = ", ".join(f"{w.name} exit {w.exitcode}" for w in failed)
         raise RuntimeFailure(
             f"{len(failed)} of {len(workers)} workers failed ({codes}) before the study had its trials; "

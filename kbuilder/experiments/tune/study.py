@@ -22,11 +22,13 @@ from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
 from kbuilder.errors import UsageError, did_you_mean
 from kbuilder.experiments.tune.space import make_pruner, make_sampler
+from kbuilder.spec import LoadedSpec
 from kbuilder.spec.search import SearchSpec
 
 STUDY_DB = "study.db"
@@ -51,6 +53,20 @@ class TuneConfig:
 
     def resolved_storage(self) -> str:
         return self.storage or f"sqlite:///{(Path(self.study_dir).resolve() / STUDY_DB).as_posix()}"
+
+
+def search_section(loaded: LoadedSpec) -> SearchSpec:
+    """The spec's search section (`kbuilder tune` refuses a spec without one up front)."""
+    if loaded.spec.search is None:
+        raise UsageError(f"{loaded.path} has no search section")
+    return loaded.spec.search
+
+
+def train_epochs(loaded: LoadedSpec) -> int:
+    """The epochs each trial trains (`kbuilder tune` refuses a spec without train up front)."""
+    if loaded.spec.train is None:
+        raise UsageError(f"{loaded.path} has no train section: trials train the model")
+    return loaded.spec.train.epochs
 
 
 def default_study_dir(study_name: str) -> Path:
@@ -115,7 +131,7 @@ def open_study(
     study = optuna.create_study(
         storage=storage,
         study_name=config.study_name,
-        direction=search.goal(),
+        direction=StudyDirection.MAXIMIZE if search.goal() == "maximize" else StudyDirection.MINIMIZE,
         sampler=make_sampler(search),
         pruner=make_pruner(search, epochs),
         load_if_exists=True,

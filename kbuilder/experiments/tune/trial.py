@@ -18,9 +18,15 @@ from typing import Any
 
 import optuna
 
-from kbuilder.errors import KBuilderError, SpecError
+from kbuilder.errors import KBuilderError, RuntimeFailure, SpecError
 from kbuilder.experiments.tune.space import suggest
-from kbuilder.experiments.tune.study import TRIALS_DIR, TuneConfig, is_duplicate_retry, is_surplus
+from kbuilder.experiments.tune.study import (
+    TRIALS_DIR,
+    TuneConfig,
+    is_duplicate_retry,
+    is_surplus,
+    search_section,
+)
 from kbuilder.spec import LoadedSpec, validate_data
 from kbuilder.spec.loader import SourceMap
 from kbuilder.spec.search_check import apply_values, trial_values
@@ -54,9 +60,8 @@ class Interrupted(Exception):
 
 def trial_spec(loaded: LoadedSpec, sampled: dict[str, Any], label: str) -> LoadedSpec:
     """The LoadedSpec a trial trains: fixed and sampled values set, search removed, validated."""
-    search = loaded.spec.search
     resolved = loaded.spec.model_dump(mode="json", exclude={"search"})
-    values = trial_values(search, loaded.data, resolved, sampled)
+    values = trial_values(search_section(loaded), loaded.data, resolved, sampled)
     data, source = apply_values(loaded.data, values, loaded.source, label)
     return LoadedSpec(validate_data(data, source), data, source, loaded.path)
 
@@ -65,6 +70,10 @@ def spec_data_for(spec_data: dict[str, Any], sampled: dict[str, Any]) -> dict[st
     """The raw spec data of a trial from the study's stored spec (for the best spec file)."""
     source = SourceMap("<study spec>")
     spec = validate_data(copy.deepcopy(spec_data), source)
+    if spec.search is None:
+        raise RuntimeFailure(
+            "the study's stored spec has no search section (was it started by kbuilder tune?)"
+        )
     values = trial_values(spec.search, spec_data, spec.model_dump(mode="json", exclude={"search"}), sampled)
     out, _ = apply_values(spec_data, values, source, "best trial")
     return out
@@ -74,7 +83,7 @@ class SplitsCache:
     """Data loaded once per worker: trials of one study read the same files (the arrays are shared;
     preprocessing makes new ones, so a trial never changes what the next one gets)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._store: dict[str, Any] = {}
 
     def __call__(self, data, *, spec_dir, data_dir, input_shape, seed) -> Splits:
@@ -108,7 +117,7 @@ def pruning_callback(trial: optuna.Trial, key: str | None):
     import keras
 
     class ReportToTrial(keras.callbacks.Callback):
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__()
             self.pruned_at: int | None = None
 
@@ -130,7 +139,7 @@ class TrialRunner:
     def __init__(self, config: TuneConfig, loaded, target: int, sampler=None):
         self.config = config
         self.loaded = loaded
-        self.search = loaded.spec.search
+        self.search = search_section(loaded)
         self.target = target
         self.sampler = sampler
         self.splits = SplitsCache()

@@ -125,7 +125,7 @@ def train_members(
     done: list[dict[str, Any]] = []
     for number, plan in enumerate(plans, start=1):
         run_dir = Path(plan.run_dir)
-        if not plan.trained_here or (run_dir / rd.METRICS_FILE).is_file():
+        if plan.spec_file is None or (run_dir / rd.METRICS_FILE).is_file():  # not trained here, or done
             done.append({"member": plan.name, "trained": False})
             continue
         verb = "resuming" if (run_dir / rd.BACKUP_DIR).is_dir() else "training"
