@@ -7,6 +7,7 @@ Members must share their inputs, data and preprocessing, and one kind of loss.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,6 +29,30 @@ from kbuilder.train.preprocess import preprocess_splits
 EXPORT_CHECK_ATOL = 1e-5
 
 
+@dataclass
+class TestSet:
+    """The shared test split, the batch size to predict it in and the members' loss."""
+
+    data: Arrays
+    batch: int
+    loss: LossSpec
+
+    def probabilities(self, model: Any) -> tuple[np.ndarray, bool]:
+        """A model's class probabilities on the test set, and whether it outputs logits."""
+        is_logits = em.outputs_logits(model, self.loss)
+        outputs = em.predict(model, self.data.x, self.batch)
+        return combine.to_probabilities(outputs, loss=self.loss.name, logits=is_logits), is_logits
+
+    def figures(self, probabilities: np.ndarray, classes: np.ndarray | None = None) -> dict[str, float]:
+        """Test accuracy of the predicted classes (by default the most probable) and cross-entropy."""
+        if classes is None:
+            classes = combine.predicted_classes(probabilities, loss=self.loss.name)
+        return {
+            "test_accuracy": combine.accuracy(classes, self.data.y, loss=self.loss.name),
+            "test_loss": combine.crossentropy(probabilities, self.data.y, loss=self.loss.name),
+        }
+
+
 def evaluate_members(
     plans: list[MemberPlan], *, data_dir: str | Path | None, method: str, name: str
 ) -> tuple[dict[str, Any], Any]:
@@ -41,25 +66,23 @@ def evaluate_members(
     models = [em.load_member_model(Path(p.run_dir)) for p in plans]
     width = models[0].outputs[0].shape[-1]
     spec_file = finished[0].get("spec_file")
-    test, eval_batch = _test_set(
+    data, batch = _test_set(
         specs[0],
         data_dir,
         num_classes=int(width) if width else None,
         spec_dir=Path(spec_file).parent if isinstance(spec_file, str) else None,
     )
+    test = TestSet(data, batch, loss_spec)
     logits: list[bool] = []
     probabilities: list[np.ndarray] = []
     rows: list[dict[str, Any]] = []
-    for plan, metrics_of_run, loaded, model in zip(plans, finished, specs, models):
-        if tuple(model.inputs[0].shape[1:]) != tuple(test.x.shape[1:]):
+    for plan, run_metrics, loaded, model in zip(plans, finished, specs, models):
+        if tuple(model.inputs[0].shape[1:]) != tuple(data.x.shape[1:]):
             raise UsageError(
                 f"{plan.run_dir}: the model takes inputs shaped {tuple(model.inputs[0].shape[1:])}, "
-                f"the test data is shaped {tuple(test.x.shape[1:])}; members must share one input"
+                f"the test data is shaped {tuple(data.x.shape[1:])}; members must share one input"
             )
-        is_logits = em.outputs_logits(model, loss_spec)
-        probs = combine.to_probabilities(
-            em.predict(model, test.x, eval_batch), loss=loss_spec.name, logits=is_logits
-        )
+        probs, is_logits = test.probabilities(model)
         if probabilities and probs.shape != probabilities[0].shape:
             raise UsageError(
                 f"{plan.run_dir}: outputs shaped {probs.shape[1:]}, the first member {probabilities[0].shape[1:]}; "
@@ -75,22 +98,16 @@ def evaluate_members(
                 "seed": train.seed,
                 "bootstrap": train.data.bootstrap,
                 "outputs": "logits" if is_logits else "probabilities",
-                **_figures(
-                    probs, combine.predicted_classes(probs, loss=loss_spec.name), test.y, loss_spec.name
-                ),
-                "run_test_accuracy": metrics_of_run.get("test_accuracy"),
-                "run_test_loss": metrics_of_run.get("test_loss"),
+                **test.figures(probs),
+                "run_test_accuracy": run_metrics.get("test_accuracy"),
+                "run_test_loss": run_metrics.get("test_loss"),
             }
         )
     averaged = combine.average(probabilities)
     winners, shares = combine.vote(probabilities, loss=loss_spec.name)
     combined = {
-        "average": _figures(
-            averaged, combine.predicted_classes(averaged, loss=loss_spec.name), test.y, loss_spec.name
-        ),
-        "vote": _figures(
-            combine.vote_probabilities(shares, loss=loss_spec.name), winners, test.y, loss_spec.name
-        ),
+        "average": test.figures(averaged),
+        "vote": test.figures(combine.vote_probabilities(shares, loss=loss_spec.name), winners),
     }
     member_accuracies: list[float] = [r["test_accuracy"] for r in rows]
     metrics: dict[str, Any] = {
@@ -98,7 +115,7 @@ def evaluate_members(
         "combine": method,
         "loss": loss_spec.name,
         "members": rows,
-        "test_samples": len(test),
+        "test_samples": len(data),
         "test_accuracy": combined[method]["test_accuracy"],
         "test_loss": combined[method]["test_loss"],
         "combinations": combined,
@@ -109,27 +126,23 @@ def evaluate_members(
         "best_member_test_accuracy": max(member_accuracies),
         "mean_member_test_accuracy": sum(member_accuracies) / len(member_accuracies),
     }
+    input_name = next(iter(specs[0].spec.inputs))
     ensemble = em.build_ensemble_model(
-        models, logits, loss_name=loss_spec.name, input_name=next(iter(specs[0].spec.inputs)), name=name
+        models, logits, loss_name=loss_spec.name, input_name=input_name, name=name
     )
-    difference = float(abs(em.predict(ensemble, test.x, eval_batch) - averaged).max())
-    metrics["model_check"] = {"max_abs_diff_vs_average": difference, "atol": EXPORT_CHECK_ATOL}
+    metrics["model_check"] = _check_model(ensemble, test, averaged)
+    return metrics, ensemble
+
+
+def _check_model(ensemble: Any, test: TestSet, averaged: np.ndarray) -> dict[str, float]:
+    """The one Keras model must compute what the members' averaged probabilities are."""
+    difference = float(abs(em.predict(ensemble, test.data.x, test.batch) - averaged).max())
     if not difference <= EXPORT_CHECK_ATOL:
         raise RuntimeFailure(
             f"the combined Keras model differs from the averaged member probabilities by {difference:.3g} "
             f"on the test set (allowed {EXPORT_CHECK_ATOL:g})"
         )
-    return metrics, ensemble
-
-
-def _figures(
-    probabilities: np.ndarray, classes: np.ndarray, labels: np.ndarray, loss: str
-) -> dict[str, float]:
-    """Test accuracy of the predicted classes and cross-entropy of the probabilities."""
-    return {
-        "test_accuracy": combine.accuracy(classes, labels, loss=loss),
-        "test_loss": combine.crossentropy(probabilities, labels, loss=loss),
-    }
+    return {"max_abs_diff_vs_average": difference, "atol": EXPORT_CHECK_ATOL}
 
 
 def _train_of(loaded: LoadedSpec) -> TrainSpec:
