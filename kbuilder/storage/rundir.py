@@ -100,7 +100,8 @@ def open_run_dir(
     `--out` may be new, empty, or an interrupted run of the same spec (which resumes);
     never a finished run, a run of another spec, or a folder of other files. Before an
     interrupted run is resumed, `check_model` (training passes safe_keras.inspect_keras_file)
-    is called on each of its model files and refuses a planted or altered one by raising.
+    is called on each of its model files and refuses a planted or altered one by raising;
+    None skips that check, for callers that only set up runs (tests), never for a resume.
     """
     if out is not None:
         path = Path(out)
