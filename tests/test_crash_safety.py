@@ -12,7 +12,7 @@ import pytest
 
 from kbuilder.errors import RuntimeFailure, UsageError
 from kbuilder.spec import load_spec
-from kbuilder.train import rundir as rd
+from kbuilder.storage import rundir as rd
 from tests.test_train_cli import run_cli
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
@@ -239,7 +239,7 @@ def test_a_nan_loss_stops_the_run_with_exit_3_and_keeps_the_last_good_checkpoint
 KILLED_WRITER = r"""
 import sys, time
 from pathlib import Path
-from kbuilder.train import rundir as rd
+from kbuilder.storage import rundir as rd
 
 class SlowModel:
     def save(self, path):

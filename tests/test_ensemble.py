@@ -10,7 +10,7 @@ from contextlib import redirect_stderr, redirect_stdout
 import numpy as np
 import pytest
 
-from kbuilder.experiments import combine
+from kbuilder.experiments.ensemble import combine
 
 pytestmark = pytest.mark.slow
 

@@ -122,7 +122,7 @@ def test_bad_search_sections_are_located(text, message):
 
 
 def test_each_trial_spec_has_its_values_and_no_search():
-    from kbuilder.experiments.tune_trial import trial_spec
+    from kbuilder.experiments.tune.trial import trial_spec
 
     loaded = with_search("""\
   fixed: {train.data.validation: {type: split, fraction: 0.5}}
@@ -138,7 +138,7 @@ def test_each_trial_spec_has_its_values_and_no_search():
 
 
 def test_a_sampled_value_the_spec_refuses_fails_with_a_located_message():
-    from kbuilder.experiments.tune_trial import trial_spec
+    from kbuilder.experiments.tune.trial import trial_spec
 
     loaded = with_search("  space: {train.batch_size: {choice: [4, 0]}}\n")
     with pytest.raises(SpecError) as caught:
@@ -149,7 +149,7 @@ def test_a_sampled_value_the_spec_refuses_fails_with_a_located_message():
 
 
 def _run(search_text: str, objective, trials: int, direction: str = "maximize"):
-    from kbuilder.experiments.tune_space import make_sampler, suggest
+    from kbuilder.experiments.tune.space import make_sampler, suggest
 
     search = with_search(search_text).spec.search
     study = optuna.create_study(sampler=make_sampler(search), direction=direction)
@@ -208,7 +208,7 @@ def test_coarse_to_fine_narrows_around_the_best_trials():
 
 
 def test_two_workers_with_the_same_seed_draw_different_values():
-    from kbuilder.experiments.tune_space import make_sampler
+    from kbuilder.experiments.tune.space import make_sampler
 
     search = with_search(
         "  sampler: random\n  space: {train.optimizer.learning_rate: {float: [0.001, 1.0]}}\n"
@@ -262,7 +262,7 @@ def test_the_baseline_is_the_spec_own_values_when_the_space_holds_them():
 
 
 def test_a_retry_queued_twice_runs_once():
-    from kbuilder.experiments.tune_study import is_duplicate_retry
+    from kbuilder.experiments.tune.study import is_duplicate_retry
 
     study = optuna.create_study()
     for _ in range(2):  # two workers failed the same stale trial 0 and each queued a retry
@@ -276,9 +276,9 @@ def test_a_retry_queued_twice_runs_once():
 
 
 def test_ctrl_c_fails_the_running_trial_and_queues_its_values_again(tmp_path):
-    from kbuilder.experiments.tune_space import make_sampler
-    from kbuilder.experiments.tune_study import TuneConfig
-    from kbuilder.experiments.tune_trial import Interrupted, TrialRunner
+    from kbuilder.experiments.tune.space import make_sampler
+    from kbuilder.experiments.tune.study import TuneConfig
+    from kbuilder.experiments.tune.trial import Interrupted, TrialRunner
 
     loaded = with_search("  sampler: random\n  space: {params.width: {int: [2, 16]}}\n")
     runner = TrialRunner(TuneConfig(spec_file="tune.yaml", study_dir=str(tmp_path)), loaded, target=3)

@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from kbuilder.train import rundir as rd
+from kbuilder.storage import rundir as rd
 from kbuilder.train.safe_keras import UnsafeModelFile, inspect_keras_file, load_keras_file
 from tests.test_train_cli import run_cli
 

@@ -65,8 +65,10 @@ def run_spec(
 
 def markdown(spec: str, metrics: dict, epochs: int | None) -> str:
     lines = [
-        f"#### {spec}: {len(metrics['members'])} members, {epochs or 'recipe'} epochs, "
-        f"{metrics['test_samples']} test images, {metrics['wall_seconds']} s in all",
+        (
+            f"#### {spec}: {len(metrics['members'])} members, {epochs or 'recipe'} epochs, "
+            f"{metrics['test_samples']} test images, {metrics['wall_seconds']} s in all"
+        ),
         "",
         "| member | seed | bootstrap | test accuracy | test loss |",
         "|---|---|---|---|---|",
@@ -84,8 +86,10 @@ def markdown(spec: str, metrics: dict, epochs: int | None) -> str:
     average = metrics["combinations"]["average"]["test_accuracy"]
     lines += [
         "",
-        f"average ensemble {average:.2%} vs best member {best:.2%} ({(average - best) * 100:+.2f} points) "
-        f"and mean member {mean:.2%} ({(average - mean) * 100:+.2f} points)",
+        (
+            f"average ensemble {average:.2%} vs best member {best:.2%} ({(average - best) * 100:+.2f} points) "
+            f"and mean member {mean:.2%} ({(average - mean) * 100:+.2f} points)"
+        ),
     ]
     return "\n".join(lines) + "\n"
 

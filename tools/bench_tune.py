@@ -31,7 +31,12 @@ REPO = Path(__file__).resolve().parents[1]
 def kbuilder(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, "-m", "kbuilder.cli.app", *args], cwd=cwd, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "kbuilder.cli.app", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise SystemExit(

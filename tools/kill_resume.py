@@ -46,7 +46,7 @@ def rows(out: Path) -> list[dict]:
 
 
 def run(cmd: list[str], env: dict) -> dict:
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout)

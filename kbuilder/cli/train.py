@@ -50,7 +50,7 @@ def resolve_spec_source(spec: str | None, resume: Path | None, out: Path | None)
         if spec is None:
             raise UsageError("give a SPEC file (or --resume RUN_DIR to continue an interrupted run)")
         return spec_path(spec), out
-    from kbuilder.train.rundir import SPEC_FILE
+    from kbuilder.storage.rundir import SPEC_FILE
 
     if out is not None and Path(out).resolve() != Path(resume).resolve():
         raise UsageError("--resume writes into the run directory it continues; leave out --out")

@@ -19,7 +19,7 @@ from kbuilder.zoo import spec_path
 
 
 def _summary_text(summary: dict, search, fmt: str) -> str:
-    from kbuilder.experiments.tune_report import render_table
+    from kbuilder.experiments.tune import render_table
 
     if fmt == "csv":
         return render_table(summary["trials"], search, "csv")
@@ -42,36 +42,6 @@ def _summary_text(summary: dict, search, fmt: str) -> str:
         f"trials table: {Path(summary['study_dir']) / 'trials.csv'}; summary: {Path(summary['study_dir']) / 'summary.json'}"
     )
     return text + "\n" + "\n".join(lines) + "\n"
-
-
-def _open_for_report(folder: Path, storage: str | None, study_name: str | None):
-    import optuna
-
-    from kbuilder.experiments.tune_study import STUDY_DB, open_storage, shown_url
-    from kbuilder.spec.search import SearchSpec
-
-    if storage is None:
-        if not (folder / STUDY_DB).is_file():
-            raise UsageError(
-                f"{folder} is not a study folder (it has no {STUDY_DB}); give the folder of `kbuilder tune`, or --storage URL"
-            )
-        storage = f"sqlite:///{(folder.resolve() / STUDY_DB).as_posix()}"
-    backend = open_storage(storage, heartbeat=60)
-    names = [s.study_name for s in optuna.get_all_study_summaries(backend, include_best_trial=False)]
-    if study_name is None:
-        if len(names) != 1:
-            raise UsageError(
-                f"{shown_url(storage)} holds {len(names)} studies ({', '.join(names) or 'none'}); choose one with --study"
-            )
-        study_name = names[0]
-    if study_name not in names:
-        from kbuilder.errors import did_you_mean
-
-        raise UsageError(f"no study '{study_name}' in {shown_url(storage)}{did_you_mean(study_name, names)}")
-    study = optuna.load_study(study_name=study_name, storage=backend)
-    if "search" not in study.user_attrs:
-        raise UsageError(f"the study '{study_name}' was not made by kbuilder tune (it has no search section)")
-    return study, SearchSpec.model_validate(study.user_attrs["search"]), shown_url(storage)
 
 
 def register(app: typer.Typer) -> None:
@@ -134,13 +104,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Search the spec's `search` space: every trial is a run directory in the study folder."""
         fmt = pick_format(fmt)
-        from kbuilder.experiments.tune_report import write_report
-        from kbuilder.train.rundir import finite
+        from kbuilder.experiments.tune import load_study_for_report, write_report
+        from kbuilder.storage.atomic import finite
 
         if report is not None:
             if spec is not None:
                 raise UsageError("--report reads a finished study; leave out SPEC")
-            found, search, shown = _open_for_report(report, storage, study)
+            found, search, shown = load_study_for_report(report, storage, study)
             summary = write_report(found, search, Path(out or report), shown)
             Output(fmt == "json").result(finite(summary), _summary_text(summary, search, fmt))
             return
@@ -153,8 +123,15 @@ def register(app: typer.Typer) -> None:
                 f"unknown backend '{backend}'{did_you_mean(backend, ('tensorflow', 'jax', 'torch'))}"
             )
         quiet_tensorflow()
-        from kbuilder.experiments.tune_run import Progress, run_study, target_of
-        from kbuilder.experiments.tune_study import TuneConfig, default_study_dir, open_study, shown_url
+        from kbuilder.experiments.tune import (
+            Progress,
+            TuneConfig,
+            default_study_dir,
+            open_study,
+            run_study,
+            shown_url,
+            target_of,
+        )
         from kbuilder.spec import load_spec
 
         path = spec_path(spec)

@@ -10,14 +10,13 @@ is used only when the wheel's binary is missing.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from kbuilder.errors import RuntimeFailure, UsageError, did_you_mean
+from kbuilder.storage import atomic
 
 LAYOUT_COMMAND = "graphviz-pure"
 LAYOUT_TIMEOUT_S = 300  # a spec is untrusted input: never wait forever on a layout
@@ -114,24 +113,7 @@ def check_target(path: Path) -> str:
     return fmt
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write next to the target and rename over it: a failure never leaves half a file."""
-    directory = path.parent
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; a diagram is not
-        os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise RuntimeFailure(f"cannot write '{path}': {exc}") from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write next to the target and rename over it: a failure never leaves half a file.
+    Readable like any new file under the umask (a diagram is not private)."""
+    atomic.write_bytes(path, data, mode=atomic.readable_mode())

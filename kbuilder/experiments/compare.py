@@ -8,15 +8,16 @@ between the runs are shown, so two runs of one spec with one `--set` show just t
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kbuilder.errors import RuntimeFailure, UsageError
-from kbuilder.experiments.runs import RunRecord, read_run
+from kbuilder.spec.loader import read_yaml
+from kbuilder.storage.atomic import save_figure
+from kbuilder.storage.run_reader import RunRecord, read_run
 
 # Final figures shown for every run, in this order, when at least one run has them.
 METRIC_KEYS = (
@@ -44,6 +45,7 @@ class Comparison:
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Nested mappings and lists as {dotted.path: leaf}; list items by index, empty containers as leaves."""
+    items: Iterable[tuple[Any, Any]]
     if isinstance(value, dict) and value:
         items = value.items()
     elif isinstance(value, list) and value:
@@ -78,7 +80,7 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
         raise UsageError(f"give at least 2 run directories to compare, got {len(run_dirs)}")
     if len(run_dirs) > MAX_RUNS:
         raise UsageError(f"{len(run_dirs)} runs; compare at most {MAX_RUNS} at once")
-    runs = [read_run(path) for path in run_dirs]
+    runs = [read_run(path, read_yaml) for path in run_dirs]
     if not any(run.finished or run.history for run in runs):
         raise UsageError("none of the runs has finished an epoch yet: nothing to compare")
     differing = differing_paths([run.spec for run in runs])
@@ -131,6 +133,8 @@ def _setting_text(value: Any) -> Any:
 
 def plot_curves(comparison: Comparison, path: str | Path) -> Path:
     """Loss and accuracy per epoch of every run, one colour per run, train solid, validation dashed."""
+    # matplotlib loads only when a figure is asked for (it costs a second), and must be told to
+    # draw into files (Agg) before pyplot is imported.
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on servers and CI
@@ -152,10 +156,8 @@ def plot_curves(comparison: Comparison, path: str | Path) -> Path:
             colour = colours[index % len(colours)]
             epochs = [row.get("epoch") for row in rows]
             for key, style, suffix in ((name, "-", "train"), (f"val_{name}", "--", "validation")):
-                values = [
-                    row.get(key) if isinstance(row.get(key), (int, float)) else float("nan") for row in rows
-                ]
-                if any(v == v for v in values):  # NaN != NaN: at least one real value
+                values = [_number(row.get(key)) for row in rows]
+                if not all(math.isnan(v) for v in values):  # at least one real value
                     ax.plot(
                         epochs,
                         values,
@@ -172,29 +174,26 @@ def plot_curves(comparison: Comparison, path: str | Path) -> Path:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()
-    return _save_atomically(fig, Path(path))
+    try:
+        return _save(fig, Path(path))
+    finally:
+        plt.close(fig)
 
 
-def _save_atomically(fig, path: Path) -> Path:
+def _number(value: Any) -> float:
+    """A figure to plot; NaN (a gap in the line) where a row lacks it."""
+    return value if isinstance(value, (int, float)) else math.nan
+
+
+def _save(fig: Any, path: Path) -> Path:
     """Written beside the target and renamed, so a failed write never leaves half a PNG."""
-    import matplotlib.pyplot as plt
-
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {path}: the figure is written as PNG; give a file name ending in .png")
     if path.is_dir():
         raise UsageError(f"-o {path} is a directory; give a file name ending in .png")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-        os.close(fd)
-        try:
-            fig.savefig(tmp, dpi=110)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_figure(path, fig, dpi=110)
     except OSError as exc:
         raise RuntimeFailure(f"cannot write the figure {path}: {exc}") from None
-    finally:
-        plt.close(fig)
     return path

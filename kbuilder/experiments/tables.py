@@ -11,6 +11,9 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 
 def cell(value: Any) -> str:
     """A figure as a table shows it: floats with 4 decimals, None as '-'."""
@@ -40,9 +43,6 @@ def render_table(
         out += [""] + [f"- {note}" for note in notes] if notes else []
         return "\n".join(out) + "\n"
     if fmt == "rich":
-        from rich.console import Console
-        from rich.table import Table
-
         table = Table(title=title, title_justify="left")
         for header in headers:
             table.add_column(header)

@@ -7,7 +7,8 @@ from typing import Any
 
 from kbuilder.spec.train.callbacks import DEFAULT_CALLBACKS
 from kbuilder.storage import atomic
-from kbuilder.train.rundir import HISTORY_CSV, HISTORY_JSON, LOG_DIR, RunDir, write_json
+from kbuilder.storage.atomic import write_json
+from kbuilder.storage.rundir import HISTORY_CSV, HISTORY_JSON, LOG_DIR, RunDir
 
 
 def auto_monitor(monitor: str, has_validation: bool) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 
 from kbuilder.errors import RuntimeFailure
 from kbuilder.storage import atomic
-from kbuilder.train.rundir import BACKUP_STATE, BEST_MODEL, BEST_STATE, RunDir, save_model, write_json
+from kbuilder.storage.atomic import write_json
+from kbuilder.storage.rundir import BACKUP_STATE, BEST_MODEL, BEST_STATE, RunDir, save_model
 
 WEIGHTS_NAME = re.compile(r"^epoch-\d{1,9}(-batch-\d{1,12})?\.weights\.h5$")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"

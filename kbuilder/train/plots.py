@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kbuilder.storage.atomic import save_figure
+
 
 def plot_curves(rows: list[dict], path: Path, *, title: str) -> Path | None:
     """One panel per figure (loss, then accuracy when logged); None when there is nothing to plot."""
@@ -35,10 +37,8 @@ def plot_curves(rows: list[dict], path: Path, *, title: str) -> Path | None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    from kbuilder.storage.atomic import write_with
-
     try:
-        write_with(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"), suffix=".png")
+        save_figure(Path(path), fig, dpi=110, format="png")
     finally:
         plt.close(fig)
     return path

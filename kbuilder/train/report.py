@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from kbuilder.errors import RuntimeFailure
-from kbuilder.train import rundir as rd
+from kbuilder.storage import rundir as rd
 
 
 def _final(rows: list[dict], key: str) -> float | None:

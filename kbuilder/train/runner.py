@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from kbuilder.errors import RuntimeFailure, UsageError
-from kbuilder.train import rundir as rd
+from kbuilder.storage import rundir as rd
+from kbuilder.train.safe_keras import inspect_keras_file
 
 
 @dataclass
@@ -64,7 +65,9 @@ def train(loaded, options: TrainOptions | None = None) -> TrainResult:
         else f"{spec.name}-p{settings_spec.distribute.process_id}"
     )
     resolved = spec.model_dump(mode="json")
-    run = rd.open_run_dir(run_name, options.out, resolved=resolved, root=options.runs_root)
+    run = rd.open_run_dir(
+        run_name, options.out, resolved=resolved, root=options.runs_root, check_model=inspect_keras_file
+    )
     try:
         return _train_in(loaded, options, run, resolved, backend, input_name, input_shape)
     finally:

@@ -1,7 +1,7 @@
 """Running a study: worker loops (in this process or in K spawned processes) and progress lines.
 
 A worker takes one trial at a time until the study has its requested number of counted trials
-(see tune_study). It first fails the trials of dead workers (stale heartbeats), which queues
+(see study.py). It first fails the trials of dead workers (stale heartbeats), which queues
 their retries; when the remaining places are held by trials still running elsewhere, it waits
 for them instead of starting more, so a study never trains more than it was asked to.
 """
@@ -12,29 +12,39 @@ import multiprocessing
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
+import optuna
+from optuna.storages import fail_stale_trials
+
+from kbuilder.backend import quiet_tensorflow_startup
 from kbuilder.errors import KBuilderError, RuntimeFailure
-from kbuilder.experiments.tune_study import TuneConfig, count_trials, open_study
+from kbuilder.experiments.tune.report import trial_line
+from kbuilder.experiments.tune.study import (
+    TuneConfig,
+    count_trials,
+    open_study,
+    search_section,
+    train_epochs,
+)
+from kbuilder.experiments.tune.trial import Interrupted, Surplus, TrialFailed, TrialRunner
+from kbuilder.spec import LoadedSpec, load_spec
+from kbuilder.spec.search import SearchSpec
+from kbuilder.spec.search_check import baseline_values
 
 POLL_SECONDS = 1.0
 
 
-def target_of(config: TuneConfig, search) -> int:
+def target_of(config: TuneConfig, search: SearchSpec) -> int:
     return config.trials or search.trial_count()
 
 
 def run_worker(config: TuneConfig, announce: Callable | None = None) -> None:
     """One worker's loop; returns when the study has its trials."""
-    import optuna
-    from optuna.storages import fail_stale_trials
-
-    from kbuilder.experiments.tune_trial import Interrupted, Surplus, TrialFailed, TrialRunner
-    from kbuilder.spec import load_spec
-
     loaded = load_spec(config.spec_file, overrides=config.overrides)
-    study = open_study(config, loaded.spec.search, loaded.data, epochs=loaded.spec.train.epochs)
-    target = target_of(config, loaded.spec.search)
+    search = search_section(loaded)
+    study = open_study(config, search, loaded.data, epochs=train_epochs(loaded))
+    target = target_of(config, search)
     runner = TrialRunner(config, loaded, target, sampler=study.sampler)
     callbacks = [announce] if announce is not None else None
     while True:
@@ -57,9 +67,7 @@ def run_worker(config: TuneConfig, announce: Callable | None = None) -> None:
 
 def _worker_main(config: TuneConfig) -> None:
     """Entry point of a spawned worker process (exit code 0, or the error's code)."""
-    from kbuilder.backend import quiet_tensorflow_startup as quiet_tensorflow
-
-    quiet_tensorflow()  # as the command does: TensorFlow's start-up chatter stays out of the output
+    quiet_tensorflow_startup()  # as the command does: TensorFlow's start-up chatter stays out of the output
     try:
         run_worker(config)
     except KeyboardInterrupt:
@@ -72,21 +80,19 @@ def _worker_main(config: TuneConfig) -> None:
 class Progress:
     """One line per finished trial on stderr, in the order the study sees them."""
 
-    def __init__(self, search, target: int, stream: TextIO | None = None, enabled: bool = True):
+    def __init__(self, search: SearchSpec, target: int, stream: TextIO | None = None, enabled: bool = True):
         self.search, self.target = search, target
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.seen: set[int] = set()
 
-    def __call__(self, study, trial) -> None:  # an Optuna callback (one worker in this process)
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:  # an Optuna callback
         self.show(study, [trial])
 
-    def poll(self, study) -> None:
+    def poll(self, study: optuna.Study) -> None:
         self.show(study, study.get_trials(deepcopy=False))
 
-    def show(self, study, trials) -> None:
-        from kbuilder.experiments.tune_report import trial_line
-
+    def show(self, study: optuna.Study, trials: list[Any]) -> None:
         for trial in sorted(trials, key=lambda t: t.number):
             if trial.number in self.seen or trial.user_attrs.get("surplus") or not trial.state.is_finished():
                 continue
@@ -97,14 +103,12 @@ class Progress:
                 self.stream.flush()
 
 
-def run_study(config: TuneConfig, loaded, progress: Progress) -> None:
+def run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> None:
     """Create (or join) the study, then run its workers here or in `config.workers` processes."""
-    search = loaded.spec.search
-    study = open_study(config, search, loaded.data, epochs=loaded.spec.train.epochs)
+    search = search_section(loaded)
+    study = open_study(config, search, loaded.data, epochs=train_epochs(loaded))
     study.set_user_attr("target", target_of(config, search))
     if search.baseline and search.sampler != "grid" and not study.get_trials(deepcopy=False):
-        from kbuilder.spec.search_check import baseline_values
-
         values = baseline_values(search, loaded.data, loaded.spec.model_dump(mode="json", exclude={"search"}))
         if values is not None:
             study.enqueue_trial(values, user_attrs={"baseline": True})
@@ -136,7 +140,7 @@ def run_study(config: TuneConfig, loaded, progress: Progress) -> None:
         ) from None
     progress.poll(study)
     failed = [w for w in workers if w.exitcode not in (0, None)]
-    if failed and count_trials(study).done < target_of(config, loaded.spec.search):
+    if failed and count_trials(study).done < target_of(config, search):
         codes = ", ".join(f"{w.name} exit {w.exitcode}" for w in failed)
         raise RuntimeFailure(
             f"{len(failed)} of {len(workers)} workers failed ({codes}) before the study had its trials; "

@@ -8,6 +8,7 @@ or build, or a run that fails, fails that trial with its message (stored as the 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -17,8 +18,20 @@ from typing import Any
 
 import optuna
 
-from kbuilder.errors import KBuilderError, SpecError
-from kbuilder.experiments.tune_study import TRIALS_DIR, TuneConfig, is_duplicate_retry, is_surplus
+from kbuilder.errors import KBuilderError, RuntimeFailure, SpecError
+from kbuilder.experiments.tune.space import suggest
+from kbuilder.experiments.tune.study import (
+    TRIALS_DIR,
+    TuneConfig,
+    is_duplicate_retry,
+    is_surplus,
+    search_section,
+)
+from kbuilder.spec import LoadedSpec, validate_data
+from kbuilder.spec.loader import SourceMap
+from kbuilder.spec.search_check import apply_values, trial_values
+from kbuilder.train import TrainOptions, TrainResult, train
+from kbuilder.train.data import Arrays, Splits, load_splits
 
 # Figures of metrics.json kept on each trial (the table shows them beside the metric).
 FIGURES = (
@@ -45,28 +58,22 @@ class Interrupted(Exception):
     """Ctrl-C during a trial: the trial is failed, queued again, and the worker stops."""
 
 
-def trial_spec(loaded, sampled: dict[str, Any], label: str):
+def trial_spec(loaded: LoadedSpec, sampled: dict[str, Any], label: str) -> LoadedSpec:
     """The LoadedSpec a trial trains: fixed and sampled values set, search removed, validated."""
-    from kbuilder.spec import LoadedSpec, validate_data
-    from kbuilder.spec.search_check import apply_values, trial_values
-
-    search = loaded.spec.search
     resolved = loaded.spec.model_dump(mode="json", exclude={"search"})
-    values = trial_values(search, loaded.data, resolved, sampled)
+    values = trial_values(search_section(loaded), loaded.data, resolved, sampled)
     data, source = apply_values(loaded.data, values, loaded.source, label)
     return LoadedSpec(validate_data(data, source), data, source, loaded.path)
 
 
 def spec_data_for(spec_data: dict[str, Any], sampled: dict[str, Any]) -> dict[str, Any]:
     """The raw spec data of a trial from the study's stored spec (for the best spec file)."""
-    import copy
-
-    from kbuilder.spec import validate_data
-    from kbuilder.spec.loader import SourceMap
-    from kbuilder.spec.search_check import apply_values, trial_values
-
     source = SourceMap("<study spec>")
     spec = validate_data(copy.deepcopy(spec_data), source)
+    if spec.search is None:
+        raise RuntimeFailure(
+            "the study's stored spec has no search section (was it started by kbuilder tune?)"
+        )
     values = trial_values(spec.search, spec_data, spec.model_dump(mode="json", exclude={"search"}), sampled)
     out, _ = apply_values(spec_data, values, source, "best trial")
     return out
@@ -76,12 +83,10 @@ class SplitsCache:
     """Data loaded once per worker: trials of one study read the same files (the arrays are shared;
     preprocessing makes new ones, so a trial never changes what the next one gets)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._store: dict[str, Any] = {}
 
-    def __call__(self, data, *, spec_dir, data_dir, input_shape, seed):
-        from kbuilder.train.data import Arrays, Splits, load_splits
-
+    def __call__(self, data, *, spec_dir, data_dir, input_shape, seed) -> Splits:
         key = json.dumps(
             [
                 data.model_dump(mode="json", exclude={"preprocess", "augment", "shuffle"}),
@@ -106,10 +111,13 @@ class SplitsCache:
 
 def pruning_callback(trial: optuna.Trial, key: str | None):
     """A Keras callback that reports the per-epoch metric to the trial and stops a pruned run."""
+    # Keras is imported when the first trial starts, not with this module: the command validates
+    # the spec before paying for Keras, and importing Keras fixes its backend. So the callback
+    # class is made here rather than at module level.
     import keras
 
     class ReportToTrial(keras.callbacks.Callback):
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__()
             self.pruned_at: int | None = None
 
@@ -131,7 +139,7 @@ class TrialRunner:
     def __init__(self, config: TuneConfig, loaded, target: int, sampler=None):
         self.config = config
         self.loaded = loaded
-        self.search = loaded.spec.search
+        self.search = search_section(loaded)
         self.target = target
         self.sampler = sampler
         self.splits = SplitsCache()
@@ -143,7 +151,7 @@ class TrialRunner:
             trial.set_user_attr("surplus", True)
             trial.set_user_attr("run_dir", None)  # a retry carries its original's; this one trains nowhere
             raise Surplus()
-        sampled = _suggest(trial, self.search)
+        sampled = suggest(trial, self.search)
         inner = self.sampler.inner(trial.number) if hasattr(self.sampler, "inner") else self.sampler
         if hasattr(inner, "round_of"):  # coarse_to_fine: the round and its intervals go in the report
             trial.set_user_attr("round", inner.round_of(trial.number))
@@ -186,10 +194,8 @@ class TrialRunner:
             raise optuna.TrialPruned(f"pruned after epoch {callback.pruned_at}")
         return float(value)
 
-    def _train(self, trial, loaded, run_dir: Path):
-        import keras
-
-        from kbuilder.train import TrainOptions, train
+    def _train(self, trial: optuna.Trial, loaded: LoadedSpec, run_dir: Path) -> tuple[TrainResult, Any]:
+        import keras  # when a trial starts (see pruning_callback)
 
         keras.utils.clear_session()  # the previous trial's model and functions are not needed again
         callback = pruning_callback(trial, self.search.epoch_metric())
@@ -219,12 +225,6 @@ class TrialRunner:
         trial.study.enqueue_trial(
             dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False
         )
-
-
-def _suggest(trial, search) -> dict[str, Any]:
-    from kbuilder.experiments.tune_space import suggest
-
-    return suggest(trial, search)
 
 
 def _message(exc: BaseException) -> str:

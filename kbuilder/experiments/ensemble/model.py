@@ -4,6 +4,9 @@
           -> member_1 ...                                                         +-> Average -> output
 Members are loaded from their run's `last.keras` (the model its test figures describe) with
 `safe_mode=True`; custom layers resolve only through kbuilder's own registered layers.
+
+Keras (and kbuilder.layers, which imports it) is imported inside the functions: they run
+after the ensemble chose its backend, and importing Keras fixes the backend.
 """
 
 from __future__ import annotations
@@ -11,20 +14,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kbuilder.errors import RuntimeFailure
-from kbuilder.train import rundir as rd
+import numpy as np
+
+from kbuilder.errors import KBuilderError, RuntimeFailure
+from kbuilder.storage import rundir as rd
+from kbuilder.storage.run_reader import RunError
+from kbuilder.train.compile import is_crossentropy, output_is_logits
+from kbuilder.train.safe_keras import load_keras_file
 
 
 def load_member_model(run_dir: Path) -> Any:
     """A member's trained model; RuntimeFailure names the file when it cannot be read."""
     import kbuilder.layers  # noqa: F401  (registers kbuilder's custom layers with Keras's serializer)
-    from kbuilder.errors import KBuilderError
-    from kbuilder.train.safe_keras import load_keras_file
 
     file = Path(run_dir) / rd.LAST_MODEL
     if not file.is_file():
-        from kbuilder.experiments.runs import RunError
-
         raise RunError(
             f"{run_dir}: the run has no {rd.LAST_MODEL} (a finished `kbuilder train` run saves it)"
         )
@@ -42,8 +46,6 @@ def load_member_model(run_dir: Path) -> Any:
 
 def outputs_logits(model: Any, loss_spec) -> bool:
     """Whether the member's outputs are logits: the rule kbuilder's compile used when it trained."""
-    from kbuilder.train.compile import is_crossentropy, output_is_logits
-
     if not is_crossentropy(loss_spec.name):
         return False
     return output_is_logits(model) if loss_spec.from_logits == "auto" else bool(loss_spec.from_logits)
@@ -79,7 +81,6 @@ def build_ensemble_model(
 def predict(model: Any, x: Any, batch_size: int) -> Any:
     """Outputs for every sample, batch by batch (a direct call: no per-model retracing of predict)."""
     import keras
-    import numpy as np
 
     parts = [
         keras.ops.convert_to_numpy(model(x[start : start + batch_size], training=False))

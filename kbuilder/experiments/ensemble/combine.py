@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from kbuilder.errors import UsageError
+from kbuilder.errors import UsageError, did_you_mean
 
 LossName = Literal["sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"]
 LOSSES: tuple[str, ...] = (
@@ -107,8 +107,6 @@ def vote_probabilities(shares: np.ndarray, *, loss: str) -> np.ndarray:
 
 def check_method(method: str) -> str:
     if method not in COMBINE_METHODS:
-        from kbuilder.errors import did_you_mean
-
         raise UsageError(
             f"unknown combination '{method}'{did_you_mean(method, COMBINE_METHODS)}; "
             f"choose {' or '.join(COMBINE_METHODS)}"

@@ -1,7 +1,8 @@
-"""The run directory: what a training run leaves behind, and how an interrupted run is found.
+"""The run directory's format and its writer: what a training run leaves behind, and how an
+interrupted run is found (its reader for experiments is run_reader.py).
 
     <run>/.kbuilder-run.json  marks the folder as a kbuilder run, with the resolved spec it trains
-    <run>/.kbuilder-lock      flock'ed while a process writes the run (runlock.py)
+    <run>/.kbuilder-lock      flock'ed while a process writes the run (lock.py)
     <run>/spec.yaml        the fully resolved spec (defaults filled, overrides applied)
     <run>/history.csv      per-epoch figures
     <run>/history.json     the same, with epoch seconds and learning rate
@@ -16,22 +17,27 @@
 
 Every file is written atomically (atomic.py). A folder is only ever treated as a run when
 it carries the marker: a user's folder that happens to hold `backup/` or `spec.yaml` is
-refused, never resumed into or overwritten.
+refused, never resumed into or overwritten. A model file of an interrupted run is untrusted
+input: the trainer hands open_run_dir its checker (kbuilder.train.safe_keras sits above storage).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from kbuilder.errors import RuntimeFailure, UsageError
 from kbuilder.storage import atomic
-from kbuilder.train.runlock import LOCK_FILE, RunLock
+from kbuilder.storage.atomic import write_json
+from kbuilder.storage.lock import LOCK_FILE, RunLock
 
 MARKER_FILE = ".kbuilder-run.json"
 SPEC_FILE = "spec.yaml"
@@ -78,19 +84,30 @@ class RunDir:
             self.lock.release()
 
 
+ModelCheck = Callable[[Path], None]
+
+
 def open_run_dir(
-    name: str, out: str | os.PathLike | None, *, resolved: dict[str, Any], root: str | os.PathLike = "runs"
+    name: str,
+    out: str | os.PathLike | None,
+    *,
+    resolved: dict[str, Any],
+    root: str | os.PathLike = "runs",
+    check_model: ModelCheck | None = None,
 ) -> RunDir:
     """`--out`, or runs/<name>-<timestamp>/; locked for this process until `release()`.
 
     `--out` may be new, empty, or an interrupted run of the same spec (which resumes);
-    never a finished run, a run of another spec, or a folder of other files.
+    never a finished run, a run of another spec, or a folder of other files. Before an
+    interrupted run is resumed, `check_model` (training passes safe_keras.inspect_keras_file)
+    is called on each of its model files and refuses a planted or altered one by raising;
+    None skips that check, for callers that only set up runs (tests), never for a resume.
     """
     if out is not None:
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise UsageError(f"--out {path} exists and is not a directory")
-        _check_reusable(path, resolved)  # before creating anything in a folder that is not ours
+        _check_reusable(path, resolved, check_model)  # before creating anything in a folder not ours
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path(root) / f"{name}-{stamp}"
@@ -104,7 +121,7 @@ def open_run_dir(
         raise RuntimeFailure(f"cannot create the run directory {path}: {exc}") from None
     lock = RunLock(path).acquire()
     try:
-        _check_reusable(path, resolved)  # again, now that no other process can change it
+        _check_reusable(path, resolved, check_model)  # again, now that no other process can change it
         _refuse_links(path)
         atomic.remove_stale_temporaries(path)  # what a killed writer left; ours alone hold the lock now
         if (path / BACKUP_DIR).is_dir():
@@ -130,7 +147,7 @@ def _contents(path: Path) -> list[str]:
     )
 
 
-def _check_reusable(path: Path, resolved: dict[str, Any]) -> None:
+def _check_reusable(path: Path, resolved: dict[str, Any], check_model: ModelCheck | None) -> None:
     if not path.is_dir():
         return
     names = _contents(path)
@@ -149,7 +166,8 @@ def _check_reusable(path: Path, resolved: dict[str, Any]) -> None:
         )
     if not _has_progress(path):
         return  # no epoch finished (it failed or was killed in its first): nothing to resume or lose
-    _refuse_foreign_models(path)
+    if check_model is not None:
+        _refuse_foreign_models(path, check_model)
     saved = _marker_spec(path)
     differences = _differences(saved, resolved)
     if differences:
@@ -159,14 +177,12 @@ def _check_reusable(path: Path, resolved: dict[str, Any]) -> None:
         )
 
 
-def _refuse_foreign_models(path: Path) -> None:
+def _refuse_foreign_models(path: Path, check_model: ModelCheck) -> None:
     """A resumed run keeps its models: a planted or altered .keras file stops the resume
     (it is checked as untrusted input, never loaded)."""
-    from kbuilder.train.safe_keras import inspect_keras_file
-
     for name in (BEST_MODEL, LAST_MODEL):
         if os.path.lexists(path / name):
-            inspect_keras_file(path / name)
+            check_model(path / name)
 
 
 def _has_progress(path: Path) -> bool:
@@ -214,25 +230,7 @@ def _refuse_links(path: Path) -> None:
                 )
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Written to a temporary file and renamed, so a reader never sees half a file."""
-    atomic.write_text(path, json.dumps(finite(data), indent=2, sort_keys=False) + "\n")
-
-
-def finite(value: Any) -> Any:
-    """JSON has no NaN/inf: they become null (a diverged loss is still reported, as null)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
-
-
 def write_spec(run: RunDir, resolved: dict[str, Any]) -> None:
-    import yaml
-
     header = "# The fully resolved spec of this run (defaults filled in, --set overrides applied).\n"
     atomic.write_text(run / SPEC_FILE, header + yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
 
@@ -258,8 +256,6 @@ def read_best(run: RunDir) -> dict[str, Any] | None:
 
 def remove_backup(run: RunDir) -> None:
     """Once metrics.json is written the run is finished and its backup is no longer needed."""
-    import shutil
-
     if run.backup.is_dir() and not run.backup.is_symlink():
         shutil.rmtree(run.backup, ignore_errors=True)
 

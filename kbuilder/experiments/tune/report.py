@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
 from kbuilder.errors import RuntimeFailure
+from kbuilder.experiments.tune.study import count_trials
+from kbuilder.experiments.tune.trial import spec_data_for
+from kbuilder.spec.search import SearchSpec
+from kbuilder.storage import atomic
 
 PLOTS_DIR = "plots"
 BEST_SPEC = "best.yaml"
+REPORT_MODE = 0o644  # a report is for everyone who can read the study folder
 
 
 def _short(value: Any) -> str:
@@ -126,53 +133,31 @@ def render_table(rows: list[dict], search, fmt: str) -> str:
     return "\n".join(lines + failures) + "\n"
 
 
-def best_trial(study):
-    from optuna.trial import TrialState
-
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
     complete = [
         t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None
     ]
     return study.best_trial if complete else None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for everyone who can read the folder
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class CompactDumper(yaml.SafeDumper):
+    """Lists of numbers (shapes, inline data) on one line, as people write them."""
 
 
-def _compact_dumper():
-    import yaml
-
-    class CompactDumper(yaml.SafeDumper):
-        """Lists of numbers (shapes, inline data) on one line, as people write them."""
-
-    def represent_list(dumper, items):
-        flat = all(
-            not isinstance(i, (dict, list))
-            or (isinstance(i, list) and all(not isinstance(j, (dict, list)) for j in i))
-            for i in items
-        )
-        return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flat and bool(items))
-
-    CompactDumper.add_representer(list, represent_list)
-    return CompactDumper
+def _represent_list(dumper: yaml.SafeDumper, items: list) -> yaml.SequenceNode:
+    flat = all(
+        not isinstance(i, (dict, list))
+        or (isinstance(i, list) and all(not isinstance(j, (dict, list)) for j in i))
+        for i in items
+    )
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flat and bool(items))
 
 
-def write_best_spec(study, trial, path: Path) -> Path:
+CompactDumper.add_representer(list, _represent_list)
+
+
+def write_best_spec(study: optuna.Study, trial: FrozenTrial, path: Path) -> Path:
     """The tuned spec with the best trial's values, without `search`, as YAML."""
-    import yaml
-
-    from kbuilder.experiments.tune_trial import spec_data_for
-
-    _CompactDumper = _compact_dumper()
-
     spec_data = study.user_attrs.get("spec_data")
     if spec_data is None:
         raise RuntimeFailure(
@@ -184,14 +169,15 @@ def write_best_spec(study, trial, path: Path) -> Path:
         f"{study.user_attrs['search']['metric']} = {trial.value:.6g}.\n"
         f"# Tuned from {study.user_attrs.get('spec_file')}; train it with `kbuilder train {path.name}`.\n"
     )
-    _atomic_write(
-        path, (header + yaml.dump(data, Dumper=_CompactDumper, sort_keys=False, allow_unicode=True)).encode()
-    )
+    text = header + yaml.dump(data, Dumper=CompactDumper, sort_keys=False, allow_unicode=True)
+    atomic.write_text(path, text, mode=REPORT_MODE)
     return path
 
 
-def write_plots(study, folder: Path) -> dict[str, str]:
+def write_plots(study: optuna.Study, folder: Path) -> dict[str, str]:
     """PNG files of Optuna's matplotlib plots; a plot that cannot be drawn says why."""
+    # The plotting libraries load only when plots are drawn (a second or more), and
+    # matplotlib must be told to draw into files (Agg) before pyplot is imported.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -210,13 +196,13 @@ def write_plots(study, folder: Path) -> dict[str, str]:
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
                 axes = draw(study)
             first = axes.flat[0] if hasattr(axes, "flat") else axes
-            figure = first.figure
+            figure: Any = first.figure
             figure.set_size_inches(max(6.4, 4.0 * (len(axes.flat) if hasattr(axes, "flat") else 1)), 4.8)
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-            plt.close(figure)
             path = folder / f"{name}.png"
-            _atomic_write(path, buffer.getvalue())
+            try:
+                atomic.save_figure(path, figure, mode=REPORT_MODE, format="png", dpi=100, bbox_inches="tight")
+            finally:
+                plt.close(figure)
             made[name] = str(path)
         except Exception as exc:  # noqa: BLE001  (e.g. importances need two finished trials)
             made[name] = (
@@ -225,14 +211,13 @@ def write_plots(study, folder: Path) -> dict[str, str]:
     return made
 
 
-def write_report(study, search, study_dir: Path, storage_shown: str) -> dict[str, Any]:
+def write_report(
+    study: optuna.Study, search: SearchSpec, study_dir: Path, storage_shown: str
+) -> dict[str, Any]:
     """Write trials.csv, best.yaml, plots and summary.json; return the summary."""
-    from kbuilder.experiments.tune_study import count_trials
-    from kbuilder.train.rundir import write_json
-
     study_dir.mkdir(parents=True, exist_ok=True)
     rows = trial_rows(study, search)
-    _atomic_write(study_dir / "trials.csv", render_table(rows, search, "csv").encode())
+    atomic.write_text(study_dir / "trials.csv", render_table(rows, search, "csv"), mode=REPORT_MODE)
     counts = count_trials(study)
     best = best_trial(study)
     summary: dict[str, Any] = {
@@ -257,5 +242,5 @@ def write_report(study, search, study_dir: Path, storage_shown: str) -> dict[str
         summary["best_spec"] = str(write_best_spec(study, best, study_dir / BEST_SPEC))
     summary["plots"] = write_plots(study, study_dir / PLOTS_DIR)
     summary["trials"] = rows
-    write_json(study_dir / "summary.json", summary)
+    atomic.write_json(study_dir / "summary.json", summary)
     return summary

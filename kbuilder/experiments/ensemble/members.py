@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from kbuilder.errors import RuntimeFailure, UsageError
-from kbuilder.experiments.runs import RunError, is_run_dir
-from kbuilder.train import rundir as rd
+from kbuilder.spec import load_spec
+from kbuilder.storage import rundir as rd
+from kbuilder.storage.atomic import write_json
+from kbuilder.storage.run_reader import RunError, is_run_dir, read_json
+from kbuilder.train import TrainOptions, train
+from kbuilder.zoo import spec_path
 
 MEMBERS_DIR = "members"
 PLAN_FILE = "plan.json"
@@ -47,9 +51,6 @@ def plan_members(
     The base seed is the spec's train.seed (after --set), or 0 when the spec asks for a random one.
     With bagging, member k trains on bootstrap resample k of the training set.
     """
-    from kbuilder.spec import load_spec
-    from kbuilder.zoo import spec_path
-
     if not 1 <= members <= MAX_MEMBERS:
         raise UsageError(f"--members must be between 1 and {MAX_MEMBERS}, got {members}")
     plans: list[MemberPlan] = []
@@ -108,15 +109,13 @@ def record_plan(ensemble_dir: Path, plans: list[MemberPlan], settings: dict[str,
     plan = {"settings": settings, "members": members}
     file = ensemble_dir / PLAN_FILE
     if file.is_file():
-        from kbuilder.experiments.runs import read_json
-
         if read_json(file, dict) != plan:
             raise UsageError(
                 f"{ensemble_dir} holds an unfinished ensemble of other members or settings ({file}); "
                 "repeat its command to continue it, or choose a new --out"
             )
         return
-    rd.write_json(file, plan)
+    write_json(file, plan)
 
 
 def train_members(
@@ -126,12 +125,9 @@ def train_members(
     done: list[dict[str, Any]] = []
     for number, plan in enumerate(plans, start=1):
         run_dir = Path(plan.run_dir)
-        if not plan.trained_here or (run_dir / rd.METRICS_FILE).is_file():
+        if plan.spec_file is None or (run_dir / rd.METRICS_FILE).is_file():  # not trained here, or done
             done.append({"member": plan.name, "trained": False})
             continue
-        from kbuilder.spec import load_spec
-        from kbuilder.train import TrainOptions, train
-
         verb = "resuming" if (run_dir / rd.BACKUP_DIR).is_dir() else "training"
         print(f"member {number}/{len(plans)}: {verb} {plan.name}", file=sys.stderr, flush=True)
         loaded = load_spec(plan.spec_file, overrides=plan.overrides)
@@ -149,7 +145,7 @@ def train_members(
         done.append(
             {"member": plan.name, "trained": True, "train_seconds": result.metrics.get("train_seconds")}
         )
-        import keras
+        import keras  # only now: the member's run chose the backend, which importing Keras fixes
 
         keras.backend.clear_session()  # the next member starts from a clean graph and name counters
     return done

@@ -15,11 +15,21 @@ after the count was reached, do not count.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbuilder.errors import UsageError
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+
+from kbuilder.errors import UsageError, did_you_mean
+from kbuilder.experiments.tune.space import make_pruner, make_sampler
+from kbuilder.spec import LoadedSpec
+from kbuilder.spec.search import SearchSpec
 
 STUDY_DB = "study.db"
 TRIALS_DIR = "trials"
@@ -45,6 +55,20 @@ class TuneConfig:
         return self.storage or f"sqlite:///{(Path(self.study_dir).resolve() / STUDY_DB).as_posix()}"
 
 
+def search_section(loaded: LoadedSpec) -> SearchSpec:
+    """The spec's search section (`kbuilder tune` refuses a spec without one up front)."""
+    if loaded.spec.search is None:
+        raise UsageError(f"{loaded.path} has no search section")
+    return loaded.spec.search
+
+
+def train_epochs(loaded: LoadedSpec) -> int:
+    """The epochs each trial trains (`kbuilder tune` refuses a spec without train up front)."""
+    if loaded.spec.train is None:
+        raise UsageError(f"{loaded.path} has no train section: trials train the model")
+    return loaded.spec.train.epochs
+
+
 def default_study_dir(study_name: str) -> Path:
     return Path("runs") / f"tune-{study_name}"
 
@@ -52,8 +76,6 @@ def default_study_dir(study_name: str) -> Path:
 def shown_url(url: str) -> str:
     """The storage URL without its password (for messages and reports)."""
     try:
-        from sqlalchemy.engine import make_url
-
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001  (a malformed URL is shown up to its scheme only)
         return url.split("://", 1)[0] + "://..."
@@ -62,20 +84,13 @@ def shown_url(url: str) -> str:
 def quiet_optuna() -> None:
     """Optuna's per-trial INFO lines and its 'experimental feature' warnings (heartbeats, the
     matplotlib plots) are noise here; TensorFlow's retracing notes too (each trial is a new model)."""
-    import warnings
-
-    import optuna
-
     optuna.logging.set_verbosity(logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def open_storage(url: str, heartbeat: int):
+def open_storage(url: str, heartbeat: int) -> RDBStorage:
     """Optuna's RDB storage with heartbeats and retries of trials whose worker died."""
-    import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-
     quiet_optuna()
     # SQLite serializes writers; several worker processes wait for the lock instead of failing.
     # A server's connections are shared by every worker of every machine: a worker needs one for
@@ -108,17 +123,15 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def open_study(config: TuneConfig, search, spec_data: dict[str, Any] | None = None, epochs: int = 10):
+def open_study(
+    config: TuneConfig, search: SearchSpec, spec_data: dict[str, Any] | None = None, epochs: int = 10
+) -> optuna.Study:
     """Create the study, or join it; refuse one made with a different search section."""
-    import optuna
-
-    from kbuilder.experiments.tune_space import make_pruner, make_sampler
-
     storage = open_storage(config.resolved_storage(), config.heartbeat)
     study = optuna.create_study(
         storage=storage,
         study_name=config.study_name,
-        direction=search.goal(),
+        direction=StudyDirection.MAXIMIZE if search.goal() == "maximize" else StudyDirection.MINIMIZE,
         sampler=make_sampler(search),
         pruner=make_pruner(search, epochs),
         load_if_exists=True,
@@ -138,14 +151,12 @@ def open_study(config: TuneConfig, search, spec_data: dict[str, Any] | None = No
     return study
 
 
-def search_signature(search) -> dict[str, Any]:
+def search_signature(search: SearchSpec) -> dict[str, Any]:
     """What must match to join a study (the number of trials may change between runs)."""
     return search.model_dump(mode="json", exclude={"trials"})
 
 
-def counted(trial) -> bool:
-    from optuna.trial import TrialState
-
+def counted(trial: FrozenTrial) -> bool:
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     return trial.state == TrialState.FAIL and "error" in trial.user_attrs
@@ -161,9 +172,7 @@ class Counts:
     waiting: int = 0  # queued, e.g. retries of trials whose worker died
 
 
-def count_trials(study) -> Counts:
-    from optuna.trial import TrialState
-
+def count_trials(study: optuna.Study) -> Counts:
     counts = Counts()
     for trial in study.get_trials(deepcopy=False):
         counts.done += counted(trial)
@@ -175,7 +184,7 @@ def count_trials(study) -> Counts:
     return counts
 
 
-def is_duplicate_retry(study, number: int) -> bool:
+def is_duplicate_retry(study: optuna.Study, number: int) -> bool:
     """True when another worker queued the same retry first. On SQLite two workers can both
     fail one stale trial (it has no row locks), and each queues a retry; the lower number runs."""
     trials = study.get_trials(deepcopy=False)
@@ -189,12 +198,10 @@ def is_duplicate_retry(study, number: int) -> bool:
     return any(t.number < number and key(t) == key(mine) and not t.user_attrs.get("surplus") for t in trials)
 
 
-def is_surplus(study, number: int, target: int) -> bool:
+def is_surplus(study: optuna.Study, number: int, target: int) -> bool:
     """True when trials before this one (finished, running or queued) already make the target.
     Trial numbers come from the storage in order, so of two workers racing for the last
     place the lower number trains and the other stands down."""
-    from optuna.trial import TrialState
-
     ahead = 0
     for trial in study.get_trials(deepcopy=False):
         if trial.number == number:
@@ -204,3 +211,38 @@ def is_surplus(study, number: int, target: int) -> bool:
         ):
             ahead += 1
     return ahead >= target
+
+
+def load_study_for_report(
+    folder: Path, storage: str | None, study_name: str | None
+) -> tuple[optuna.Study, SearchSpec, str]:
+    """A finished (or running) study to report on: the study, its search section and the
+    storage URL as shown (without password). `storage` None: the SQLite file in `folder`;
+    `study_name` None: the storage's only study."""
+    if storage is None:
+        if not (folder / STUDY_DB).is_file():
+            raise UsageError(
+                f"{folder} is not a study folder (it has no {STUDY_DB}); "
+                "give the folder of `kbuilder tune`, or --storage URL"
+            )
+        storage = f"sqlite:///{(folder.resolve() / STUDY_DB).as_posix()}"
+    backend = open_storage(storage, heartbeat=60)
+    names = study_names(backend)
+    if study_name is None:
+        if len(names) != 1:
+            raise UsageError(
+                f"{shown_url(storage)} holds {len(names)} studies ({', '.join(names) or 'none'}); "
+                "choose one with --study"
+            )
+        study_name = names[0]
+    if study_name not in names:
+        raise UsageError(f"no study '{study_name}' in {shown_url(storage)}{did_you_mean(study_name, names)}")
+    study = optuna.load_study(study_name=study_name, storage=backend)
+    if "search" not in study.user_attrs:
+        raise UsageError(f"the study '{study_name}' was not made by kbuilder tune (it has no search section)")
+    return study, SearchSpec.model_validate(study.user_attrs["search"]), shown_url(storage)
+
+
+def study_names(storage: RDBStorage) -> list[str]:
+    """The names of the studies in an opened storage."""
+    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]

@@ -1,4 +1,5 @@
-"""Reading finished (or unfinished) run directories that `kbuilder train` wrote.
+"""Reading finished (or unfinished) run directories that `kbuilder train` wrote (rundir.py
+writes them), for the experiments: compare and ensemble.
 
 Run directories are untrusted input like a spec: the YAML is read with kbuilder's safe,
 bounded loader, JSON files are size-limited, and every problem names the file and, for a
@@ -9,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kbuilder.errors import UsageError
-from kbuilder.train import rundir as rd
+from kbuilder.storage import rundir as rd
 
 MAX_JSON_BYTES = 20_000_000  # a metrics.json or history.json is kilobytes; refuse anything absurd
 
@@ -43,7 +45,13 @@ def is_run_dir(path: Path) -> bool:
     return path.is_dir() and (path / rd.SPEC_FILE).is_file()
 
 
-def read_run(path: str | Path, *, need_metrics: bool = False) -> RunRecord:
+# The spec's safe YAML loader, kbuilder.spec.loader.read_yaml: (data, source map), a located
+# SpecError on bad YAML. Storage sits below spec, so the caller hands it in; yaml.safe_load
+# would lose its limits (aliases, depth, size, duplicate keys) and its file:line:column errors.
+YamlReader = Callable[[Path], tuple[Any, Any]]
+
+
+def read_run(path: str | Path, read_yaml: YamlReader, *, need_metrics: bool = False) -> RunRecord:
     """The run in `path`; RunError (exit 2) when it is missing or corrupt."""
     path = Path(path)
     if not path.exists():
@@ -55,8 +63,6 @@ def read_run(path: str | Path, *, need_metrics: bool = False) -> RunRecord:
         raise RunError(
             f"{path}: not a run directory (it has no {rd.SPEC_FILE}, which `kbuilder train` writes into every run)"
         )
-    from kbuilder.spec.loader import read_yaml
-
     spec, _ = read_yaml(spec_file)  # located SpecError on bad YAML
     if not isinstance(spec, dict):
         raise RunError(f"{spec_file}:1:1: expected the resolved spec (a mapping), got {type(spec).__name__}")
@@ -67,7 +73,7 @@ def read_run(path: str | Path, *, need_metrics: bool = False) -> RunRecord:
             f"{path}: the run has not finished (no {rd.METRICS_FILE}); "
             f"finish it with `kbuilder train --resume {path}`"
         )
-    return RunRecord(path, spec, metrics, read_history(path))
+    return RunRecord(path, spec, metrics, read_run_history(path))
 
 
 def read_json(file: Path, kind: type) -> Any:
@@ -91,7 +97,7 @@ def read_json(file: Path, kind: type) -> Any:
     return data
 
 
-def read_history(path: Path) -> list[dict[str, Any]]:
+def read_run_history(path: Path) -> list[dict[str, Any]]:
     """Per-epoch rows from history.json, else history.csv; [] when the run has neither."""
     json_file, csv_file = path / rd.HISTORY_JSON, path / rd.HISTORY_CSV
     if json_file.is_file():

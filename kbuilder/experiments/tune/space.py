@@ -19,6 +19,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from kbuilder.errors import UsageError
 from kbuilder.spec.search import Choice, FloatRange, IntRange, SearchSpec, grid_values
 
 KEEP_FRACTION = 0.25
@@ -41,7 +42,15 @@ def suggest(trial: optuna.Trial, search: SearchSpec) -> dict[str, Any]:
 
 
 def grid_space(search: SearchSpec) -> dict[str, list]:
-    return {key: grid_values(param) for key, param in search.space.items()}
+    space = {}
+    for key, param in search.space.items():
+        values = grid_values(param)
+        if values is None:
+            raise UsageError(
+                f"search.space.{key}: the grid sampler needs discrete values (a choice, or a range with a step)"
+            )
+        space[key] = values
+    return space
 
 
 def make_pruner(search: SearchSpec, epochs: int = 10) -> optuna.pruners.BasePruner:
@@ -192,5 +201,5 @@ def _narrow(param, values: list) -> Any:
         new_low = low + math.floor((new_low - low) / step + 1e-9) * step
         new_high = min(last, low + math.ceil((new_high - low) / step - 1e-9) * step)
     if isinstance(param, IntRange):
-        new_low, new_high = int(math.floor(new_low)), int(math.ceil(new_high))
+        new_low, new_high = math.floor(new_low), math.ceil(new_high)
     return [new_low, max(new_low, new_high)]
