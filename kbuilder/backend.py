@@ -5,11 +5,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from typing import Self, cast, get_args
 
-from kbuilder.errors import UsageError
+from kbuilder.errors import UsageError, did_you_mean
+from kbuilder.spec.train import BackendName
 
-BACKENDS = ("tensorflow", "jax", "torch")
-DEFAULT_BACKEND = "tensorflow"
+# The one list of Keras backends, read from the spec's `train.backend` type: every `--backend`
+# option and select_backend take it from here.
+BACKENDS: tuple[BackendName, ...] = get_args(BackendName)
+DEFAULT_BACKEND: BackendName = "tensorflow"
 # The package each backend needs, for the error message when it is missing.
 _BACKEND_PACKAGE = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
@@ -23,19 +27,22 @@ def active_backend() -> str | None:
     return keras.backend.backend()
 
 
+def check_backend(name: str) -> BackendName:
+    """`name` if it is a Keras backend kbuilder runs on; UsageError (with a suggestion) otherwise."""
+    if name not in BACKENDS:
+        raise UsageError(
+            f"unknown backend '{name}'{did_you_mean(name, BACKENDS)}; choose one of {', '.join(BACKENDS)}"
+        )
+    return cast(BackendName, name)
+
+
 def select_backend(name: str | None) -> str:
     """Make `name` (or KERAS_BACKEND, or TensorFlow) the backend of the Keras about to be imported.
 
     Returns the backend in force. Raises UsageError for an unknown or missing backend, or
     when Keras was already imported with another one (it cannot switch in one process).
     """
-    chosen = name or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
-    if chosen not in BACKENDS:
-        from kbuilder.errors import did_you_mean
-
-        raise UsageError(
-            f"unknown backend '{chosen}'{did_you_mean(chosen, BACKENDS)}; choose one of {', '.join(BACKENDS)}"
-        )
+    chosen = check_backend(name or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND)
     running = active_backend()
     if running is not None:
         if running != chosen:
@@ -127,7 +134,7 @@ def quiet_tensorflow_startup(backend: str | None = None) -> None:
 class _captured_stderr_fd:
     """Redirect file descriptor 2 (C++ writes, not only sys.stderr) into a temporary file."""
 
-    def __enter__(self) -> _captured_stderr_fd:
+    def __enter__(self) -> Self:
         import tempfile
 
         self.replay = False
