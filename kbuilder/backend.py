@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from typing import Self, cast, get_args
+from typing import Self, get_args
 
 from kbuilder.errors import UsageError, did_you_mean
 from kbuilder.spec.train import BackendName
@@ -33,7 +33,7 @@ def check_backend(name: str) -> BackendName:
         raise UsageError(
             f"unknown backend '{name}'{did_you_mean(name, BACKENDS)}; choose one of {', '.join(BACKENDS)}"
         )
-    return cast(BackendName, name)
+    return name
 
 
 def select_backend(name: str | None) -> str:
@@ -59,6 +59,24 @@ def select_backend(name: str | None) -> str:
     if chosen == "tensorflow":
         prefer_onednn()
     return chosen
+
+
+# Set by the CLI: TensorFlow's start-up log lines are noise in a command's output. A library
+# leaves the process's logging as it is unless its user asks too.
+_quiet_startup = False
+
+
+def keep_startup_quiet(enabled: bool = True) -> None:
+    """Hide TensorFlow's start-up log lines when kbuilder imports it (see quiet_tensorflow_startup)."""
+    global _quiet_startup
+    _quiet_startup = enabled
+
+
+def before_keras(backend: str | None = None) -> None:
+    """Called by kbuilder.api once a spec has validated, just before Keras is first imported;
+    `backend` is the one the work will run on when it is not KERAS_BACKEND's."""
+    if _quiet_startup:
+        quiet_tensorflow_startup(backend)
 
 
 def prefer_onednn() -> None:
