@@ -38,11 +38,14 @@ def build(spec: SpecSource, overrides: Sequence[str] = (), max_params: int | Non
     return build_loaded(loaded, max_params)
 
 
-def _built(model: Any, overrides: Sequence[str] = ()) -> BuiltModel:
-    """A BuiltModel as it is; any spec source is built."""
-    if isinstance(model, (str, Path, Mapping, LoadedSpec)):
-        return build(model, overrides)
-    return model
+def _built(model: Any, overrides: Sequence[str] = (), *, shapes: bool = False) -> BuiltModel:
+    """A BuiltModel as it is; any spec source is built (with `shapes`, once its shapes passed
+    the static check: an error then comes before Keras loads, without the partial table)."""
+    if not isinstance(model, (str, Path, Mapping, LoadedSpec)):
+        return model
+    if shapes:
+        model, overrides = validated(model, overrides, shapes=True), ()
+    return build(model, overrides)
 
 
 def report(model: Any) -> Report:
@@ -121,7 +124,7 @@ def export(
     Example: `kb.export("lenet5", "out/lenet5", formats=["onnx", "tflite"])`"""
     if quantize not in ("none", "float16", "int8"):
         raise UsageError(f"unknown quantization '{quantize}'; choose none, float16 or int8")
-    built = _built(model, overrides)
+    built = _built(model, overrides, shapes=True)
     from kbuilder.export import export_model  # imports Keras: only after validation
 
     calibration = None
