@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import tempfile
 from typing import Self, get_args
 
 from kbuilder.errors import UsageError, did_you_mean
@@ -22,7 +23,7 @@ def active_backend() -> str | None:
     """The backend Keras runs on if it is already imported, else None."""
     if "keras" not in sys.modules:
         return None
-    import keras
+    import keras  # imported already (checked above): this only names it
 
     return keras.backend.backend()
 
@@ -140,11 +141,11 @@ def quiet_tensorflow_startup(backend: str | None = None) -> None:
     prefer_onednn()  # read at import, as select_backend would have set it
     with _captured_stderr_fd() as captured:
         try:
-            import tensorflow  # noqa: F401
+            import tensorflow  # noqa: F401  (the point: imported here, its start-up lines captured)
         except BaseException:
             captured.replay = True
             raise
-    import absl.logging
+    import absl.logging  # comes with TensorFlow, imported just above
 
     absl.logging.set_verbosity(absl.logging.ERROR)
 
@@ -153,8 +154,6 @@ class _captured_stderr_fd:
     """Redirect file descriptor 2 (C++ writes, not only sys.stderr) into a temporary file."""
 
     def __enter__(self) -> Self:
-        import tempfile
-
         self.replay = False
         sys.stderr.flush()
         self.file = tempfile.TemporaryFile()

@@ -129,7 +129,7 @@ def export(
 
     calibration = None
     if quantize == "int8":
-        from kbuilder.export_tflite import spec_samples
+        from kbuilder.export_tflite import spec_samples  # the training data pipeline, for int8 only
 
         calibration = [spec_samples(built.loaded, data_dir)[0]]
     return export_model(

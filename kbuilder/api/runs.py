@@ -128,7 +128,7 @@ def tune(
     if loaded.spec.train is None:
         raise UsageError(f"{path} has no train section: trials train the model (see README.md, 'Training')")
     before_keras(backend)
-    # Optuna and the trials' training (Keras) load here, after the spec validated.
+    # Optuna and the trials' training (Keras) load here, only after the spec validated.
     from kbuilder.experiments.tune_report import write_report
     from kbuilder.experiments.tune_run import Progress, run_study, target_of
     from kbuilder.experiments.tune_study import TuneConfig, default_study_dir, open_study, shown_url

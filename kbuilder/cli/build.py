@@ -21,6 +21,7 @@ from kbuilder.cli.common import (
 )
 from kbuilder.cli.output import Output, error_payload
 from kbuilder.errors import SpecError
+from kbuilder.zoo import spec_path
 
 
 def render(built: Any, fmt: str) -> tuple[dict, str]:
@@ -77,7 +78,7 @@ def register(app: typer.Typer) -> None:
         apply_max_params(max_params)
         fmt = pick_format(fmt, json_out)
         try:
-            built = kb.build(spec, overrides or ())
+            built = kb.build(spec_path(spec), overrides or ())
         except SpecError as exc:
             if getattr(exc, "partial", None) is None:
                 raise

@@ -25,6 +25,7 @@ from kbuilder.cli.common import (
 )
 from kbuilder.cli.output import Output
 from kbuilder.errors import EXIT_CHECK_FAILED, EXIT_OK, CheckFailed
+from kbuilder.zoo import spec_path
 
 
 @dataclass
@@ -48,7 +49,7 @@ class SpecCheck:
 def check_spec(spec: str, overrides: list[str], fmt: str) -> SpecCheck:
     """Build one spec and compare it with its `expect`; an error is recorded, not raised."""
     try:
-        built = kb.build(spec, overrides)  # a bad spec is refused before Keras loads
+        built = kb.build(spec_path(spec), overrides)  # a bad spec is refused before Keras loads
     except Exception as exc:  # noqa: BLE001  (reported in this spec's result; the others still run)
         data, text = render_partial(exc, fmt)
         return SpecCheck(spec, {"spec": spec, **data}, text, error=exc)

@@ -9,6 +9,7 @@ import typer
 import kbuilder.api as kb
 from kbuilder.cli.common import TEXT_FORMATS, JsonOpt, SetOpt, SpecArg, format_option, pick_format
 from kbuilder.cli.output import Output
+from kbuilder.zoo import spec_path
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
         blocks as labelled groups; --collapse / --depth fold blocks into single boxes."""
         json_mode = pick_format(fmt, json_out, TEXT_FORMATS) == "json"
         result = kb.diagram(
-            spec,
+            spec_path(spec),
             output,
             collapse=collapse,
             depth=depth,

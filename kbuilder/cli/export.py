@@ -21,6 +21,7 @@ from kbuilder.cli.common import (
 )
 from kbuilder.cli.output import Output
 from kbuilder.errors import UsageError, did_you_mean
+from kbuilder.zoo import spec_path
 
 EXTRA_FORMATS = ("onnx", "tflite")
 # Names accepted for the pair that is always written, so `--to savedmodel,keras,onnx` reads naturally.
@@ -85,7 +86,7 @@ def register(app: typer.Typer) -> None:
         if quantize != "none" and "tflite" not in chosen:
             raise UsageError(f"--quantize {quantize} applies to the TFLite file: add --to tflite")
         path = kb.export(
-            spec,
+            spec_path(spec),
             directory,
             verify=not no_verify,
             formats=chosen,

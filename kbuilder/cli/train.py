@@ -31,6 +31,7 @@ from kbuilder.cli.common import (
     pick_format,
 )
 from kbuilder.cli.output import Output
+from kbuilder.zoo import spec_path
 
 
 def command_overrides(
@@ -101,7 +102,7 @@ def register(app: typer.Typer) -> None:
             process_id=process_id,
         )
         result = kb.train(
-            spec,
+            None if spec is None else spec_path(spec),
             [*(overrides or ()), *extra],
             data_dir=data_dir,
             out=out,

@@ -27,6 +27,7 @@ from kbuilder.cli.common import (
 )
 from kbuilder.cli.output import Output
 from kbuilder.errors import UsageError
+from kbuilder.zoo import spec_path
 
 
 def _summary_text(summary: dict, search, fmt: str) -> str:
@@ -120,7 +121,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError("give a SPEC file with a search section (or --report STUDY_FOLDER)")
         else:
             result = kb.tune(
-                spec,
+                spec_path(spec),
                 [*(overrides or ()), *epochs_override(epochs)],
                 trials=trials,
                 workers=workers,

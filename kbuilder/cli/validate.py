@@ -7,6 +7,7 @@ import typer
 import kbuilder.api as kb
 from kbuilder.cli.common import TEXT_FORMATS, JsonOpt, SetOpt, SpecsArg, format_option, pick_format
 from kbuilder.cli.output import Output
+from kbuilder.zoo import spec_path
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +22,7 @@ def register(app: typer.Typer) -> None:
         json_mode = pick_format(fmt, json_out, TEXT_FORMATS) == "json"
         results, warnings = [], []
         for spec in specs:
-            graph = kb.validate(spec, overrides or ())
+            graph = kb.validate(spec_path(spec), overrides or ())
             lines = [str(w) for w in graph.warnings]
             results.append(
                 {"spec": spec, "name": graph.name, "layers": len(graph.nodes), "ok": True, "warnings": lines}
