@@ -186,9 +186,7 @@ def test_a_layer_a_format_cannot_carry_is_refused_and_the_previous_export_kept(t
 
 
 def test_unknown_format_is_a_usage_error(tmp_path, capsys):
-    assert (
-        main(["export", str(SPECS / "xor_mlp.yaml"), str(tmp_path / "e"), "--to", "onxx", "--json"]) == 2
-    )
+    assert main(["export", str(SPECS / "xor_mlp.yaml"), str(tmp_path / "e"), "--to", "onxx", "--json"]) == 2
     error = json.loads(capsys.readouterr().out)
     assert (
         "unknown export format 'onxx'" in error["problems"][0]
