@@ -33,7 +33,7 @@ def build(spec: SpecSource, overrides: Sequence[str] = (), max_params: int | Non
     Example: `kb.build("lenet5_modern").model.summary()`"""
     loaded = validated(spec, overrides, shapes=False)
     before_keras()
-    from kbuilder.build import build as build_loaded  # imports Keras: only after validation
+    from kbuilder.build import build as build_loaded  # imports Keras: only once the spec validated
 
     return build_loaded(loaded, max_params)
 
@@ -52,29 +52,31 @@ def report(model: Any) -> Report:
     """The figures of a built model (or spec): rows per layer, totals, MACs.
 
     Example: `kb.report("lenet5").params`"""
-    from kbuilder.report import make_report  # imports Keras: only after validation
+    built = _built(model)
+    from kbuilder.report import make_report  # may import Keras: only once the spec validated
 
-    return make_report(_built(model))
+    return make_report(built)
 
 
 def table(model: Any, fmt: str = "plain") -> str:
     """The layer table as text: `fmt` is plain, rich, markdown, json or csv.
 
     Example: `print(kb.table("lenet5", "markdown"))`"""
-    from kbuilder.report import RENDERERS  # imports Keras: only after validation
+    rep = report(model)
+    from kbuilder.report import RENDERERS  # may import Keras: only once the spec validated
 
     if fmt not in RENDERERS:
         raise UsageError(f"unknown table format '{fmt}'; choose one of {', '.join(RENDERERS)}")
-    return RENDERERS[fmt](report(model))
+    return RENDERERS[fmt](rep)
 
 
 def differences(model: Any, rep: Report | None = None) -> list[str]:
     """How the built model differs from the spec's `expect` (empty when it matches).
 
     Example: `kb.differences(kb.build("lenet5"))` -> `[]`"""
-    from kbuilder.report import compare  # imports Keras: only after validation
-
     built = _built(model)
+    from kbuilder.report import compare  # may import Keras: only once the spec validated
+
     return compare(rep or report(built), built.loaded.spec.expect, built.graph.aliases)
 
 
@@ -125,7 +127,7 @@ def export(
     if quantize not in ("none", "float16", "int8"):
         raise UsageError(f"unknown quantization '{quantize}'; choose none, float16 or int8")
     built = _built(model, overrides, shapes=True)
-    from kbuilder.export import export_model  # imports Keras: only after validation
+    from kbuilder.export import export_model  # imports Keras: only once the spec validated
 
     calibration = None
     if quantize == "int8":

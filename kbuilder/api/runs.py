@@ -24,12 +24,14 @@ if TYPE_CHECKING:
     from kbuilder.train.runner import TrainResult
 
 
-def _train_source(spec: SpecSource | None, resume: str | Path | None, out: str | Path | None):
+def _train_source(
+    spec: SpecSource | None, resume: str | Path | None, out: str | Path | None
+) -> tuple[SpecSource, Path | None]:
     """(spec, run directory): `resume` reads the run's own resolved spec and writes back into it."""
     if resume is None:
         if spec is None:
             raise UsageError("give a SPEC file (or --resume RUN_DIR to continue an interrupted run)")
-        return spec, out
+        return spec, None if out is None else Path(out)
     from kbuilder.train.rundir import SPEC_FILE  # the train package may import Keras at its top
 
     if out is not None and Path(out).resolve() != Path(resume).resolve():
@@ -162,7 +164,9 @@ def tune(
     return TuneResult(summary, search)
 
 
-def _open_for_report(folder: Path, storage: str | None, study_name: str | None):
+def _open_for_report(
+    folder: Path, storage: str | None, study_name: str | None
+) -> tuple[Any, SearchSpec, str]:
     """The finished study in `folder` (or `storage`), its search section and its shown URL."""
     import optuna  # Optuna loads only for tune
 
