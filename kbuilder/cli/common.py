@@ -47,7 +47,7 @@ MaxParamsOpt = typer.Option(
 
 def format_option(choices: Sequence[str]) -> Any:
     """`--format`/`-f`, listing what this command can print (checked by pick_format)."""
-    default = "rich on a terminal, plain when piped" if "rich" in choices else "text"
+    default = "rich on a terminal, plain when piped" if "markdown" in choices else "text"
     return typer.Option(None, "--format", "-f", help=f"Output: {', '.join(choices)} (default: {default}).")
 
 
@@ -58,7 +58,7 @@ def pick_format(fmt: str | None, json_out: bool = False, choices: Sequence[str] 
             raise UsageError(f"--json means --format json; give one of them, not --format {fmt} too")
         return "json"
     if fmt is None:
-        return "rich" if sys.stdout.isatty() and "rich" in choices else "plain"
+        return "rich" if sys.stdout.isatty() and "markdown" in choices else "plain"  # tables only
     if fmt not in choices:
         raise UsageError(
             f"unknown format '{fmt}'{did_you_mean(fmt, choices)}; choose one of {', '.join(choices)}"
