@@ -37,7 +37,8 @@ DataDirOpt = typer.Option(
     "--data-dir",
     help="Folder searched first for the Keras data sets' <name>.npz (also KBUILDER_DATA_DIR).",
 )
-EpochsOpt = typer.Option(None, "--epochs", min=1, help="Shorthand for --set train.epochs=N.")
+# Checked as the override it stands for, like the spec file's own value (located, JSON with --json).
+EpochsOpt = typer.Option(None, "--epochs", help="Shorthand for --set train.epochs=N.")
 MaxParamsOpt = typer.Option(
     None,
     "--max-params",
