@@ -5,11 +5,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import tempfile
+from typing import Self, get_args
 
-from kbuilder.errors import UsageError
+from kbuilder.errors import UsageError, did_you_mean
+from kbuilder.spec.train import BackendName
 
-BACKENDS = ("tensorflow", "jax", "torch")
-DEFAULT_BACKEND = "tensorflow"
+# The one list of Keras backends, read from the spec's `train.backend` type: every `--backend`
+# option and select_backend take it from here.
+BACKENDS: tuple[BackendName, ...] = get_args(BackendName)
+DEFAULT_BACKEND: BackendName = "tensorflow"
 # The package each backend needs, for the error message when it is missing.
 _BACKEND_PACKAGE = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
@@ -18,9 +23,18 @@ def active_backend() -> str | None:
     """The backend Keras runs on if it is already imported, else None."""
     if "keras" not in sys.modules:
         return None
-    import keras
+    import keras  # imported already (checked above): this only names it
 
     return keras.backend.backend()
+
+
+def check_backend(name: str) -> BackendName:
+    """`name` if it is a Keras backend kbuilder runs on; UsageError (with a suggestion) otherwise."""
+    if name not in BACKENDS:
+        raise UsageError(
+            f"unknown backend '{name}'{did_you_mean(name, BACKENDS)}; choose one of {', '.join(BACKENDS)}"
+        )
+    return name
 
 
 def select_backend(name: str | None) -> str:
@@ -29,13 +43,7 @@ def select_backend(name: str | None) -> str:
     Returns the backend in force. Raises UsageError for an unknown or missing backend, or
     when Keras was already imported with another one (it cannot switch in one process).
     """
-    chosen = name or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
-    if chosen not in BACKENDS:
-        from kbuilder.errors import did_you_mean
-
-        raise UsageError(
-            f"unknown backend '{chosen}'{did_you_mean(chosen, BACKENDS)}; choose one of {', '.join(BACKENDS)}"
-        )
+    chosen = check_backend(name or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND)
     running = active_backend()
     if running is not None:
         if running != chosen:
@@ -52,6 +60,24 @@ def select_backend(name: str | None) -> str:
     if chosen == "tensorflow":
         prefer_onednn()
     return chosen
+
+
+# Set by the CLI: TensorFlow's start-up log lines are noise in a command's output. A library
+# leaves the process's logging as it is unless its user asks too.
+_quiet_startup = False
+
+
+def keep_startup_quiet(enabled: bool = True) -> None:
+    """Hide TensorFlow's start-up log lines when kbuilder imports it (see quiet_tensorflow_startup)."""
+    global _quiet_startup
+    _quiet_startup = enabled
+
+
+def before_keras(backend: str | None = None) -> None:
+    """Called by kbuilder.api once a spec has validated, just before Keras is first imported;
+    `backend` is the one the work will run on when it is not KERAS_BACKEND's."""
+    if _quiet_startup:
+        quiet_tensorflow_startup(backend)
 
 
 def prefer_onednn() -> None:
@@ -115,11 +141,11 @@ def quiet_tensorflow_startup(backend: str | None = None) -> None:
     prefer_onednn()  # read at import, as select_backend would have set it
     with _captured_stderr_fd() as captured:
         try:
-            import tensorflow  # noqa: F401
+            import tensorflow  # noqa: F401  (the point: imported here, its start-up lines captured)
         except BaseException:
             captured.replay = True
             raise
-    import absl.logging
+    import absl.logging  # comes with TensorFlow, imported just above
 
     absl.logging.set_verbosity(absl.logging.ERROR)
 
@@ -127,9 +153,7 @@ def quiet_tensorflow_startup(backend: str | None = None) -> None:
 class _captured_stderr_fd:
     """Redirect file descriptor 2 (C++ writes, not only sys.stderr) into a temporary file."""
 
-    def __enter__(self) -> _captured_stderr_fd:
-        import tempfile
-
+    def __enter__(self) -> Self:
         self.replay = False
         sys.stderr.flush()
         self.file = tempfile.TemporaryFile()

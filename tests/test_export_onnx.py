@@ -1,4 +1,4 @@
-"""`kbuilder export --format onnx` (and tflite where one export covers both): the ONNX file, run with onnxruntime, gives the in-memory
+"""`kbuilder export --to onnx` (and tflite where one export covers both): the ONNX file, run with onnxruntime, gives the in-memory
 model's outputs at two batch sizes within the export tolerance, custom layers and grouped
 convolutions (lowered to split / convolve / concatenate) included; a layer ONNX cannot
 carry is refused without writing anything."""
@@ -103,7 +103,7 @@ def test_lenet5_custom_layers_reach_onnx_and_tflite_through_the_cli(tmp_path, ca
     """LeNet-5 has four custom layers: C3's connection table, trainable subsampling, scaled
     tanh and the RBF output (in the hundreds: the relative tolerance at work)."""
     out = tmp_path / "lenet5"
-    assert main(["export", str(SPECS / "lenet5.yaml"), str(out), "--format", "onnx,tflite", "--json"]) == 0
+    assert main(["export", str(SPECS / "lenet5.yaml"), str(out), "--to", "onnx,tflite", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["files"] == [
         "manifest.json",
         "model.keras",
@@ -188,9 +188,7 @@ def test_a_layer_a_format_cannot_carry_is_refused_and_the_previous_export_kept(t
 
 
 def test_unknown_format_is_a_usage_error(tmp_path, capsys):
-    assert (
-        main(["export", str(SPECS / "xor_mlp.yaml"), str(tmp_path / "e"), "--format", "onxx", "--json"]) == 2
-    )
+    assert main(["export", str(SPECS / "xor_mlp.yaml"), str(tmp_path / "e"), "--to", "onxx", "--json"]) == 2
     error = json.loads(capsys.readouterr().out)
     assert (
         "unknown export format 'onxx'" in error["problems"][0]

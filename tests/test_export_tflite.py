@@ -1,4 +1,4 @@
-"""`kbuilder export --format tflite [--quantize float16|int8]`: the LiteRT file, run with
+"""`kbuilder export --to tflite [--quantize float16|int8]`: the LiteRT file, run with
 ai-edge-litert, gives the model's outputs (quantized: finite, right shapes, figures in the
 manifest); int8 is calibrated on the spec's train.data. Float32 TFLite files and the refusal
 of a layer TFLite cannot carry are tested with ONNX in test_export_onnx.py (one conversion each)."""
@@ -26,7 +26,7 @@ def test_lenet5_float16_through_the_cli(tmp_path, capsys):
     """Float32 TFLite files are checked with ONNX in test_export_onnx (one conversion)."""
     half = tmp_path / "f16"
     assert (
-        main(["export", str(SPECS / "lenet5.yaml"), str(half), "--format", "tflite", "--quantize", "float16"])
+        main(["export", str(SPECS / "lenet5.yaml"), str(half), "--to", "tflite", "--quantize", "float16"])
         == 0
     )
     manifest = json.loads((half / "manifest.json").read_text())
@@ -46,7 +46,7 @@ def test_int8_is_calibrated_on_the_specs_training_data(tmp_path, capsys):
             "export",
             str(SPECS / "lenet5_modern.yaml"),
             str(out),
-            "--format",
+            "--to",
             "tflite",
             "--quantize",
             "int8",
@@ -63,14 +63,14 @@ def test_int8_is_calibrated_on_the_specs_training_data(tmp_path, capsys):
 
 def test_quantize_needs_tflite_and_int8_needs_training_data(tmp_path, capsys):
     assert main(["export", str(SPECS / "lenet5.yaml"), str(tmp_path / "a"), "--quantize", "int8"]) == 2
-    assert "add --format tflite" in capsys.readouterr().err
+    assert "add --to tflite" in capsys.readouterr().err
     assert (
         main(
             [
                 "export",
                 str(SPECS / "xor_mlp.yaml"),
                 str(tmp_path / "b"),
-                "--format",
+                "--to",
                 "tflite",
                 "--quantize",
                 "int4",

@@ -8,11 +8,13 @@ KBUILDER_DEBUG=1.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 import typer
 
+import kbuilder
+from kbuilder.backend import keep_startup_quiet
+from kbuilder.cli.common import DebugOpt, with_debug_option
 from kbuilder.cli.output import reports_errors
 
 COMMAND_MODULES = (
@@ -38,18 +40,28 @@ app = typer.Typer(
 )
 
 
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"kbuilder {kbuilder.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks (also KBUILDER_DEBUG=1)."),
+    debug: bool = DebugOpt,
+    version: bool = typer.Option(
+        False, "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
-    if debug:
-        os.environ["KBUILDER_DEBUG"] = "1"
+    # TensorFlow's start-up log lines are noise in a command's output (kept with --debug).
+    keep_startup_quiet()
 
 
 for _module in COMMAND_MODULES:
     importlib.import_module(f"kbuilder.cli.{_module}").register(app)
 for _command in app.registered_commands:
-    _command.callback = reports_errors(_command.callback)
+    if _command.callback is not None:
+        _command.callback = reports_errors(with_debug_option(_command.callback))
 
 
 def main(argv: list[str] | None = None) -> int:

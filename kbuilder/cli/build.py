@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
+import kbuilder.api as kb
 from kbuilder.cli.common import (
-    FormatOpt,
+    TABLE_FORMATS,
+    JsonOpt,
     MaxParamsOpt,
     SetOpt,
+    SpecArg,
     apply_max_params,
+    format_option,
     pick_format,
-    quiet_tensorflow,
 )
 from kbuilder.cli.output import Output, error_payload
+from kbuilder.errors import SpecError
 from kbuilder.zoo import spec_path
 
 
-def render(built, fmt: str) -> tuple[dict, str]:
-    from kbuilder.api import report
-    from kbuilder.report import RENDERERS
+def render(built: Any, fmt: str) -> tuple[dict, str]:
+    """The report of a built model as JSON data and as text in `fmt`."""
+    from kbuilder.report import RENDERERS  # Keras is loaded already: the model was built
 
-    rep = report(built)
+    rep = kb.report(built)
     return rep.as_json(), RENDERERS[fmt](rep)
 
 
@@ -33,10 +39,9 @@ def render_partial(exc: BaseException, fmt: str) -> tuple[dict, str]:
     partial = getattr(exc, "partial", None)
     if partial is None:
         return data, ""
-    from kbuilder.api import report
-    from kbuilder.report import RENDERERS
+    from kbuilder.report import RENDERERS  # Keras is loaded already: part of the model was built
 
-    rep = report(partial)
+    rep = kb.report(partial)
     rep.name = f"{rep.name} (built up to the failing layer)"
     rep.output_shape = rep.rows[-1].output_shape  # the last layer built, not a list of every one
     data["layers_built"] = rep.as_json()["layers"]
@@ -51,8 +56,6 @@ def fail_with_partial(exc: BaseException, fmt: str) -> None:
         output.error_document(exc, data)
     else:
         if text:
-            import sys
-
             sys.stdout.write(text)
             sys.stdout.flush()
         output.error(
@@ -64,29 +67,25 @@ def fail_with_partial(exc: BaseException, fmt: str) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     def build(
-        spec: str = typer.Argument(..., help="Spec file (YAML) or bundled spec name."),
+        spec: str = SpecArg,
         overrides: list[str] | None = SetOpt,
-        fmt: str | None = FormatOpt,
+        fmt: str | None = format_option(TABLE_FORMATS),
+        json_out: bool = JsonOpt,
         max_params: str | None = MaxParamsOpt,
         export: Path | None = typer.Option(None, "--export", help="Also export SavedModel + .keras to DIR."),
     ) -> None:
         """Build the model and print one row per layer with totals."""
         apply_max_params(max_params)
-        fmt = pick_format(fmt)
-        quiet_tensorflow()
-        from kbuilder.api import build as build_spec
-        from kbuilder.api import export as export_built
-        from kbuilder.errors import SpecError
-
+        fmt = pick_format(fmt, json_out)
         try:
-            built = build_spec(spec_path(spec), overrides or ())
+            built = kb.build(spec_path(spec), overrides or ())
         except SpecError as exc:
             if getattr(exc, "partial", None) is None:
                 raise
             fail_with_partial(exc, fmt)
         data, text = render(built, fmt)
         if export is not None:
-            path = export_built(built, export)
+            path = kb.export(built, export)
             data["export"] = str(path)
             text += f"exported to {path}\n"
         Output(fmt == "json").result(data, text, built.graph.warnings)

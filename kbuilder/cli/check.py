@@ -11,8 +11,18 @@ from dataclasses import dataclass, field
 
 import typer
 
+import kbuilder.api as kb
 from kbuilder.cli.build import render, render_partial
-from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow
+from kbuilder.cli.common import (
+    TABLE_FORMATS,
+    JsonOpt,
+    MaxParamsOpt,
+    SetOpt,
+    SpecsArg,
+    apply_max_params,
+    format_option,
+    pick_format,
+)
 from kbuilder.cli.output import Output
 from kbuilder.errors import EXIT_CHECK_FAILED, EXIT_OK, CheckFailed
 from kbuilder.zoo import spec_path
@@ -38,15 +48,13 @@ class SpecCheck:
 
 def check_spec(spec: str, overrides: list[str], fmt: str) -> SpecCheck:
     """Build one spec and compare it with its `expect`; an error is recorded, not raised."""
-    from kbuilder.api import build, differences
-
     try:
-        built = build(spec_path(spec), overrides)
+        built = kb.build(spec_path(spec), overrides)  # a bad spec is refused before Keras loads
     except Exception as exc:  # noqa: BLE001  (reported in this spec's result; the others still run)
         data, text = render_partial(exc, fmt)
         return SpecCheck(spec, {"spec": spec, **data}, text, error=exc)
     data, text = render(built, fmt)
-    diffs = differences(built)
+    diffs = kb.differences(built)
     if built.loaded.spec.expect is None:
         note = "no `expect` section: nothing to check"
     else:
@@ -68,21 +76,18 @@ def _json_document(results: list[SpecCheck], code: int) -> dict:
     return {"ok": code == EXIT_OK, "exit_code": code, "specs": [r.data for r in results]}
 
 
-from kbuilder.cli.common import MaxParamsOpt, apply_max_params
-
-
 def register(app: typer.Typer) -> None:
     @app.command()
     def check(
-        specs: list[str] = typer.Argument(..., help="Spec files (or bundled names) to check."),
+        specs: list[str] = SpecsArg,
         overrides: list[str] | None = SetOpt,
-        fmt: str | None = FormatOpt,
+        fmt: str | None = format_option(TABLE_FORMATS),
+        json_out: bool = JsonOpt,
         max_params: str | None = MaxParamsOpt,
     ) -> None:
         """Build each spec, print its figures and compare them with `expect`."""
         apply_max_params(max_params)
-        fmt = pick_format(fmt)
-        quiet_tensorflow()
+        fmt = pick_format(fmt, json_out)
         results = [check_spec(spec, list(overrides or ()), fmt) for spec in specs]
         code = max(r.exit_code for r in results)
         output = Output(fmt == "json")

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import typer
 
-from kbuilder.cli.common import FormatOpt, pick_format
+import kbuilder.api as kb
+from kbuilder.cli.common import TABLE_FORMATS, JsonOpt, format_option, pick_format
+from kbuilder.cli.output import Output
 
 
 def register(app: typer.Typer) -> None:
@@ -22,15 +24,17 @@ def register(app: typer.Typer) -> None:
         figure: Path | None = typer.Option(
             None, "--output", "-o", help="Write the overlaid learning curves to this PNG file."
         ),
-        fmt: str | None = FormatOpt,
+        fmt: str | None = format_option(TABLE_FORMATS),
+        json_out: bool = JsonOpt,
     ) -> None:
         """One table of the settings that differ and the final figures; learning curves overlaid in one PNG."""
-        fmt = pick_format(fmt)
-        from kbuilder.experiments.compare import as_json, compare_runs, plot_curves, table_rows
+        fmt = pick_format(fmt, json_out)
+        comparison = kb.compare(runs, figure)
+        # Formatting helpers of the experiments package, loaded already by kb.compare.
+        from kbuilder.experiments.compare import as_json, table_rows
         from kbuilder.experiments.tables import render_table
 
-        comparison = compare_runs(runs)
-        written = str(plot_curves(comparison, figure)) if figure is not None else None
+        written = str(figure) if figure is not None else None
         headers, rows = table_rows(comparison)
         notes = [] if comparison.settings else ["the runs' resolved specs are identical"]
         if written:
@@ -42,6 +46,4 @@ def register(app: typer.Typer) -> None:
             fmt,
             notes=notes,
         )
-        from kbuilder.cli.output import Output
-
         Output(fmt == "json").result(as_json(comparison, written), text)

@@ -6,18 +6,16 @@ from pathlib import Path
 
 import typer
 
-from kbuilder.cli.common import SetOpt, quiet_tensorflow
+import kbuilder.api as kb
+from kbuilder.cli.common import TEXT_FORMATS, JsonOpt, SetOpt, SpecArg, format_option, pick_format
 from kbuilder.cli.output import Output
-from kbuilder.errors import UsageError, did_you_mean
 from kbuilder.zoo import spec_path
-
-TEXT_FORMATS = ("text", "plain", "rich", "json")  # plain and rich as in the other commands
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def diagram(
-        spec: str = typer.Argument(..., help="Spec file (YAML) or bundled spec name."),
+        spec: str = SpecArg,
         output: Path | None = typer.Option(
             None,
             "--output",
@@ -42,21 +40,20 @@ def register(app: typer.Typer) -> None:
             False, "--no-shapes", help="Do not build the model (no Keras): faster, no output shapes."
         ),
         overrides: list[str] | None = SetOpt,
-        fmt: str | None = typer.Option(None, "--format", "-f", help="What to print: text (default) or json."),
+        fmt: str | None = format_option(TEXT_FORMATS),
+        json_out: bool = JsonOpt,
     ) -> None:
         """Draw one box per layer (name, kind, output shape), an arrow per connection and
         blocks as labelled groups; --collapse / --depth fold blocks into single boxes."""
-        if fmt is not None and fmt not in TEXT_FORMATS:
-            raise UsageError(f"unknown format '{fmt}'{did_you_mean(fmt, TEXT_FORMATS)}; choose text or json")
-        json_mode = fmt == "json"
-        if not no_shapes:
-            quiet_tensorflow()
-        from kbuilder.api import load
-        from kbuilder.diagram.draw import draw
-
-        loaded = load(spec_path(spec), overrides or ())
-        result, dot_text = draw(
-            loaded, output, collapse=collapse, depth=depth, shapes=not no_shapes, fold=fold or ()
+        json_mode = pick_format(fmt, json_out, TEXT_FORMATS) == "json"
+        result = kb.diagram(
+            spec_path(spec),
+            output,
+            collapse=collapse,
+            depth=depth,
+            shapes=not no_shapes,
+            fold=fold or (),
+            overrides=overrides or (),
         )
         counts = result.counts()
         data = {
@@ -67,6 +64,9 @@ def register(app: typer.Typer) -> None:
             **counts,
         }
         if output is None:
+            from kbuilder.diagram.dot import to_dot  # the diagram package loads with kb.diagram
+
+            dot_text = to_dot(result)
             data["dot"] = dot_text
             Output(json_mode).result(data, dot_text)
             return

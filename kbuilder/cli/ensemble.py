@@ -11,14 +11,24 @@ from pathlib import Path
 
 import typer
 
-from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow
-from kbuilder.errors import UsageError
-
-BACKEND_CHOICES = ("tensorflow", "jax", "torch")
+import kbuilder.api as kb
+from kbuilder.cli.common import (
+    TABLE_FORMATS,
+    BackendOpt,
+    DataDirOpt,
+    EpochsOpt,
+    JsonOpt,
+    SetOpt,
+    checked_backend,
+    epochs_override,
+    format_option,
+    pick_format,
+)
+from kbuilder.cli.output import Output
 
 
 def summary(metrics: dict, directory: Path, fmt: str) -> str:
-    from kbuilder.experiments.tables import render_table
+    from kbuilder.experiments.tables import render_table  # loaded with the ensemble run
 
     chosen = metrics["combine"]
     rows = [
@@ -30,8 +40,10 @@ def summary(metrics: dict, directory: Path, fmt: str) -> str:
         rows.append([label, None, None, figures["test_accuracy"], figures["test_loss"]])
     notes = [
         f"ensemble directory: {directory}",
-        f"test samples: {metrics['test_samples']}; best member {metrics['best_member_test_accuracy']:.4f}, "
-        f"mean member {metrics['mean_member_test_accuracy']:.4f}, ensemble ({chosen}) {metrics['test_accuracy']:.4f}",
+        (
+            f"test samples: {metrics['test_samples']}; best member {metrics['best_member_test_accuracy']:.4f}, "
+            f"mean member {metrics['mean_member_test_accuracy']:.4f}, ensemble ({chosen}) {metrics['test_accuracy']:.4f}"
+        ),
         f"export: {metrics['export']}",
     ]
     return render_table(
@@ -63,53 +75,34 @@ def register(app: typer.Typer) -> None:
             help="average (mean of probabilities) or vote (majority of predicted classes).",
         ),
         overrides: list[str] | None = SetOpt,
-        epochs: int | None = typer.Option(None, "--epochs", help="Shorthand for --set train.epochs=N."),
-        data_dir: Path | None = typer.Option(
-            None,
-            "--data-dir",
-            help="Folder searched first for <name>.npz of the Keras data sets (also KBUILDER_DATA_DIR).",
-        ),
+        epochs: int | None = EpochsOpt,
+        data_dir: Path | None = DataDirOpt,
         out: Path | None = typer.Option(
             None,
             "--out",
             "-o",
             help="Ensemble directory (default runs/<name>-ensemble-<timestamp>); an unfinished one continues.",
         ),
-        backend: str | None = typer.Option(
-            None, "--backend", help="Keras backend: tensorflow (default), jax or torch."
-        ),
+        backend: str | None = BackendOpt,
         no_export: bool = typer.Option(False, "--no-export", help="Skip exporting the combined model."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch output while members train."),
-        fmt: str | None = FormatOpt,
+        fmt: str | None = format_option(TABLE_FORMATS),
+        json_out: bool = JsonOpt,
     ) -> None:
         """Train or collect the members, report every member and the ensemble, export one averaging model."""
-        fmt = pick_format(fmt)
-        if backend is not None and backend not in BACKEND_CHOICES:
-            from kbuilder.errors import did_you_mean
-
-            raise UsageError(
-                f"unknown backend '{backend}'{did_you_mean(backend, BACKEND_CHOICES)}; choose one of {', '.join(BACKEND_CHOICES)}"
-            )
-        quiet_tensorflow(backend)
-        from kbuilder.experiments.ensemble import EnsembleOptions, run_ensemble
-
-        extra = [f"train.epochs={epochs}"] if epochs is not None else []
-        result = run_ensemble(
-            EnsembleOptions(
-                sources=sources,
-                members=members,
-                bagging=bagging,
-                combine=method,
-                overrides=[*(overrides or ()), *extra],
-                data_dir=data_dir,
-                out=out,
-                backend=backend,
-                verbose=0 if (quiet or fmt == "json") else None,
-                export=not no_export,
-            )
+        fmt = pick_format(fmt, json_out)
+        result = kb.ensemble(
+            sources,
+            [*(overrides or ()), *epochs_override(epochs)],
+            members=members,
+            bagging=bagging,
+            combine=method,
+            data_dir=data_dir,
+            out=out,
+            backend=checked_backend(backend),
+            verbose=0 if (quiet or fmt == "json") else None,
+            export=not no_export,
         )
-        from kbuilder.cli.output import Output
-
         Output(fmt == "json").result(
             {"ok": True, "directory": str(result.directory), **result.metrics},
             summary(result.metrics, result.directory, fmt),

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 
-from kbuilder.cli.common import MaxParamsOpt, SetOpt, apply_max_params, quiet_tensorflow
+import kbuilder.api as kb
+from kbuilder.cli.common import (
+    TEXT_FORMATS,
+    DataDirOpt,
+    JsonOpt,
+    MaxParamsOpt,
+    SetOpt,
+    SpecArg,
+    apply_max_params,
+    format_option,
+    pick_format,
+)
 from kbuilder.cli.output import Output
-from kbuilder.errors import UsageError
+from kbuilder.errors import UsageError, did_you_mean
 from kbuilder.zoo import spec_path
 
 EXTRA_FORMATS = ("onnx", "tflite")
-# Names accepted for the pair that is always written, so `--format savedmodel,keras,onnx` reads naturally.
+# Names accepted for the pair that is always written, so `--to savedmodel,keras,onnx` reads naturally.
 ALWAYS_WRITTEN = {"savedmodel": "saved_model", "saved_model": "saved_model", "keras": "keras"}
+FILE_FORMATS = (*EXTRA_FORMATS, *ALWAYS_WRITTEN)
 
 
-def parse_formats(values: list[str]) -> list[str]:
-    """`--format onnx --format tflite` or `--format onnx,tflite` -> ["onnx", "tflite"]."""
-    from kbuilder.errors import did_you_mean
-
+def parse_file_formats(values: list[str]) -> list[str]:
+    """`--to onnx --to tflite` or `--to onnx,tflite` -> ["onnx", "tflite"]."""
     chosen: list[str] = []
     for value in values:
         for name in filter(None, (part.strip().lower() for part in value.split(","))):
@@ -35,16 +46,26 @@ def parse_formats(values: list[str]) -> list[str]:
     return chosen
 
 
+def output_format(fmt: str | None, json_out: bool) -> str:
+    """`--format` is the output's format; file formats are `--to`'s (it was `--format` once)."""
+    named = [part.strip().lower() for part in (fmt or "").split(",")]
+    if fmt is not None and all(name in FILE_FORMATS for name in named):
+        raise UsageError(
+            f"--format chooses the output ({', '.join(TEXT_FORMATS)}); name the files to write with --to {fmt}"
+        )
+    return pick_format(fmt, json_out, TEXT_FORMATS)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def export(
-        spec: str = typer.Argument(..., help="Spec file (YAML) or bundled spec name."),
+        spec: str = SpecArg,
         directory: Path = typer.Argument(..., help="Output directory (replaced atomically)."),
         overrides: list[str] | None = SetOpt,
-        formats: list[str] | None = typer.Option(
+        to: list[str] | None = typer.Option(
             None,
-            "--format",
-            "-f",
+            "--to",
+            "-t",
             help="Also write onnx and/or tflite (comma-separated or repeated); SavedModel + .keras always.",
         ),
         quantize: str = typer.Option(
@@ -52,37 +73,33 @@ def register(app: typer.Typer) -> None:
             "--quantize",
             help="TFLite post-training quantization: none, float16 or int8 (calibrated on the spec's train.data).",
         ),
-        data_dir: Path | None = typer.Option(
-            None,
-            "--data-dir",
-            help="Folder of the Keras data sets for int8 calibration (also KBUILDER_DATA_DIR).",
-        ),
+        data_dir: Path | None = DataDirOpt,
         no_verify: bool = typer.Option(False, "--no-verify", help="Skip reloading and comparing outputs."),
-        json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        fmt: str | None = format_option(TEXT_FORMATS),
+        json_out: bool = JsonOpt,
         max_params: str | None = MaxParamsOpt,
     ) -> None:
         """Export an (untrained) model built from SPEC; `kbuilder train` exports trained ones."""
+        json_mode = output_format(fmt, json_out) == "json"
         apply_max_params(max_params)
-        chosen = parse_formats(formats or [])
-        if quantize not in ("none", "float16", "int8"):
-            raise UsageError(f"unknown quantization '{quantize}'; choose none, float16 or int8")
+        chosen = parse_file_formats(to or [])
         if quantize != "none" and "tflite" not in chosen:
-            raise UsageError(f"--quantize {quantize} applies to the TFLite file: add --format tflite")
-        quiet_tensorflow()
-        from kbuilder.api import build
-        from kbuilder.api import export as export_built
-
-        built = build(spec_path(spec), overrides or ())
-        path = export_built(
-            built, directory, verify=not no_verify, formats=chosen, quantize=quantize, data_dir=data_dir
+            raise UsageError(f"--quantize {quantize} applies to the TFLite file: add --to tflite")
+        path = kb.export(
+            spec_path(spec),
+            directory,
+            verify=not no_verify,
+            formats=chosen,
+            quantize=quantize,
+            data_dir=data_dir,
+            overrides=overrides or (),
         )
-        import json
-
         files = sorted(str(p.relative_to(path)) for p in path.iterdir())
-        check = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("check")
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        check = manifest.get("check")
         worst = max((check or {}).get("tolerance_ratio", {}).values(), default=None)
         verified = "" if worst is None else f" (verified: worst output at {worst:.2g} of its tolerance)"
-        Output(json_out).result(
+        Output(json_mode).result(
             {"ok": True, "export": str(path), "files": files, "check": check},
-            f"exported {built.graph.name} to {path}: {', '.join(files)}{verified}\n",
+            f"exported {manifest['model']} to {path}: {', '.join(files)}{verified}\n",
         )

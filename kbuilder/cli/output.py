@@ -10,6 +10,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+import typer
+
 from kbuilder.errors import (
     EXIT_RUNTIME,
     BuildError,
@@ -120,7 +122,6 @@ class Output:
 
 def reports_errors(command):
     """Wrap a command: any error becomes a message (text or JSON) and an exit code."""
-    import typer
 
     @functools.wraps(command)
     def run(*args, **kwargs):

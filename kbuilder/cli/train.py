@@ -15,56 +15,42 @@ from pathlib import Path
 
 import typer
 
-from kbuilder.cli.common import MaxParamsOpt, SetOpt, apply_max_params, quiet_tensorflow
-from kbuilder.errors import UsageError
+import kbuilder.api as kb
+from kbuilder.cli.common import (
+    TEXT_FORMATS,
+    BackendOpt,
+    DataDirOpt,
+    EpochsOpt,
+    JsonOpt,
+    MaxParamsOpt,
+    SetOpt,
+    apply_max_params,
+    checked_backend,
+    epochs_override,
+    format_option,
+    pick_format,
+)
+from kbuilder.cli.output import Output
 from kbuilder.zoo import spec_path
-
-BACKEND_CHOICES = ("tensorflow", "jax", "torch")
 
 
 def command_overrides(
     *,
     epochs: int | None,
     batch_size: int | None,
-    backend: str | None,
     coordinator: str | None,
     num_processes: int | None,
     process_id: int | None,
 ) -> list[str]:
     """Command-line options become `--set` overrides, so they are validated like the file and
-    recorded in the run's resolved spec."""
+    recorded in the run's resolved spec (`--backend` too, by kb.train)."""
     pairs = [
-        ("train.epochs", epochs),
         ("train.batch_size", batch_size),
-        ("train.backend", backend),
         ("train.distribute.coordinator_address", coordinator),
         ("train.distribute.num_processes", num_processes),
         ("train.distribute.process_id", process_id),
     ]
-    return [f"{key}={value}" for key, value in pairs if value is not None]
-
-
-def resolve_spec_source(spec: str | None, resume: Path | None, out: Path | None) -> tuple[Path, Path | None]:
-    """(spec file, run directory): --resume reads the run's own resolved spec and writes back into it."""
-    if resume is None:
-        if spec is None:
-            raise UsageError("give a SPEC file (or --resume RUN_DIR to continue an interrupted run)")
-        return spec_path(spec), out
-    from kbuilder.storage.rundir import SPEC_FILE
-
-    if out is not None and Path(out).resolve() != Path(resume).resolve():
-        raise UsageError("--resume writes into the run directory it continues; leave out --out")
-    if Path(resume).is_file():
-        raise UsageError(
-            f"--resume takes the run directory of an interrupted run; {resume} is a file "
-            "(kbuilder never loads a model file to resume)"
-        )
-    saved = Path(resume) / SPEC_FILE
-    if not saved.is_file():
-        raise UsageError(f"{resume} is not a run directory (it has no {SPEC_FILE})")
-    if spec is not None and spec_path(spec).resolve() != saved.resolve():
-        raise UsageError(f"--resume uses the spec saved in {resume}; leave out SPEC (or pass {saved})")
-    return saved, Path(resume)
+    return [*epochs_override(epochs), *(f"{key}={value}" for key, value in pairs if value is not None)]
 
 
 def register(app: typer.Typer) -> None:
@@ -74,11 +60,7 @@ def register(app: typer.Typer) -> None:
             None, help="Spec file (YAML) with a train section, or a bundled spec name."
         ),
         overrides: list[str] | None = SetOpt,
-        data_dir: Path | None = typer.Option(
-            None,
-            "--data-dir",
-            help="Folder searched first for <name>.npz of the Keras data sets (also KBUILDER_DATA_DIR).",
-        ),
+        data_dir: Path | None = DataDirOpt,
         out: Path | None = typer.Option(
             None,
             "--out",
@@ -88,10 +70,8 @@ def register(app: typer.Typer) -> None:
         resume: Path | None = typer.Option(
             None, "--resume", help="Continue the interrupted run in this run directory."
         ),
-        backend: str | None = typer.Option(
-            None, "--backend", help="Keras backend: tensorflow (default), jax or torch."
-        ),
-        epochs: int | None = typer.Option(None, "--epochs", help="Shorthand for --set train.epochs=N."),
+        backend: str | None = BackendOpt,
+        epochs: int | None = EpochsOpt,
         batch_size: int | None = typer.Option(
             None, "--batch-size", help="Shorthand for --set train.batch_size=N."
         ),
@@ -106,50 +86,34 @@ def register(app: typer.Typer) -> None:
         ),
         no_export: bool = typer.Option(False, "--no-export", help="Skip the SavedModel export."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch output, only the summary."),
-        json_out: bool = typer.Option(False, "--json", help="Print metrics.json instead of the summary."),
+        fmt: str | None = format_option(TEXT_FORMATS),
+        json_out: bool = JsonOpt,
         max_params: str | None = MaxParamsOpt,
     ) -> None:
         """Train SPEC's model as its `train` section says; everything lands in a run directory."""
-        if backend is not None and backend not in BACKEND_CHOICES:
-            from kbuilder.errors import did_you_mean
-
-            raise UsageError(
-                f"unknown backend '{backend}'{did_you_mean(backend, BACKEND_CHOICES)}; choose one of {', '.join(BACKEND_CHOICES)}"
-            )
+        json_mode = pick_format(fmt, json_out, TEXT_FORMATS) == "json"
+        backend = checked_backend(backend)
         apply_max_params(max_params)
-        from kbuilder.spec import load_spec
-
-        spec_file, run_dir = resolve_spec_source(spec, resume, out)
         extra = command_overrides(
             epochs=epochs,
             batch_size=batch_size,
-            backend=backend,
             coordinator=coordinator,
             num_processes=num_processes,
             process_id=process_id,
         )
-        loaded = load_spec(spec_file, overrides=[*(overrides or ()), *extra])
-        from kbuilder.backend import select_backend
-
-        chosen = select_backend(backend or (loaded.spec.train.backend if loaded.spec.train else None))
-        quiet_tensorflow(chosen)
-        from kbuilder.train import TrainOptions
-        from kbuilder.train import train as run_training
-        from kbuilder.train.report import summary_lines
-
-        result = run_training(
-            loaded,
-            TrainOptions(
-                data_dir=data_dir,
-                out=run_dir,
-                backend=chosen,
-                verbose=0 if (quiet or json_out) else None,
-                export=not no_export,
-            ),
+        result = kb.train(
+            None if spec is None else spec_path(spec),
+            [*(overrides or ()), *extra],
+            data_dir=data_dir,
+            out=out,
+            resume=resume,
+            backend=backend,
+            verbose=0 if (quiet or json_mode) else None,
+            export=not no_export,
         )
-        from kbuilder.cli.output import Output
+        from kbuilder.train.report import summary_lines  # loaded with the training run
 
-        Output(json_out).result(
+        Output(json_mode).result(
             {"ok": True, "run_dir": str(result.run_dir), **result.metrics},
             "".join(line + "\n" for line in summary_lines(result)),
         )

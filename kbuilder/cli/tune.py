@@ -12,21 +12,35 @@ from pathlib import Path
 
 import typer
 
-from kbuilder.cli.common import FormatOpt, SetOpt, pick_format, quiet_tensorflow
+import kbuilder.api as kb
+from kbuilder.cli.common import (
+    TABLE_FORMATS,
+    BackendOpt,
+    DataDirOpt,
+    EpochsOpt,
+    JsonOpt,
+    SetOpt,
+    checked_backend,
+    epochs_override,
+    format_option,
+    pick_format,
+)
 from kbuilder.cli.output import Output
-from kbuilder.errors import RuntimeFailure, UsageError
+from kbuilder.errors import UsageError
 from kbuilder.zoo import spec_path
 
 
 def _summary_text(summary: dict, search, fmt: str) -> str:
-    from kbuilder.experiments.tune import render_table
+    from kbuilder.experiments.tune import render_table  # loaded with the study
 
     if fmt == "csv":
         return render_table(summary["trials"], search, "csv")
     text = render_table(summary["trials"], search, "markdown" if fmt == "markdown" else "plain")
     lines = [
-        f"study '{summary['study']}' in {summary['storage']}: {summary['counted']} of {summary['target']} trials "
-        f"({summary['complete']} complete, {summary['pruned']} pruned, {summary['failed']} failed)"
+        (
+            f"study '{summary['study']}' in {summary['storage']}: {summary['counted']} of {summary['target']} trials "
+            f"({summary['complete']} complete, {summary['pruned']} pruned, {summary['failed']} failed)"
+        )
     ]
     best = summary.get("best")
     if best:
@@ -77,15 +91,9 @@ def register(app: typer.Typer) -> None:
         report: Path | None = typer.Option(
             None, "--report", help="Only write and show the report of this study folder."
         ),
-        data_dir: Path | None = typer.Option(
-            None, "--data-dir", help="Folder searched first for the Keras data sets (also KBUILDER_DATA_DIR)."
-        ),
-        backend: str | None = typer.Option(
-            None, "--backend", help="Keras backend: tensorflow (default), jax or torch."
-        ),
-        epochs: int | None = typer.Option(
-            None, "--epochs", min=1, help="Shorthand for --set train.epochs=N."
-        ),
+        data_dir: Path | None = DataDirOpt,
+        backend: str | None = BackendOpt,
+        epochs: int | None = EpochsOpt,
         export: bool = typer.Option(
             False,
             "--export",
@@ -99,76 +107,34 @@ def register(app: typer.Typer) -> None:
             help="Seconds between a running trial's heartbeats; "
             "a trial silent for 3 beats is failed and retried.",
         ),
-        fmt: str | None = FormatOpt,
+        fmt: str | None = format_option(TABLE_FORMATS),
+        json_out: bool = JsonOpt,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per finished trial."),
     ) -> None:
         """Search the spec's `search` space: every trial is a run directory in the study folder."""
-        fmt = pick_format(fmt)
-        from kbuilder.experiments.tune import load_study_for_report, write_report
-        from kbuilder.storage.atomic import finite
-
+        fmt = pick_format(fmt, json_out)
         if report is not None:
             if spec is not None:
                 raise UsageError("--report reads a finished study; leave out SPEC")
-            found, search, shown = load_study_for_report(report, storage, study)
-            summary = write_report(found, search, Path(out or report), shown)
-            Output(fmt == "json").result(finite(summary), _summary_text(summary, search, fmt))
-            return
-        if spec is None:
+            result = kb.tune_report(report, storage=storage, study=study, out=out)
+        elif spec is None:
             raise UsageError("give a SPEC file with a search section (or --report STUDY_FOLDER)")
-        if backend is not None and backend not in ("tensorflow", "jax", "torch"):
-            from kbuilder.errors import did_you_mean
+        else:
+            result = kb.tune(
+                spec_path(spec),
+                [*(overrides or ()), *epochs_override(epochs)],
+                trials=trials,
+                workers=workers,
+                storage=storage,
+                study=study,
+                out=out,
+                data_dir=data_dir,
+                backend=checked_backend(backend),
+                export=export,
+                heartbeat=heartbeat,
+                progress=not quiet,
+            )
+        from kbuilder.storage.atomic import finite  # JSON without NaN; loaded with the study
 
-            raise UsageError(
-                f"unknown backend '{backend}'{did_you_mean(backend, ('tensorflow', 'jax', 'torch'))}"
-            )
-        quiet_tensorflow()
-        from kbuilder.experiments.tune import (
-            Progress,
-            TuneConfig,
-            default_study_dir,
-            open_study,
-            run_study,
-            shown_url,
-            target_of,
-        )
-        from kbuilder.spec import load_spec
-
-        path = spec_path(spec)
-        extra = [f"train.epochs={epochs}"] if epochs is not None else []
-        all_overrides = [*(overrides or ()), *extra]
-        loaded = load_spec(path, overrides=all_overrides)
-        if loaded.spec.search is None:
-            raise UsageError(f"{path} has no search section (see README.md, 'Hyperparameter search')")
-        if loaded.spec.train is None:
-            raise UsageError(
-                f"{path} has no train section: trials train the model (see README.md, 'Training')"
-            )
-        name = study or loaded.spec.name
-        study_dir = Path(out) if out is not None else default_study_dir(name)
-        config = TuneConfig(
-            spec_file=str(path.resolve()),
-            overrides=all_overrides,
-            study_name=name,
-            study_dir=str(study_dir),
-            storage=storage or "",
-            workers=workers,
-            trials=trials,
-            heartbeat=heartbeat,
-            export=export,
-            data_dir=str(data_dir) if data_dir else None,
-            backend=backend,
-        )
-        study_dir.mkdir(parents=True, exist_ok=True)
-        search = loaded.spec.search
-        progress = Progress(search, target_of(config, search), enabled=not quiet)
-        run_study(config, loaded, progress)
-        found = open_study(config, search, loaded.data)
-        summary = write_report(found, search, study_dir, shown_url(config.resolved_storage()))
-        if summary["complete"] == 0:
-            errors = [r["error"] for r in summary["trials"] if r.get("error")]
-            raise RuntimeFailure(
-                f"no trial of the study in {study_dir} completed"
-                + (f"; the first error: {errors[0]}" if errors else "")
-            )
-        Output(fmt == "json").result(finite({"ok": True, **summary}), _summary_text(summary, search, fmt))
+        data = finite(result.summary if report is not None else {"ok": True, **result.summary})
+        Output(fmt == "json").result(data, _summary_text(result.summary, result.search, fmt))

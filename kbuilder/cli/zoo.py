@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import typer
 
+import kbuilder.api as kb
+from kbuilder.cli.common import TEXT_FORMATS, JsonOpt, format_option, pick_format
 from kbuilder.cli.output import Output
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def zoo(json_out: bool = typer.Option(False, "--json", help="Print the list as JSON.")) -> None:
+    def zoo(fmt: str | None = format_option(TEXT_FORMATS), json_out: bool = JsonOpt) -> None:
         """List the bundled model specs (build one with `kbuilder build NAME`)."""
-        from kbuilder.zoo import zoo_entries
-
-        entries = zoo_entries()
+        json_mode = pick_format(fmt, json_out, TEXT_FORMATS) == "json"
+        entries = kb.zoo()
         width = max((len(e.path.stem) for e in entries), default=4)
         lines = [
             f"{e.path.stem:<{width}}  {format(e.params, ',') if e.params is not None else '?':>12} params  "
@@ -32,4 +33,4 @@ def register(app: typer.Typer) -> None:
                 for e in entries
             ]
         }
-        Output(json_out).result(data, "".join(lines))
+        Output(json_mode).result(data, "".join(lines))

@@ -1,0 +1,57 @@
+"""The Python API: one function per `kbuilder` command, shared by the CLI, scripts and notebooks.
+
+    import kbuilder.api as kb
+
+    built = kb.build("lenet5_modern")        # a path, a bundled name, YAML text or a dict
+    print(kb.table(built))                   # the layer table as text
+    kb.check(built)                          # raises CheckFailed when it differs from `expect`
+    kb.export(built, "out/lenet5", formats=["onnx"])
+    run = kb.train("mnist_mlp", ["train.epochs=1"], data_dir="datasets")   # .metrics, .run_dir
+
+Commands and functions: validate -> `validate` (and `load`), build -> `build`, `table`,
+`report`, check -> `check` (and `differences`), diagram -> `diagram`, export -> `export`
+(and `manifest`), train -> `train`, tune -> `tune` and `tune_report`, ensemble ->
+`ensemble`, compare -> `compare`, schema -> `schema`, zoo -> `zoo`.
+
+A spec is loaded and validated before Keras is imported, so a bad one is refused in a
+fraction of a second with located problems (`file:line:column: path: message`; a spec given
+as text is called `<string>`, a dict `<dict>`). Errors are kbuilder.errors types (SpecError,
+BuildError, CheckFailed, UsageError, DataError, RuntimeFailure).
+"""
+
+from kbuilder.api.loading import SpecSource, load, validate
+from kbuilder.api.models import (
+    build,
+    check,
+    diagram,
+    differences,
+    export,
+    manifest,
+    report,
+    schema,
+    table,
+    zoo,
+)
+from kbuilder.api.runs import TuneResult, compare, ensemble, train, tune, tune_report
+
+__all__ = [
+    "SpecSource",
+    "TuneResult",
+    "build",
+    "check",
+    "compare",
+    "diagram",
+    "differences",
+    "ensemble",
+    "export",
+    "load",
+    "manifest",
+    "report",
+    "schema",
+    "table",
+    "train",
+    "tune",
+    "tune_report",
+    "validate",
+    "zoo",
+]
