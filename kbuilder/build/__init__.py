@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kbuilder.build.budget import BuildBudget, out_of_memory
-from kbuilder.build.checks import merge_problem, shape_problem
+from kbuilder.graph.checks import merge_problem, shape_problem
 from kbuilder.build.registry import builder_for
 from kbuilder.errors import BuildError, Problem, SpecError
 from kbuilder.graph import Graph, expand

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kbuilder.build.checks import projection_stride
+from kbuilder.spec.figures import projection_stride
 from kbuilder.build.keras_args import convert, keras_class
 from kbuilder.build.registry import builds
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
 from kbuilder.graph.budget import ExpansionBudget, ExpansionTooLarge
@@ -22,6 +22,7 @@ from kbuilder.graph.unused import unused_parameters
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.diagnostics import spec_error_from_validation
 from kbuilder.spec.entry import EntryError, entry_kind, validate_entry
+from kbuilder.spec.layers.projection import ProjectionSpec
 from kbuilder.spec.loader import PathTuple
 from kbuilder.spec.registry import LAYER_KINDS, LayerSpec
 
@@ -360,16 +361,6 @@ def _mentions_in_when(raw: Any) -> bool:
     return isinstance(args, dict) and mentions({"when": args.get("when")}, IN_CHANNELS, frozenset())
 
 
-class ProjectionSpec(LayerSpec):
-    """1x1 convolution whose filters and stride match another tensor (residual shortcut)."""
-
-    use_bias: bool = Field(True, description="Whether the 1x1 convolution adds a bias.")
-
-    def out_channels(self, inputs: list[int | None]) -> int | None:
-        return None  # the body's, which the merge after it already knows
-
-
-ProjectionSpec.kind = "projection"
 _INTERNAL_SPECS = {"projection": ProjectionSpec}
 
 

@@ -11,8 +11,8 @@ from pydantic import Field, WithJsonSchema
 
 from kbuilder.spec.base import Name
 from kbuilder.spec.fields import ActivationName, Axis, Width
+from kbuilder.spec.kind import LayerSpec, layer_kind
 from kbuilder.spec.layers.normalization import BatchNorm
-from kbuilder.spec.registry import LayerSpec, layer_kind
 
 # Replaced by a $ref to the LayerEntry definition in kbuilder.spec.schema.
 LAYER_ENTRY_MARK = {"x-kbuilder": "layer-entry"}
