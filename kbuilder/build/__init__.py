@@ -69,7 +69,7 @@ def _build_nodes(graph: Graph, tensors: dict[str, Any], budget: BuildBudget) -> 
         budget.weigh(node, inputs, tensors)
         try:
             tensors[node.name] = builder_for(node.kind)(node, inputs, tensors)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError) as exc:  # Keras on a rank it does not take
             received = ", ".join(str(tuple(t.shape)) for t in inputs) or "none"
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise _fail(
