@@ -69,8 +69,11 @@ def invalid(layers: str, shape: str = "[8, 8, 1]") -> str:
         ),
         (
             "  - residual:\n      shortcut: projection\n      layers: [{conv2d: {filters: 2, kernel_size: 3}}]\n",
-            "m.yaml:6:7: layers[0].residual.shortcut: layer 'residual_0-projection' (projection) cannot project input (8, 8, 1) "
-            "onto the body's output (6, 6, 2): no stride s gives ceil(input / s) = output on every spatial axis",
+            (
+                "m.yaml:6:7: layers[0].residual.shortcut: layer 'residual_0-projection' (projection) cannot project "
+                "input (8, 8, 1) onto the body's output (6, 6, 2): no stride s gives ceil(input / s) = output on "
+                "every spatial axis"
+            ),
             "",
         ),
     ],

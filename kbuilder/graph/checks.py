@@ -50,7 +50,7 @@ def shape_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -
     return window_problem(kind, name, spec, input_shape) or crop_problem(kind, name, spec, input_shape)
 
 
-def merge_problem(kind: str, name: str, shapes: list[Sequence[Any]], axis: int = -1) -> str | None:
+def merge_problem(kind: str, name: str, shapes: Sequence[Sequence[Any]], axis: int = -1) -> str | None:
     """Concat inputs must match except on `axis`; add/multiply/... inputs must broadcast."""
     if len(shapes) < 2:
         return f"layer '{name}' ({kind}) needs two or more inputs, gets {len(shapes)}"
@@ -69,7 +69,7 @@ def merge_problem(kind: str, name: str, shapes: list[Sequence[Any]], axis: int =
     return None
 
 
-def broadcast_problem(kind: str, name: str, shapes: list[Sequence[Any]], listed: str) -> str | None:
+def broadcast_problem(kind: str, name: str, shapes: Sequence[Sequence[Any]], listed: str) -> str | None:
     """Keras's elementwise merges broadcast like NumPy over the dimensions after the batch:
     aligned from the right (a lower-rank input gets size-1 axes after its batch axis),
     each pair of sizes equal or one of them 1. Squeeze-and-excitation multiplies

@@ -65,6 +65,7 @@ class Expander:
         self.budget = ExpansionBudget(self.spec.blocks)  # bounds hostile repeats and block fan-outs
         self.nodes: list[Node] = []
         self.refs: dict[str, list[Ref]] = {}
+        self.shape_refs: dict[str, list[Ref]] = {}  # tensors a node reads for their shape only
         self.where: dict[str, Location] = {}
         self.aliases: dict[str, str] = {}
         self.groups: dict[str, tuple[str, Location]] = {}
@@ -89,10 +90,16 @@ class Expander:
         outputs = [
             Ref((name,), self.source.locate(("outputs", i))) for i, name in enumerate(self.spec.outputs or [])
         ]
-        output_names = [self._resolve(r) for r in outputs] or [self._resolve(last)]
+        if last is None and not outputs:
+            raise SpecError(
+                [Problem(self.source.locate(("layers",)), "every layer is left out: nothing to output")]
+            )
+        output_names = [self._resolve(r) for r in outputs]
+        if not output_names and last is not None:
+            output_names = [self._resolve(last)]
         for node in self.nodes:
             node.inputs = [self._resolve(r) for r in self.refs.pop(node.name)]
-            node.shape_refs = [self._resolve(r) for r in node.shape_refs]
+            node.shape_refs = [self._resolve(r) for r in self.shape_refs.pop(node.name, [])]
         graph = Graph(
             self.spec.name,
             self.nodes,
@@ -106,7 +113,7 @@ class Expander:
         check_unused(graph)
         return graph
 
-    def expand_list(self, raw_layers: list, path: PathTuple, frame: Frame, prev: Ref | None) -> Ref:
+    def expand_list(self, raw_layers: list, path: PathTuple, frame: Frame, prev: Ref | None) -> Ref | None:
         # Go on past a bad entry so that one run reports every bad entry, not only the first;
         # references are resolved only once the whole spec expanded without a problem.
         # A block used many times reports a problem in its body once (at its first use).
@@ -123,7 +130,14 @@ class Expander:
             raise SpecError(list(problems.values()))
         return prev
 
-    def expand_entry(self, raw: Any, path: PathTuple, index: int, frame: Frame, prev: Ref | None) -> Ref:
+    def _chain(self, raw_layers: list, path: PathTuple, frame: Frame, source: Ref) -> Ref:
+        """A composite's layer list applied to `source`: its last output (`source` when every
+        entry is left out)."""
+        return self.expand_list(raw_layers, path, frame, source) or source
+
+    def expand_entry(
+        self, raw: Any, path: PathTuple, index: int, frame: Frame, prev: Ref | None
+    ) -> Ref | None:
         location = self.source.locate(path)
         self.budget.count(location, frame.context, len(frame.group))
         late = IN_CHANNELS not in frame.scope and mentions(raw, IN_CHANNELS, NESTED_KEYS)
@@ -135,7 +149,7 @@ class Expander:
         inputs = [self._ref(n, frame, location) for n in spec.inputs] if spec.inputs else None
         if late and spec.composite:
             # A composite's arguments shape what it expands into: bind the count now, from the spec.
-            channels = self._known_channels((inputs or [prev])[0], location, frame, spec.kind)
+            channels = self._known_channels(inputs[0] if inputs else prev, location, frame, spec.kind)
             spec = self._validate(raw, path, frame, {**frame.scope, IN_CHANNELS: channels})
             inputs = [self._ref(n, frame, location) for n in spec.inputs] if spec.inputs else None
             late = False
@@ -218,7 +232,7 @@ class Expander:
     def _branches(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
         inner = frame.enter(f"{name}{SEP}", group=frame.group + (name,))
         outs = [
-            self.expand_list(layers, path + ("paths", pname), inner.enter(f"{name}{SEP}{pname}{SEP}"), source)
+            self._chain(layers, path + ("paths", pname), inner.enter(f"{name}{SEP}{pname}{SEP}"), source)
             if layers
             else source
             for pname, layers in spec.paths.items()
@@ -228,7 +242,7 @@ class Expander:
 
     def _residual(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
         inner = frame.enter(f"{name}{SEP}", group=frame.group + (name,))
-        body = self.expand_list(spec.layers, path + ("layers",), inner, source)
+        body = self._chain(spec.layers, path + ("layers",), inner, source)
         if spec.shortcut == "identity":
             shortcut = source
         elif spec.shortcut == "projection":
@@ -236,7 +250,7 @@ class Expander:
             shortcut = self._internal(
                 f"{name}{SEP}projection", projection, [source], path + ("shortcut",), inner
             )
-            self.nodes[-1].shape_refs = [body]
+            self.shape_refs[self.nodes[-1].name] = [body]
             norm = spec.projection_batch_norm
             if norm is not False:
                 args = None if norm is True else norm.explicit()
@@ -245,7 +259,7 @@ class Expander:
                 )
         else:
             sc_frame = inner.enter(f"{name}{SEP}shortcut{SEP}")
-            shortcut = self.expand_list(spec.shortcut, path + ("shortcut",), sc_frame, source)
+            shortcut = self._chain(spec.shortcut, path + ("shortcut",), sc_frame, source)
         out = self._internal(f"{name}{SEP}add", {"add": None}, [body, shortcut], path, inner)
         if spec.activation:
             out = self._internal(
@@ -259,7 +273,7 @@ class Expander:
         for r in range(spec.times):
             scope = {**frame.scope, spec.index: r}
             inner = frame.enter(f"{name}{SEP}{r}{SEP}", group=frame.group + (name,), scope=scope)
-            out = self.expand_list(spec.layers, path + ("layers",), inner, out)
+            out = self._chain(spec.layers, path + ("layers",), inner, out)
         return out
 
     def _block(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
@@ -305,7 +319,7 @@ class Expander:
             context=context,
             blocks=frame.blocks + (spec.use,),
         )
-        return self.expand_list(block.layers, ("blocks", spec.use, "layers"), inner, source)
+        return self._chain(block.layers, ("blocks", spec.use, "layers"), inner, source)
 
     def _inception(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
         branches = validate_entry({"branches": spec.as_branches()})

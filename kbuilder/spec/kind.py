@@ -117,7 +117,8 @@ class WeightedLayerSpec(LayerSpec):
 
     def kernel_params(self, inputs: list[TensorShape], groups: int = 1) -> Params:
         """A kernel of `window x in_channels / groups x outputs` weights plus a bias of `outputs`."""
-        outputs = int(getattr(self, "filters", None) or self.units)
+        filters = getattr(self, "filters", None)  # convolutions name their outputs filters, dense units
+        outputs = int(filters if filters is not None else getattr(self, "units", 1))
         window = window_product(getattr(self, "kernel_size", 1), inputs[0])
         return Params(window * (channels(inputs[0]) // groups) * outputs + bias(self, outputs))
 

@@ -1,12 +1,20 @@
 """Merge layer kinds: they take two or more `inputs`. The elementwise ones broadcast as
 Keras and NumPy do: (H, W, C) times a (1, 1, C) gate is squeeze-and-excitation."""
 
+from collections.abc import Iterable
+
 from pydantic import Field
 
 from kbuilder.spec.base import Name
 from kbuilder.spec.fields import Axis
 from kbuilder.spec.figures import TensorShape
 from kbuilder.spec.kind import LayerSpec, layer_kind
+
+
+def _largest(sizes: Iterable[int | None]) -> int | None:
+    """The broadcast size of one axis: the largest known size (None when none is known)."""
+    known = [size for size in sizes if size is not None]
+    return max(known) if known else None
 
 
 class _Merge(LayerSpec):
@@ -25,7 +33,7 @@ class _Merge(LayerSpec):
         # the other inputs' size.
         rank = max(len(s) for s in inputs) - 1
         dims = [(1,) * (rank - len(s) + 1) + tuple(s[1:]) for s in inputs]
-        return (None, *(max((d[i] for d in dims if d[i] is not None), default=None) for i in range(rank)))
+        return (None, *(_largest(d[i] for d in dims) for i in range(rank)))
 
 
 @layer_kind("concat", keras_class="Concatenate", category="merge")

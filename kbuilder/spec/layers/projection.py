@@ -21,12 +21,12 @@ class ProjectionSpec(LayerSpec):
         return None  # the body's, which the merge after it already knows
 
     @staticmethod
-    def strides(source: TensorShape, target: TensorShape) -> tuple[int, ...] | None:
+    def strides(source: TensorShape, target: TensorShape, unknown: int | None = 1) -> tuple[int, ...] | None:
         """The stride per spatial axis taking `source` onto `target`; None when none fits.
-        An axis of unknown size gets stride 1."""
+        An axis of unknown size gets `unknown` (None: no stride fits it, as when building)."""
         strides = []
         for have, want in zip(source[1:-1], target[1:-1]):
-            stride = projection_stride(have, want) if have and want else 1
+            stride = projection_stride(have, want) if have and want else unknown
             if stride is None:
                 return None
             strides.append(stride)
