@@ -7,22 +7,22 @@ names, references, cycles and unused outputs are checked before anything is buil
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
-from kbuilder.graph.budget import ExpansionBudget, ExpansionTooLarge
+from kbuilder.graph.budget import ExpansionTooLarge
 from kbuilder.graph.channels import ChannelCounts
-from kbuilder.graph.graph import SEP, Graph, Node
+from kbuilder.graph.graph import SEP, Graph
+from kbuilder.graph.nodes import Frame, NodeTable, Ref
 from kbuilder.graph.order import check_unused, topological_order
 from kbuilder.graph.params import ParamError, mentions, shallow_substitute
 from kbuilder.graph.unused import unused_parameters
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.diagnostics import spec_error_from_validation
 from kbuilder.spec.entry import EntryError, entry_kind, validate_entry
-from kbuilder.spec.layers.projection import ProjectionSpec
 from kbuilder.spec.loader import PathTuple
 from kbuilder.spec.registry import LAYER_KINDS, LayerSpec
 
@@ -32,44 +32,11 @@ CHANNELS_STAND_IN = 1024
 MAX_BLOCK_DEPTH = 32
 
 
-@dataclass(frozen=True)
-class Ref:
-    """An unresolved layer reference: the names to try, innermost scope first."""
+class Expander(NodeTable):
+    """Walks the spec's layer lists, entry by entry, composites into their layers."""
 
-    candidates: tuple[str, ...]
-    location: Location
-    context: str = ""
-
-
-@dataclass(frozen=True)
-class Frame:
-    """Where expansion is: name prefix, display group, block call stack, parameters."""
-
-    prefix: str
-    group: tuple[str, ...]
-    scope: dict
-    context: str = ""
-    blocks: tuple[str, ...] = ()
-    frozen: bool = False
-    prefixes: tuple[str, ...] = ("",)  # every enclosing prefix, for resolving references
-
-    def enter(self, prefix: str, **changes: Any) -> Frame:
-        return replace(self, prefix=prefix, prefixes=self.prefixes + (prefix,), **changes)
-
-
-class Expander:
     def __init__(self, loaded: LoadedSpec):
-        self.loaded = loaded
-        self.spec = loaded.spec
-        self.source = loaded.source
-        self.budget = ExpansionBudget(self.spec.blocks)  # bounds hostile repeats and block fan-outs
-        self.nodes: list[Node] = []
-        self.refs: dict[str, list[Ref]] = {}
-        self.shape_refs: dict[str, list[Ref]] = {}  # tensors a node reads for their shape only
-        self.where: dict[str, Location] = {}
-        self.aliases: dict[str, str] = {}
-        self.groups: dict[str, tuple[str, Location]] = {}
-        self.warnings: dict[tuple, Problem] = {}  # unused block parameters, each place once
+        super().__init__(loaded)
         self.composites: dict[str, Callable] = {
             "branches": self._branches,
             "residual": self._residual,
@@ -219,15 +186,6 @@ class Expander:
         """The channel count of `source` as the spec tells it, for `${in_channels}` in a composite."""
         return self.channels.require(self._resolve(source) if source else None, location, frame.context, kind)
 
-    def _resolved_inputs(self, node: Node) -> list[str | None]:
-        names: list[str | None] = []
-        for ref in self.refs.get(node.name, []):
-            try:
-                names.append(self._resolve(ref))
-            except SpecError:  # defined later: not known yet
-                names.append(None)
-        return names
-
     # -- composites ----------------------------------------------------------------------
     def _branches(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
         inner = frame.enter(f"{name}{SEP}", group=frame.group + (name,))
@@ -325,57 +283,10 @@ class Expander:
         branches = validate_entry({"branches": spec.as_branches()})
         return self._branches(branches, name, path, frame, source)
 
-    # -- helpers ---------------------------------------------------------------------------
-    def _internal(self, name: str, entry: dict, inputs: list[Ref], path: PathTuple, frame: Frame) -> Ref:
-        """A node the expander adds itself (merges, projections), located at its composite."""
-        (kind,) = entry
-        self.budget.count(self.source.locate(path), frame.context, len(frame.group))
-        spec = (
-            _INTERNAL_SPECS[kind](**(entry[kind] or {})) if kind in _INTERNAL_SPECS else validate_entry(entry)
-        )
-        location = self.source.locate(path)
-        self._add(name, kind, spec, inputs, location, frame)
-        return Ref((name,), location)
-
-    def _add(self, name: str, kind: str, spec: Any, inputs: list, location: Location, frame: Frame) -> None:
-        self._claim(name, location, frame.context)
-        self.refs[name] = list(inputs)
-        frozen = frame.frozen or not getattr(spec, "trainable", True)
-        self.nodes.append(Node(name, kind, spec, [], location, frame.context, frame.group, frozen=frozen))
-
-    def _claim(self, name: str, location: Location, context: str) -> None:
-        if name in self.where:
-            first = self.where[name]
-            raise SpecError(
-                [
-                    Problem(
-                        location, f"duplicate layer name '{name}' (first used at line {first.line})", context
-                    )
-                ]
-            )
-        self.where[name] = location
-
-    def _ref(self, name: str, frame: Frame, location: Location) -> Ref:
-        candidates = tuple(prefix + name for prefix in reversed(frame.prefixes))
-        return Ref(candidates, location, frame.context)
-
-    def _resolve(self, ref: Ref) -> str:
-        for candidate in ref.candidates:
-            if candidate in self.aliases:
-                return self._resolve(Ref((self.aliases[candidate],), ref.location, ref.context))
-            if candidate in self.where:
-                return candidate
-        wanted = ref.candidates[-1]
-        hint = did_you_mean(wanted, list(self.where))
-        raise SpecError([Problem(ref.location, f"undefined layer '{wanted}'{hint}", ref.context)])
-
 
 def _mentions_in_when(raw: Any) -> bool:
     args = next(iter(raw.values())) if isinstance(raw, dict) and len(raw) == 1 else None
     return isinstance(args, dict) and mentions({"when": args.get("when")}, IN_CHANNELS, frozenset())
-
-
-_INTERNAL_SPECS = {"projection": ProjectionSpec}
 
 
 def expand(loaded: LoadedSpec) -> Graph:
