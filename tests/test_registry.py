@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from kbuilder.build.registry import builder_for
+from kbuilder.build.builders import builder_for
 from kbuilder.spec import loads_spec
 from kbuilder.spec.entry import validate_entry
 from kbuilder.spec.registry import all_kinds

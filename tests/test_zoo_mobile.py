@@ -178,7 +178,7 @@ def test_same_layer_kinds_in_the_same_numbers(pair):
     ],
 )
 def test_elementwise_merges_broadcast_like_keras(shapes, ok):
-    from kbuilder.build.checks import merge_problem
+    from kbuilder.graph.checks import merge_problem
 
     for kind in ("add", "subtract", "multiply", "average", "maximum"):
         problem = merge_problem(kind, "m", shapes)
@@ -194,7 +194,7 @@ def test_elementwise_merges_broadcast_like_keras(shapes, ok):
 
 
 def test_concat_still_needs_matching_shapes():
-    from kbuilder.build.checks import merge_problem
+    from kbuilder.graph.checks import merge_problem
 
     assert merge_problem("concat", "c", [(None, 4, 4, 2), (None, 4, 4, 3)]) is None
     assert "except on the concat axis" in merge_problem("concat", "c", [(None, 4, 4, 2), (None, 1, 1, 3)])

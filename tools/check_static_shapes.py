@@ -1,6 +1,7 @@
-"""Compare the static shapes `kbuilder validate` computes (kbuilder.graph.shapes) with the
-shapes Keras builds, for every bundled spec: prints, per spec, how many layers got a
-static shape and how many of those differ from Keras's (must be 0).
+"""Compare the figures `kbuilder validate` computes from the spec alone (kbuilder.graph.figures:
+output shapes, parameters with the trainable split, MACs, receptive fields) with the table
+of the model Keras builds, for every bundled spec: prints, per spec, how many layers got
+static figures and how many of those differ anywhere from the built table (must be 0).
 
     python tools/check_static_shapes.py [SPEC ...]
 """
@@ -14,26 +15,26 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from kbuilder import api  # after the path insert: this checkout's kbuilder
+from kbuilder.graph.figures import static_figures
+
 
 def compare(path: Path) -> tuple[int, int, int, list[str]]:
-    from kbuilder import api
-    from kbuilder.graph.shapes import static_shapes
-
-    built = api.build(path)
-    shapes = static_shapes(api.validate(path))
-    layers = {layer.name: layer for layer in built.model.layers}
+    report = api.report(api.build(path))
+    figures = static_figures(api.validate(path))
     known = mismatched = 0
     notes = []
-    for node in built.graph.nodes:
-        shape = shapes.get(node.name)
-        if shape is None:
+    for row in report.rows:
+        static = figures.get(row.name)
+        if static is None or static.shape is None or static.params is None:
             continue
         known += 1
-        actual = tuple(layers[node.name].output.shape)
-        if tuple(shape) != actual:
+        ours = (list(static.shape[1:]), static.params.total, static.params.trainable, static.macs)
+        theirs = (row.output_shape, row.params, row.trainable_params, row.macs)
+        if ours != theirs or static.receptive_field != row.receptive_field:
             mismatched += 1
-            notes.append(f"{node.name} ({node.kind}): static {shape}, keras {actual}")
-    return len(built.graph.nodes), known, mismatched, notes
+            notes.append(f"{row.name} ({row.kind}): static {ours}, built {theirs}")
+    return len(report.rows), known, mismatched, notes
 
 
 def main(argv: list[str]) -> int:
@@ -44,7 +45,7 @@ def main(argv: list[str]) -> int:
         total, known, mismatched, notes = compare(path)
         bad += mismatched
         print(
-            f"{path.stem:24} {known:4}/{total:<4} layers with a static shape, {mismatched} differ from Keras "
+            f"{path.stem:24} {known:4}/{total:<4} layers with static figures, {mismatched} differ from Keras "
             f"({time.perf_counter() - start:.1f} s)"
         )
         for note in notes:

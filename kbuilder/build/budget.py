@@ -4,11 +4,11 @@ a graph too deep for Keras's recursive walk is refused (or given the stack it ne
 Keras allocates (and initializes) a layer's weights the moment the layer is called, so a
 `dense: 1000000` after flattening a 224x224x3 image asks for 150 G parameters (560 GiB)
 and dies deep inside TensorFlow. Before each layer is called, the builder estimates its
-parameter count from the static input shape with the formula registered for its kind
-here, and refuses the layer (exit 2, naming it) when the layer or the running total
-passes the limit: `--max-params` on the command line, else KBUILDER_MAX_PARAMS, else
-DEFAULT_MAX_PARAMS. A kind without weights registers no formula; tests compare every
-formula with the real Keras count for every registered kind.
+parameter count from the static input shape by its spec kind's rule (`LayerSpec.params`,
+beside the kind in kbuilder/spec/layers/), and refuses the layer (exit 2, naming it) when
+the layer or the running total passes the limit: `--max-params` on the command line, else
+KBUILDER_MAX_PARAMS, else DEFAULT_MAX_PARAMS. Tests compare every kind's rule with the
+real Keras count for every layer example and bundled spec.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from kbuilder.errors import BuildError, ModelTooLarge, Problem, RuntimeFailure, UsageError
@@ -24,19 +24,6 @@ from kbuilder.errors import BuildError, ModelTooLarge, Problem, RuntimeFailure, 
 DEFAULT_MAX_PARAMS = 2_000_000_000
 MAX_PARAMS_ENV = "KBUILDER_MAX_PARAMS"
 BYTES_PER_PARAM = 4  # float32 weights; optimizer slots come on top when training
-
-# (layer spec, input shapes with the batch axis first, shape of the tensor a projection matches)
-ParamFormula = Callable[[Any, list[Sequence[Any]], Any], int]
-PARAM_FORMULAS: dict[str, ParamFormula] = {}
-
-
-def counts_params(*kinds: str) -> Callable[[ParamFormula], ParamFormula]:
-    def register(formula: ParamFormula) -> ParamFormula:
-        for kind in kinds:
-            PARAM_FORMULAS[kind] = formula
-        return formula
-
-    return register
 
 
 def max_params_limit(explicit: int | None = None) -> int:
@@ -61,103 +48,13 @@ def parse_max_params(raw: str, source: str = "--max-params") -> int:
     return int(value)
 
 
-def _size(value: Any, rank: int) -> tuple[int, ...]:
-    return tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else (int(value),) * rank
-
-
-def _channels(shapes: list[Sequence[Any]]) -> int:
-    last = shapes[0][-1] if shapes and len(shapes[0]) else None
-    return int(last) if last is not None else 1
-
-
-def _bias(spec: Any, count: int) -> int:
-    return count if getattr(spec, "use_bias", True) else 0
-
-
-@counts_params("dense")
-def _dense(spec, shapes, _target) -> int:
-    return _channels(shapes) * spec.units + _bias(spec, spec.units)
-
-
-@counts_params("conv1d", "conv2d", "conv1d_transpose", "conv2d_transpose")
-def _conv(spec, shapes, _target) -> int:
-    rank = max(len(shapes[0]) - 2, 1)
-    window = math.prod(_size(spec.kernel_size, rank))
-    groups = max(getattr(spec, "groups", 1), 1)
-    return window * (_channels(shapes) // groups) * spec.filters + _bias(spec, spec.filters)
-
-
-@counts_params("depthwise_conv2d")
-def _depthwise(spec, shapes, _target) -> int:
-    outputs = _channels(shapes) * spec.depth_multiplier
-    return math.prod(_size(spec.kernel_size, 2)) * outputs + _bias(spec, outputs)
-
-
-@counts_params("separable_conv2d")
-def _separable(spec, shapes, _target) -> int:
-    inner = _channels(shapes) * spec.depth_multiplier
-    return math.prod(_size(spec.kernel_size, 2)) * inner + inner * spec.filters + _bias(spec, spec.filters)
-
-
-@counts_params("embedding")
-def _embedding(spec, _shapes, _target) -> int:
-    return spec.input_dim * spec.output_dim
-
-
-@counts_params("batch_norm")
-def _batch_norm(spec, shapes, _target) -> int:
-    channels = int(shapes[0][spec.axis] or 1)
-    return channels * (2 + int(spec.center) + int(spec.scale))  # + moving mean and variance
-
-
-@counts_params("normalization")
-def _normalization(spec, shapes, _target) -> int:
-    """Keras's Normalization keeps mean and variance per kept axis, and a count, as weights
-    unless both are given as fixed values."""
-    if getattr(spec, "mean", None) is not None:
-        return 0
-    axis = spec.axis if isinstance(spec.axis, list) else ([] if spec.axis is None else [spec.axis])
-    kept = math.prod(int(shapes[0][a] or 1) for a in axis)
-    return 2 * kept + 1
-
-
-@counts_params("layer_norm")
-def _layer_norm(spec, shapes, _target) -> int:
-    return int(shapes[0][spec.axis] or 1) * (int(spec.center) + int(spec.scale))
-
-
-@counts_params("prelu")
-def _prelu(spec, shapes, _target) -> int:
-    shared = {a % len(shapes[0]) for a in (spec.shared_axes or [])}
-    return math.prod(int(d or 1) for i, d in enumerate(shapes[0]) if i > 0 and i not in shared)
-
-
-@counts_params("partial_conv2d")
-def _partial_conv(spec, _shapes, _target) -> int:
-    connections = 60 if spec.connections == "lenet5_c3" else sum(len(c) for c in spec.connections)
-    return math.prod(_size(spec.kernel_size, 2)) * connections + _bias(spec, spec.filters)
-
-
-@counts_params("euclidean_rbf")
-def _rbf(spec, shapes, _target) -> int:
-    return spec.units * _channels(shapes)
-
-
-@counts_params("trainable_subsampling")
-def _subsampling(spec, shapes, _target) -> int:
-    return 2 * _channels(shapes)
-
-
-@counts_params("projection")
-def _projection(spec, shapes, target) -> int:
-    filters = int(target[-1]) if target is not None and target[-1] is not None else 1
-    return _channels(shapes) * filters + _bias(spec, filters)
-
-
 def estimate_params(kind: str, spec: Any, shapes: list[Sequence[Any]], target: Any = None) -> int:
-    """The parameter count of one layer, from its spec and static input shapes."""
-    formula = PARAM_FORMULAS.get(kind)
-    return formula(spec, shapes, target) if formula is not None and shapes else 0
+    """The parameter count of one layer, from its spec kind's rule on its input shapes (batch
+    axis first) and, for a projection, the shape of the tensor it matches."""
+    if kind == "input" or not shapes:
+        return 0
+    inputs = [tuple(s) for s in shapes] + ([tuple(target)] if target is not None else [])
+    return int(spec.params(inputs).total)
 
 
 def memory(params: int) -> str:

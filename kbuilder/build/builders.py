@@ -1,16 +1,29 @@
 """The builders: one generic builder for kinds that map one-to-one onto a Keras class,
-and specific ones for inputs and the residual projection."""
+and specific ones for inputs and the residual projection; `builder_for` finds a kind's."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kbuilder.build.checks import projection_stride
+import keras
+
 from kbuilder.build.keras_args import convert, keras_class
-from kbuilder.build.registry import builds
+from kbuilder.build.registry import BUILDERS, KERAS_CLASS, Builder, builds
+from kbuilder.spec.layers.projection import ProjectionSpec
+from kbuilder.spec.registry import all_kinds
 
 
-@builds("<keras_class>")
+def builder_for(kind: str) -> Builder:
+    """The builder of `kind`: its own, else the generic one when its spec names a Keras class."""
+    if kind in BUILDERS:
+        return BUILDERS[kind]
+    spec = all_kinds().get(kind)
+    if spec is not None and spec.keras_class:
+        return BUILDERS[KERAS_CLASS]
+    raise KeyError(f"no builder is registered for layer kind {kind!r}")
+
+
+@builds(KERAS_CLASS)
 def keras_layer(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
     spec = node.spec
     layer = keras_class(spec.keras_class)(name=node.name, **convert(spec.keras_kwargs()))
@@ -26,26 +39,19 @@ def _call(layer, node, inputs: Any) -> Any:
 
 @builds("input")
 def input_layer(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
-    import keras
-
     return keras.Input(shape=tuple(node.spec.shape), dtype=node.spec.dtype, name=node.name)
 
 
 @builds("projection")
 def projection(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
     """ResNet's projection shortcut: 1x1 conv giving the body's channels and stride."""
-    import keras
-
     source, target = inputs[0].shape, tensors[node.shape_refs[0]].shape
-    strides = []
-    for have, want in zip(source[1:-1], target[1:-1]):
-        stride = projection_stride(have, want)
-        if stride is None:
-            raise ValueError(
-                f"cannot project input {tuple(source[1:])} onto the body's output {tuple(target[1:])}: "
-                "no stride s gives ceil(input / s) = output on every spatial axis"
-            )
-        strides.append(stride)
+    strides = ProjectionSpec.strides(tuple(source), tuple(target), unknown=None)
+    if strides is None:
+        raise ValueError(
+            f"cannot project input {tuple(source[1:])} onto the body's output {tuple(target[1:])}: "
+            "no stride s gives ceil(input / s) = output on every spatial axis"
+        )
     conv = getattr(keras.layers, f"Conv{len(strides)}D")
     layer = conv(target[-1], 1, strides=tuple(strides), use_bias=node.spec.use_bias, name=node.name)
     return _call(layer, node, inputs[0])

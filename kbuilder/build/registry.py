@@ -1,13 +1,16 @@
-"""Builders keyed by layer kind: `@builds("kind")` registers a function
-`(node, inputs) -> keras layer output`. No if-chains over kinds anywhere."""
+"""The builder table: `@builds("kind")` registers a function `(node, inputs, tensors) ->
+keras layer output` for a kind. No if-chains over kinds anywhere. The builders register in
+kbuilder.build.builders, which also answers `builder_for(kind)`; this module imports
+nothing of theirs (no cycle)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-Builder = Callable[[Any, list[Any]], Any]
+Builder = Callable[[Any, list[Any], dict[str, Any]], Any]
 BUILDERS: dict[str, Builder] = {}
+KERAS_CLASS = "<keras_class>"  # the generic builder of every kind that names its Keras class
 
 
 def builds(*kinds: str) -> Callable[[Builder], Builder]:
@@ -19,16 +22,3 @@ def builds(*kinds: str) -> Callable[[Builder], Builder]:
         return fn
 
     return register
-
-
-def builder_for(kind: str) -> Builder:
-    from kbuilder.build import builders  # noqa: F401  (registers the builders)
-
-    if kind in BUILDERS:
-        return BUILDERS[kind]
-    from kbuilder.spec.registry import all_kinds
-
-    spec = all_kinds().get(kind)
-    if spec is not None and spec.keras_class:
-        return BUILDERS["<keras_class>"]
-    raise KeyError(f"no builder is registered for layer kind {kind!r}")

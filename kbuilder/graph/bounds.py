@@ -92,15 +92,15 @@ def checked_power(base: Any, exponent: Any) -> Any:
         bits = exponent * (abs(base).bit_length() - 1)
         if bits > MAX_INT_BITS:
             raise _too_big(f"an integer of at least {bits} bits")
+    # A float power: log2 of the result above 1024 overflows a double.
     if (
         isinstance(base, (int, float))
         and isinstance(exponent, (int, float))
         and abs(base) > 1
         and exponent > 0
+        and exponent * math.log2(abs(base)) > 1024
     ):
-        # A float power: log2 of the result above 1024 overflows a double.
-        if exponent * math.log2(abs(base)) > 1024:
-            raise _too_big(f"about 2**{exponent * math.log2(abs(base)):.0f}")
+        raise _too_big(f"about 2**{exponent * math.log2(abs(base)):.0f}")
     result = operator.pow(base, exponent)
     if isinstance(result, complex):
         raise BoundError("a negative number to a fractional power has no real value")

@@ -71,8 +71,9 @@ class SizeBound:
             return self.of_block(args, level) if kind == "block" and isinstance(args, str) else 0
         if kind == "repeat":
             times = args.get("times")
-            known = isinstance(times, int) and not isinstance(times, bool) and times > 0
-            return times * self.of_list(args.get("layers"), level) if known else 0
+            if isinstance(times, int) and not isinstance(times, bool) and times > 0:
+                return times * self.of_list(args.get("layers"), level)
+            return 0
         if kind == "block":
             use = args.get("use")
             return self.of_block(use, level) if isinstance(use, str) else 0

@@ -7,15 +7,16 @@ names, references, cycles and unused outputs are checked before anything is buil
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
-from kbuilder.graph.budget import ExpansionBudget, ExpansionTooLarge
+from kbuilder.graph.budget import ExpansionTooLarge
 from kbuilder.graph.channels import ChannelCounts
-from kbuilder.graph.graph import SEP, Graph, Node
+from kbuilder.graph.graph import SEP, Graph
+from kbuilder.graph.nodes import Frame, NodeTable, Ref
 from kbuilder.graph.order import check_unused, topological_order
 from kbuilder.graph.params import ParamError, mentions, shallow_substitute
 from kbuilder.graph.unused import unused_parameters
@@ -31,43 +32,11 @@ CHANNELS_STAND_IN = 1024
 MAX_BLOCK_DEPTH = 32
 
 
-@dataclass(frozen=True)
-class Ref:
-    """An unresolved layer reference: the names to try, innermost scope first."""
+class Expander(NodeTable):
+    """Walks the spec's layer lists, entry by entry, composites into their layers."""
 
-    candidates: tuple[str, ...]
-    location: Location
-    context: str = ""
-
-
-@dataclass(frozen=True)
-class Frame:
-    """Where expansion is: name prefix, display group, block call stack, parameters."""
-
-    prefix: str
-    group: tuple[str, ...]
-    scope: dict
-    context: str = ""
-    blocks: tuple[str, ...] = ()
-    frozen: bool = False
-    prefixes: tuple[str, ...] = ("",)  # every enclosing prefix, for resolving references
-
-    def enter(self, prefix: str, **changes: Any) -> Frame:
-        return replace(self, prefix=prefix, prefixes=self.prefixes + (prefix,), **changes)
-
-
-class Expander:
     def __init__(self, loaded: LoadedSpec):
-        self.loaded = loaded
-        self.spec = loaded.spec
-        self.source = loaded.source
-        self.budget = ExpansionBudget(self.spec.blocks)  # bounds hostile repeats and block fan-outs
-        self.nodes: list[Node] = []
-        self.refs: dict[str, list[Ref]] = {}
-        self.where: dict[str, Location] = {}
-        self.aliases: dict[str, str] = {}
-        self.groups: dict[str, tuple[str, Location]] = {}
-        self.warnings: dict[tuple, Problem] = {}  # unused block parameters, each place once
+        super().__init__(loaded)
         self.composites: dict[str, Callable] = {
             "branches": self._branches,
             "residual": self._residual,
@@ -88,10 +57,16 @@ class Expander:
         outputs = [
             Ref((name,), self.source.locate(("outputs", i))) for i, name in enumerate(self.spec.outputs or [])
         ]
-        output_names = [self._resolve(r) for r in outputs] or [self._resolve(last)]
+        if last is None and not outputs:
+            raise SpecError(
+                [Problem(self.source.locate(("layers",)), "every layer is left out: nothing to output")]
+            )
+        output_names = [self._resolve(r) for r in outputs]
+        if not output_names and last is not None:
+            output_names = [self._resolve(last)]
         for node in self.nodes:
             node.inputs = [self._resolve(r) for r in self.refs.pop(node.name)]
-            node.shape_refs = [self._resolve(r) for r in node.shape_refs]
+            node.shape_refs = [self._resolve(r) for r in self.shape_refs.pop(node.name, [])]
         graph = Graph(
             self.spec.name,
             self.nodes,
@@ -105,7 +80,7 @@ class Expander:
         check_unused(graph)
         return graph
 
-    def expand_list(self, raw_layers: list, path: PathTuple, frame: Frame, prev: Ref | None) -> Ref:
+    def expand_list(self, raw_layers: list, path: PathTuple, frame: Frame, prev: Ref | None) -> Ref | None:
         # Go on past a bad entry so that one run reports every bad entry, not only the first;
         # references are resolved only once the whole spec expanded without a problem.
         # A block used many times reports a problem in its body once (at its first use).
@@ -122,7 +97,14 @@ class Expander:
             raise SpecError(list(problems.values()))
         return prev
 
-    def expand_entry(self, raw: Any, path: PathTuple, index: int, frame: Frame, prev: Ref | None) -> Ref:
+    def _chain(self, raw_layers: list, path: PathTuple, frame: Frame, source: Ref) -> Ref:
+        """A composite's layer list applied to `source`: its last output (`source` when every
+        entry is left out)."""
+        return self.expand_list(raw_layers, path, frame, source) or source
+
+    def expand_entry(
+        self, raw: Any, path: PathTuple, index: int, frame: Frame, prev: Ref | None
+    ) -> Ref | None:
         location = self.source.locate(path)
         self.budget.count(location, frame.context, len(frame.group))
         late = IN_CHANNELS not in frame.scope and mentions(raw, IN_CHANNELS, NESTED_KEYS)
@@ -134,7 +116,7 @@ class Expander:
         inputs = [self._ref(n, frame, location) for n in spec.inputs] if spec.inputs else None
         if late and spec.composite:
             # A composite's arguments shape what it expands into: bind the count now, from the spec.
-            channels = self._known_channels((inputs or [prev])[0], location, frame, spec.kind)
+            channels = self._known_channels(inputs[0] if inputs else prev, location, frame, spec.kind)
             spec = self._validate(raw, path, frame, {**frame.scope, IN_CHANNELS: channels})
             inputs = [self._ref(n, frame, location) for n in spec.inputs] if spec.inputs else None
             late = False
@@ -204,20 +186,11 @@ class Expander:
         """The channel count of `source` as the spec tells it, for `${in_channels}` in a composite."""
         return self.channels.require(self._resolve(source) if source else None, location, frame.context, kind)
 
-    def _resolved_inputs(self, node: Node) -> list[str | None]:
-        names: list[str | None] = []
-        for ref in self.refs.get(node.name, []):
-            try:
-                names.append(self._resolve(ref))
-            except SpecError:  # defined later: not known yet
-                names.append(None)
-        return names
-
     # -- composites ----------------------------------------------------------------------
     def _branches(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
         inner = frame.enter(f"{name}{SEP}", group=frame.group + (name,))
         outs = [
-            self.expand_list(layers, path + ("paths", pname), inner.enter(f"{name}{SEP}{pname}{SEP}"), source)
+            self._chain(layers, path + ("paths", pname), inner.enter(f"{name}{SEP}{pname}{SEP}"), source)
             if layers
             else source
             for pname, layers in spec.paths.items()
@@ -227,7 +200,7 @@ class Expander:
 
     def _residual(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
         inner = frame.enter(f"{name}{SEP}", group=frame.group + (name,))
-        body = self.expand_list(spec.layers, path + ("layers",), inner, source)
+        body = self._chain(spec.layers, path + ("layers",), inner, source)
         if spec.shortcut == "identity":
             shortcut = source
         elif spec.shortcut == "projection":
@@ -235,7 +208,7 @@ class Expander:
             shortcut = self._internal(
                 f"{name}{SEP}projection", projection, [source], path + ("shortcut",), inner
             )
-            self.nodes[-1].shape_refs = [body]
+            self.shape_refs[self.nodes[-1].name] = [body]
             norm = spec.projection_batch_norm
             if norm is not False:
                 args = None if norm is True else norm.explicit()
@@ -244,7 +217,7 @@ class Expander:
                 )
         else:
             sc_frame = inner.enter(f"{name}{SEP}shortcut{SEP}")
-            shortcut = self.expand_list(spec.shortcut, path + ("shortcut",), sc_frame, source)
+            shortcut = self._chain(spec.shortcut, path + ("shortcut",), sc_frame, source)
         out = self._internal(f"{name}{SEP}add", {"add": None}, [body, shortcut], path, inner)
         if spec.activation:
             out = self._internal(
@@ -258,7 +231,7 @@ class Expander:
         for r in range(spec.times):
             scope = {**frame.scope, spec.index: r}
             inner = frame.enter(f"{name}{SEP}{r}{SEP}", group=frame.group + (name,), scope=scope)
-            out = self.expand_list(spec.layers, path + ("layers",), inner, out)
+            out = self._chain(spec.layers, path + ("layers",), inner, out)
         return out
 
     def _block(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
@@ -304,73 +277,16 @@ class Expander:
             context=context,
             blocks=frame.blocks + (spec.use,),
         )
-        return self.expand_list(block.layers, ("blocks", spec.use, "layers"), inner, source)
+        return self._chain(block.layers, ("blocks", spec.use, "layers"), inner, source)
 
     def _inception(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
         branches = validate_entry({"branches": spec.as_branches()})
         return self._branches(branches, name, path, frame, source)
 
-    # -- helpers ---------------------------------------------------------------------------
-    def _internal(self, name: str, entry: dict, inputs: list[Ref], path: PathTuple, frame: Frame) -> Ref:
-        """A node the expander adds itself (merges, projections), located at its composite."""
-        (kind,) = entry
-        self.budget.count(self.source.locate(path), frame.context, len(frame.group))
-        spec = (
-            _INTERNAL_SPECS[kind](**(entry[kind] or {})) if kind in _INTERNAL_SPECS else validate_entry(entry)
-        )
-        location = self.source.locate(path)
-        self._add(name, kind, spec, inputs, location, frame)
-        return Ref((name,), location)
-
-    def _add(self, name: str, kind: str, spec: Any, inputs: list, location: Location, frame: Frame) -> None:
-        self._claim(name, location, frame.context)
-        self.refs[name] = list(inputs)
-        frozen = frame.frozen or not getattr(spec, "trainable", True)
-        self.nodes.append(Node(name, kind, spec, [], location, frame.context, frame.group, frozen=frozen))
-
-    def _claim(self, name: str, location: Location, context: str) -> None:
-        if name in self.where:
-            first = self.where[name]
-            raise SpecError(
-                [
-                    Problem(
-                        location, f"duplicate layer name '{name}' (first used at line {first.line})", context
-                    )
-                ]
-            )
-        self.where[name] = location
-
-    def _ref(self, name: str, frame: Frame, location: Location) -> Ref:
-        candidates = tuple(prefix + name for prefix in reversed(frame.prefixes))
-        return Ref(candidates, location, frame.context)
-
-    def _resolve(self, ref: Ref) -> str:
-        for candidate in ref.candidates:
-            if candidate in self.aliases:
-                return self._resolve(Ref((self.aliases[candidate],), ref.location, ref.context))
-            if candidate in self.where:
-                return candidate
-        wanted = ref.candidates[-1]
-        hint = did_you_mean(wanted, list(self.where))
-        raise SpecError([Problem(ref.location, f"undefined layer '{wanted}'{hint}", ref.context)])
-
 
 def _mentions_in_when(raw: Any) -> bool:
     args = next(iter(raw.values())) if isinstance(raw, dict) and len(raw) == 1 else None
     return isinstance(args, dict) and mentions({"when": args.get("when")}, IN_CHANNELS, frozenset())
-
-
-class ProjectionSpec(LayerSpec):
-    """1x1 convolution whose filters and stride match another tensor (residual shortcut)."""
-
-    use_bias: bool = Field(True, description="Whether the 1x1 convolution adds a bias.")
-
-    def out_channels(self, inputs: list[int | None]) -> int | None:
-        return None  # the body's, which the merge after it already knows
-
-
-ProjectionSpec.kind = "projection"
-_INTERNAL_SPECS = {"projection": ProjectionSpec}
 
 
 def expand(loaded: LoadedSpec) -> Graph:

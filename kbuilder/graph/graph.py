@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kbuilder.errors import Location
+from kbuilder.errors import Location, Problem
 
 # Joins a composite's name to the names inside it (`stage-0-conv2d_1`). Not '.', which
 # PyTorch forbids in module names, nor '/', which Keras reserves.
@@ -45,7 +45,7 @@ class Graph:
     outputs: list[str]
     aliases: dict[str, str] = field(default_factory=dict)  # composite name -> its output node
     groups: dict[str, tuple[str, Location]] = field(default_factory=dict)  # composite -> (kind, where)
-    warnings: list = field(default_factory=list)  # located Problems that do not stop the build
+    warnings: list[Problem] = field(default_factory=list)  # located, they do not stop the build
 
     def node(self, name: str) -> Node:
         return self.by_name()[self.resolve(name)]

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kbuilder.errors import did_you_mean
 from kbuilder.graph.bounds import (
     MAX_DEPTH,
     MAX_EXPRESSION,
@@ -51,8 +52,18 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
 }
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
-_FUNCTIONS = {"min": min, "max": max, "int": int, "round": checked_round, "abs": abs}
+_UNARY: dict[type, Callable[[Any], Any]] = {
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+    ast.Not: operator.not_,
+}
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "int": int,
+    "round": checked_round,
+    "abs": abs,
+}
 ALLOWED = (
     "numbers, strings, parameter names, + - * / // % **, < <= > >= == !=, and/or/not, "
     "`a if condition else b` and min/max/int/round/abs"
@@ -108,8 +119,6 @@ class _Evaluator:
 
     def _Name(self, node: ast.Name, depth: int) -> Any:
         if node.id not in self.scope:
-            from kbuilder.errors import did_you_mean
-
             known = ", ".join(sorted(self.scope)) or "none"
             raise ParamError(
                 f"unknown parameter '{node.id}'{did_you_mean(node.id, self.scope)} (known: {known})"

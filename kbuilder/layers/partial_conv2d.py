@@ -214,12 +214,6 @@ class PartialConv2D(keras.layers.Layer):
                 spatial.append(max(0, (size - kernel) // stride + 1))
         return (batch, spatial[0], spatial[1], self.filters)
 
-    def kbuilder_macs(self, input_shape: tuple[int | None, ...]) -> int:
-        """Multiply-accumulates per sample: connected weights x output positions."""
-        _, height, width, _ = self.compute_output_shape(input_shape)
-        kh, kw = self.kernel_size
-        return int(height) * int(width) * self.n_connections * kh * kw
-
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(

@@ -6,6 +6,7 @@ import pytest
 
 from kbuilder.layers import _testing
 from kbuilder.layers.partial_conv2d import LENET5_C3_CONNECTIONS, PartialConv2D
+from kbuilder.spec.layers import custom as spec
 
 
 def correlate_valid(image: np.ndarray, kernel: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
@@ -66,7 +67,9 @@ def test_lenet5_c3_has_1516_params_and_matches_manual_convolution():
     assert out.shape == (2, 10, 10, 16)
     assert layer.count_params() == 1516
     assert tuple(layer.kernel.shape) == (5, 5, 60)
-    assert layer.kbuilder_macs((None, 14, 14, 6)) == 10 * 10 * 60 * 25
+    c3 = spec.PartialConv2D(filters=16, kernel_size=5, connections="lenet5_c3")
+    assert c3.macs([(None, 14, 14, 6)], (None, 10, 10, 16)) == 10 * 10 * 60 * 25  # the kind's own count
+    assert c3.connection_count() == sum(len(maps) for maps in LENET5_C3_CONNECTIONS)
     rng = np.random.default_rng(1)
     layer.bias.assign(rng.normal(size=16).astype("float32"))
     kernel = keras.ops.convert_to_numpy(layer.kernel)

@@ -86,13 +86,6 @@ class EuclideanRBF(keras.layers.Layer):
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def kbuilder_macs(self, input_shape: tuple[int | None, ...]) -> int:
-        """One multiply-accumulate per (unit, input feature) pair, per position."""
-        positions = 1
-        for size in input_shape[1:-1]:
-            positions *= int(size)
-        return positions * self.units * int(input_shape[-1])
-
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"units": self.units, "seed": self.seed, "as_logits": self.as_logits})

@@ -6,6 +6,7 @@ import pytest
 
 from kbuilder.layers import _testing
 from kbuilder.layers.rbf import EuclideanRBF
+from kbuilder.spec.layers import custom as spec
 
 
 def reference(x: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
@@ -22,7 +23,7 @@ def test_lenet5_output_layer_params_and_prototypes():
     prototypes = keras.ops.convert_to_numpy(layer.prototypes)
     assert prototypes.shape == (10, 84)
     assert set(np.unique(prototypes)) == {-1.0, 1.0}
-    assert layer.kbuilder_macs((None, 84)) == 840
+    assert spec.EuclideanRBF(units=10).macs([(None, 84)], (None, 10)) == 840  # the kind's own count
 
 
 def test_prototypes_are_deterministic_per_seed():

@@ -96,11 +96,6 @@ class TrainableSubsampling(keras.layers.Layer):
             spatial.append(None if size is None else max(0, (size - pool) // stride + 1))
         return (batch, spatial[0], spatial[1], channels)
 
-    def kbuilder_macs(self, input_shape: tuple[int | None, ...]) -> int:
-        """One multiply-add (coefficient * pooled + bias) per output element."""
-        _, height, width, channels = self.compute_output_shape(input_shape)
-        return int(height) * int(width) * int(channels)
-
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(

@@ -6,6 +6,7 @@ import pytest
 
 from kbuilder.layers import _testing
 from kbuilder.layers.trainable_subsampling import TrainableSubsampling
+from kbuilder.spec.layers import custom as spec
 
 
 def reference(x, coefficient, bias, pool, stride, mode, activation=lambda v: v):
@@ -64,7 +65,8 @@ def test_lenet5_s2_and_s4_parameter_counts_and_macs():
     s2.build((None, 28, 28, 6))
     assert s2.count_params() == 12
     assert s2.compute_output_shape((None, 28, 28, 6)) == (None, 14, 14, 6)
-    assert s2.kbuilder_macs((None, 28, 28, 6)) == 14 * 14 * 6
+    s2_spec = spec.TrainableSubsampling()
+    assert s2_spec.macs([(None, 28, 28, 6)], (None, 14, 14, 6)) == 14 * 14 * 6  # the kind's own count
     s4 = TrainableSubsampling()
     s4.build((None, 10, 10, 16))
     assert s4.count_params() == 32

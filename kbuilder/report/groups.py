@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kbuilder.report.figures import ReceptiveField
+from kbuilder.graph.receptive import ReceptiveField
 
 
 @dataclass

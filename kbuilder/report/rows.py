@@ -6,7 +6,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kbuilder.report.figures import ReceptiveField, macs, receptive_field
+import numpy as np
+
+from kbuilder.graph.figures import FieldWalk, node_macs
+from kbuilder.graph.receptive import ReceptiveField
 from kbuilder.report.groups import GroupSummary, summarize_groups
 
 
@@ -69,45 +72,20 @@ def _count(weights) -> int:
     return sum(math.prod(w.shape) for w in weights)
 
 
-def _start_field(node) -> ReceptiveField | None:
-    """Each input position sees itself; vectors of features have no positions."""
-    shape = node.spec.shape
-    spatial = shape if node.spec.dtype.startswith(("int", "uint")) else shape[:-1]
-    return ReceptiveField((1,) * len(spatial), (1,) * len(spatial)) if spatial else None
-
-
 def make_report(built) -> Report:
-    """Rows for a `kbuilder.build.BuiltModel`."""
+    """Rows for a `kbuilder.build.BuiltModel`: shapes and weights from the built layers,
+    MACs and receptive fields by the rules of each node's spec kind on those shapes."""
     model, graph = built.model, built.graph
     layers = {layer.name: layer for layer in model.layers}
     rows: list[Row] = []
-    fields: dict[str, ReceptiveField | None] = {}
-    extents: dict[str, tuple] = {}
+    fields = FieldWalk()
     for node in graph.nodes:
         if node.kind == "input":
-            fields[node.name] = _start_field(node)
-            rank = len(fields[node.name].size) if fields[node.name] else 0
-            extents[node.name] = tuple(node.spec.shape[:rank])
-            rows.append(
-                Row(
-                    node.name,
-                    "input",
-                    list(node.spec.shape),
-                    0,
-                    0,
-                    0,
-                    fields[node.name],
-                    node.line,
-                    node.group,
-                )
-            )
+            field = fields.add(node, [])
+            rows.append(Row(node.name, "input", list(node.spec.shape), 0, 0, 0, field, node.line, node.group))
             continue
         layer = layers[node.name]
-        in_shapes = [tuple(layers[n].output.shape) for n in node.inputs]
-        out_shape = tuple(layer.output.shape)
-        extent = next((extents[n] for n in node.inputs if extents.get(n)), None)
-        extents[node.name] = extent
-        fields[node.name] = receptive_field(layer, [fields[n] for n in node.inputs], extent)
+        in_shapes = [tuple(layers[n].output.shape) for n in (*node.inputs, *node.shape_refs)]
         rows.append(
             Row(
                 name=node.name,
@@ -115,18 +93,14 @@ def make_report(built) -> Report:
                 output_shape=_shape(layer.output),
                 params=_count(layer.weights),
                 trainable_params=_count(layer.trainable_weights),
-                macs=macs(layer, in_shapes[0], out_shape) if in_shapes else 0,
-                receptive_field=fields[node.name],
+                macs=node_macs(node, in_shapes, tuple(layer.output.shape)),
+                receptive_field=fields.add(node, in_shapes),
                 line=node.line,
                 group=node.group,
                 inputs=list(node.inputs),
             )
         )
-    if not any(
-        hasattr(layers[r.name], "kernel_size") or hasattr(layers[r.name], "pool_size")
-        for r in rows
-        if r.kind != "input"
-    ):
+    if not fields.windowed:
         for row in rows:  # no windows anywhere (an MLP): receptive fields say nothing
             row.receptive_field = None
     outputs = model.outputs
@@ -152,8 +126,6 @@ def make_report(built) -> Report:
 
 
 def _itemsize(dtype: Any) -> int:
-    import numpy as np
-
     try:
         return np.dtype(str(dtype)).itemsize
     except TypeError:

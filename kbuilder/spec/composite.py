@@ -5,14 +5,14 @@ first and then validates each nested entry with the same layer-entry model as th
 level (one validation path). The JSON schema still describes them as layer entries.
 """
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, WithJsonSchema
 
 from kbuilder.spec.base import Name
 from kbuilder.spec.fields import ActivationName, Axis, Width
+from kbuilder.spec.kind import LayerSpec, layer_kind
 from kbuilder.spec.layers.normalization import BatchNorm
-from kbuilder.spec.registry import LayerSpec, layer_kind
 
 # Replaced by a $ref to the LayerEntry definition in kbuilder.spec.schema.
 LAYER_ENTRY_MARK = {"x-kbuilder": "layer-entry"}
@@ -22,7 +22,7 @@ RawLayers = Annotated[
     WithJsonSchema({"type": "array", "items": LAYER_ENTRY_MARK}),
     Field(description="A list of layer entries, each `- kind: {arguments}`."),
 ]
-ParamValue = Union[int, float, str, bool, None, list[Any]]
+ParamValue = int | float | str | bool | None | list[Any]
 
 
 @layer_kind("branches", category="composite")

@@ -7,7 +7,7 @@ and limits"); the total size of a model is bounded separately when it is built
 (`--max-params`).
 """
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -134,7 +134,7 @@ Regularizer = Annotated[
 ]
 
 Size1D = Window
-Size2D = Union[Window, Annotated[list[Window], Field(min_length=2, max_length=2)]]
+Size2D = Window | Annotated[list[Window], Field(min_length=2, max_length=2)]
 
 KernelSize2D = Annotated[Size2D, Field(description="Window height and width: one integer or [h, w].")]
 Strides2D = Annotated[Size2D, Field(description="Step of the window: one integer or [h, w].")]

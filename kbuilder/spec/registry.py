@@ -1,118 +1,21 @@
 """The closed registry of layer kinds: a spec can only name kinds registered here.
 
-Each kind registers its Pydantic spec model once with `@layer_kind(...)`. The builder
-side (`kbuilder.build`) registers one builder per kind; a test walks this registry so
-every new kind is tested the moment it is registered.
+Each kind registers its Pydantic spec model once with `@layer_kind(...)` (kbuilder.spec.kind),
+beside its static figures. Importing this module imports every family, so `LAYER_KINDS` is
+complete; the families import only kbuilder.spec.kind, never this module (no cycle). The
+builder side (`kbuilder.build`) registers one builder per kind; the registry-parametrized
+tests walk this registry so every new kind is tested the moment it is registered.
 """
 
-from typing import Any, ClassVar
+from kbuilder.spec import composite, layers
+from kbuilder.spec.kind import LAYER_KINDS, LayerSpec, WeightedLayerSpec, layer_kind
 
-from pydantic import Field, model_validator
-
-from kbuilder.spec.base import Name, StrictModel
-from kbuilder.spec.fields import Constraint, Initializer, OptionalActivation, Regularizer, UseBias
-
-LAYER_KINDS: dict[str, type["LayerSpec"]] = {}
-
-
-class LayerSpec(StrictModel):
-    """Fields every layer entry accepts besides its own Keras arguments."""
-
-    kind: ClassVar[str] = ""
-    # The field a scalar value fills: `- dense: 128` means `- dense: {units: 128}`.
-    shorthand: ClassVar[str | None] = None
-    # Keras layer class built from the remaining fields, for kinds that map one-to-one.
-    keras_class: ClassVar[str | None] = None
-    category: ClassVar[str] = "core"
-    composite: ClassVar[bool] = False
-    # Fields that are not Keras constructor arguments.
-    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "trainable", "when"})
-
-    name: Name | None = Field(None, description="Layer name; derived from the spec path when omitted.")
-    inputs: list[Name] | None = Field(
-        None,
-        min_length=1,
-        description="Names of the layers (or model inputs) this layer takes; default: the previous layer.",
-    )
-    trainable: bool = Field(
-        True, description="false freezes the weights (of every layer inside, for a composite)."
-    )
-    when: bool = Field(
-        True,
-        description=(
-            "false leaves the entry out, as if it were not written: the next entry takes its input. "
-            'Usually an expression, e.g. `when: "${expansion > 1}"`.'
-        ),
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _expand_shorthand(cls, data: Any) -> Any:
-        if data is None:
-            return {}
-        if isinstance(data, dict):
-            if isinstance(data.get("inputs"), str):  # `inputs: x` means `inputs: [x]`
-                data = {**data, "inputs": [data["inputs"]]}
-            return data
-        if cls.shorthand is not None:
-            return {cls.shorthand: data}
-        return data
-
-    def out_channels(self, inputs: list[int | None]) -> int | None:
-        """The output's channel count (last axis) from the inputs' channel counts, when the
-        spec alone tells it; None when it does not. Lets `${in_channels}` appear in a
-        composite's arguments (a block's expansion width) before anything is built.
-        A field naming the output width decides; otherwise the channels pass through."""
-        for field in ("filters", "units", "output_dim", "num_units"):
-            value = getattr(self, field, None)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-        first = inputs[0] if inputs else None
-        multiplier = getattr(self, "depth_multiplier", None)
-        return first * multiplier if first is not None and isinstance(multiplier, int) else first
-
-    def keras_kwargs(self) -> dict[str, Any]:
-        """The Keras constructor arguments the user set (defaults left to Keras)."""
-        return {
-            key: getattr(self, key)
-            for key in type(self).model_fields
-            if key not in self.meta_fields and getattr(self, key) is not None
-        }
-
-
-class WeightedLayerSpec(LayerSpec):
-    """The weight arguments Keras's Dense and Conv layers share."""
-
-    activation: OptionalActivation = None
-    use_bias: UseBias = True
-    kernel_initializer: Initializer | None = None
-    bias_initializer: Initializer | None = None
-    kernel_regularizer: Regularizer | None = None
-    bias_regularizer: Regularizer | None = None
-    kernel_constraint: Constraint | None = None
-    bias_constraint: Constraint | None = None
-
-
-def layer_kind(
-    kind: str, *, shorthand: str | None = None, keras_class: str | None = None, category: str = "core"
-):
-    """Class decorator registering a layer spec model under `kind`."""
-
-    def register(cls: type[LayerSpec]) -> type[LayerSpec]:
-        if kind in LAYER_KINDS:
-            raise ValueError(f"layer kind {kind!r} is registered twice")
-        cls.kind = kind
-        cls.shorthand = shorthand
-        cls.keras_class = keras_class
-        cls.category = category
-        LAYER_KINDS[kind] = cls
-        return cls
-
-    return register
+FAMILIES = (composite, layers)  # imported for their registrations
 
 
 def all_kinds() -> dict[str, type[LayerSpec]]:
-    """Every registered kind (importing the modules that register them)."""
-    from kbuilder.spec import composite, layers  # noqa: F401  (registration side effect)
-
+    """Every registered kind, by name."""
     return LAYER_KINDS
+
+
+__all__ = ["LAYER_KINDS", "LayerSpec", "WeightedLayerSpec", "all_kinds", "layer_kind"]

@@ -1,6 +1,6 @@
 """Spec models of the layer kinds, one module per family (importing registers them)."""
 
-from kbuilder.spec.layers import (  # noqa: F401  # noqa: F401
+from kbuilder.spec.layers import (  # noqa: F401  (registration side effect)
     conv,
     core,
     cropping,
@@ -9,5 +9,6 @@ from kbuilder.spec.layers import (  # noqa: F401  # noqa: F401
     merge,
     normalization,
     pooling,
+    projection,
     transpose,
 )

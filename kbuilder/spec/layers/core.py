@@ -1,5 +1,6 @@
-"""Dense, activation, dropout, shape and embedding layer kinds."""
+"""Dense, activation, dropout, shape and embedding layer kinds, with their static figures."""
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -16,7 +17,8 @@ from kbuilder.spec.fields import (
     Units,
     Width,
 )
-from kbuilder.spec.registry import LayerSpec, WeightedLayerSpec, layer_kind
+from kbuilder.spec.figures import GLOBAL_STEP, FieldStep, Params, TensorShape, channels, positions
+from kbuilder.spec.kind import LayerSpec, WeightedLayerSpec, layer_kind
 
 
 @layer_kind("input", shorthand="shape", category="io")
@@ -31,6 +33,9 @@ class InputLayer(LayerSpec):
     def out_channels(self, inputs: list[int | None]) -> int | None:
         return self.shape[-1]
 
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        return (None, *self.shape)
+
 
 @layer_kind("dense", shorthand="units", keras_class="Dense")
 class Dense(WeightedLayerSpec):
@@ -39,10 +44,22 @@ class Dense(WeightedLayerSpec):
     units: Units
     activity_regularizer: Regularizer | None = None
 
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        return (*inputs[0][:-1], self.units)
+
+    def params(self, inputs: list[TensorShape]) -> Params:
+        return self.kernel_params(inputs)
+
+    def macs(self, inputs: list[TensorShape], output: TensorShape) -> int:
+        # One input vector per position (every axis but batch and features): in x out each.
+        return positions(inputs[0]) * channels(inputs[0]) * self.units
+
 
 @layer_kind("activation", shorthand="activation", keras_class="Activation", category="activation")
 class Activation(LayerSpec):
     """Applies a named activation function, e.g. `- activation: relu`."""
+
+    keeps_shape = True
 
     activation: ActivationName = Field(description="Keras activation name.")
 
@@ -50,6 +67,8 @@ class Activation(LayerSpec):
 @layer_kind("relu", keras_class="ReLU", category="activation")
 class ReLU(LayerSpec):
     """Rectified linear unit with optional cap, slope and threshold."""
+
+    keeps_shape = True
 
     max_value: float | None = Field(None, gt=0, description="Cap on the output (6 gives ReLU6).")
     negative_slope: float = Field(0.0, ge=0, description="Slope below the threshold.")
@@ -60,12 +79,16 @@ class ReLU(LayerSpec):
 class LeakyReLU(LayerSpec):
     """max(negative_slope * x, x); the notes use a slope of 0.1."""
 
+    keeps_shape = True
+
     negative_slope: float = Field(0.3, ge=0, description="Slope for x < 0 (Keras default 0.3).")
 
 
 @layer_kind("elu", shorthand="alpha", keras_class="ELU", category="activation")
 class ELU(LayerSpec):
     """x for x >= 0, alpha * (exp(x) - 1) otherwise."""
+
+    keeps_shape = True
 
     alpha: float = Field(1.0, gt=0, description="Scale of the negative part.")
 
@@ -77,11 +100,19 @@ class PReLU(LayerSpec):
     shared_axes: list[Axis] | None = Field(
         None, max_length=8, description="Axes that share one slope (e.g. [1, 2] for images)."
     )
+    keeps_shape = True
+
+    def params(self, inputs: list[TensorShape]) -> Params:
+        shape = inputs[0]
+        shared = {a % len(shape) for a in (self.shared_axes or [])}
+        return Params(math.prod(int(d or 1) for i, d in enumerate(shape) if i > 0 and i not in shared))
 
 
 @layer_kind("softmax", shorthand="axis", keras_class="Softmax", category="activation")
 class Softmax(LayerSpec):
     """Softmax over an axis."""
+
+    keeps_shape = True
 
     axis: Axis = -1
 
@@ -90,6 +121,8 @@ class Softmax(LayerSpec):
 class Dropout(LayerSpec):
     """Randomly zeroes a fraction of units while training; `noise_shape: [null, 1, 1, 1]` drops
     whole samples of a residual branch (stochastic depth, as EfficientNet does)."""
+
+    keeps_shape = True
 
     rate: DropoutRate
     noise_shape: list[Annotated[int, Field(gt=0)] | None] | None = Field(
@@ -105,6 +138,8 @@ class Dropout(LayerSpec):
 class SpatialDropout1D(LayerSpec):
     """Drops whole channels of a sequence."""
 
+    keeps_shape = True
+
     rate: DropoutRate
     seed: Seed = None
 
@@ -112,6 +147,8 @@ class SpatialDropout1D(LayerSpec):
 @layer_kind("spatial_dropout2d", shorthand="rate", keras_class="SpatialDropout2D", category="regularization")
 class SpatialDropout2D(LayerSpec):
     """Drops whole feature maps of an image."""
+
+    keeps_shape = True
 
     rate: DropoutRate
     seed: Seed = None
@@ -123,6 +160,13 @@ class Flatten(LayerSpec):
 
     def out_channels(self, inputs: list[int | None]) -> int | None:
         return None  # the product of every axis: not known from channels alone
+
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        dims = inputs[0][1:]
+        return (None, None if None in dims else math.prod(int(d) for d in dims if d is not None))
+
+    def field_step(self, inputs: list[TensorShape]) -> FieldStep:
+        return GLOBAL_STEP
 
 
 @layer_kind("reshape", shorthand="target_shape", keras_class="Reshape", category="shape")
@@ -136,10 +180,24 @@ class Reshape(LayerSpec):
     def out_channels(self, inputs: list[int | None]) -> int | None:
         return self.target_shape[-1] if self.target_shape[-1] > 0 else None
 
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        target: list[int | None] = list(self.target_shape)
+        if -1 in target:
+            dims = inputs[0][1:]
+            size = None if None in dims else math.prod(int(d) for d in dims if d is not None)
+            rest = math.prod(d for d in self.target_shape if d != -1)
+            target[target.index(-1)] = None if size is None or size % rest else size // rest
+        return (None, *target)
+
+    def field_step(self, inputs: list[TensorShape]) -> FieldStep:
+        return GLOBAL_STEP
+
 
 @layer_kind("rescaling", shorthand="scale", keras_class="Rescaling", category="preprocessing")
 class Rescaling(LayerSpec):
     """x * scale + offset (e.g. scale 1/255 maps pixels to [0, 1])."""
+
+    keeps_shape = True
 
     scale: float = Field(description="Multiplier.")
     offset: float = Field(0.0, description="Added after scaling.")
@@ -153,3 +211,9 @@ class Embedding(LayerSpec):
     output_dim: Width = Field(description="Embedding vector size.")
     embeddings_initializer: Initializer | None = None
     embeddings_regularizer: Regularizer | None = None
+
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        return (*inputs[0], self.output_dim)
+
+    def params(self, inputs: list[TensorShape]) -> Params:
+        return Params(self.input_dim * self.output_dim)

@@ -4,7 +4,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from kbuilder.spec.registry import LayerSpec, layer_kind
+from kbuilder.spec.figures import TensorShape, padded
+from kbuilder.spec.kind import LayerSpec, layer_kind
 
 Cut = Annotated[int, Field(ge=0, le=1_000_000)]
 EndPair = Annotated[list[Cut], Field(min_length=2, max_length=2)]
@@ -16,6 +17,9 @@ class Cropping1D(LayerSpec):
 
     cropping: Cut | EndPair = Field(1, description="Steps to cut at each end, or [start, end].")
 
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        return padded(inputs[0], self.cropping, -1)
+
 
 @layer_kind("cropping2d", shorthand="cropping", keras_class="Cropping2D", category="shape")
 class Cropping2D(LayerSpec):
@@ -25,3 +29,6 @@ class Cropping2D(LayerSpec):
         0,
         description="Rows/columns to cut: one integer, [h, w] (both sides) or [[top, bottom], [left, right]].",
     )
+
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        return padded(inputs[0], self.cropping, -1)

@@ -1,6 +1,7 @@
 """Layer kinds Keras lacks; their Keras layers live in `kbuilder/layers/`.
 
-`keras_class` names starting with `kbuilder:` are resolved in `kbuilder.layers`.
+`keras_class` names starting with `kbuilder:` are resolved in `kbuilder.layers`. Their
+static figures are here, like every kind's: the Keras layers do not count themselves.
 """
 
 from typing import Annotated, Literal
@@ -20,7 +21,21 @@ from kbuilder.spec.fields import (
     UseBias,
     Width,
 )
-from kbuilder.spec.registry import LayerSpec, layer_kind
+from kbuilder.spec.figures import (
+    FieldStep,
+    Params,
+    TensorShape,
+    bias,
+    channels,
+    positions,
+    window_product,
+    window_step,
+    windowed_shape,
+)
+from kbuilder.spec.kind import LayerSpec, layer_kind
+
+# LeCun et al. 1998, Table I: C3's 16 maps read 6 x 3 + 9 x 4 + 1 x 6 = 60 of S2's maps.
+LENET5_C3_CONNECTIONS = 60
 
 
 @layer_kind("lrn", keras_class="kbuilder:LocalResponseNormalization", category="normalization")
@@ -35,6 +50,7 @@ class LRN(LayerSpec):
     bias: float = Field(1.0, gt=0, description="k, added before the power (must be positive).")
     alpha: float = Field(1.0, ge=0, description="Scale of the squared sum (not divided by the window size).")
     beta: float = Field(0.5, ge=0, description="Exponent.")
+    keeps_shape = True
 
 
 @layer_kind("maxout", shorthand="num_units", keras_class="kbuilder:Maxout", category="activation")
@@ -44,6 +60,11 @@ class Maxout(LayerSpec):
     num_units: Width = Field(description="Output features; the input axis must divide by it.")
     axis: Axis = Field(-1, description="The feature axis.")
 
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        shape = list(inputs[0])
+        shape[self.axis] = self.num_units
+        return tuple(shape)
+
 
 @layer_kind("scaled_tanh", keras_class="kbuilder:ScaledTanh", category="activation")
 class ScaledTanh(LayerSpec):
@@ -51,6 +72,7 @@ class ScaledTanh(LayerSpec):
 
     amplitude: float = Field(1.7159, gt=0, description="A, the output amplitude.")
     slope: float = Field(2.0 / 3.0, gt=0, description="S, the slope at the origin divided by A.")
+    keeps_shape = True
 
 
 @layer_kind("trainable_subsampling", keras_class="kbuilder:TrainableSubsampling", category="pooling")
@@ -63,6 +85,18 @@ class TrainableSubsampling(LayerSpec):
         "sum", description="Sum (as in the paper) or average of the window."
     )
     activation: OptionalActivation = None
+
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        return windowed_shape(self, inputs[0], "pool_size", inputs[0][-1])
+
+    def params(self, inputs: list[TensorShape]) -> Params:
+        return Params(2 * channels(inputs[0]))  # a coefficient and a bias per map
+
+    def macs(self, inputs: list[TensorShape], output: TensorShape) -> int:
+        return positions(output) * channels(output)  # coefficient * pooled + bias per output
+
+    def field_step(self, inputs: list[TensorShape]) -> FieldStep:
+        return window_step(self, inputs[0], "pool_size")
 
 
 @layer_kind("partial_conv2d", keras_class="kbuilder:PartialConv2D", category="conv")
@@ -81,6 +115,25 @@ class PartialConv2D(LayerSpec):
     kernel_initializer: Initializer | None = None
     bias_initializer: Initializer | None = None
 
+    def connection_count(self) -> int:
+        """Input maps read, summed over the output maps: the kernels that exist."""
+        if self.connections == "lenet5_c3":
+            return LENET5_C3_CONNECTIONS
+        return sum(len(maps) for maps in self.connections)
+
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        return windowed_shape(self, inputs[0], "kernel_size", self.filters, default_stride=1)
+
+    def params(self, inputs: list[TensorShape]) -> Params:
+        kernels = window_product(self.kernel_size, inputs[0]) * self.connection_count()
+        return Params(kernels + bias(self, self.filters))
+
+    def macs(self, inputs: list[TensorShape], output: TensorShape) -> int:
+        return positions(output) * self.connection_count() * window_product(self.kernel_size, inputs[0])
+
+    def field_step(self, inputs: list[TensorShape]) -> FieldStep:
+        return window_step(self, inputs[0], "kernel_size", default_stride=1)
+
 
 @layer_kind("euclidean_rbf", shorthand="units", keras_class="kbuilder:EuclideanRBF", category="core")
 class EuclideanRBF(LayerSpec):
@@ -89,3 +142,12 @@ class EuclideanRBF(LayerSpec):
     units: Width = Field(description="Number of classes.")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed for the fixed prototypes.")
     as_logits: bool = Field(False, description="Output -y, usable as logits for softmax cross-entropy.")
+
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        return (*inputs[0][:-1], self.units)
+
+    def params(self, inputs: list[TensorShape]) -> Params:
+        return Params(0, self.units * channels(inputs[0]))  # the fixed prototypes
+
+    def macs(self, inputs: list[TensorShape], output: TensorShape) -> int:
+        return positions(inputs[0]) * self.units * channels(inputs[0])  # per (unit, feature) pair

@@ -7,11 +7,12 @@ hard_sigmoid(x) = relu6(x + 3) / 6 and hard_swish(x) = x * hard_sigmoid(x), Kera
 
 from typing import Any, ClassVar
 
-from kbuilder.spec.registry import LayerSpec, layer_kind
+from kbuilder.spec.kind import LayerSpec, layer_kind
 
 
 class _FixedActivation(LayerSpec):
     keras_activation: ClassVar[str] = ""
+    keeps_shape = True
 
     def keras_kwargs(self) -> dict[str, Any]:
         return {"activation": self.keras_activation}

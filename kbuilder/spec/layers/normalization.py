@@ -1,11 +1,15 @@
-"""Normalization layer kinds."""
+"""Normalization layer kinds: their outputs keep the input's shape; their statistics
+(batch norm's moving mean and variance, Normalization's mean, variance and count) are
+non-trainable weights."""
 
+import math
 from typing import Annotated
 
 from pydantic import Field, model_validator
 
 from kbuilder.spec.fields import Axis, Initializer, Regularizer
-from kbuilder.spec.registry import LayerSpec, layer_kind
+from kbuilder.spec.figures import Params, TensorShape
+from kbuilder.spec.kind import LayerSpec, layer_kind
 
 
 @layer_kind("batch_norm", keras_class="BatchNormalization", category="normalization")
@@ -21,6 +25,11 @@ class BatchNorm(LayerSpec):
     gamma_initializer: Initializer | None = None
     beta_regularizer: Regularizer | None = None
     gamma_regularizer: Regularizer | None = None
+    keeps_shape = True
+
+    def params(self, inputs: list[TensorShape]) -> Params:
+        width = int(inputs[0][self.axis] or 1)
+        return Params(width * (int(self.center) + int(self.scale)), 2 * width)  # + moving mean, variance
 
 
 @layer_kind("layer_norm", keras_class="LayerNormalization", category="normalization")
@@ -31,6 +40,10 @@ class LayerNorm(LayerSpec):
     epsilon: float = Field(1e-3, gt=0, description="Added to the variance for stability.")
     center: bool = Field(True, description="Learn an offset (beta).")
     scale: bool = Field(True, description="Learn a scale (gamma).")
+    keeps_shape = True
+
+    def params(self, inputs: list[TensorShape]) -> Params:
+        return Params(int(inputs[0][self.axis] or 1) * (int(self.center) + int(self.scale)))
 
 
 Variance = Annotated[float, Field(ge=0)]
@@ -50,9 +63,18 @@ class Normalization(LayerSpec):
     )
     variance: Variance | list[Variance] | None = Field(None, description="Fixed variance(s), with mean.")
     invert: bool = Field(False, description="Apply the inverse: x * sqrt(variance) + mean.")
+    keeps_shape = True
 
     @model_validator(mode="after")
     def _mean_with_variance(self):
         if (self.mean is None) != (self.variance is None):
             raise ValueError("give both mean and variance, or neither (then they are stored weights)")
         return self
+
+    def params(self, inputs: list[TensorShape]) -> Params:
+        """Mean and variance per kept axis and a count, all non-trainable, unless both are fixed."""
+        if self.mean is not None:
+            return Params()
+        axes = self.axis if isinstance(self.axis, list) else ([] if self.axis is None else [self.axis])
+        kept = math.prod(int(inputs[0][a] or 1) for a in axes)
+        return Params(0, 2 * kept + 1)

@@ -1,12 +1,23 @@
-"""Pooling layer kinds."""
+"""Pooling layer kinds: windows without weights (0 MACs, as in the papers' tables)."""
 
 from pydantic import Field
 
 from kbuilder.spec.fields import Padding, Size1D, Size2D
-from kbuilder.spec.registry import LayerSpec, layer_kind
+from kbuilder.spec.figures import GLOBAL_STEP, FieldStep, TensorShape, pair, window_step, windowed_shape
+from kbuilder.spec.kind import LayerSpec, layer_kind
 
 
-class _Pool2D(LayerSpec):
+class _Pool(LayerSpec):
+    """A window over each channel, moving by `strides` (default: the window)."""
+
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        return windowed_shape(self, inputs[0], "pool_size", inputs[0][-1])
+
+    def field_step(self, inputs: list[TensorShape]) -> FieldStep:
+        return window_step(self, inputs[0], "pool_size")
+
+
+class _Pool2D(_Pool):
     pool_size: Size2D = Field(2, description="Window size: one integer or [h, w].")
     strides: Size2D | None = Field(
         None, description="Step of the window; default: pool_size (non-overlapping)."
@@ -14,7 +25,7 @@ class _Pool2D(LayerSpec):
     padding: Padding = "valid"
 
 
-class _Pool1D(LayerSpec):
+class _Pool1D(_Pool):
     pool_size: Size1D = Field(2, description="Window length.")
     strides: Size1D | None = Field(None, description="Step of the window; default: pool_size.")
     padding: Padding = "valid"
@@ -22,6 +33,13 @@ class _Pool1D(LayerSpec):
 
 class _GlobalPool(LayerSpec):
     keepdims: bool = Field(False, description="Keep the pooled axes with size 1.")
+
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        shape = inputs[0]
+        return (None, *(1,) * (len(shape) - 2), shape[-1]) if self.keepdims else (None, shape[-1])
+
+    def field_step(self, inputs: list[TensorShape]) -> FieldStep:
+        return GLOBAL_STEP
 
 
 @layer_kind("max_pooling2d", shorthand="pool_size", keras_class="MaxPooling2D", category="pooling")
@@ -66,6 +84,9 @@ class GlobalMaxPooling1D(_GlobalPool):
 
 class _Adaptive2D(LayerSpec):
     output_size: Size2D = Field(description="Output height and width, whatever the input size.")
+
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        return (None, *pair(self.output_size, 2), inputs[0][-1])
 
 
 @layer_kind(

@@ -5,34 +5,74 @@ Keras argument names and semantics, channels-last. Output size per axis (dilatio
 output_padding (in - 1) * stride + kernel - 2 * (kernel // 2) + output_padding.
 """
 
-from typing import Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from kbuilder.spec.fields import Dilation2D, Filters, KernelSize2D, Padding, Size1D, Strides2D
-from kbuilder.spec.registry import WeightedLayerSpec, layer_kind
+from kbuilder.spec.figures import FieldStep, Params, TensorShape, channels, pair, positions, window_product
+from kbuilder.spec.kind import WeightedLayerSpec, layer_kind
 
 Pad = Annotated[int, Field(ge=0)]
 
 
-def _pair(value) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, list) else (value, value)
-
-
 class _Transposed(WeightedLayerSpec):
-    # A transposed window grows its input: kbuilder.build.checks must not ask it to fit.
+    """A transposed convolution costs in_positions x in_channels x kernel_area x filters
+    multiply-accumulates: every input value is multiplied by every weight of its kernel
+    (cropped-away `same` borders included, as the operation computes them)."""
+
+    # A transposed window grows its input: kbuilder.graph.checks must not ask it to fit.
     transposed: ClassVar[bool] = True
+    if TYPE_CHECKING:  # fields of each subclass, declared there for Pydantic
+        filters: int
+        kernel_size: int | list[int]
+        strides: int | list[int]
+        dilation_rate: int | list[int]
+        output_padding: Any
+        padding: str
 
     @model_validator(mode="after")
     def _output_padding_below_stride(self):
         if self.output_padding is None:
             return self
-        pads, strides = _pair(self.output_padding), _pair(self.strides)
+        pads, strides = pair(self.output_padding, 2), pair(self.strides, 2)
         if any(p >= s for p, s in zip(pads, strides)):
             raise ValueError(
                 f"output_padding {self.output_padding} must be less than the strides {self.strides} on every axis"
             )
         return self
+
+    def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
+        rank = len(inputs[0]) - 2
+        kernel, strides = pair(self.kernel_size, rank), pair(self.strides, rank)
+        dilation = pair(self.dilation_rate, rank)
+        pads = None if self.output_padding is None else pair(self.output_padding, rank)
+        sizes: list[int | None] = []
+        for i, n in enumerate(inputs[0][1:-1]):
+            k = (kernel[i] - 1) * dilation[i] + 1
+            if n is None:
+                sizes.append(None)
+            elif pads is None:
+                sizes.append(
+                    n * strides[i] if self.padding == "same" else (n - 1) * strides[i] + max(k, strides[i])
+                )
+            else:
+                cut = 2 * (k // 2) if self.padding == "same" else 0
+                sizes.append((n - 1) * strides[i] + k - cut + pads[i])
+        return (None, *sizes, self.filters)
+
+    def params(self, inputs: list[TensorShape]) -> Params:
+        return self.kernel_params(inputs)
+
+    def macs(self, inputs: list[TensorShape], output: TensorShape) -> int:
+        taps = window_product(self.kernel_size, inputs[0])
+        return positions(inputs[0]) * channels(inputs[0]) * taps * self.filters
+
+    def field_step(self, inputs: list[TensorShape]) -> FieldStep:
+        rank = len(inputs[0]) - 2
+        window, dilation = pair(self.kernel_size, rank), pair(self.dilation_rate, rank)
+        effective = tuple((w - 1) * d + 1 for w, d in zip(window, dilation))
+        return FieldStep("transposed", effective, pair(self.strides, rank))
 
 
 @layer_kind("conv1d_transpose", keras_class="Conv1DTranspose", category="conv")

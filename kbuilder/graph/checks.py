@@ -1,23 +1,16 @@
-"""Shape checks made before Keras sees a layer, so errors speak the spec's language."""
+"""Shape checks made before Keras sees a layer, so errors speak the spec's language. The
+static walk (kbuilder.graph.shapes) makes them on the spec's shapes when validating; the
+builder (kbuilder.build) makes them again on the real tensors' shapes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from kbuilder.spec.figures import edge_pairs, fmt, pair, projection_stride
+
 WINDOW_FIELDS = ("kernel_size", "pool_size")
-
-
-def _pair(value: Any, rank: int) -> tuple[int, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, (list, tuple)):
-        return tuple(int(v) for v in value)
-    return (int(value),) * rank
-
-
-def fmt(shape: Sequence[Any]) -> str:
-    return "x".join("?" if d is None else str(d) for d in shape)
+__all__ = ["edge_pairs", "fmt", "merge_problem", "projection_stride", "shape_problem"]
 
 
 def window_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
@@ -28,8 +21,8 @@ def window_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) 
     spatial = tuple(input_shape[1:-1])
     if not spatial:
         return None
-    window = _pair(getattr(spec, field), len(spatial))
-    dilation = _pair(getattr(spec, "dilation_rate", 1), len(spatial))
+    window = pair(getattr(spec, field), len(spatial))
+    dilation = pair(getattr(spec, "dilation_rate", 1) or 1, len(spatial))
     needed = tuple((w - 1) * d + 1 for w, d in zip(window, dilation))
     if any(s is not None and s < n for s, n in zip(spatial, needed)):
         return (
@@ -37,18 +30,6 @@ def window_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) 
             f"gets {fmt(spatial)}"
         )
     return None
-
-
-def edge_pairs(edges: Any, rank: int) -> tuple[tuple[int, int], ...]:
-    """(before, after) per axis from Keras's cropping/padding forms: n, [a, b] (1D: start, end;
-    2D: both sides of each axis), [[top, bottom], [left, right]]."""
-    if isinstance(edges, int):
-        return ((edges, edges),) * rank
-    if all(isinstance(c, (list, tuple)) for c in edges):
-        return tuple((int(a), int(b)) for a, b in edges)
-    if rank == 1:
-        return ((int(edges[0]), int(edges[1])),)
-    return tuple((int(c), int(c)) for c in edges)
 
 
 def crop_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
@@ -69,17 +50,7 @@ def shape_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -
     return window_problem(kind, name, spec, input_shape) or crop_problem(kind, name, spec, input_shape)
 
 
-def projection_stride(have: int | None, want: int | None) -> int | None:
-    """The stride of a 1x1 convolution taking `have` positions to `want`: a 1x1 window
-    gives ceil(have / stride) positions under either padding, as a `same` body with that
-    stride does (Xception's 147 -> 74 is stride 2). None when no stride fits."""
-    if have is None or want is None or want < 1:
-        return None
-    stride = -(-have // want)  # ceiling division: the smallest stride that is not too small
-    return stride if -(-have // stride) == want else None
-
-
-def merge_problem(kind: str, name: str, shapes: list[Sequence[Any]], axis: int = -1) -> str | None:
+def merge_problem(kind: str, name: str, shapes: Sequence[Sequence[Any]], axis: int = -1) -> str | None:
     """Concat inputs must match except on `axis`; add/multiply/... inputs must broadcast."""
     if len(shapes) < 2:
         return f"layer '{name}' ({kind}) needs two or more inputs, gets {len(shapes)}"
@@ -98,7 +69,7 @@ def merge_problem(kind: str, name: str, shapes: list[Sequence[Any]], axis: int =
     return None
 
 
-def broadcast_problem(kind: str, name: str, shapes: list[Sequence[Any]], listed: str) -> str | None:
+def broadcast_problem(kind: str, name: str, shapes: Sequence[Sequence[Any]], listed: str) -> str | None:
     """Keras's elementwise merges broadcast like NumPy over the dimensions after the batch:
     aligned from the right (a lower-rank input gets size-1 axes after its batch axis),
     each pair of sizes equal or one of them 1. Squeeze-and-excitation multiplies
@@ -114,3 +85,13 @@ def broadcast_problem(kind: str, name: str, shapes: list[Sequence[Any]], listed:
                 f"aligned from the right, e.g. (14x14x32) and (1x1x32)); gets {listed}"
             )
     return None
+
+
+def projection_problem(name: str, source: Sequence[Any], target: Sequence[Any]) -> str | None:
+    """A projection shortcut needs a stride taking its input onto the body's output."""
+    if all(projection_stride(h, w) is not None for h, w in zip(source[1:-1], target[1:-1]) if h and w):
+        return None
+    return (
+        f"layer '{name}' (projection) cannot project input {tuple(source[1:])} onto the "
+        f"body's output {tuple(target[1:])}: no stride s gives ceil(input / s) = output on every spatial axis"
+    )
