@@ -66,7 +66,7 @@ def postgres_server():
             os.chmod(folder, 0o755)
             shutil.chown(folder, user="nobody")
         run = lambda *args: subprocess.run(
-            _as_server_user(list(args)), capture_output=True, text=True, timeout=120
+            _as_server_user(list(args)), capture_output=True, text=True, timeout=120, check=False
         )
         made = run(
             str(binaries / "initdb"),

@@ -62,7 +62,7 @@ def test_markdown_and_csv(capsys):
 
 
 def test_check_failure_exits_1_with_a_diff(capsys):
-    code, out, err = run(
+    code, _out, err = run(
         capsys, "check", MLP, "--set", "expect.params=100", "--set", "expect.layers.fc1.output_shape=[64]"
     )
     assert code == 1
@@ -133,10 +133,14 @@ def test_console_script_and_debug_traceback(tmp_path):
         capture_output=True,
         text=True,
         env=env,
+        check=False,
     )
     assert proc.returncode == 2 and "Traceback" in proc.stderr
     proc = subprocess.run(
-        [sys.executable, "-m", "kbuilder.cli.app", "validate", str(bad)], capture_output=True, text=True
+        [sys.executable, "-m", "kbuilder.cli.app", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "missing required field 'inputs'" in proc.stderr

@@ -97,7 +97,7 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes(tmp_path):
         first.send_signal(signal.SIGSTOP)
         try:
             second = subprocess.run(
-                _command(spec, out), env=_env(), capture_output=True, text=True, timeout=240
+                _command(spec, out), env=_env(), capture_output=True, text=True, timeout=240, check=False
             )
         finally:
             first.send_signal(signal.SIGCONT)
@@ -118,7 +118,9 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes(tmp_path):
     assert not (out / "metrics.json").exists()
 
     # The same command again: resumes after the saved epoch (the lock died with the process).
-    again = subprocess.run(_command(spec, out), env=_env(), capture_output=True, text=True, timeout=400)
+    again = subprocess.run(
+        _command(spec, out), env=_env(), capture_output=True, text=True, timeout=400, check=False
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     report = json.loads(again.stdout)
     assert report["resumed_after_epoch"] == saved and report["epochs_run"] == EPOCHS

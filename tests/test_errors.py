@@ -32,8 +32,10 @@ def problems(layers: str, *, build: bool = False, head: str = HEAD) -> str:
         ),
         (
             "- conv2d: {filters: 6, kernel_sise: 5}\n",
-            "net.yaml:5:5: layers[0].conv2d.kernel_size: missing required field 'kernel_size'\n"
-            "net.yaml:5:26: layers[0].conv2d.kernel_sise: unknown field 'kernel_sise' - did you mean 'kernel_size'?",
+            (
+                "net.yaml:5:5: layers[0].conv2d.kernel_size: missing required field 'kernel_size'\n"
+                "net.yaml:5:26: layers[0].conv2d.kernel_sise: unknown field 'kernel_sise' - did you mean 'kernel_size'?"
+            ),
         ),
         (
             "- conv2d: {filters: six, kernel_size: 5}\n",
@@ -45,8 +47,10 @@ def problems(layers: str, *, build: bool = False, head: str = HEAD) -> str:
         ),
         (
             "- conv2d:\n  filters: 6\n  kernel_size: 5\n",
-            "net.yaml:5:5: layers[0]: a layer entry has exactly one key, the layer kind, but this one has 'conv2d', "
-            "'filters', 'kernel_size'; indent the arguments under the kind (e.g. `- conv2d:` then `    filters: 6` on the next line)",
+            (
+                "net.yaml:5:5: layers[0]: a layer entry has exactly one key, the layer kind, but this one has 'conv2d', "
+                "'filters', 'kernel_size'; indent the arguments under the kind (e.g. `- conv2d:` then `    filters: 6` on the next line)"
+            ),
         ),
         (
             "- dropout: 1.5\n",
@@ -143,10 +147,14 @@ def test_block_argument_errors():
             "net.yaml:5:5: layers[0]: layer 'max_pooling2d_0' (max_pooling2d 64x64, valid) needs at least 64x64 input, gets 32x32",
         ),
         (
-            "- conv2d: {name: a, filters: 4, kernel_size: 3, padding: same}\n"
-            "- max_pooling2d: {name: b, inputs: [image]}\n- add: {inputs: [a, b]}\n",
-            "net.yaml:7:5: layers[2]: layer 'add_2' (add) needs input shapes that broadcast (each size equal or 1, "
-            "aligned from the right, e.g. (14x14x32) and (1x1x32)); gets (32x32x4) and (16x16x1)",
+            (
+                "- conv2d: {name: a, filters: 4, kernel_size: 3, padding: same}\n"
+                "- max_pooling2d: {name: b, inputs: [image]}\n- add: {inputs: [a, b]}\n"
+            ),
+            (
+                "net.yaml:7:5: layers[2]: layer 'add_2' (add) needs input shapes that broadcast (each size equal or 1, "
+                "aligned from the right, e.g. (14x14x32) and (1x1x32)); gets (32x32x4) and (16x16x1)"
+            ),
         ),
         (
             "- conv2d: {filters: 5, kernel_size: 3, groups: 2}\n",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -41,6 +43,6 @@ def test_mlp_parameter_count_matches_the_closed_form(width, hidden, bias):
     text = yaml.safe_dump({"name": "mlp", "inputs": {"x": {"shape": [width]}}, "layers": layers})
     report = api.report(api.build(loads_spec(text)))
     sizes = [width, *hidden]
-    expected = sum(n_in * n_out + (n_out if bias else 0) for n_in, n_out in zip(sizes, sizes[1:]))
+    expected = sum(n_in * n_out + (n_out if bias else 0) for n_in, n_out in itertools.pairwise(sizes))
     assert report.params == expected
-    assert report.macs == sum(n_in * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    assert report.macs == sum(n_in * n_out for n_in, n_out in itertools.pairwise(sizes))

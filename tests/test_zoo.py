@@ -101,6 +101,7 @@ def run_zoo(*args: str) -> str:
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

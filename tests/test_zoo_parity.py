@@ -262,7 +262,7 @@ GOOGLENET_MODULES = {
 
 def test_googlenet_matches_table_1(googlenet):
     got = {}
-    for name, want in GOOGLENET_TABLE.items():
+    for name in GOOGLENET_TABLE:
         shape = shape_of(spec_output(googlenet, name))
         # Global pooling and the dense layer drop the 1x1 spatial dimensions the
         # table writes: (1024,) stands for 1x1x1024.

@@ -51,17 +51,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name in args.specs:
             loaded = api.load(REPO / "specs" / f"{name}.yaml")
-            expand_s = median_time(lambda: api.validate(loaded), args.repeat)
-            build_s = median_time(lambda: api.build(loaded), args.repeat)
+            expand_s = median_time(lambda loaded=loaded: api.validate(loaded), args.repeat)
+            build_s = median_time(lambda loaded=loaded: api.build(loaded), args.repeat)
             graph = api.validate(loaded)
             full, collapsed = make_diagram(graph), make_diagram(graph, collapse=True)
             times = {}
             for fmt in ("svg", "png", "pdf"):
                 target = Path(folder) / f"{name}.{fmt}"
                 times[fmt] = median_time(
-                    lambda: write_atomically(target, render(to_dot(full), fmt)), args.repeat
+                    lambda target=target, full=full, fmt=fmt: write_atomically(
+                        target, render(to_dot(full), fmt)
+                    ),
+                    args.repeat,
                 )
-            small = median_time(lambda: render(to_dot(collapsed), "svg"), args.repeat)
+            small = median_time(lambda collapsed=collapsed: render(to_dot(collapsed), "svg"), args.repeat)
             print(
                 f"| {name} | {len(graph.nodes)} | {len(full.boxes)} / {len(collapsed.boxes)} | {expand_s:.2f} s "
                 f"| {build_s:.2f} s | {times['svg']:.2f} s | {times['png']:.2f} s | {times['pdf']:.2f} s | {small:.2f} s |"

@@ -8,6 +8,7 @@ KBUILDER_DEBUG=1.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -65,11 +66,20 @@ for _command in app.registered_commands:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; returns the exit code (typer reports its own usage errors, code 2)."""
+    """Console entry point; returns the exit code (typer reports its own usage errors, code 2).
+
+    `--debug` acts through KBUILDER_DEBUG (so processes a command starts see it too); the
+    variable is put back afterwards, so one in-process call never turns on the next one's."""
+    debug_before = os.environ.get("KBUILDER_DEBUG")
     try:
         app(args=argv, prog_name="kbuilder")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    finally:
+        if debug_before is None:
+            os.environ.pop("KBUILDER_DEBUG", None)
+        else:
+            os.environ["KBUILDER_DEBUG"] = debug_before
     return 0
 
 

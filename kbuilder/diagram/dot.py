@@ -88,8 +88,10 @@ def to_dot(diagram: Diagram) -> str:
     paths = {box.group[:i] for box in diagram.boxes for i in range(len(box.group) + 1)}
     lines = [
         f"digraph {quote_id(diagram.name)} {{",
-        "  graph [rankdir=TB, fontname=Helvetica, fontsize=11, nodesep=0.25, ranksep=0.3,"
-        f" label={quote(diagram.name)}, labelloc=t];",
+        (
+            "  graph [rankdir=TB, fontname=Helvetica, fontsize=11, nodesep=0.25, ranksep=0.3,"
+            f" label={quote(diagram.name)}, labelloc=t];"
+        ),
         '  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=10, margin="0.1,0.03"];',
         "  edge [arrowsize=0.6];",
     ]

@@ -37,7 +37,7 @@ def validate_manifest(manifest: Any) -> None:
     """ValueError unless `manifest` is a JSON-serialisable dict without reserved keys."""
     if not isinstance(manifest, dict):
         # ValueError, as for every other bad argument of export_model (callers catch that one).
-        raise ValueError(f"`manifest` must be a dict, received: {type(manifest).__name__}")  # noqa: TRY004
+        raise ValueError(f"`manifest` must be a dict, received: {type(manifest).__name__}")
     clashes = sorted(set(manifest) & set(RESERVED_MANIFEST_KEYS))
     if clashes:
         raise ValueError(f"`manifest` must not set keys reserved for export_model: {clashes}")
