@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from kbuilder.errors import UsageError
+from kbuilder.spec import load_spec
 
 ZOO_PACKAGE = "kbuilder.zoo_specs"
 _CHECKOUT = Path(__file__).resolve().parent.parent
@@ -91,8 +92,6 @@ class ZooEntry:
 
 def zoo_entries() -> list[ZooEntry]:
     """Each bundled spec with its description and expected parameter count (no build)."""
-    from kbuilder.spec import load_spec
-
     entries = []
     for path in bundled_specs():
         spec = load_spec(path).spec

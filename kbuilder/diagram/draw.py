@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kbuilder.diagram.dot import to_dot
+from kbuilder.diagram.html import to_html
 from kbuilder.diagram.render import check_target, render, write_atomically
 from kbuilder.diagram.structure import Diagram, check_fold, make_diagram
 from kbuilder.errors import UsageError
@@ -37,7 +38,7 @@ def graph_and_shapes(loaded: LoadedSpec, shapes: bool) -> tuple[Graph, dict[str,
     """The expanded graph; with `shapes`, the model is built (Keras) to read every shape."""
     if not shapes:
         return expand(loaded), {}
-    from kbuilder.build import build
+    from kbuilder.build import build  # Keras: only when shapes are drawn (--no-shapes skips it)
 
     built = build(loaded)
     return built.graph, layer_shapes(built)
@@ -62,8 +63,6 @@ def draw(
     diagram = make_diagram(graph, found, collapse=collapse, depth=depth, fold=fold)
     dot_text = to_dot(diagram)
     if path is not None and fmt == "html":
-        from kbuilder.diagram.html import to_html
-
         write_atomically(path, to_html(diagram, render(dot_text, "svg")))
     elif path is not None and fmt is not None:
         write_atomically(path, render(dot_text, fmt))

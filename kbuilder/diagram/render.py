@@ -87,7 +87,7 @@ def render(dot_text: str, fmt: str) -> bytes:
     if fmt == "dot":
         return dot_text.encode("utf-8")
     if fmt == "pdf":
-        from kbuilder.diagram.pdf import xdot_to_pdf
+        from kbuilder.diagram.pdf import xdot_to_pdf  # matplotlib, for PDF files only
 
         layout = run_layout(dot_text, "json")
         try:

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from kbuilder.spec.composite import LAYER_ENTRY_MARK
 from kbuilder.spec.entry import layer_entry_type
 from kbuilder.spec.model import ModelSpec
+from kbuilder.spec.registry import all_kinds
 
 EXPRESSION = {
     "type": "string",
@@ -56,8 +57,6 @@ def json_schema() -> dict[str, Any]:
 
 def _allow_short_forms(defs: dict[str, Any]) -> None:
     """`- dense: 128` (the shorthand field) and `- flatten:` (no arguments) are valid too."""
-    from kbuilder.spec.registry import all_kinds
-
     for kind, spec in all_kinds().items():
         entry = defs.get(f"{spec.__name__}Entry")
         if entry is None:
@@ -72,8 +71,6 @@ def _allow_short_forms(defs: dict[str, Any]) -> None:
 
 
 def _argless_kinds() -> list[str]:
-    from kbuilder.spec.registry import all_kinds
-
     return sorted(
         kind
         for kind, spec in all_kinds().items()

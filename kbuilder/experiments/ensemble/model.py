@@ -59,7 +59,7 @@ def build_ensemble_model(
     models: list[Any], logits: list[bool], *, loss_name: str, input_name: str, name: str
 ) -> Any:
     """One functional model: every member under the name member_<k>, outputs averaged."""
-    import keras
+    import keras  # after the members' runs chose the backend
 
     first = models[0]
     shape = tuple(first.inputs[0].shape[1:])
@@ -80,7 +80,7 @@ def build_ensemble_model(
 
 def predict(model: Any, x: Any, batch_size: int) -> Any:
     """Outputs for every sample, batch by batch (a direct call: no per-model retracing of predict)."""
-    import keras
+    import keras  # after the members' runs chose the backend
 
     parts = [
         keras.ops.convert_to_numpy(model(x[start : start + batch_size], training=False))
