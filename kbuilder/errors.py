@@ -1,6 +1,6 @@
 """Error types shared by every stage, and the exit codes the CLI maps them to.
 
-Exit codes (documented in the README):
+Exit codes (documented in docs/errors.md):
     0  success
     1  a check failed: the built model differs from the spec's `expect`
     2  invalid spec, invalid data or invalid command-line usage

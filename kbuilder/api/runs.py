@@ -126,9 +126,9 @@ def tune(
     path = _spec_file(spec)
     loaded = validated(path, overrides)
     if loaded.spec.search is None:
-        raise UsageError(f"{path} has no search section (see README.md, 'Hyperparameter search')")
+        raise UsageError(f"{path} has no search section (see docs/experiments.md, 'Hyperparameter search')")
     if loaded.spec.train is None:
-        raise UsageError(f"{path} has no train section: trials train the model (see README.md, 'Training')")
+        raise UsageError(f"{path} has no train section: trials train the model (see docs/training.md)")
     before_keras(backend)
     # Optuna and the trials' training (Keras) load here, only after the spec validated.
     from kbuilder.experiments.tune import (

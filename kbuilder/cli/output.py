@@ -27,9 +27,9 @@ from kbuilder.errors import (
 # What to tell the user after each kind of error (the message itself says what is wrong).
 ERROR_HINTS: dict[type, str] = {
     BuildError: "the spec is valid but its shapes do not fit; `kbuilder build` prints the table up to the failing layer",
-    SpecError: "see `kbuilder schema` for every field, and README.md for examples of each construct",
+    SpecError: "see `kbuilder schema` for every field, and docs/spec-language.md for examples of each construct",
     CheckFailed: "the model differs from `expect`; fix the spec, or the figures if the model is right",
-    DataError: "see the `train.data` section of README.md",
+    DataError: "see the `train.data` section of docs/training.md",
     UsageError: "see `kbuilder --help`",
     RuntimeFailure: "rerun with --debug (or KBUILDER_DEBUG=1) for the traceback",
     ModelTooLarge: "make the layer smaller (fewer units or filters, pool before flattening), or raise --max-params "

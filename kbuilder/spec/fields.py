@@ -2,7 +2,7 @@
 
 Every integer a spec gives has an upper bound as well as a lower one: a spec is untrusted
 input, and `units: 10**100` must be refused here, with its location, rather than deep
-inside TensorFlow. The bounds are far above any real model's (README, "Untrusted specs
+inside TensorFlow. The bounds are far above any real model's (docs/spec-language.md, "Untrusted specs
 and limits"); the total size of a model is bounded separately when it is built
 (`--max-params`).
 """
