@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
         quiet_tensorflow(chosen)
         from kbuilder.train import TrainOptions
         from kbuilder.train import train as run_training
-        from kbuilder.train.report import summary_lines
+        from kbuilder.train.options import summary_lines
 
         result = run_training(
             loaded,
