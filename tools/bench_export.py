@@ -130,7 +130,7 @@ def quantize(args: argparse.Namespace) -> list[dict]:
     from kbuilder import api
     from kbuilder.export import export_model
     from kbuilder.export_tflite import spec_samples
-    from kbuilder.train.runner import TrainOptions, train
+    from kbuilder.train import TrainOptions, train
 
     spec = REPO / "specs" / "lenet5_modern.yaml"
     loaded = api.load(spec, [f"train.epochs={args.epochs}"])
