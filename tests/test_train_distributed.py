@@ -58,6 +58,7 @@ def test_two_workers_train_in_lockstep(tmp_path):
         subprocess.Popen(
             [sys.executable, "-c", CLI, *common, "--process-id", str(i), "--out", str(tmp_path / f"w{i}")],
             cwd=REPO,
+            check=False,
             env=_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -125,6 +126,7 @@ def test_two_replicas_on_one_machine(tmp_path, backend, strategy, spe):
             "2",
         ],
         cwd=REPO,
+        check=False,
         env=env,
         capture_output=True,
         text=True,
@@ -181,6 +183,7 @@ def test_the_jax_backend_trains_without_tensorflow(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", NO_TENSORFLOW, str(spec), str(DATASETS), str(tmp_path / "run")],
         cwd=REPO,
+        check=False,
         env=_env(),
         capture_output=True,
         text=True,
