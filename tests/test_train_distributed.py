@@ -58,7 +58,6 @@ def test_two_workers_train_in_lockstep(tmp_path):
         subprocess.Popen(
             [sys.executable, "-c", CLI, *common, "--process-id", str(i), "--out", str(tmp_path / f"w{i}")],
             cwd=REPO,
-            check=False,
             env=_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
