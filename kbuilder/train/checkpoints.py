@@ -39,7 +39,7 @@ def _finite_loss(logs: dict | None) -> float | None:
 
 
 class DivergenceGuard(keras.callbacks.Callback):
-    """Stops at the first batch whose loss is NaN or infinite; the runner then fails with
+    """Stops at the first batch whose loss is NaN or infinite; the fit stage then fails with
     exit code 3 and the checkpoints below skip that epoch, so the last good ones stay."""
 
     def __init__(self, stops: bool = True):
