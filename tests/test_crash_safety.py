@@ -139,9 +139,10 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkey
 def test_a_kill_during_the_backup_write_leaves_the_previous_backup_loadable(tmp_path, monkeypatch):
     import keras
 
-    from kbuilder.train.checkpoints import callback_classes, read_backup_state
+    from kbuilder.train.checkpoints import DivergenceGuard as guard_class
+    from kbuilder.train.checkpoints import RunBackup as backup_class
+    from kbuilder.train.checkpoints import read_backup_state
 
-    guard_class, backup_class, _ = callback_classes()
     model = _tiny_model()
     backup = backup_class(tmp_path / "backup", "epoch", guard_class())
     backup.set_model(model)
@@ -170,9 +171,10 @@ def test_a_kill_during_the_backup_write_leaves_the_previous_backup_loadable(tmp_
 
 def test_a_worse_epoch_after_a_resume_never_replaces_the_best_model(tmp_path):
     """keras-team/keras#17012: the best figure is kept with the run (best.json), not in memory."""
-    from kbuilder.train.checkpoints import callback_classes, carried_best
+    from kbuilder.train.checkpoints import BestCheckpoint as best_class
+    from kbuilder.train.checkpoints import DivergenceGuard as guard_class
+    from kbuilder.train.checkpoints import carried_best
 
-    guard_class, _, best_class = callback_classes()
     run = rd.RunDir(tmp_path)
     first = best_class(run, "val_loss", False, None, guard_class())
     first.set_model(_tiny_model())

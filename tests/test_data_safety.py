@@ -196,7 +196,7 @@ def test_an_image_folder_refuses_links_devices_and_fake_images(tmp_path, plant):
     )
     spec = tmp_path / "spec.yaml"
     spec.write_text(spec_model + TRAIN % source)
-    code, stdout, stderr = run_cli(
+    code, _stdout, stderr = run_cli(
         [
             "train",
             str(spec),

@@ -165,7 +165,7 @@ def test_a_crafted_model_found_in_a_run_directory_stops_the_resume(good, tmp_pat
     make, says = CRAFTED[case]
     _rewrite(good, run / "best.keras", **make(marker))
     before = sorted(p.name for p in run.iterdir())
-    code, stdout, stderr = run_cli(["train", "--resume", str(run), "--no-export"])
+    code, _stdout, stderr = run_cli(["train", "--resume", str(run), "--no-export"])
     assert code == 2 and "refused model file" in stderr and "best.keras" in stderr and says in stderr, stderr
     assert not marker.exists()
     assert sorted(p.name for p in run.iterdir()) == before

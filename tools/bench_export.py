@@ -130,8 +130,8 @@ def quantize(args: argparse.Namespace) -> list[dict]:
 
     from kbuilder import api
     from kbuilder.export import export_model
+    from kbuilder.train import TrainOptions, train
     from kbuilder.train.calibration import spec_samples
-    from kbuilder.train.runner import TrainOptions, train
 
     spec = REPO / "specs" / "lenet5_modern.yaml"
     loaded = api.load(spec, [f"train.epochs={args.epochs}"])

@@ -21,7 +21,7 @@ from kbuilder.zoo import spec_path
 if TYPE_CHECKING:
     from kbuilder.experiments.compare import Comparison
     from kbuilder.experiments.ensemble import EnsembleResult
-    from kbuilder.train.runner import TrainResult
+    from kbuilder.train.options import TrainResult
 
 
 def _train_source(
@@ -74,7 +74,7 @@ def train(
     loaded = validated(source, overrides)
     chosen = select_backend(backend or (loaded.spec.train.backend if loaded.spec.train else None))
     before_keras(chosen)
-    from kbuilder.train import TrainOptions  # imports Keras: only after validation
+    from kbuilder.train import TrainOptions  # Keras loads now, after the backend was chosen
     from kbuilder.train import train as run_training
 
     options = TrainOptions(data_dir=data_dir, out=run_dir, backend=chosen, verbose=verbose, export=export)

@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
             verbose=0 if (quiet or json_mode) else None,
             export=not no_export,
         )
-        from kbuilder.train.report import summary_lines  # loaded with the training run
+        from kbuilder.train.options import summary_lines  # loaded with the training run
 
         Output(json_mode).result(
             {"ok": True, "run_dir": str(result.run_dir), **result.metrics},

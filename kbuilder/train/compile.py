@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+import keras
 
 from kbuilder.train.schedules import warmup_schedule
 
@@ -26,14 +29,12 @@ _CROSSENTROPY = ("sparse_categorical_crossentropy", "categorical_crossentropy", 
 
 def learning_rate(optimizer_spec, *, steps_per_epoch: int, epochs: int) -> Any:
     """A float, or a Keras schedule counted in optimizer steps (epochs x steps_per_epoch)."""
-    import keras
-
     base = optimizer_spec.learning_rate
     schedule = optimizer_spec.schedule
     if schedule is None:
         return base
-    steps = lambda e: max(1, int(round(e * steps_per_epoch)))
-    warmup = int(round(schedule.warmup_epochs * steps_per_epoch))
+    steps = lambda e: max(1, round(e * steps_per_epoch))
+    warmup = round(schedule.warmup_epochs * steps_per_epoch)
     if schedule.type == "cosine":
         total = (
             steps(schedule.decay_epochs)
@@ -61,8 +62,6 @@ def learning_rate(optimizer_spec, *, steps_per_epoch: int, epochs: int) -> Any:
 
 
 def make_optimizer(optimizer_spec, *, steps_per_epoch: int, epochs: int) -> Any:
-    import keras
-
     kwargs = optimizer_spec.model_dump(exclude={"type", "schedule", "learning_rate"})
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     kwargs["learning_rate"] = learning_rate(optimizer_spec, steps_per_epoch=steps_per_epoch, epochs=epochs)
@@ -85,8 +84,6 @@ def output_is_logits(model: Any) -> bool:
 
 def make_loss(loss_spec, model: Any) -> tuple[Any, bool]:
     """The loss object and whether it takes logits."""
-    import keras
-
     logits = output_is_logits(model) if loss_spec.from_logits == "auto" else bool(loss_spec.from_logits)
     name = loss_spec.name
     if name == "sparse_categorical_crossentropy":
@@ -102,10 +99,8 @@ def make_loss(loss_spec, model: Any) -> tuple[Any, bool]:
     return keras.losses.get(name), False
 
 
-def make_metrics(names: list[str], loss_name: str, logits: bool) -> list[Any]:
+def make_metrics(names: Sequence[str], loss_name: str, logits: bool) -> list[Any]:
     """Metric objects; accuracies are picked to match the loss's label format."""
-    import keras
-
     metrics: list[Any] = []
     for name in names:
         if name == "accuracy":

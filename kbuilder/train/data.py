@@ -2,6 +2,8 @@
 
 Everything is loaded into memory as numpy arrays: the notes' data sets are small, and
 in-memory arrays are what makes the fast input pipelines possible (see pipeline.py).
+This module imports no Keras: only Keras's data sets and image folders need it (imported
+there), and the experiments and the TFLite calibration use Arrays, Splits and the loaders.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kbuilder.backend import tensorflow_available
 from kbuilder.errors import DataError
+from kbuilder.train.data_checks import check_image_folder, check_split
+from kbuilder.train.safe_arrays import NpzArchive, read_npy
 
 DATA_DIR_ENV = "KBUILDER_DATA_DIR"
 # File names a data directory may hold for each Keras data set (Keras's own first).
@@ -77,8 +82,6 @@ def _labels(y: np.ndarray) -> np.ndarray:
 def _read_npz(
     path: Path, keys: tuple[str, str], test_keys: tuple[str | None, str | None]
 ) -> tuple[Arrays, Arrays | None]:
-    from kbuilder.train.safe_arrays import NpzArchive
-
     if not path.exists():
         raise DataError(f"no such data file: {path}")
     with NpzArchive(path) as archive:
@@ -89,14 +92,13 @@ def _read_npz(
             )
         train = Arrays(archive.read(keys[0]), _labels(archive.read(keys[1])))
         test = None
-        if all(k is not None and k in archive for k in test_keys):
-            test = Arrays(archive.read(test_keys[0]), _labels(archive.read(test_keys[1])))
+        x_key, y_key = test_keys
+        if x_key is not None and y_key is not None and x_key in archive and y_key in archive:
+            test = Arrays(archive.read(x_key), _labels(archive.read(y_key)))
     return train, test
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    from kbuilder.train.safe_arrays import read_npy
-
     return read_npy(path)
 
 
@@ -110,7 +112,7 @@ def _keras_dataset(source, data_dir: Path | None) -> tuple[Arrays, Arrays | None
                     y_keys = ("y_train_coarse", "y_test_coarse")
                 train, test = _read_npz(candidate, ("x_train", y_keys[0]), ("x_test", y_keys[1]))
                 return train, test, str(candidate)
-    import keras
+    import keras  # deferred: see the module's docstring
 
     loader = getattr(keras.datasets, source.name)
     kwargs = {"label_mode": source.label_mode} if source.name == "cifar100" else {}
@@ -126,13 +128,11 @@ def _keras_dataset(source, data_dir: Path | None) -> tuple[Arrays, Arrays | None
 
 
 def _image_folder(source, spec_dir: Path | None, input_shape: tuple) -> tuple[Arrays, Arrays | None, str]:
-    from kbuilder.backend import tensorflow_available
-
     if not tensorflow_available():
         raise DataError(
             "image folders are read with TensorFlow (keras.utils.image_dataset_from_directory), which is not installed"
         )
-    import keras
+    import keras  # deferred: see the module's docstring
 
     size = source.image_size or [int(d) for d in input_shape[:2] if d is not None]
     if len(size) != 2:
@@ -143,13 +143,11 @@ def _image_folder(source, spec_dir: Path | None, input_shape: tuple) -> tuple[Ar
     color_mode = source.color_mode or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(channels, "rgb")
 
     def read(directory: str) -> Arrays:
-        from kbuilder.train.data_checks import check_image_folder
-
         path = resolve_path(directory, spec_dir)
         if not path.is_dir():
             raise DataError(f"no such image folder: {path}")
         check_image_folder(path)
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: only image folders need TensorFlow
 
         try:
             dataset = keras.utils.image_dataset_from_directory(
@@ -220,8 +218,6 @@ def load_splits(
     data, *, spec_dir: Path | None, data_dir: Path | None, input_shape: tuple, seed: int | None
 ) -> Splits:
     """Train/validation/test arrays as the spec asks (before preprocessing)."""
-    from kbuilder.train.data_checks import check_split
-
     train, test, origin = load_source(
         data.source, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape
     )
@@ -234,7 +230,7 @@ def load_splits(
     kind = data.validation.type
     if kind == "split":
         order = np.random.default_rng(seed).permutation(len(train))
-        held = max(1, int(round(len(train) * data.validation.fraction)))
+        held = max(1, round(len(train) * data.validation.fraction))
         if held >= len(train):
             raise DataError(
                 f"a validation fraction of {data.validation.fraction} leaves no training data out of {len(train)} samples"

@@ -6,6 +6,9 @@
   gloo, which also lets several processes on one machine train together (used by the tests).
 TensorFlow's MultiWorkerMirroredStrategy is not used: Keras 3's fit fails with it
 (keras-team/keras#20585).
+
+This module imports no backend at its top: joining JAX's runtime must come before anything
+(Keras included) starts the backend, and each backend's module is imported only on it.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def join_processes(spec, backend: str) -> None:
         return
     if backend != "jax":
         raise UsageError("multi-process training needs the JAX backend (--backend jax)")
-    import jax
+    import jax  # deferred: see the module's docstring
 
     # CPU devices of different processes all-reduce through gloo (no effect on GPUs).
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -54,14 +57,14 @@ def join_processes(spec, backend: str) -> None:
 
 def local_accelerators(backend: str) -> int:
     if backend == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: each backend's module only on that backend
 
         return len(tf.config.list_logical_devices("GPU"))
     if backend == "jax":
-        import jax
+        import jax  # deferred: each backend's module only on that backend
 
         return sum(1 for d in jax.local_devices() if d.platform != "cpu")
-    import torch
+    import torch  # deferred: each backend's module only on that backend
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
@@ -79,7 +82,7 @@ def set_up(spec, backend: str) -> Distribution:
     if strategy == "mirrored":
         if backend != "tensorflow":
             raise UsageError(f"the 'mirrored' strategy is TensorFlow's; on {backend} use data_parallel")
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: each backend's module only on that backend
 
         # Every local GPU; without one, every logical CPU device (one unless the CPU was split,
         # as the tests do to run two real replicas on one CPU).
@@ -90,7 +93,7 @@ def set_up(spec, backend: str) -> Distribution:
         raise UsageError(
             f"the 'data_parallel' strategy runs on the JAX backend, not {backend} (use mirrored on TensorFlow)"
         )
-    import jax
+    import jax  # deferred: see the module's docstring
     import keras
 
     devices = jax.devices()

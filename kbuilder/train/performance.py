@@ -5,6 +5,9 @@ tools/bench_train.md): fusing many optimizer steps into one compiled call and fe
 numpy batches made the biggest difference; XLA (jit_compile) helps on both TensorFlow and
 JAX, except for small convolutional models on a CPU, which TensorFlow's oneDNN kernels run
 faster (`settle_for_model`). On a GPU mixed precision is on by default.
+
+This module imports no backend at its top (`apply_threads` runs before the backend starts);
+each backend's module is imported inside the function, on that backend only.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def describe_device(backend: str) -> tuple[str, bool]:
     """(human description, whether it is an accelerator)."""
     cpu = f"cpu ({os.cpu_count()} cores, {platform.machine()})"
     if backend == "jax":
-        import jax
+        import jax  # deferred: only on that backend
 
         device = jax.devices()[0]
         if device.platform == "cpu":
@@ -59,14 +62,14 @@ def describe_device(backend: str) -> tuple[str, bool]:
             True,
         )
     if backend == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: only on that backend
 
         gpus = tf.config.list_physical_devices("GPU")
         if not gpus:
             return cpu, False
         details = tf.config.experimental.get_device_details(gpus[0])
         return f"gpu: {details.get('device_name', gpus[0].name)} x{len(gpus)}", True
-    import torch
+    import torch  # deferred: only on that backend
 
     if torch.cuda.is_available():
         return f"gpu: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}", True
@@ -78,11 +81,11 @@ def _auto_precision(backend: str, accelerator: bool) -> str:
         return "float32"  # CPUs gain nothing from float16 math and lose accuracy
     capability = None
     if backend == "jax":
-        import jax
+        import jax  # deferred: only on that backend
 
         capability = getattr(jax.devices()[0], "compute_capability", None)
     elif backend == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: only on that backend
 
         details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
         capability = details.get("compute_capability")
@@ -166,6 +169,7 @@ def settle_for_model(settings: Settings, perf, model) -> Settings:
 
 def model_macs(model) -> int:
     """Multiply-accumulates of one sample through `model` (as in `kbuilder build`'s table)."""
+    # Deferred: the report package may import Keras, which this module must not (see above).
     from kbuilder.report.figures import macs
 
     total = 0
@@ -200,12 +204,12 @@ def apply_threads(threads: int | None, backend: str) -> None:
     if threads is None:
         return
     if backend == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: only on that backend
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
     elif backend == "torch":
-        import torch
+        import torch  # deferred: only on that backend
 
         torch.set_num_threads(threads)
     else:

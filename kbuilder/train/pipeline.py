@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import keras
 import numpy as np
 
 from kbuilder.train.data import Arrays
@@ -56,8 +57,6 @@ def augmenter(steps: list, seed: int | None):
     """A keras.Sequential of the augmentation layers, or None."""
     if not steps:
         return None
-    import keras
-
     layers = []
     for i, step in enumerate(steps):
         layer_seed = None if seed is None else seed + 1000 + i
@@ -76,90 +75,81 @@ def augmenter(steps: list, seed: int | None):
     return keras.Sequential(layers, name="augmentation")
 
 
-def numpy_batches(
-    arrays: Arrays, plan: BatchPlan, *, shuffle: bool, seed: int | None, start_epoch: int, augment=None
-):
-    """A PyDataset of (fused) training batches; reshuffles at every epoch end."""
-    import keras
+@dataclass(frozen=True)
+class SampleOrder:
+    """How the training samples come: shuffled or not, from which seed, augmented by what,
+    starting at which epoch (a resumed run sees the order an uninterrupted one would)."""
 
-    class NumpyBatches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=4)
-            self.epoch = start_epoch
-            self.order = _epoch_order(len(arrays), seed, self.epoch, shuffle)
+    shuffle: bool
+    seed: int | None
+    start_epoch: int = 0
+    augment: Any = None  # a keras.Sequential of augmentation layers, or None
 
-        def __len__(self) -> int:
-            return plan.calls
 
-        def __getitem__(self, index: int):
-            size = plan.batch_size
-            first = index * plan.fused
-            last = min(first + plan.fused, plan.batches)
-            idx = self.order[first * size : last * size]
-            x, y = arrays.x[idx], arrays.y[idx]
-            if augment is not None:
-                x = keras.ops.convert_to_numpy(augment(x, training=True))
-            if plan.fused > 1:
-                x = x.reshape(last - first, size, *x.shape[1:])
-                y = y.reshape(last - first, size, *y.shape[1:])
-            return x, y
+class NumpyBatches(keras.utils.PyDataset):
+    """(Fused) training batches gathered with numpy; reshuffled at every epoch end."""
 
-        def on_epoch_end(self) -> None:
-            self.epoch += 1
-            self.order = _epoch_order(len(arrays), seed, self.epoch, shuffle)
+    def __init__(self, arrays: Arrays, plan: BatchPlan, order: SampleOrder):
+        super().__init__(workers=1, use_multiprocessing=False, max_queue_size=4)
+        self.arrays, self.plan, self.sample_order = arrays, plan, order
+        self.epoch = order.start_epoch
+        self.order = _epoch_order(len(arrays), order.seed, self.epoch, order.shuffle)
 
-    return NumpyBatches()
+    def __len__(self) -> int:
+        return self.plan.calls
+
+    def __getitem__(self, index: int):
+        plan, augment = self.plan, self.sample_order.augment
+        size = plan.batch_size
+        first = index * plan.fused
+        last = min(first + plan.fused, plan.batches)
+        idx = self.order[first * size : last * size]
+        x, y = self.arrays.x[idx], self.arrays.y[idx]
+        if augment is not None:
+            x = keras.ops.convert_to_numpy(augment(x, training=True))
+        if plan.fused > 1:
+            x = x.reshape(last - first, size, *x.shape[1:])
+            y = y.reshape(last - first, size, *y.shape[1:])
+        return x, y
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        order = self.sample_order
+        self.order = _epoch_order(len(self.arrays), order.seed, self.epoch, order.shuffle)
 
 
 def tf_dataset(
-    arrays: Arrays,
-    plan: BatchPlan,
-    *,
-    shuffle: bool,
-    seed: int | None,
-    prefetch: int | None,
-    augment=None,
-    shardable: bool = False,
-    start_epoch: int = 0,
+    arrays: Arrays, plan: BatchPlan, order: SampleOrder, *, prefetch: int | None, shardable: bool = False
 ):
     """tf.data: shuffled indices -> batched gathers -> augmentation -> (fused stacks) -> prefetch.
 
     `shardable`: Keras's multi-process sharding reads the batch size from the last batch
     op, which a map after it hides; then samples are augmented one by one before batching.
     """
+    # Deferred: only the tf_data pipeline needs TensorFlow; the numpy one runs without it.
     import tensorflow as tf
 
     if shardable:
-        dataset = tf.data.Dataset.from_tensor_slices((arrays.x, arrays.y))
-        if shuffle:
-            dataset = dataset.shuffle(len(arrays), seed=seed, reshuffle_each_iteration=True)
-        if augment is not None:
-            dataset = dataset.map(
-                lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
-            )
-        # Every process must run the same number of equal steps, epoch after epoch: whole
-        # batches only, and an endless stream cut into epochs by steps_per_epoch.
-        return (
-            dataset.batch(plan.batch_size, drop_remainder=True)
-            .repeat()
-            .prefetch(prefetch or tf.data.AUTOTUNE)
-        )
+        return _shardable_dataset(arrays, plan, order).prefetch(prefetch or tf.data.AUTOTUNE)
     x_all, y_all = tf.constant(arrays.x), tf.constant(arrays.y)
     samples = len(arrays)
-    base_seed = seed if seed is not None else int(np.random.default_rng().integers(2**31 - 1))
+    base_seed = order.seed if order.seed is not None else int(np.random.default_rng().integers(2**31 - 1))
+    augment = order.augment
 
     def one_epoch(epoch):
         # A stateless shuffle seeded by (seed, epoch): a resumed run sees the same order
         # as an uninterrupted one. Batches never straddle two epochs.
-        order = tf.range(samples, dtype=tf.int64)
-        if shuffle:
-            order = tf.random.experimental.stateless_shuffle(
-                order, seed=tf.stack([tf.constant(base_seed, tf.int64), epoch])
+        indices = tf.range(samples, dtype=tf.int64)
+        if order.shuffle:
+            indices = tf.random.experimental.stateless_shuffle(
+                indices, seed=tf.stack([tf.constant(base_seed, tf.int64), epoch])
             )
-        batches = tf.data.Dataset.from_tensor_slices(order).batch(
+        batches = tf.data.Dataset.from_tensor_slices(indices).batch(
             plan.batch_size, drop_remainder=plan.fused > 1
         )
-        batches = batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
+        batches = batches.map(
+            gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=order.seed is not None
+        )
         return batches.batch(plan.fused) if plan.fused > 1 else batches
 
     def gather(idx):
@@ -169,12 +159,29 @@ def tf_dataset(
         return x, tf.gather(y_all, idx)
 
     # Endless, cut into epochs by fit's steps_per_epoch (= plan.calls).
-    dataset = tf.data.Dataset.range(start_epoch, 2**62).flat_map(one_epoch)
+    dataset = tf.data.Dataset.range(order.start_epoch, 2**62).flat_map(one_epoch)
     return dataset.prefetch(prefetch or tf.data.AUTOTUNE)
 
 
+def _shardable_dataset(arrays: Arrays, plan: BatchPlan, order: SampleOrder):
+    """Samples (augmented one by one) batched last, so Keras can shard the batches."""
+    import tensorflow as tf  # deferred: see tf_dataset
+
+    dataset = tf.data.Dataset.from_tensor_slices((arrays.x, arrays.y))
+    if order.shuffle:
+        dataset = dataset.shuffle(len(arrays), seed=order.seed, reshuffle_each_iteration=True)
+    augment = order.augment
+    if augment is not None:
+        dataset = dataset.map(
+            lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    # Every process must run the same number of equal steps, epoch after epoch: whole
+    # batches only, and an endless stream cut into epochs by steps_per_epoch.
+    return dataset.batch(plan.batch_size, drop_remainder=True).repeat()
+
+
 def tf_eval_dataset(arrays: Arrays, batch_size: int, *, whole_batches: bool = False):
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: see tf_dataset
 
     dataset = tf.data.Dataset.from_tensor_slices((arrays.x, arrays.y))
     return dataset.batch(batch_size, drop_remainder=whole_batches).prefetch(tf.data.AUTOTUNE)
@@ -200,34 +207,42 @@ def install_fused_train_step(model: Any, example: tuple[np.ndarray, np.ndarray])
     Keras builds metric and optimizer state from the first element it sees; build them
     here from one plain batch so it never sees the stacked shape.
     """
-    import keras
-
     model._symbolic_build(data_batch=example)
     single_step = model.train_step
-    if keras.backend.backend() == "jax":
-        import jax
+    fuse = _jax_fused_step if keras.backend.backend() == "jax" else _tf_fused_step
+    model.train_step = fuse(single_step)
 
-        def fused_train_step(state, data):
-            def body(carry, batch):
-                logs, carry = single_step(carry, batch)
-                return carry, logs
 
-            state, logs = jax.lax.scan(body, state, data)
-            return jax.tree_util.tree_map(lambda v: v[-1], logs), state
-    else:
-        import tensorflow as tf
+def _jax_fused_step(single_step: Any) -> Any:
+    """JAX's stateless train_step(state, batch) scanned over the stack."""
+    import jax  # deferred: only on the JAX backend
 
-        def fused_train_step(data):
-            count = tf.shape(tf.nest.flatten(data)[0])[0]
-            logs = single_step(tf.nest.map_structure(lambda v: v[0], data))
+    def fused_train_step(state, data):
+        def body(carry, batch):
+            logs, carry = single_step(carry, batch)
+            return carry, logs
 
-            def body(i, _logs):
-                return i + 1, single_step(tf.nest.map_structure(lambda v: v[i], data))
+        state, logs = jax.lax.scan(body, state, data)
+        return jax.tree_util.tree_map(lambda v: v[-1], logs), state
 
-            _, logs = tf.while_loop(lambda i, _logs: i < count, body, (tf.constant(1), logs))
-            return logs
+    return fused_train_step
 
-    model.train_step = fused_train_step
+
+def _tf_fused_step(single_step: Any) -> Any:
+    """TensorFlow's train_step(batch) in a tf.while_loop over the stack."""
+    import tensorflow as tf  # deferred: only on the TensorFlow backend
+
+    def fused_train_step(data):
+        count = tf.shape(tf.nest.flatten(data)[0])[0]
+        logs = single_step(tf.nest.map_structure(lambda v: v[0], data))
+
+        def body(i, _logs):
+            return i + 1, single_step(tf.nest.map_structure(lambda v: v[i], data))
+
+        _, logs = tf.while_loop(lambda i, _logs: i < count, body, (tf.constant(1), logs))
+        return logs
+
+    return fused_train_step
 
 
 def remove_fused_train_step(model: Any) -> None:

@@ -7,7 +7,9 @@ fits" means here: the preprocessed arrays are the cache.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
+import keras
 import numpy as np
 
 from kbuilder.errors import DataError
@@ -47,8 +49,6 @@ def _pad(x: np.ndarray, step) -> np.ndarray:
 
 def _resize(x: np.ndarray, step) -> np.ndarray:
     _spatial(x, "resize")
-    import keras
-
     squeeze = x.ndim == 3
     images = x[..., None] if squeeze else x
     parts = [
@@ -120,12 +120,14 @@ def preprocess_splits(
             elif step.type == "one_hot":
                 y = one_hot(y, step.num_classes or num_classes)
             out[name] = Arrays(x, y)
-        if step.type == "normalize":
+        if step.type == "normalize" and stats is not None:
             statistics.normalize.append(stats)
         one_hot_done = one_hot_done or step.type == "one_hot"
-    if loss_name in CATEGORICAL_LOSSES and not one_hot_done and _class_ids(out["train"].y):
+    train = cast(Arrays, out["train"])  # the training split is never absent
+    if loss_name in CATEGORICAL_LOSSES and not one_hot_done and _class_ids(train.y):
         out = {n: (Arrays(a.x, one_hot(a.y, num_classes)) if a is not None else None) for n, a in out.items()}
-    return Splits(out["train"], out["validation"], out["test"], splits.origin), statistics
+        train = cast(Arrays, out["train"])
+    return Splits(train, out["validation"], out["test"], splits.origin), statistics
 
 
 def _class_ids(y: np.ndarray) -> bool:

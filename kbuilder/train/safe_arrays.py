@@ -16,7 +16,7 @@ import stat
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 import numpy as np
 
@@ -122,7 +122,7 @@ class NpzArchive:
     def __contains__(self, key: str) -> bool:
         return key in self.members
 
-    def __enter__(self) -> NpzArchive:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

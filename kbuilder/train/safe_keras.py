@@ -15,6 +15,7 @@ Then the file is loaded with safe_mode=True.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import stat
@@ -22,6 +23,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import keras
+
+import kbuilder.layers  # noqa: F401  (registers kbuilder's layers with Keras)
 from kbuilder.errors import KBuilderError
 
 MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
@@ -113,16 +117,10 @@ def inspect_keras_file(path: str | os.PathLike) -> None:
 
 
 def _kbuilder_layers() -> set[str]:
-    import keras
-
-    import kbuilder.layers  # noqa: F401  (registers kbuilder's layers with Keras)
-
     return {name for name in keras.saving.get_custom_objects() if name.startswith("kbuilder>")}
 
 
 def _keras_has(module: str, name: str) -> bool:
-    import importlib
-
     try:
         return hasattr(importlib.import_module(module), name)  # only ever a module of KERAS_MODULES
     except ImportError:
@@ -183,6 +181,4 @@ def first_foreign_class(config: Any) -> str | None:
 def load_keras_file(path: str | os.PathLike, *, compile: bool = True) -> Any:
     """The model in `path`, after inspect_keras_file, loaded in Keras's safe mode."""
     inspect_keras_file(path)
-    import keras
-
     return keras.saving.load_model(path, safe_mode=True, compile=compile)
