@@ -54,7 +54,7 @@ def _says_why(lines: list[str], lineno: int) -> bool:
         return True
     for line in reversed(lines[: lineno - 1]):
         text = line.strip()
-        if text.startswith("#"):
+        if text.startswith("#") or (text.startswith(("import ", "from ")) and "#" in text):
             return True
         if not text or text.startswith(("import ", "from ", "matplotlib.use(")):
             continue

@@ -11,6 +11,7 @@ def plot_curves(rows: list[dict], path: Path, *, title: str) -> Path | None:
     """One panel per figure (loss, then accuracy when logged); None when there is nothing to plot."""
     if not rows:
         return None
+    # matplotlib loads only when curves are drawn (a second), told to draw into files first.
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on servers and CI
