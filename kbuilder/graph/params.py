@@ -2,8 +2,10 @@
 
 `"${filters}"` alone becomes the parameter's value with its type (int, list, bool, ...);
 `"conv${i}"` inside other text becomes a string. Expressions allow numbers, strings,
-parameter names, + - * / // % **, comparisons (< <= > >= == !=), and/or/not,
-`a if cond else b`, parentheses and min/max/int/round/abs.
+`None`, list literals `[a, b]`, indexing and slicing (`dims[0]`, `dims[-1]`, `dims[1:]`),
+parameter names, + - * / // % **, comparisons (< <= > >= == !=, `is None`), and/or/not,
+`a if cond else b`, parentheses and min/max/int/round/abs/len. Nothing else: no attribute,
+no other call, no comprehension, no lambda (docs/spec-language.md, "Expressions").
 
 Specs are untrusted: every intermediate result is bounded BEFORE it is computed (the
 bits of a power or product, the length of a repeated string, float overflow), so
@@ -51,6 +53,8 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
     ast.GtE: operator.ge,
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
+    ast.Is: operator.is_,  # only with None (checked in _Compare): identity of numbers is not a value
+    ast.IsNot: operator.is_not,
 }
 _UNARY: dict[type, Callable[[Any], Any]] = {
     ast.USub: operator.neg,
@@ -63,10 +67,12 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "int": int,
     "round": checked_round,
     "abs": abs,
+    "len": len,
 }
 ALLOWED = (
-    "numbers, strings, parameter names, + - * / // % **, < <= > >= == !=, and/or/not, "
-    "`a if condition else b` and min/max/int/round/abs"
+    "numbers, strings, None, lists [a, b], indexing x[i] and slicing x[i:j], parameter names, "
+    "+ - * / // % **, < <= > >= == != and `is None`, and/or/not, `a if condition else b` "
+    "and min/max/int/round/abs/len"
 )
 
 __all__ = ["ParamError", "evaluate", "mentions", "shallow_substitute", "substitute"]
@@ -109,11 +115,11 @@ class _Evaluator:
             raise self.fail(str(exc)) from None
         except ParamError:
             raise
-        except (TypeError, ZeroDivisionError, OverflowError, ValueError) as exc:
+        except (TypeError, ZeroDivisionError, OverflowError, ValueError, IndexError) as exc:
             raise self.fail(str(exc) or type(exc).__name__) from None
 
     def _Constant(self, node: ast.Constant, depth: int) -> Any:
-        if isinstance(node.value, (bool, int, float, str)):
+        if node.value is None or isinstance(node.value, (bool, int, float, str)):
             return node.value
         raise ParamError(f"'${{{self.text}}}' uses a constant expressions do not allow ({node.value!r})")
 
@@ -140,9 +146,11 @@ class _Evaluator:
         for op, right_node in zip(node.ops, node.comparators):
             if type(op) not in _COMPARE:
                 raise ParamError(
-                    f"'${{{self.text}}}' uses a comparison expressions do not allow; use < <= > >= == !="
+                    f"'${{{self.text}}}' uses a comparison expressions do not allow; use < <= > >= == != or `is None`"
                 )
             right = self.eval(right_node, depth)
+            if isinstance(op, (ast.Is, ast.IsNot)) and left is not None and right is not None:
+                raise self.fail("`is` and `is not` compare with None only; compare values with == and !=")
             if not _COMPARE[type(op)](left, right):
                 return False
             left = right
@@ -162,10 +170,41 @@ class _Evaluator:
         branch = node.body if self.eval(node.test, depth) else node.orelse
         return self.eval(branch, depth)
 
+    def _List(self, node: ast.List, depth: int) -> list:
+        # Each item is evaluated (and bounded) in turn; checked() then bounds the whole list.
+        return [self.eval(item, depth) for item in node.elts]
+
+    def _Subscript(self, node: ast.Subscript, depth: int) -> Any:
+        sequence = self.eval(node.value, depth)
+        if not isinstance(sequence, (list, str)):
+            raise self.fail(f"only a list or text can be indexed, not {_kind(sequence)}")
+        if isinstance(node.slice, ast.Slice):
+            bounds = [
+                None if part is None else self._index(part, depth)
+                for part in (node.slice.lower, node.slice.upper, node.slice.step)
+            ]
+            return sequence[slice(*bounds)]  # no longer than `sequence`: bounded already
+        index = self._index(node.slice, depth)
+        if not -len(sequence) <= index < len(sequence):
+            what = (
+                f"a list of {len(sequence)} items"
+                if isinstance(sequence, list)
+                else f"text of {len(sequence)} characters"
+            )
+            last = f"0 to {len(sequence) - 1}, or -1 to -{len(sequence)} from the end" if sequence else "none"
+            raise self.fail(f"index {index} is out of range for {what} (valid: {last})")
+        return sequence[index]
+
+    def _index(self, node: ast.AST, depth: int) -> int:
+        index = self.eval(node, depth)
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise self.fail(f"an index must be an integer, got {_kind(index)}")
+        return index
+
     def _Call(self, node: ast.Call, depth: int) -> Any:
         if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS) or node.keywords:
             raise ParamError(
-                f"'${{{self.text}}}' calls something expressions do not allow; use min/max/int/round/abs"
+                f"'${{{self.text}}}' calls something expressions do not allow; use min/max/int/round/abs/len"
             )
         args = [self.eval(arg, depth) for arg in node.args]
         if node.func.id == "int" and args and isinstance(args[0], str):
@@ -173,10 +212,16 @@ class _Evaluator:
         return _FUNCTIONS[node.func.id](*args)
 
 
+def _kind(value: Any) -> str:
+    return "None" if value is None else f"{type(value).__name__} {value!r}"[:60]
+
+
 def _whole_value(result: Any) -> Any:
-    # 64 / 2 gives 32.0: an integral float becomes an int so it fits int fields.
+    # 64 / 2 gives 32.0: an integral float becomes an int so it fits int fields (in lists too).
     if isinstance(result, float) and result.is_integer():
         return int(result)
+    if isinstance(result, list):
+        return [_whole_value(item) for item in result]
     return result
 
 
