@@ -75,7 +75,18 @@ ALLOWED = (
     "and min/max/int/round/abs/len"
 )
 
-__all__ = ["ParamError", "evaluate", "mentions", "shallow_substitute", "substitute"]
+__all__ = ["ParamError", "ScopeFunction", "evaluate", "mentions", "shallow_substitute", "substitute"]
+
+
+class ScopeFunction:
+    """A function a composite puts into its body's scope, called by name like the built-ins
+    (`repeat` gives its body `prev(k)`). It takes evaluated positional arguments, returns a
+    value `checked` accepts, and raises ParamError for arguments it cannot take."""
+
+    name = ""
+
+    def __call__(self, *args: Any) -> Any:
+        raise NotImplementedError
 
 
 def evaluate(expression: str, scope: Mapping[str, Any]) -> Any:
@@ -129,7 +140,10 @@ class _Evaluator:
             raise ParamError(
                 f"unknown parameter '{node.id}'{did_you_mean(node.id, self.scope)} (known: {known})"
             )
-        return self.scope[node.id]
+        value = self.scope[node.id]
+        if isinstance(value, ScopeFunction):
+            raise self.fail(f"'{node.id}' is a function here: call it, e.g. {node.id}(1)")
+        return value
 
     def _BinOp(self, node: ast.BinOp, depth: int) -> Any:
         if type(node.op) not in _BINARY:
@@ -202,14 +216,19 @@ class _Evaluator:
         return index
 
     def _Call(self, node: ast.Call, depth: int) -> Any:
-        if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS) or node.keywords:
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        provided = self.scope.get(name) if name is not None else None
+        if isinstance(provided, ScopeFunction) and not node.keywords:
+            return provided(*[self.eval(arg, depth) for arg in node.args])
+        if name not in _FUNCTIONS or node.keywords:
             raise ParamError(
-                f"'${{{self.text}}}' calls something expressions do not allow; use min/max/int/round/abs/len"
+                f"'${{{self.text}}}' calls something expressions do not allow; use min/max/int/round/abs/len "
+                "(and prev(k) inside a repeat)"
             )
         args = [self.eval(arg, depth) for arg in node.args]
         if node.func.id == "int" and args and isinstance(args[0], str):
             raise self.fail("int() takes a number here, not text")
-        return _FUNCTIONS[node.func.id](*args)
+        return _FUNCTIONS[name](*args)
 
 
 def _kind(value: Any) -> str:
