@@ -226,7 +226,7 @@ class _Evaluator:
                 "(and prev(k) inside a repeat)"
             )
         args = [self.eval(arg, depth) for arg in node.args]
-        if node.func.id == "int" and args and isinstance(args[0], str):
+        if name == "int" and args and isinstance(args[0], str):
             raise self.fail("int() takes a number here, not text")
         return _FUNCTIONS[name](*args)
 
