@@ -229,7 +229,7 @@ class Expander(NodeTable):
         self.budget.repeat(self.source.locate(path), frame.context, spec.times, spec.layers)
         outputs = [source]  # the input, then each iteration's output: `${prev(k)}` reads them
         for r in range(spec.times):
-            earlier = EarlierOutputs(tuple(outputs), self._resolve, name, spec.index)
+            earlier = EarlierOutputs(outputs, self._resolve, name, spec.index)
             scope = {**frame.scope, spec.index: r, PREV: earlier}
             inner = frame.enter(f"{name}{SEP}{r}{SEP}", group=frame.group + (name,), scope=scope)
             outputs.append(self._chain(spec.layers, path + ("layers",), inner, outputs[-1]))

@@ -59,10 +59,12 @@ class EarlierOutputs(ScopeFunction):
 
     name = PREV
 
-    def __init__(self, outputs: tuple[Ref, ...], resolve: Callable[[Ref], str], repeat: str, index: str):
-        # outputs[0] is the repeat's input, outputs[i] the output of iteration i - 1: a
-        # snapshot, so a body validated again at build time sees the same iterations.
-        self.outputs, self.resolve, self.repeat, self.index = outputs, resolve, repeat, index
+    def __init__(self, outputs: list[Ref], resolve: Callable[[Ref], str], repeat: str, index: str):
+        # outputs[0] is the repeat's input, outputs[i] the output of iteration i - 1. The list
+        # only grows: this iteration sees its first `count` items, also when its body is
+        # validated again at build time (a copy per iteration would be quadratic in `times`).
+        self.outputs, self.count = outputs, len(outputs)
+        self.resolve, self.repeat, self.index = resolve, repeat, index
 
     def __call__(self, *args: Any) -> str:
         if not 1 <= len(args) <= 2:
@@ -77,14 +79,13 @@ class EarlierOutputs(ScopeFunction):
             )
         if len(args) == 2 and not isinstance(args[1], str):
             raise ParamError(f"prev(k, name): the name is a layer's, in quotes; got {args[1]!r}")
-        if steps <= len(self.outputs):
-            return self.resolve(self.outputs[-steps])
+        if steps <= self.count:
+            return self.resolve(self.outputs[self.count - steps])
         if len(args) == 2:
             return args[1]
-        iteration = len(self.outputs) - 1
         raise ParamError(
-            f"prev({steps}) in iteration {iteration} of repeat '{self.repeat}' reaches before the repeat's "
-            f"input (prev({len(self.outputs)}) is the input there); name the layer to take instead, e.g. "
+            f"prev({steps}) in iteration {self.count - 1} of repeat '{self.repeat}' reaches before the "
+            f"repeat's input (prev({self.count}) is the input there); name the layer to take instead, e.g. "
             f"prev({steps}, 'stem'), or choose by the iteration: "
             f"prev({steps}) if {self.index} >= {steps - 1} else prev(1)"
         )
