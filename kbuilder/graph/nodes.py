@@ -11,8 +11,8 @@ from typing import Any
 
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
 from kbuilder.graph.budget import ExpansionBudget
+from kbuilder.graph.expressions import ParamError, ScopeFunction
 from kbuilder.graph.graph import Node
-from kbuilder.graph.params import ParamError, ScopeFunction
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.entry import validate_entry
 from kbuilder.spec.layers.projection import ProjectionSpec
