@@ -200,6 +200,7 @@ EXAMPLES: dict[str, Example] = {
         _one(lambda: _custom().PartialConv2D(16, 5, "lenet5_c3")),
     ),
     "euclidean_rbf": Example(10, [[84]], _one(lambda: _custom().EuclideanRBF(10))),
+    "layer_scale": Example({"init_value": 0.5}, IMG, _one(lambda: _custom().LayerScale(0.5))),
     "input": Example({"shape": [5]}, [], lambda xs: _input_example()),
     "residual": Example(
         {"layers": [{"conv2d": {"filters": 4, "kernel_size": 3, "padding": "same"}}], "activation": "relu"},

@@ -61,6 +61,14 @@ def test_debug_after_the_command_name(capsys, tmp_path, monkeypatch):
     assert code == 2 and "Traceback" in err and "missing required field 'inputs'" in err
 
 
+def test_debug_before_the_command_name(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("KBUILDER_DEBUG", raising=False)  # restored after the test
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: m\n")
+    code, _, err = run(capsys, "--debug", "validate", str(bad))
+    assert code == 2 and "Traceback" in err and "missing required field 'inputs'" in err
+
+
 def test_version(capsys):
     code, out, _ = run(capsys, "--version")
     assert code == 0 and out == f"kbuilder {version('kbuilder')}\n"

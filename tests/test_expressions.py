@@ -38,7 +38,28 @@ HOSTILE = {
     "${" + "1+" * 600 + "1}": "characters long",
     "${__import__('os')}": "calls something",
     "${x.real}": "do not allow",
-    "${[1] * 10**9}": "do not allow",
+    "${[1] * 10**9}": "1000000000 items",
+    "${[[0] * 4096] * 4096}": "more than 4096 items",
+    "${[[0] * 64] * 64}": "4160 items",
+    "${[0] * 4096 + [1]}": "4097 items",
+    "${[x] * 4000 + [x] * 4000}": "8000 items",
+    "${" + "[" * 70 + "1" + "]" * 70 + "}": "nested deeper",
+    "${" + "[" * 400 + "1" + "]" * 400 + "}": "cannot read",
+    "${[1, 2][2]}": "index 2 is out of range for a list of 2 items",
+    "${[1, 2][-3]}": "index -3 is out of range",
+    "${[][0]}": "valid: none",
+    "${'ab'[9]}": "out of range for text of 2 characters",
+    "${x[0]}": "only a list or text can be indexed",
+    "${[1][None]}": "an index must be an integer, got None",
+    "${[1][1.0]}": "an index must be an integer",
+    "${[1][::0]}": "slice step cannot be zero",
+    "${x is 3}": "compare with None only",
+    "${[i for i in [1]]}": "do not allow",
+    "${dict(a=1)}": "calls something",
+    "${(1, 2)}": "do not allow",
+    "${[1][0].real}": "do not allow",
+    "${len(x)}": "has no len",
+    "${max([])}": "empty",
     "${lambda: 1}": "do not allow",
     "${1 if}": "cannot read",
     "${round(5, -10**7)}": "400 digits",
@@ -126,6 +147,38 @@ def test_new_operators(text, want):
     assert evaluate(text, {"x": 3}) == want
 
 
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("'relu' if relu else None", None),
+        ("'relu' if not relu else None", "relu"),
+        ("None", None),
+        ("relu is None", False),
+        ("None is None", True),
+        ("dims is not None", True),
+        ("dims[0]", 64),
+        ("dims[-1]", 128),
+        ("dims[1:]", [128]),
+        ("dims[::-1]", [128, 64]),
+        ("dims[x - 3]", 64),
+        ("[[1, 1], [1, 1]] if odd else [[0, 1], [0, 1]]", [[1, 1], [1, 1]]),
+        ("[[1, 1], [1, 1]] if not odd else [[0, 1], [0, 1]]", [[0, 1], [0, 1]]),
+        ("[x, x * 2][1]", 6),
+        ("[dims[0] // 2, None]", [32, None]),
+        ("[64 / 2, 3]", [32, 3]),  # integral floats become ints inside lists too
+        ("[[0] * 2] * 2", [[0, 0], [0, 0]]),
+        ("[1] + dims", [1, 64, 128]),
+        ("len(dims)", 2),
+        ("max(dims) // min(dims)", 2),
+        ("'abc'[1]", "b"),
+        ("[1, 2] == [1, 2]", True),
+        ("[[0] * 64] * 63 == [[0] * 64] * 63", True),  # 4,095 items: within the bound
+    ],
+)
+def test_none_lists_and_indexing(text, want):
+    assert substitute("${" + text + "}", {"relu": False, "dims": [64, 128], "odd": True, "x": 3}) == want
+
+
 def test_conditional_only_evaluates_the_chosen_branch():
     assert evaluate("1 if x else undefined_name", {"x": 1}) == 1
     with pytest.raises(ParamError, match="unknown parameter 'undefined_name'"):
@@ -185,3 +238,38 @@ def test_when_of_a_composite_can_use_in_channels():
         """)
     names = [n.name for n in expand(loads_spec(text)).nodes]
     assert "r-add" in names and "s-add" not in names
+
+
+LISTS = textwrap.dedent("""\
+    name: lists
+    inputs: {x: {shape: [7, 7, 3]}}
+    params: {dims: [8, 16], relu: false, odd: true}
+    layers:
+      - zero_padding2d: {name: pad, padding: "${[[1, 1], [1, 1]] if odd else [[0, 1], [0, 1]]}"}
+      - conv2d: {name: c, filters: "${dims[0]}", kernel_size: 3, activation: "${'relu' if relu else None}"}
+      - conv2d: {name: d, filters: "${dims[-1]}", kernel_size: "${[1, 3]}"}
+    """)
+
+
+def test_lists_none_and_indexing_in_a_spec():
+    graph = expand(loads_spec(LISTS))
+    assert graph.node("pad").spec.padding == [[1, 1], [1, 1]]
+    assert graph.node("c").spec.filters == 8 and graph.node("c").spec.activation is None
+    assert graph.node("d").spec.filters == 16 and graph.node("d").spec.kernel_size == [1, 3]
+
+
+def test_an_index_out_of_range_in_a_spec_is_located():
+    text = LISTS.replace("${dims[-1]}", "${dims[2]}")
+    with pytest.raises(SpecError) as caught:
+        expand(loads_spec(text, file="lists.yaml"))
+    message = str(caught.value)
+    assert "lists.yaml:7:5" in message and "index 2 is out of range for a list of 2 items" in message
+
+
+def test_a_huge_list_from_a_parameter_is_refused_located():
+    text = LISTS.replace("dims: [8, 16]", "dims: [8, 16, " + "0, " * 4095 + "0]")
+    start = time.perf_counter()
+    with pytest.raises(SpecError) as caught:
+        expand(loads_spec(text, file="lists.yaml"))
+    assert time.perf_counter() - start < 2.0
+    assert "lists.yaml:6:5" in str(caught.value) and "more than 4096 items" in str(caught.value)

@@ -7,10 +7,13 @@ from __future__ import annotations
 import importlib.util
 import re
 
+import jsonschema
 import pytest
+import yaml
 
 from kbuilder import api
 from kbuilder.spec import loads_spec
+from kbuilder.spec.schema import json_schema
 from tests.conftest import REPO
 
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -30,6 +33,9 @@ EXAMPLES = [
     for path in DOCUMENTS
     for block in _full_specs(path.read_text(encoding="utf-8"))
 ]
+
+
+_SCHEMA = json_schema()
 
 
 def _example_id(file: str, block: str) -> str:
@@ -56,6 +62,17 @@ def test_docs_have_examples():
 def test_doc_example_builds_and_checks(file, text):
     built = api.build(loads_spec(text, file=file))
     assert api.differences(built) == []
+
+
+@pytest.mark.parametrize(
+    ("file", "text"),
+    EXAMPLES,
+    ids=[_example_id(file, block) for file, block in EXAMPLES],
+)
+def test_doc_example_matches_the_json_schema(file, text):
+    """What the documents show, an editor's YAML language server accepts (read as YAML 1.1,
+    as editors read it: write `1.0e-6`, since `1e-6` is text there)."""
+    jsonschema.validate(yaml.safe_load(text), _SCHEMA)
 
 
 def test_layer_reference_is_generated():

@@ -29,8 +29,9 @@ from tests.layer_examples import EXAMPLES, VARIANTS, Example
 from tests.test_registry import spec_text
 
 # Weights that multiply the input: each is used once per position of the output (of the
-# input, for a transposed convolution). Biases, scales, statistics and slopes count 0.
-MULTIPLYING = ("kernel", "depthwise_kernel", "pointwise_kernel", "prototypes", "coefficient")
+# input, for a transposed convolution). Biases, normalization scales, statistics and slopes
+# count 0; a layer scale multiplies every element, as a trainable_subsampling coefficient does.
+MULTIPLYING = ("kernel", "depthwise_kernel", "pointwise_kernel", "prototypes", "coefficient", "layer_scale")
 RANKS = {2: [16], 3: [20, 6], 4: [12, 12, 6]}  # shapes without the batch axis, by rank with it
 KINDS = sorted(k for k in all_kinds() if k != "input")
 

@@ -17,11 +17,33 @@ def keras_class(name: str) -> type:
     return getattr(keras.layers, name)
 
 
-def initializer(value: Any) -> Any:
+# Each initializer name's Keras class. Built from the classes, never through
+# `keras.initializers.get(name)`: `get("constant")` fails in Keras 3 (its from_config
+# needs a `value`), and constructing the class with the spec's arguments is the same
+# path for a bare name and a mapping.
+INITIALIZER_CLASSES: dict[str, type] = {
+    "glorot_uniform": keras.initializers.GlorotUniform,
+    "glorot_normal": keras.initializers.GlorotNormal,
+    "he_normal": keras.initializers.HeNormal,
+    "he_uniform": keras.initializers.HeUniform,
+    "lecun_normal": keras.initializers.LecunNormal,
+    "lecun_uniform": keras.initializers.LecunUniform,
+    "zeros": keras.initializers.Zeros,
+    "ones": keras.initializers.Ones,
+    "constant": keras.initializers.Constant,
+    "orthogonal": keras.initializers.Orthogonal,
+    "identity": keras.initializers.Identity,
+    "random_normal": keras.initializers.RandomNormal,
+    "random_uniform": keras.initializers.RandomUniform,
+    "truncated_normal": keras.initializers.TruncatedNormal,
+    "variance_scaling": keras.initializers.VarianceScaling,
+}
+
+
+def initializer(value: str | InitializerSpec) -> Any:
     if isinstance(value, str):
-        return keras.initializers.get(value)
-    config = value.model_dump(exclude_none=True, exclude={"name"})
-    return type(keras.initializers.get(value.name))(**config)
+        return INITIALIZER_CLASSES[value]()
+    return INITIALIZER_CLASSES[value.name](**value.arguments())
 
 
 def regularizer(value: RegularizerSpec) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 MAX_INT_BITS = 63  # |value| < 2**63 (about 9.2e18): every integer a layer can use
 MAX_TEXT = 4096  # characters of a string (names are far shorter)
-MAX_ITEMS = 4096  # items of a list made by + or *
+MAX_ITEMS = 4096  # items of a list, those of the lists inside it included
 MAX_EXPRESSION = 1000  # characters inside one ${...}
 MAX_DEPTH = 64  # nesting of operations inside one expression
 
@@ -31,8 +31,24 @@ class BoundError(ParamError):
 def _too_big(what: str) -> ParamError:
     return BoundError(
         f"the result would be {what}; expressions are limited to integers below 2**{MAX_INT_BITS}, "
-        f"finite floats and text of at most {MAX_TEXT} characters"
+        f"finite floats, text of at most {MAX_TEXT} characters and lists of at most {MAX_ITEMS} items "
+        "(nested lists' items counted)"
     )
+
+
+def items_in(value: list, limit: int = MAX_ITEMS) -> int:
+    """The items of `value` and of every list inside it, counted until `limit` is passed.
+
+    `[[0] * 4096] * 4096` is 4,096 references to one list, cheap to make: counting stops
+    as soon as the limit is passed instead of walking 16 million items. Nesting is bounded
+    by the expression's depth, or by the spec loader's for a list a parameter holds.
+    """
+    total, pending = 0, [value]
+    while pending and total <= limit:
+        current = pending.pop()
+        total += len(current)
+        pending.extend(item for item in current if isinstance(item, list))
+    return total
 
 
 def checked(value: Any) -> Any:
@@ -52,21 +68,28 @@ def checked(value: Any) -> Any:
             raise _too_big(f"text of {len(value)} characters")
         return value
     if isinstance(value, list):
-        if len(value) > MAX_ITEMS:
-            raise _too_big(f"a list of {len(value)} items")
+        if items_in(value) > MAX_ITEMS:
+            raise _too_big(f"a list of more than {MAX_ITEMS} items")
         return value
     raise BoundError(
         f"the result would be a {type(value).__name__} ({value!r}), which no layer argument takes"
     )
 
 
+def _limit(value: Any) -> int:
+    return MAX_ITEMS if isinstance(value, list) else MAX_TEXT
+
+
 def _length(value: Any) -> int | None:
-    return len(value) if isinstance(value, (str, list)) else None
+    # A list's size counts the items of the lists inside it: `[[0] * 64] * 64` is 4,160.
+    if isinstance(value, list):
+        return items_in(value)
+    return len(value) if isinstance(value, str) else None
 
 
 def checked_sum(left: Any, right: Any) -> Any:
     a, b = _length(left), _length(right)
-    if a is not None and b is not None and type(left) is type(right) and a + b > MAX_TEXT:
+    if a is not None and b is not None and type(left) is type(right) and a + b > _limit(left):
         raise _too_big(f"a sequence of {a + b} items")
     return operator.add(left, right)
 
@@ -75,7 +98,7 @@ def checked_product(left: Any, right: Any) -> Any:
     # text * n and list * n: bound the length before building it.
     for sequence, count in ((left, right), (right, left)):
         size = _length(sequence)
-        if size is not None and isinstance(count, int) and size * max(count, 0) > MAX_TEXT:
+        if size is not None and isinstance(count, int) and size * max(count, 0) > _limit(sequence):
             raise _too_big(f"a sequence of {size * count} items")
     if isinstance(left, int) and isinstance(right, int):
         bits = left.bit_length() + right.bit_length()

@@ -16,7 +16,7 @@ from kbuilder.errors import Location, Problem, SpecError, did_you_mean
 from kbuilder.graph.budget import ExpansionTooLarge
 from kbuilder.graph.channels import ChannelCounts
 from kbuilder.graph.graph import SEP, Graph
-from kbuilder.graph.nodes import Frame, NodeTable, Ref
+from kbuilder.graph.nodes import PREV, EarlierOutputs, Frame, NodeTable, Ref
 from kbuilder.graph.order import check_unused, topological_order
 from kbuilder.graph.params import ParamError, mentions, shallow_substitute
 from kbuilder.graph.unused import unused_parameters
@@ -227,12 +227,13 @@ class Expander(NodeTable):
 
     def _repeat(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
         self.budget.repeat(self.source.locate(path), frame.context, spec.times, spec.layers)
-        out = source
+        outputs = [source]  # the input, then each iteration's output: `${prev(k)}` reads them
         for r in range(spec.times):
-            scope = {**frame.scope, spec.index: r}
+            earlier = EarlierOutputs(outputs, self._resolve, name, spec.index)
+            scope = {**frame.scope, spec.index: r, PREV: earlier}
             inner = frame.enter(f"{name}{SEP}{r}{SEP}", group=frame.group + (name,), scope=scope)
-            out = self._chain(spec.layers, path + ("layers",), inner, out)
-        return out
+            outputs.append(self._chain(spec.layers, path + ("layers",), inner, outputs[-1]))
+        return outputs[-1]
 
     def _block(self, spec, name: str, path: PathTuple, frame: Frame, source: Ref) -> Ref:
         location = self.source.locate(path + ("use",))

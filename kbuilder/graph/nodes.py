@@ -5,11 +5,13 @@ expansion walks in. kbuilder.graph.expand walks the spec and adds nodes here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from kbuilder.errors import Location, Problem, SpecError, did_you_mean
 from kbuilder.graph.budget import ExpansionBudget
+from kbuilder.graph.expressions import ParamError, ScopeFunction
 from kbuilder.graph.graph import Node
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.entry import validate_entry
@@ -43,6 +45,50 @@ class Frame:
 
     def enter(self, prefix: str, **changes: Any) -> Frame:
         return replace(self, prefix=prefix, prefixes=self.prefixes + (prefix,), **changes)
+
+
+PREV = "prev"  # the function a repeated body calls for an earlier iteration's output
+
+
+class EarlierOutputs(ScopeFunction):
+    """`prev(k)` in the body of a `repeat`: the name of the output of the iteration `k`
+    before this one; `prev(1)` is what the body's first layer takes anyway, and one step
+    before the first iteration is the repeat's input. `prev(k, 'name')` gives `name`
+    where the iteration would come before the repeat's input (NASNet's first cells take
+    the stem twice). The result is a layer name for `inputs:` or a block argument."""
+
+    name = PREV
+
+    def __init__(self, outputs: list[Ref], resolve: Callable[[Ref], str], repeat: str, index: str):
+        # outputs[0] is the repeat's input, outputs[i] the output of iteration i - 1. The list
+        # only grows: this iteration sees its first `count` items, also when its body is
+        # validated again at build time (a copy per iteration would be quadratic in `times`).
+        self.outputs, self.count = outputs, len(outputs)
+        self.resolve, self.repeat, self.index = resolve, repeat, index
+
+    def __call__(self, *args: Any) -> str:
+        if not 1 <= len(args) <= 2:
+            raise ParamError(
+                "prev() takes k, and optionally the layer to take where iteration k back would come "
+                f"before the repeat's input; got {len(args)} arguments"
+            )
+        steps = args[0]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ParamError(
+                f"prev(k) takes a whole number k >= 1 (prev(1): the previous iteration's output), got {steps!r}"
+            )
+        if len(args) == 2 and not isinstance(args[1], str):
+            raise ParamError(f"prev(k, name): the name is a layer's, in quotes; got {args[1]!r}")
+        if steps <= self.count:
+            return self.resolve(self.outputs[self.count - steps])
+        if len(args) == 2:
+            return args[1]
+        raise ParamError(
+            f"prev({steps}) in iteration {self.count - 1} of repeat '{self.repeat}' reaches before the "
+            f"repeat's input (prev({self.count}) is the input there); name the layer to take instead, e.g. "
+            f"prev({steps}, 'stem'), or choose by the iteration: "
+            f"prev({steps}) if {self.index} >= {steps - 1} else prev(1)"
+        )
 
 
 class NodeTable:

@@ -1,182 +1,32 @@
-"""`${...}` parameter substitution with a tiny, bounded expression language (never `eval`).
+"""`${...}` parameter substitution in spec values (the expressions themselves:
+kbuilder.graph.expressions).
 
-`"${filters}"` alone becomes the parameter's value with its type (int, list, bool, ...);
-`"conv${i}"` inside other text becomes a string. Expressions allow numbers, strings,
-parameter names, + - * / // % **, comparisons (< <= > >= == !=), and/or/not,
-`a if cond else b`, parentheses and min/max/int/round/abs.
-
-Specs are untrusted: every intermediate result is bounded BEFORE it is computed (the
-bits of a power or product, the length of a repeated string, float overflow), so
-`${9**9**9}` or `${'a'*10**9}` is refused in microseconds instead of eating the machine.
+`"${filters}"` alone becomes the parameter's value with its type (int, list, bool, None,
+...); `"conv${i}"` inside other text becomes a string. A layer list nested in an entry
+(a block's or repeat's `layers`) is left for its own scope.
 """
 
 from __future__ import annotations
 
-import ast
-import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from kbuilder.errors import did_you_mean
-from kbuilder.graph.bounds import (
-    MAX_DEPTH,
-    MAX_EXPRESSION,
-    BoundError,
-    ParamError,
-    checked,
-    checked_modulo,
-    checked_power,
-    checked_product,
-    checked_round,
-    checked_sum,
-)
+from kbuilder.graph.bounds import ParamError, checked
+from kbuilder.graph.expressions import ScopeFunction, evaluate
 
 _WHOLE = re.compile(r"^\$\{([^{}]+)\}$")
 _PART = re.compile(r"\$\{([^{}]+)\}")
 
-_BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: checked_sum,
-    ast.Sub: operator.sub,
-    ast.Mult: checked_product,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: checked_modulo,
-    ast.Pow: checked_power,
-}
-_COMPARE: dict[type, Callable[[Any, Any], bool]] = {
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-}
-_UNARY: dict[type, Callable[[Any], Any]] = {
-    ast.USub: operator.neg,
-    ast.UAdd: operator.pos,
-    ast.Not: operator.not_,
-}
-_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "min": min,
-    "max": max,
-    "int": int,
-    "round": checked_round,
-    "abs": abs,
-}
-ALLOWED = (
-    "numbers, strings, parameter names, + - * / // % **, < <= > >= == !=, and/or/not, "
-    "`a if condition else b` and min/max/int/round/abs"
-)
-
-__all__ = ["ParamError", "evaluate", "mentions", "shallow_substitute", "substitute"]
-
-
-def evaluate(expression: str, scope: Mapping[str, Any]) -> Any:
-    text = expression.strip()
-    if len(text) > MAX_EXPRESSION:
-        raise ParamError(
-            f"the expression '${{{text[:40]}...}}' is {len(text)} characters long; at most {MAX_EXPRESSION} are allowed"
-        )
-    try:
-        tree = ast.parse(text, mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise ParamError(
-            f"cannot read the expression '${{{text if len(text) <= 80 else text[:77] + '...'}}}'; expressions allow {ALLOWED}"
-        ) from None
-    return _Evaluator(scope, expression).eval(tree.body, 0)
-
-
-class _Evaluator:
-    """Walks the expression tree; each node kind has one small method, each result is checked."""
-
-    def __init__(self, scope: Mapping[str, Any], text: str):
-        # Messages quote the expression, shortened: a hostile one can be 1000 characters.
-        self.scope, self.text = scope, text if len(text) <= 80 else text[:77] + "..."
-
-    def fail(self, why: str) -> ParamError:
-        return ParamError(f"cannot compute '${{{self.text}}}': {why}")
-
-    def eval(self, node: ast.AST, depth: int) -> Any:
-        if depth > MAX_DEPTH:
-            raise self.fail(f"nested deeper than {MAX_DEPTH} levels")
-        method = getattr(self, f"_{type(node).__name__}", None)
-        if method is None:
-            raise ParamError(f"'${{{self.text}}}' uses something expressions do not allow; use {ALLOWED}")
-        try:
-            return checked(method(node, depth + 1))
-        except BoundError as exc:
-            raise self.fail(str(exc)) from None
-        except ParamError:
-            raise
-        except (TypeError, ZeroDivisionError, OverflowError, ValueError) as exc:
-            raise self.fail(str(exc) or type(exc).__name__) from None
-
-    def _Constant(self, node: ast.Constant, depth: int) -> Any:
-        if isinstance(node.value, (bool, int, float, str)):
-            return node.value
-        raise ParamError(f"'${{{self.text}}}' uses a constant expressions do not allow ({node.value!r})")
-
-    def _Name(self, node: ast.Name, depth: int) -> Any:
-        if node.id not in self.scope:
-            known = ", ".join(sorted(self.scope)) or "none"
-            raise ParamError(
-                f"unknown parameter '{node.id}'{did_you_mean(node.id, self.scope)} (known: {known})"
-            )
-        return self.scope[node.id]
-
-    def _BinOp(self, node: ast.BinOp, depth: int) -> Any:
-        if type(node.op) not in _BINARY:
-            raise ParamError(f"'${{{self.text}}}' uses an operator expressions do not allow; use {ALLOWED}")
-        return _BINARY[type(node.op)](self.eval(node.left, depth), self.eval(node.right, depth))
-
-    def _UnaryOp(self, node: ast.UnaryOp, depth: int) -> Any:
-        if type(node.op) not in _UNARY:
-            raise ParamError(f"'${{{self.text}}}' uses an operator expressions do not allow; use {ALLOWED}")
-        return _UNARY[type(node.op)](self.eval(node.operand, depth))
-
-    def _Compare(self, node: ast.Compare, depth: int) -> bool:
-        left = self.eval(node.left, depth)
-        for op, right_node in zip(node.ops, node.comparators):
-            if type(op) not in _COMPARE:
-                raise ParamError(
-                    f"'${{{self.text}}}' uses a comparison expressions do not allow; use < <= > >= == !="
-                )
-            right = self.eval(right_node, depth)
-            if not _COMPARE[type(op)](left, right):
-                return False
-            left = right
-        return True
-
-    def _BoolOp(self, node: ast.BoolOp, depth: int) -> Any:
-        # Short-circuits like Python: `a and b` is a when a is false, else b.
-        stop_when = isinstance(node.op, ast.Or)
-        value = None
-        for operand in node.values:
-            value = self.eval(operand, depth)
-            if bool(value) == stop_when:
-                return value
-        return value
-
-    def _IfExp(self, node: ast.IfExp, depth: int) -> Any:
-        branch = node.body if self.eval(node.test, depth) else node.orelse
-        return self.eval(branch, depth)
-
-    def _Call(self, node: ast.Call, depth: int) -> Any:
-        if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS) or node.keywords:
-            raise ParamError(
-                f"'${{{self.text}}}' calls something expressions do not allow; use min/max/int/round/abs"
-            )
-        args = [self.eval(arg, depth) for arg in node.args]
-        if node.func.id == "int" and args and isinstance(args[0], str):
-            raise self.fail("int() takes a number here, not text")
-        return _FUNCTIONS[node.func.id](*args)
+__all__ = ["ParamError", "ScopeFunction", "evaluate", "mentions", "shallow_substitute", "substitute"]
 
 
 def _whole_value(result: Any) -> Any:
-    # 64 / 2 gives 32.0: an integral float becomes an int so it fits int fields.
+    # 64 / 2 gives 32.0: an integral float becomes an int so it fits int fields (in lists too).
     if isinstance(result, float) and result.is_integer():
         return int(result)
+    if isinstance(result, list):
+        return [_whole_value(item) for item in result]
     return result
 
 

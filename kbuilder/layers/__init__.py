@@ -9,6 +9,7 @@ All layers use `keras.ops` only and run on the TensorFlow, JAX and PyTorch
 backends. Image layers expect channels-last (NHWC) inputs.
 """
 
+from kbuilder.layers.layer_scale import LayerScale
 from kbuilder.layers.lrn import LocalResponseNormalization
 from kbuilder.layers.maxout import Maxout
 from kbuilder.layers.partial_conv2d import LENET5_C3_CONNECTIONS, PartialConv2D
@@ -19,6 +20,7 @@ from kbuilder.layers.trainable_subsampling import TrainableSubsampling
 __all__ = [
     "LENET5_C3_CONNECTIONS",
     "EuclideanRBF",
+    "LayerScale",
     "LocalResponseNormalization",
     "Maxout",
     "PartialConv2D",

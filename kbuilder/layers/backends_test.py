@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
     assert keras.backend.backend() == "jax", keras.backend.backend()
     import jax  # noqa: F401  (fails loudly if the backend is missing)
 
-    from kbuilder.layers import (EuclideanRBF, LocalResponseNormalization, Maxout,
+    from kbuilder.layers import (EuclideanRBF, LayerScale, LocalResponseNormalization, Maxout,
                                  PartialConv2D, ScaledTanh, TrainableSubsampling)
 
     rng = np.random.default_rng(0)
@@ -37,6 +37,7 @@ SCRIPT = textwrap.dedent(
         (TrainableSubsampling(activation="tanh"), (8, 8, 6)),
         (PartialConv2D(16, 5, "lenet5_c3"), (14, 14, 6)),
         (EuclideanRBF(10, as_logits=True), (84,)),
+        (LayerScale(0.5), (7, 7, 96)),
     ]
     for layer, shape in cases:
         x = rng.normal(size=(2,) + shape).astype("float32")
@@ -93,4 +94,5 @@ def test_layers_run_on_jax_backend(tmp_path):
     assert "ok PartialConv2D 1516" in lines
     assert "ok EuclideanRBF 840" in lines
     assert "ok TrainableSubsampling 12" in lines
+    assert "ok LayerScale 96" in lines
     assert "ok numeric" in lines

@@ -64,7 +64,8 @@ class Residual(LayerSpec):
 
 @layer_kind("repeat", category="composite")
 class Repeat(LayerSpec):
-    """The same layers `times` times in sequence; `${index}` holds the repetition (from 0)."""
+    """The same layers `times` times in sequence; `${index}` holds the repetition (from 0) and
+    `${prev(k)}` names the output of the repetition k before (prev(1): the previous one)."""
 
     composite = True
     times: int = Field(ge=0, le=10_000, description="How many times to repeat the layers (0: the identity).")

@@ -64,6 +64,27 @@ InitializerName = Literal[
     "variance_scaling",
 ]
 
+# The arguments each initializer takes (Keras's constructor arguments): a mapping naming an
+# argument its initializer lacks is refused here, located, rather than failing in Keras.
+# tests/test_initializers.py checks this table against InitializerName and Keras's classes.
+INITIALIZER_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "glorot_uniform": ("seed",),
+    "glorot_normal": ("seed",),
+    "he_normal": ("seed",),
+    "he_uniform": ("seed",),
+    "lecun_normal": ("seed",),
+    "lecun_uniform": ("seed",),
+    "zeros": (),
+    "ones": (),
+    "constant": ("value",),
+    "orthogonal": ("gain", "seed"),
+    "identity": ("gain",),
+    "random_normal": ("mean", "stddev", "seed"),
+    "random_uniform": ("minval", "maxval", "seed"),
+    "truncated_normal": ("mean", "stddev", "seed"),
+    "variance_scaling": ("scale", "mode", "distribution", "seed"),
+}
+
 
 class InitializerSpec(StrictModel):
     """A Keras initializer with arguments, e.g. `{name: random_normal, stddev: 0.01}`."""
@@ -81,6 +102,22 @@ class InitializerSpec(StrictModel):
         None, description="variance_scaling distribution."
     )
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Seed for reproducible initial weights.")
+
+    @model_validator(mode="after")
+    def _arguments_of_its_name(self):
+        takes = INITIALIZER_ARGUMENTS[self.name]
+        given = [key for key in self.model_fields_set if key != "name" and getattr(self, key) is not None]
+        extra = sorted(set(given) - set(takes))
+        if extra:
+            accepted = ", ".join(takes) if takes else "no arguments"
+            raise ValueError(f"{self.name} does not take {', '.join(extra)}; it takes {accepted}")
+        if self.minval is not None and self.maxval is not None and self.minval >= self.maxval:
+            raise ValueError(f"minval ({self.minval}) must be below maxval ({self.maxval})")
+        return self
+
+    def arguments(self) -> dict[str, object]:
+        """The Keras constructor arguments given (the defaults are Keras's)."""
+        return self.model_dump(exclude_none=True, exclude={"name"})
 
 
 Initializer = Annotated[

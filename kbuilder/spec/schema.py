@@ -1,8 +1,9 @@
 """The JSON Schema of a spec, for editors' YAML language servers and for tests.
 
 Layer lists are validated entry by entry after `${...}` substitution, so the schema
-describes them through one shared `LayerEntry` definition and lets any number or
-boolean be written as a `${...}` expression.
+describes them through one shared `LayerEntry` definition and lets any number, boolean,
+choice, name or list be written as a `${...}` expression (an expression may compute a
+list, `"${[1, 3]}"`, or a layer name, `"${prev(1)}"`), and `inputs:` be one name.
 """
 
 from typing import Any
@@ -27,7 +28,7 @@ def _allow_expressions(node: Any) -> Any:
         if node == LAYER_ENTRY_MARK:
             return {"$ref": "#/$defs/LayerEntry"}
         node = {key: _allow_expressions(value) for key, value in node.items()}
-        if node.get("type") in ("integer", "number", "boolean") or "enum" in node:
+        if _may_be_an_expression(node):
             described = {k: v for k, v in node.items() if k in ("description", "title", "default")}
             plain = {k: v for k, v in node.items() if k not in described}
             return {**described, "anyOf": [plain, EXPRESSION]}
@@ -35,6 +36,13 @@ def _allow_expressions(node: Any) -> Any:
     if isinstance(node, list):
         return [_allow_expressions(item) for item in node]
     return node
+
+
+def _may_be_an_expression(node: dict[str, Any]) -> bool:
+    kind = node.get("type")
+    if kind in ("integer", "number", "boolean", "array") or "enum" in node:
+        return True
+    return kind == "string" and "pattern" in node  # names: `conv${index}`, `${prev(1)}`
 
 
 def json_schema() -> dict[str, Any]:
@@ -68,6 +76,10 @@ def _allow_short_forms(defs: dict[str, Any]) -> None:
         if not any(f.is_required() for f in spec.model_fields.values()):
             options.append({"type": "null"})
         entry["properties"][kind] = {"description": full.get("description", ""), "anyOf": options}
+        inputs = defs[spec.__name__]["properties"].get("inputs")
+        if inputs is not None:  # `inputs: x` means `inputs: [x]`
+            names = next(option for option in inputs["anyOf"] if option.get("type") == "array")
+            inputs["anyOf"] = [*inputs["anyOf"], names["items"]]
 
 
 def _argless_kinds() -> list[str]:

@@ -99,6 +99,23 @@ class TrainableSubsampling(LayerSpec):
         return window_step(self, inputs[0], "pool_size")
 
 
+@layer_kind(
+    "layer_scale", shorthand="init_value", keras_class="kbuilder:LayerScale", category="normalization"
+)
+class LayerScale(LayerSpec):
+    """A learned factor per channel (last axis), each starting at `init_value`: ConvNeXt's and
+    CaiT's layer scale on a residual branch (ConvNeXt: 1e-6)."""
+
+    init_value: float = Field(1e-6, description="The initial value of every channel's factor.")
+    keeps_shape = True
+
+    def params(self, inputs: list[TensorShape]) -> Params:
+        return Params(channels(inputs[0]))  # gamma: one trainable factor per channel
+
+    def macs(self, inputs: list[TensorShape], output: TensorShape) -> int:
+        return positions(output) * channels(output)  # one multiply per element
+
+
 @layer_kind("partial_conv2d", keras_class="kbuilder:PartialConv2D", category="conv")
 class PartialConv2D(LayerSpec):
     """Convolution where each output map sees only some input maps (LeNet-5's C3)."""
