@@ -18,7 +18,7 @@ from kbuilder.storage.atomic import save_figure  # noqa: E402
 DPI = 100
 
 
-def _save(figure: Any, path: Path) -> str:
+def save(figure: Any, path: Path) -> str:
     try:
         save_figure(path, figure, format="png", dpi=DPI, bbox_inches="tight")
     finally:
@@ -55,7 +55,7 @@ def confusion_heatmap(matrix: list[list[int]], names: list[str], path: Path) -> 
             colour = "white" if value > threshold else "black"
             ax.text(col, row, str(value), ha="center", va="center", fontsize=7, color=colour)
     ax.set_title("confusion matrix")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def reliability_diagram(calibration: dict[str, Any], path: Path) -> str:
@@ -75,7 +75,7 @@ def reliability_diagram(calibration: dict[str, Any], path: Path) -> str:
     ax.set_ylabel("accuracy")
     ax.set_title(f"reliability: ECE = {calibration['expected_calibration_error']:.4f}")
     ax.legend(loc="upper left")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def mistakes_grid(images: np.ndarray, rows: list[dict[str, Any]], path: Path) -> str:
@@ -96,7 +96,7 @@ def mistakes_grid(images: np.ndarray, rows: list[dict[str, Any]], path: Path) ->
         axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
     figure.suptitle("most confident mistakes")
     figure.tight_layout()
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def regression_scatter(truth: np.ndarray, predicted: np.ndarray, path: Path, *, r2: float | None) -> str:
@@ -111,4 +111,4 @@ def regression_scatter(truth: np.ndarray, predicted: np.ndarray, path: Path, *, 
     ax.set_ylabel("predicted value")
     ax.set_title("predicted against true" + (f" (R² = {r2:.4f})" if r2 is not None else ""))
     ax.legend(loc="upper left")
-    return _save(figure, path)
+    return save(figure, path)
