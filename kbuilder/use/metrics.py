@@ -65,7 +65,7 @@ def classification(y: np.ndarray, probs: np.ndarray, names: list[str], *, top_k:
         )
         averages[average] = {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(len(y))}
     figures: dict[str, Any] = {
-        "loss": float(skm.log_loss(y, np.clip(probs, 1e-7, 1.0), labels=labels)),
+        "loss": float(skm.log_loss(y, probs, labels=labels)),
         "accuracy": float(skm.accuracy_score(y, predicted)),
     }
     if 1 < top_k < len(labels):
