@@ -1,7 +1,7 @@
 """`kbuilder inspect`: feature maps, first filters and Grad-CAM of a trained run on one image.
 
 kbuilder inspect runs/lenet5 digit.png
-kbuilder inspect runs/fashion shoe.png --layers conv1 stage3_convs_1_conv --class 7 -o look
+kbuilder inspect runs/fashion shoe.png --layers conv1 --layers stage3-pool --class 7 -o look
 """
 
 from __future__ import annotations
