@@ -16,8 +16,18 @@ from tests.test_use import TINY
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
-SECTIONS = ("metrics", "spec", "layers", "diagram", "curves", "evaluation", "confusion", "per-class",
-            "calibration", "mistakes")
+SECTIONS = (
+    "metrics",
+    "spec",
+    "layers",
+    "diagram",
+    "curves",
+    "evaluation",
+    "confusion",
+    "per-class",
+    "calibration",
+    "mistakes",
+)
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,15 @@ TINY = {
         "conv_pool": {
             "params": {"filters": None},
             "layers": [
-                {"conv2d": {"name": "conv", "filters": "${filters}", "kernel_size": 3, "padding": "same",
-                            "activation": "relu"}},
+                {
+                    "conv2d": {
+                        "name": "conv",
+                        "filters": "${filters}",
+                        "kernel_size": 3,
+                        "padding": "same",
+                        "activation": "relu",
+                    }
+                },
                 {"max_pooling2d": {"name": "pool", "pool_size": 2}},
             ],
         }
@@ -87,7 +94,9 @@ def test_evaluation_matches_scikit_learn_on_the_mnist_test_set(run_dir, mnist, t
     metrics = json.loads((run_dir / "metrics.json").read_text())
     stats = metrics["data"]["normalize_statistics"][0]
     model = keras.saving.load_model(run_dir / "last.keras")
-    inputs = ((x.astype("float32") * np.float32(1 / 255) - np.float32(stats["mean"])) / np.float32(stats["std"]))
+    inputs = (x.astype("float32") * np.float32(1 / 255) - np.float32(stats["mean"])) / np.float32(
+        stats["std"]
+    )
     probs = np.asarray(model.predict(inputs[..., None], batch_size=128, verbose=0), dtype="float64")
     probs /= probs.sum(axis=1, keepdims=True)
     predicted = probs.argmax(axis=1)
@@ -175,11 +184,14 @@ def test_inspect_writes_feature_maps_filters_and_grad_cam(run_dir, mnist, tmp_pa
     found = kb.inspect(run_dir, tmp_path / "digit.png", out=tmp_path / "look")
     names = sorted(p.rsplit("/", 1)[1] for p in found["files"])
     assert names == sorted(
-        [f"feature_maps_{layer}.png" for layer in found["layers"]] + ["filters_stage1-conv.png", "gradcam.png"]
+        [f"feature_maps_{layer}.png" for layer in found["layers"]]
+        + ["filters_stage1-conv.png", "gradcam.png"]
     )
     assert len(found["layers"]) == 4 and found["grad_cam"]["layer"] == "stage2-conv"
     assert all(is_png(p) for p in found["files"])
-    picked = kb.inspect(run_dir, tmp_path / "digit.png", layers=["stage1-pool"], class_index=3, out=tmp_path / "l2")
+    picked = kb.inspect(
+        run_dir, tmp_path / "digit.png", layers=["stage1-pool"], class_index=3, out=tmp_path / "l2"
+    )
     assert picked["layers"] == ["stage1-pool"] and picked["grad_cam"]["class"] == 3
 
 
@@ -205,8 +217,16 @@ def test_bad_inputs_exit_2_naming_the_file_and_write_nothing(run_dir, tmp_path, 
         assert code == 2 and document["exit_code"] == 2, name
         assert name in document["problems"][0] and message in document["problems"][0]
         assert not out.exists()
-    for command in (["evaluate", str(tmp_path)], ["report", str(tmp_path)], ["inspect", str(tmp_path), "x.png"]):
+    for command in (
+        ["evaluate", str(tmp_path)],
+        ["report", str(tmp_path)],
+        ["inspect", str(tmp_path), "x.png"],
+    ):
         code = main([*command, "--json"])
         document = json.loads(capsys.readouterr().out)
-        assert code == 2 and str(tmp_path) in document["problems"][0] and "not a run directory" in document["problems"][0]
+        assert (
+            code == 2
+            and str(tmp_path) in document["problems"][0]
+            and "not a run directory" in document["problems"][0]
+        )
     assert not (tmp_path / "evaluation.json").exists() and not (tmp_path / "report.html").exists()

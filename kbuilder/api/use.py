@@ -22,14 +22,19 @@ def _ensemble_builder(members: list[Path]) -> Any:
 
     models = [em.load_member_model(member) for member in members]
     specs = [load_spec(member / SPEC_FILE) for member in members]
-    loss = specs[0].spec.train.loss if specs[0].spec.train else None
-    if loss is None:
+    from kbuilder.spec.train import LossSpec
+
+    train = specs[0].spec.train
+    if train is None:
         from kbuilder.errors import UsageError
 
         raise UsageError(f"{members[0] / SPEC_FILE}: the member's spec has no train section")
+    loss = train.loss if isinstance(train.loss, LossSpec) else LossSpec.model_validate({"name": train.loss})
     logits = [em.outputs_logits(m, loss) for m in models]
     name = str(models[0].inputs[0].name).split(":")[0] or "input"
-    return em.build_ensemble_model(models, logits, loss_name=loss.name, input_name=name, name=specs[0].spec.name)
+    return em.build_ensemble_model(
+        models, logits, loss_name=loss.name, input_name=name, name=specs[0].spec.name
+    )
 
 
 def _start(backend: str | None) -> None:
@@ -107,8 +112,12 @@ def inspect(
     from kbuilder.use.inspect import inspect_image
 
     return inspect_image(
-        trained, image, layers=list(layers) if layers else None, class_index=class_index,
-        cam_layer_name=cam_layer, out=out,
+        trained,
+        image,
+        layers=list(layers) if layers else None,
+        class_index=class_index,
+        cam_layer_name=cam_layer,
+        out=out,
     )
 
 

@@ -38,7 +38,8 @@ def _tables(document: dict[str, Any], fmt: str) -> str:
         return text + render_table("files", ["file", "path"], [], fmt, notes=notes)
     per_class = [[r["name"], r["precision"], r["recall"], r["f1"], r["support"]] for r in found["per_class"]]
     per_class += [
-        [f"{name} avg", a["precision"], a["recall"], a["f1"], a["support"]] for name, a in found["averages"].items()
+        [f"{name} avg", a["precision"], a["recall"], a["f1"], a["support"]]
+        for name, a in found["averages"].items()
     ]
     text += render_table("per class", ["class", "precision", "recall", "f1", "support"], per_class, fmt)
     names = document["class_names"]
@@ -59,10 +60,14 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         target: Path = typer.Argument(..., help="A run directory, an ensemble directory or a tune study."),
         data: str | None = typer.Option(
-            None, "--data", help="Evaluate on this source: mnist, fashion_mnist, cifar10, cifar100, an .npz, an image folder."
+            None,
+            "--data",
+            help="Evaluate on this source: mnist, fashion_mnist, cifar10, cifar100, an .npz, an image folder.",
         ),
         overrides: list[str] | None = typer.Option(
-            None, "--set", help="Override a train.data value: KEY=VALUE (repeatable), e.g. train.data.test_limit=1000."
+            None,
+            "--set",
+            help="Override a train.data value: KEY=VALUE (repeatable), e.g. train.data.test_limit=1000.",
         ),
         model: str = typer.Option("best", "--model", help="best or last: which of the run's saved models."),
         out: Path | None = typer.Option(
@@ -70,7 +75,9 @@ def register(app: typer.Typer) -> None:
         ),
         top_k: int = typer.Option(5, "--top-k", help="k of the top-k accuracy."),
         mistakes: int = typer.Option(25, "--mistakes", help="How many confident mistakes to show."),
-        batch_size: int | None = typer.Option(None, "--batch-size", help="Prediction batch size (default: the run's)."),
+        batch_size: int | None = typer.Option(
+            None, "--batch-size", help="Prediction batch size (default: the run's)."
+        ),
         data_dir: Path | None = DataDirOpt,
         backend: str | None = BackendOpt,
         fmt: str | None = format_option(TABLE_FORMATS),

@@ -21,11 +21,17 @@ def register(app: typer.Typer) -> None:
         target: Path = typer.Argument(..., help="A run directory (or a tune study: its best trial)."),
         image: Path = typer.Argument(..., help="An image file (PNG, JPEG, BMP) like the run's data."),
         layers: list[str] | None = typer.Option(
-            None, "--layers", help="Layers whose feature maps to draw (repeatable; default: convolutions and pooling)."
+            None,
+            "--layers",
+            help="Layers whose feature maps to draw (repeatable; default: convolutions and pooling).",
         ),
-        class_index: int | None = typer.Option(None, "--class", help="Grad-CAM for this class (default: the predicted one)."),
+        class_index: int | None = typer.Option(
+            None, "--class", help="Grad-CAM for this class (default: the predicted one)."
+        ),
         cam_layer: str | None = typer.Option(
-            None, "--cam-layer", help="Layer Grad-CAM looks at (default: the last convolution wider than 1x1)."
+            None,
+            "--cam-layer",
+            help="Layer Grad-CAM looks at (default: the last convolution wider than 1x1).",
         ),
         model: str = typer.Option("best", "--model", help="best or last: which of the run's saved models."),
         out: Path | None = typer.Option(
@@ -48,8 +54,10 @@ def register(app: typer.Typer) -> None:
             backend=checked_backend(backend),
         )
         lines = [
-            f"{found['image']}: predicted {found['predicted_name']} (class {found['predicted']}); "
-            f"Grad-CAM for class {found['grad_cam']['class']} at {found['grad_cam']['layer']}",
+            (
+                f"{found['image']}: predicted {found['predicted_name']} (class {found['predicted']}); "
+                f"Grad-CAM for class {found['grad_cam']['class']} at {found['grad_cam']['layer']}"
+            ),
             *found["files"],
         ]
         Output(fmt == "json").result(found, "\n".join(lines) + "\n")

@@ -69,7 +69,7 @@ def evaluate_trained(
         "model_file": trained.model_file,
         "members": [str(m) for m in trained.members],
         "data": {"origin": origin, "split": split, "samples": len(raw)},
-        "loss_name": trained.train_spec.loss.name,
+        "loss_name": trained.loss.name,
     }
     if trained.classification:
         document.update(_classification(trained, raw, data, outputs, top_k=top_k, mistakes=mistakes))
@@ -92,7 +92,7 @@ def evaluate_trained(
 def _classification(
     trained: TrainedModel, raw: Arrays, data: Arrays, outputs: np.ndarray, *, top_k: int, mistakes: int
 ) -> dict[str, Any]:
-    binary = trained.train_spec.loss.name == "binary_crossentropy"
+    binary = trained.loss.name == "binary_crossentropy"
     if binary and trained.output_width != 1:
         raise UsageError(
             f"{trained.run_dir}: a binary_crossentropy model with {trained.output_width} outputs is multi-label; "

@@ -10,10 +10,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from kbuilder.storage.atomic import save_figure  # noqa: E402
+from kbuilder.storage.atomic import save_figure
 
 DPI = 100
 
@@ -66,8 +66,16 @@ def reliability_diagram(calibration: dict[str, Any], path: Path) -> str:
     accuracy = np.asarray(calibration["bin_accuracy"])
     left = np.floor(np.clip(confidence, 0, 1 - 1e-9) * bins) * width
     ax.bar(left, accuracy, width=width, align="edge", edgecolor="black", label="accuracy")
-    ax.bar(left, confidence - accuracy, bottom=accuracy, width=width, align="edge", color="red", alpha=0.3,
-           label="gap to confidence")
+    ax.bar(
+        left,
+        confidence - accuracy,
+        bottom=accuracy,
+        width=width,
+        align="edge",
+        color="red",
+        alpha=0.3,
+        label="gap to confidence",
+    )
     ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

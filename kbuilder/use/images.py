@@ -30,16 +30,25 @@ def raw_sample_shape(steps: list, input_shape: tuple) -> tuple[int | None, ...]:
             shape = shape[:-1]
         elif step.type == "pad":
             p = step.padding if isinstance(step.padding, list) else [step.padding]
-            rows, cols = (2 * p[0], 2 * p[0]) if len(p) == 1 else (2 * p[0], 2 * p[1]) if len(p) == 2 else (
-                p[0] + p[1], p[2] + p[3])
+            rows, cols = (
+                (2 * p[0], 2 * p[0])
+                if len(p) == 1
+                else (2 * p[0], 2 * p[1])
+                if len(p) == 2
+                else (p[0] + p[1], p[2] + p[3])
+            )
             shape[0] = None if shape[0] is None else shape[0] - rows
             shape[1] = None if shape[1] is None else shape[1] - cols
         elif step.type == "resize":
             shape[0] = shape[1] = None
         elif step.type == "reshape":
-            raise UsageError("the run's preprocessing reshapes its samples; kbuilder inspect takes image models only")
+            raise UsageError(
+                "the run's preprocessing reshapes its samples; kbuilder inspect takes image models only"
+            )
     if len(shape) not in (2, 3):
-        raise UsageError(f"the model's input {tuple(input_shape)} is not an image; kbuilder inspect takes image models")
+        raise UsageError(
+            f"the model's input {tuple(input_shape)} is not an image; kbuilder inspect takes image models"
+        )
     return tuple(shape)
 
 
@@ -57,10 +66,11 @@ def read_image(path: str | Path, shape: tuple[int | None, ...]) -> np.ndarray:
                 )
             mode = image.mode
             if mode == "P":  # a palette image: its colours (and transparency) decide its channels
-                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-                mode = image.mode
-            image.load()
-            pixels = np.asarray(image)
+                pixels = np.asarray(image.convert("RGBA" if "transparency" in image.info else "RGB"))
+                mode = "RGBA" if pixels.shape[-1] == 4 else "RGB"
+            else:
+                image.load()
+                pixels = np.asarray(image)
     except DataError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:

@@ -32,7 +32,11 @@ SQUASHING = ("softmax", "sigmoid")
 
 def _spatial_layers(model: Any) -> list[Any]:
     """Layers whose output is an image-like [batch, height, width, channels] tensor."""
-    return [layer for layer in model.layers if len(getattr(layer, "output", None).shape or ()) == 4]
+    return [
+        layer
+        for layer in model.layers
+        if len(getattr(getattr(layer, "output", None), "shape", ()) or ()) == 4
+    ]
 
 
 def _is_conv(layer: Any) -> bool:
@@ -68,7 +72,9 @@ def cam_layer(model: Any, name: str | None) -> Any:
     return wide[-1]
 
 
-def class_score_gradients(model: Any, layer: Any, x: np.ndarray, class_index: int) -> tuple[np.ndarray, np.ndarray]:
+def class_score_gradients(
+    model: Any, layer: Any, x: np.ndarray, class_index: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(activations, gradient of the class score) of `layer` on the batch `x`."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -144,7 +150,9 @@ def inspect_image(
     predicted = int(np.argmax(outputs)) if width > 1 else int(outputs[0] > (0.0 if trained.logits else 0.5))
     target = predicted if class_index is None else class_index
     activations = keras.Model(model.inputs, [layer.output for layer in chosen])([x], training=False)
-    activations = [np.asarray(a) for a in (activations if isinstance(activations, list | tuple) else [activations])]
+    activations = [
+        np.asarray(a) for a in (activations if isinstance(activations, list | tuple) else [activations])
+    ]
     cam = grad_cam(model, target_layer, x, min(target, width - 1))
     folder.mkdir(parents=True, exist_ok=True)
     files = [

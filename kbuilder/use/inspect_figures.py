@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -11,7 +12,7 @@ from PIL import Image
 from kbuilder.use.figures import displayable, plt, save
 
 
-def _grid(count: int, tile: float = 1.3) -> tuple[object, np.ndarray]:
+def _grid(count: int, tile: float = 1.3) -> tuple[Any, np.ndarray]:
     columns = min(8, max(1, count))
     rows = math.ceil(count / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(tile * columns, tile * rows + 0.6), squeeze=False)

@@ -63,7 +63,12 @@ def classification(y: np.ndarray, probs: np.ndarray, names: list[str], *, top_k:
         p, r, f, _ = skm.precision_recall_fscore_support(
             y, predicted, labels=labels, average=average, zero_division=0
         )
-        averages[average] = {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(len(y))}
+        averages[average] = {
+            "precision": float(p),
+            "recall": float(r),
+            "f1": float(f),
+            "support": len(y),
+        }
     figures: dict[str, Any] = {
         "loss": float(skm.log_loss(y, probs, labels=labels)),
         "accuracy": float(skm.accuracy_score(y, predicted)),

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from kbuilder.build import build
-from kbuilder.errors import KBuilderError
 from kbuilder.diagram.dot import to_dot
 from kbuilder.diagram.draw import layer_shapes
 from kbuilder.diagram.html import to_html
 from kbuilder.diagram.render import render
 from kbuilder.diagram.structure import make_diagram
+from kbuilder.errors import KBuilderError
 from kbuilder.report import RENDERERS, make_report
 from kbuilder.spec import load_spec
 from kbuilder.storage import rundir as rd
@@ -69,7 +69,9 @@ def _model_sections(run_dir: Path) -> list[str]:
     page = to_html(diagram, render(to_dot(diagram), "svg")).decode("utf-8")
     frame = f"<iframe id='diagram-frame' title='diagram' srcdoc=\"{html.escape(page, quote=True)}\"></iframe>"
     return [
-        _section("spec", "Spec (resolved)", f"<pre>{html.escape(spec_file.read_text(encoding='utf-8'))}</pre>"),
+        _section(
+            "spec", "Spec (resolved)", f"<pre>{html.escape(spec_file.read_text(encoding='utf-8'))}</pre>"
+        ),
         _section("layers", "Layers", f"<pre>{html.escape(RENDERERS['plain'](make_report(built)))}</pre>"),
         _section("diagram", "Diagram (click a group's frame to fold it)", frame),
     ]
@@ -78,23 +80,46 @@ def _model_sections(run_dir: Path) -> list[str]:
 def _evaluation_sections(folder: Path) -> list[str]:
     file = folder / EVALUATION_FILE
     if not file.is_file():
-        return [_section("evaluation", "Evaluation", "<p>not evaluated yet: run <code>kbuilder evaluate</code></p>")]
+        return [
+            _section(
+                "evaluation", "Evaluation", "<p>not evaluated yet: run <code>kbuilder evaluate</code></p>"
+            )
+        ]
     found = read_json(file, dict)
     figures = found.get("metrics") or {}
-    summary = _table(["figure", "value"], _scalars(figures) + [["samples", found.get("data", {}).get("samples")]])
-    sections = [_section("evaluation", f"Evaluation ({html.escape(str(found.get('data', {}).get('origin')))})", summary)]
+    summary = _table(
+        ["figure", "value"], _scalars(figures) + [["samples", found.get("data", {}).get("samples")]]
+    )
+    sections = [
+        _section(
+            "evaluation", f"Evaluation ({html.escape(str(found.get('data', {}).get('origin')))})", summary
+        )
+    ]
     if found.get("task") == "classification":
         rows = [[r["name"], r["precision"], r["recall"], r["f1"], r["support"]] for r in figures["per_class"]]
-        rows += [[f"{k} average", v["precision"], v["recall"], v["f1"], v["support"]] for k, v in figures["averages"].items()]
+        rows += [
+            [f"{k} average", v["precision"], v["recall"], v["f1"], v["support"]]
+            for k, v in figures["averages"].items()
+        ]
         ece = figures["calibration"]["expected_calibration_error"]
         sections += [
-            _section("confusion", "Confusion matrix", _image(folder / "confusion_matrix.png", "confusion matrix")),
-            _section("per-class", "Per class", _table(["class", "precision", "recall", "F1", "support"], rows)),
-            _section("calibration", f"Calibration (ECE {ece:.4f})", _image(folder / "reliability.png", "reliability")),
+            _section(
+                "confusion", "Confusion matrix", _image(folder / "confusion_matrix.png", "confusion matrix")
+            ),
+            _section(
+                "per-class", "Per class", _table(["class", "precision", "recall", "F1", "support"], rows)
+            ),
+            _section(
+                "calibration",
+                f"Calibration (ECE {ece:.4f})",
+                _image(folder / "reliability.png", "reliability"),
+            ),
             _section("mistakes", "Most confident mistakes", _image(folder / "mistakes.png", "mistakes")),
         ]
     else:
-        sections.append(_section("scatter", "Predicted against true", _image(folder / "predicted_vs_true.png", "scatter")))
+        sections.append(
+            _section("scatter", "Predicted against true", _image(folder / "predicted_vs_true.png", "scatter"))
+        )
     return sections
 
 
@@ -102,7 +127,11 @@ def run_sections(run_dir: Path) -> list[str]:
     metrics_file = run_dir / rd.METRICS_FILE
     metrics = read_json(metrics_file, dict) if metrics_file.is_file() else {}
     return [
-        _section("metrics", "Metrics", _table(["figure", "value"], _scalars(metrics)) if metrics else "<p>unfinished run</p>"),
+        _section(
+            "metrics",
+            "Metrics",
+            _table(["figure", "value"], _scalars(metrics)) if metrics else "<p>unfinished run</p>",
+        ),
         *_model_sections(run_dir),
         _section("curves", "Learning curves", _image(run_dir / rd.CURVES, "learning curves")),
         *_evaluation_sections(run_dir),
@@ -114,7 +143,9 @@ def study_sections(study_dir: Path) -> list[str]:
     trials = [t for t in summary.get("trials") or [] if isinstance(t, dict)]
     headers = sorted({k for t in trials for k in t}, key=lambda k: (k != "trial", k != "state", k))
     plots = summary.get("plots") or {}
-    images = "".join(_image(Path(p), name) for name, p in plots.items() if isinstance(p, str) and p.endswith(".png"))
+    images = "".join(
+        _image(Path(p), name) for name, p in plots.items() if isinstance(p, str) and p.endswith(".png")
+    )
     return [
         _section("metrics", "Study", _table(["figure", "value"], _scalars(summary))),
         _section("trials", "Trials", _table(headers, [[t.get(h) for h in headers] for t in trials])),
@@ -141,11 +172,8 @@ def write_report(directory: str | Path) -> Path:
     kind = target_kind(directory)
     sections = {"run": run_sections, "study": study_sections, "ensemble": ensemble_sections}[kind](directory)
     title = html.escape(f"{directory.name}: kbuilder {kind} report")
-    nav = "".join(
-        f"<a href='#{ident}'>{ident}</a> " for ident in (s.split("'")[1] for s in sections)
-    )
-    page = _PAGE.format(title=title, style=_STYLE, nav=nav, body="\n".join(sections),
-                        kind=json.dumps(kind))
+    nav = "".join(f"<a href='#{ident}'>{ident}</a> " for ident in (s.split("'")[1] for s in sections))
+    page = _PAGE.format(title=title, style=_STYLE, nav=nav, body="\n".join(sections), kind=json.dumps(kind))
     target = directory / REPORT_FILE
     write_text(target, page, mode=readable_mode())
     return target

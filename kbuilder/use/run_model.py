@@ -21,7 +21,7 @@ import numpy as np
 from kbuilder.errors import DataError, KBuilderError, RuntimeFailure, UsageError
 from kbuilder.spec import LoadedSpec, load_spec
 from kbuilder.spec.loader import read_yaml
-from kbuilder.spec.train import TrainSpec
+from kbuilder.spec.train import LossSpec, TrainSpec
 from kbuilder.storage import rundir as rd
 from kbuilder.storage.run_reader import RunError, read_json, read_run
 from kbuilder.train.compile import is_crossentropy, output_is_logits
@@ -60,19 +60,24 @@ class TrainedModel:
         return self.loaded.spec.train
 
     @property
+    def loss(self) -> LossSpec:
+        loss = self.train_spec.loss
+        return loss if isinstance(loss, LossSpec) else LossSpec.model_validate({"name": loss})
+
+    @property
     def spec_dir(self) -> Path | None:
         spec_file = self.metrics.get("spec_file")
         return Path(spec_file).parent if isinstance(spec_file, str) else None
 
     @property
     def classification(self) -> bool:
-        return is_crossentropy(self.train_spec.loss.name)
+        return is_crossentropy(self.loss.name)
 
     @property
     def logits(self) -> bool:
         if not self.classification or self.kind == "ensemble":  # the averaged model outputs probabilities
             return False
-        flag = self.train_spec.loss.from_logits
+        flag = self.loss.from_logits
         return output_is_logits(self.model) if flag == "auto" else bool(flag)
 
     @property
@@ -82,7 +87,7 @@ class TrainedModel:
 
     @property
     def class_names(self) -> list[str]:
-        count = 2 if self.train_spec.loss.name == "binary_crossentropy" else self.output_width
+        count = 2 if self.loss.name == "binary_crossentropy" else self.output_width
         return class_names(self.train_spec.data.source, count, self.spec_dir)
 
 
@@ -144,7 +149,9 @@ def _run_model_file(run_dir: Path, which: str) -> Path:
         return best
     if last.is_file():
         return last  # a run without a checkpoint callback keeps only the final model
-    raise RunError(f"{run_dir}: the run has no {rd.LAST_MODEL}; finish it with `kbuilder train --resume {run_dir}`")
+    raise RunError(
+        f"{run_dir}: the run has no {rd.LAST_MODEL}; finish it with `kbuilder train --resume {run_dir}`"
+    )
 
 
 def load_trained(
@@ -205,7 +212,7 @@ def _steps_with_statistics(trained: TrainedModel) -> list | None:
 
 def preprocess(trained: TrainedModel, raw: Arrays, *, data_dir: str | Path | None = None) -> Arrays:
     """`raw` (as the data source delivers it) preprocessed exactly as the run's training was."""
-    loss = trained.train_spec.loss.name
+    loss = trained.loss.name
     width = trained.output_width
     steps = _steps_with_statistics(trained)
     if steps is not None:
@@ -223,7 +230,10 @@ def preprocess(trained: TrainedModel, raw: Arrays, *, data_dir: str | Path | Non
             seed=trained.train_spec.seed,
         )
         done, _ = preprocess_splits(
-            Splits(splits.train, None, raw, splits.origin), list(data.preprocess), num_classes=width, loss_name=loss
+            Splits(splits.train, None, raw, splits.origin),
+            list(data.preprocess),
+            num_classes=width,
+            loss_name=loss,
         )
         assert done.test is not None
         arrays = done.test
