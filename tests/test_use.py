@@ -230,3 +230,48 @@ def test_bad_inputs_exit_2_naming_the_file_and_write_nothing(run_dir, tmp_path, 
             and "not a run directory" in document["problems"][0]
         )
     assert not (tmp_path / "evaluation.json").exists() and not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_a_study_evaluates_and_reports_its_best_trial(run_dir, tmp_path):
+    study = tmp_path / "study"
+    study.mkdir()
+    best = {"trial": 3, "state": "complete", "val_accuracy": 0.9, "run_dir": str(run_dir.resolve())}
+    summary = {"study": "s", "metric": "val_accuracy", "best": best, "trials": [best], "plots": {}}
+    (study / "summary.json").write_text(json.dumps(summary))  # the layout `kbuilder tune` writes
+    document = kb.evaluate(study, data_dir=DATASETS, model="last")
+    single = kb.evaluate(run_dir, model="last", data_dir=DATASETS, out=tmp_path / "single")
+    assert document["kind"] == "study" and document["run_dir"] == str(run_dir.resolve())
+    assert document["metrics"]["accuracy"] == single["metrics"]["accuracy"]
+    page = (study / "report.html").read_text()
+    assert all(f"id='{section}'" in page for section in ("metrics", "trials", "plots", "confusion"))
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_grad_cam_is_the_same_on_every_backend(run_dir, mnist, tmp_path, backend):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    x, _ = mnist
+    Image.fromarray(x[1]).save(tmp_path / "digit.png")
+    here = kb.inspect(run_dir, tmp_path / "digit.png", out=tmp_path / "tf")
+    command = [sys.executable, "-m", "kbuilder.cli.app", "inspect", str(run_dir), str(tmp_path / "digit.png")]
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    done = subprocess.run(
+        [*command, "-o", str(tmp_path / backend), "--backend", backend, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    there = json.loads(done.stdout)
+    assert there["predicted"] == here["predicted"] and there["grad_cam"]["layer"] == here["grad_cam"]["layer"]
+    np.testing.assert_allclose(there["grad_cam"]["map"], here["grad_cam"]["map"], atol=1e-3)

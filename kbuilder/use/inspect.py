@@ -151,7 +151,8 @@ def inspect_image(
     target = predicted if class_index is None else class_index
     activations = keras.Model(model.inputs, [layer.output for layer in chosen])([x], training=False)
     activations = [
-        np.asarray(a) for a in (activations if isinstance(activations, list | tuple) else [activations])
+        keras.ops.convert_to_numpy(a)
+        for a in (activations if isinstance(activations, list | tuple) else [activations])
     ]
     cam = grad_cam(model, target_layer, x, min(target, width - 1))
     folder.mkdir(parents=True, exist_ok=True)
@@ -171,7 +172,7 @@ def inspect_image(
         "model_file": trained.model_file,
         "predicted": predicted,
         "predicted_name": names[predicted] if predicted < len(names) else str(predicted),
-        "grad_cam": {"class": target, "layer": target_layer.name},
+        "grad_cam": {"class": target, "layer": target_layer.name, "map": np.round(cam, 6).tolist()},
         "layers": [layer.name for layer in chosen],
         "folder": str(folder),
         "files": files,
