@@ -275,3 +275,44 @@ def test_grad_cam_is_the_same_on_every_backend(run_dir, mnist, tmp_path, backend
     there = json.loads(done.stdout)
     assert there["predicted"] == here["predicted"] and there["grad_cam"]["layer"] == here["grad_cam"]["layer"]
     np.testing.assert_allclose(there["grad_cam"]["map"], here["grad_cam"]["map"], atol=1e-3)
+
+
+@pytest.mark.slow
+def test_a_regression_run_gets_mse_mae_r2_and_a_scatter(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = x @ np.array([1.5, -2.0, 0.5]) + 0.1 * rng.normal(size=400)
+    spec = {
+        "name": "linear",
+        "inputs": {"x": {"shape": [3]}},
+        "layers": [{"dense": {"name": "out", "units": 1}}],
+        "train": {
+            "data": {
+                "source": {
+                    "type": "inline",
+                    "x": x[:300].tolist(),
+                    "y": y[:300].tolist(),
+                    "test_x": x[300:].tolist(),
+                    "test_y": y[300:].tolist(),
+                },
+                "validation": {"type": "none"},
+            },
+            "optimizer": {"type": "adam", "learning_rate": 0.05},
+            "loss": "mean_squared_error",
+            "metrics": [],
+            "epochs": 3,
+            "batch_size": 32,
+            "seed": 0,
+        },
+    }
+    run = tmp_path / "linear"
+    kb.train(spec, out=run, verbose=0, export=False)
+    document = kb.evaluate(run, out=tmp_path / "eval")
+    import keras
+
+    predicted = keras.saving.load_model(run / "last.keras").predict(x[300:].astype("float32"), verbose=0)
+    assert document["task"] == "regression"
+    assert document["metrics"]["mse"] == pytest.approx(skm.mean_squared_error(y[300:], predicted), rel=1e-5)
+    assert document["metrics"]["mae"] == pytest.approx(skm.mean_absolute_error(y[300:], predicted), rel=1e-5)
+    assert document["metrics"]["r2"] == pytest.approx(skm.r2_score(y[300:], predicted), rel=1e-5)
+    assert is_png(document["files"]["predicted_vs_true"])
