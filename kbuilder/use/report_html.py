@@ -70,7 +70,12 @@ def _model_sections(run_dir: Path) -> list[str]:
     frame = f"<iframe id='diagram-frame' title='diagram' srcdoc=\"{html.escape(page, quote=True)}\"></iframe>"
     return [
         _section(
-            "spec", "Spec (resolved)", f"<pre>{html.escape(spec_file.read_text(encoding='utf-8'))}</pre>"
+            "spec",
+            "Spec (resolved)",
+            (
+                "<details><summary>spec.yaml</summary>"
+                f"<pre>{html.escape(spec_file.read_text(encoding='utf-8'))}</pre></details>"
+            ),
         ),
         _section("layers", "Layers", f"<pre>{html.escape(RENDERERS['plain'](make_report(built)))}</pre>"),
         _section("diagram", "Diagram (click a group's frame to fold it)", frame),
