@@ -11,7 +11,8 @@
 Commands and functions: validate -> `validate` (and `load`), build -> `build`, `table`,
 `report`, check -> `check` (and `differences`), diagram -> `diagram`, export -> `export`
 (and `manifest`), train -> `train`, tune -> `tune` and `tune_report`, ensemble ->
-`ensemble`, compare -> `compare`, schema -> `schema`, zoo -> `zoo`.
+`ensemble`, compare -> `compare`, schema -> `schema`, zoo -> `zoo`, evaluate -> `evaluate`,
+inspect -> `inspect`, report -> `run_report` (`report` is the layer figures of a built model).
 
 A spec is loaded and validated before Keras is imported, so a bad one is refused in a
 fraction of a second with located problems (`file:line:column: path: message`; a spec given
@@ -33,6 +34,7 @@ from kbuilder.api.models import (
     zoo,
 )
 from kbuilder.api.runs import TuneResult, compare, ensemble, train, tune, tune_report
+from kbuilder.api.use import evaluate, inspect, run_report
 
 __all__ = [
     "SpecSource",
@@ -43,10 +45,13 @@ __all__ = [
     "diagram",
     "differences",
     "ensemble",
+    "evaluate",
     "export",
+    "inspect",
     "load",
     "manifest",
     "report",
+    "run_report",
     "schema",
     "table",
     "train",

@@ -78,7 +78,11 @@ def train(
     from kbuilder.train import train as run_training
 
     options = TrainOptions(data_dir=data_dir, out=run_dir, backend=chosen, verbose=verbose, export=export)
-    return run_training(loaded, options)
+    result = run_training(loaded, options)
+    from kbuilder.use.report_html import report_after_training  # report.html beside the run's files
+
+    result.metrics["report"] = report_after_training(result.run_dir)
+    return result
 
 
 @dataclass

@@ -30,6 +30,9 @@ COMMAND_MODULES = (
     "compare",
     "schema",
     "zoo",
+    "evaluate",
+    "inspect",
+    "report",
 )
 
 app = typer.Typer(

@@ -149,11 +149,13 @@ def _check_object(obj: dict, registered: set[str]) -> str | None:
         )
     if class_name == "function":
         name = obj.get("config")
+        # Keras saves a loss it got by name (keras.losses.get("mean_squared_error")) under the
+        # module "builtins"; it resolves the name among its own functions on load, so do we.
+        modules = FUNCTION_MODULES if module == "builtins" else {module} & FUNCTION_MODULES
         ok = (
-            module in FUNCTION_MODULES
-            and isinstance(name, str)
+            isinstance(name, str)
             and not name.startswith("_")
-            and _keras_has(module, name)
+            and any(_keras_has(candidate, name) for candidate in modules)
         )
         return None if ok else f"it names the function {module}.{name} (a foreign module or function)"
     if module in KERAS_MODULES and reg in (None, class_name) and _keras_has(module, class_name):
