@@ -46,6 +46,7 @@ from kbuilder.export.manifest import (
     stamped,
     validate_manifest,
 )
+from kbuilder.export.raw import has_raw_contract, write_raw_files
 from kbuilder.export.tflite import QUANTIZATIONS
 from kbuilder.export.verify import verify_export
 from kbuilder.storage.swap import make_staging_dir, remove_stale_siblings, swap_into_place
@@ -118,9 +119,12 @@ def export_model(
     except OSError as error:
         raise RuntimeFailure(f"cannot create export directory next to {target}: {error}") from error
     try:
+        contract = manifest.get("input_contract")
+        options = WriteOptions(quantize=quantize, calibration=calibration, contract=contract)
         for name in chosen:
             entry = FORMATS[name]
-            entry.write(model, staging / entry.file, WriteOptions(quantize=quantize, calibration=calibration))
+            entry.write(model, staging / entry.file, options)
+        raw_inputs = write_raw_files(model, staging, chosen, contract) if has_raw_contract(contract) else None
         results = (
             verify_export(model, staging, formats=chosen, quantize=quantize, atol=atol, rtol=rtol)
             if check
@@ -130,6 +134,7 @@ def export_model(
             **manifest,
             "formats": list(chosen),
             "tflite_quantization": quantize if "tflite" in chosen else None,
+            "raw_inputs": raw_inputs,
         }
         _write_manifest(staging, record, None if results is None else {"atol": atol, "rtol": rtol, **results})
         swap_into_place(staging, target)
