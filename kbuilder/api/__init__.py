@@ -11,7 +11,8 @@
 Commands and functions: validate -> `validate` (and `load`), build -> `build`, `table`,
 `report`, check -> `check` (and `differences`), diagram -> `diagram`, export -> `export`
 (and `manifest`), train -> `train`, tune -> `tune` and `tune_report`, ensemble ->
-`ensemble`, compare -> `compare`, schema -> `schema`, zoo -> `zoo`.
+`ensemble`, compare -> `compare`, schema -> `schema`, zoo -> `zoo`, predict -> `predict`,
+export RUN_DIR -> `export_trained`.
 
 A spec is loaded and validated before Keras is imported, so a bad one is refused in a
 fraction of a second with located problems (`file:line:column: path: message`; a spec given
@@ -33,6 +34,7 @@ from kbuilder.api.models import (
     zoo,
 )
 from kbuilder.api.runs import TuneResult, compare, ensemble, train, tune, tune_report
+from kbuilder.api.using import export_trained, predict
 
 __all__ = [
     "SpecSource",
@@ -44,8 +46,10 @@ __all__ = [
     "differences",
     "ensemble",
     "export",
+    "export_trained",
     "load",
     "manifest",
+    "predict",
     "report",
     "schema",
     "table",

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "compare",
     "schema",
     "zoo",
+    "predict",
 )
 
 app = typer.Typer(

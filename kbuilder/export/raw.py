@@ -178,5 +178,9 @@ def saved_model_raw_probabilities(path: pathlib.Path, batch: np.ndarray) -> np.n
 
 def _diff(expected: np.ndarray, actual: np.ndarray) -> float:
     if expected.shape != actual.shape:
-        raise RuntimeFailure(f"raw-input export gives outputs of shape {actual.shape}, expected {expected.shape}")
-    return float(np.max(np.abs(expected.astype("float64") - actual.astype("float64")))) if expected.size else 0.0
+        raise RuntimeFailure(
+            f"raw-input export gives outputs of shape {actual.shape}, expected {expected.shape}"
+        )
+    return (
+        float(np.max(np.abs(expected.astype("float64") - actual.astype("float64")))) if expected.size else 0.0
+    )

@@ -54,7 +54,11 @@ def input_contract(
     return {
         "raw_input": raw,
         "source": data.source.type
-        + (f":{data.source.name}" if getattr(data.source, "name", None) and data.source.type == "keras" else ""),
+        + (
+            f":{data.source.name}"
+            if getattr(data.source, "name", None) and data.source.type == "keras"
+            else ""
+        ),
         "preprocess": preprocess_record(data.preprocess, statistics.normalize),
         "model_input": {"shape": [d for d in input_shape], "dtype": input_dtype},
         "output": {"shape": [d for d in output_shape], **output_kind(loss_name, logits)},
