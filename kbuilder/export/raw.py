@@ -83,7 +83,12 @@ def probabilities_graph(outputs: Any, output: dict[str, Any]) -> tuple[Any, Any]
         outputs = ops.sigmoid(outputs)
     if outputs.shape[-1] == 1:  # one sigmoid unit: P(class 1)
         return outputs, ops.cast(outputs[..., 0] > 0.5, "int64")
-    return outputs, ops.cast(ops.argmax(outputs, axis=-1), "int64")
+    # argmax as min(index where the maximum is): Keras's TensorFlow argmax bitcasts floats
+    # (for -0.0), which neither tf2onnx nor TFLite's builtin ops take. Ties: the first class.
+    classes = int(outputs.shape[-1])
+    top = ops.max(outputs, axis=-1, keepdims=True)
+    index = ops.where(ops.equal(outputs, top), np.arange(classes, dtype="int64"), classes)
+    return outputs, ops.min(index, axis=-1)
 
 
 def raw_model(model: keras.Model, contract: dict[str, Any]) -> keras.Model:
