@@ -33,7 +33,7 @@ def test_repeated_class_names_are_refused():
 
 @pytest.mark.slow
 def test_a_missing_extra_names_the_pip_command(tmp_path, monkeypatch):
-    import kbuilder.export as export
+    from kbuilder import export
 
     monkeypatch.setitem(export.EXTRA_MODULES, "onnx", ("kbuilder_no_such_module",))
     with pytest.raises(UsageError, match=r'pip install "kbuilder\[onnx\]"'):

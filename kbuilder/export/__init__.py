@@ -128,7 +128,11 @@ def export_model(
         for name in chosen:
             entry = FORMATS[name]
             entry.write(model, staging / entry.file, options)
-        raw_inputs = write_raw_files(model, staging, chosen, contract) if has_raw_contract(contract) else None
+        raw_inputs = (
+            write_raw_files(model, staging, chosen, contract)
+            if isinstance(contract, dict) and has_raw_contract(contract)
+            else None
+        )
         results = (
             verify_export(model, staging, formats=chosen, quantize=quantize, atol=atol, rtol=rtol)
             if check

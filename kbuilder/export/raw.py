@@ -158,12 +158,12 @@ def write_raw_files(
         try:
             if name == "onnx":
                 write_onnx(wrapped, path)
-                got = onnx_outputs(path, {"raw": batch})
+                outputs = onnx_outputs(path, {"raw": batch})
             else:
                 write_tflite(wrapped, path)
-                got = tflite_outputs(path, {"raw": batch})
+                outputs = tflite_outputs(path, {"raw": batch})
             # the outputs in sorted key order: class_ids, probabilities
-            probabilities = next(o for o in got if o.ndim == expected.ndim and o.shape == expected.shape)
+            probabilities = next(o for o in outputs if o.ndim == expected.ndim and o.shape == expected.shape)
             diff = _diff(expected, probabilities)
             if diff > 1e-4:
                 raise RuntimeFailure(f"{path.name} differs from the in-memory model by {diff:.3g}")

@@ -227,13 +227,14 @@ def _contract_of_older_run(run_dir: Path, metrics: dict, model: Any) -> dict[str
             f"{run_dir}: the run records no input contract (trained before kbuilder recorded one) and "
             "its data source is not a Keras data set; train it again"
         )
-    statistics = iter(((metrics.get("data") or {}).get("normalize_statistics")) or [])
+    statistics: Any = iter(((metrics.get("data") or {}).get("normalize_statistics")) or [])
     steps = []
     for step in data.get("preprocess") or []:
         if step.get("type") == "one_hot":
             continue
         if step.get("type") == "normalize":
-            step = {**step, **(next(statistics, None) or {})}
+            recorded: dict[str, Any] = next(statistics, None) or {}
+            step = {**step, **recorded}
         steps.append(step)
     loss = (spec.get("train") or {}).get("loss") or {}
     loss_name = loss if isinstance(loss, str) else loss.get("name", "")
