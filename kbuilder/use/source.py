@@ -233,7 +233,7 @@ def _contract_of_older_run(run_dir: Path, metrics: dict, model: Any) -> dict[str
         if step.get("type") == "one_hot":
             continue
         if step.get("type") == "normalize":
-            recorded: dict[str, Any] = next(statistics, None) or {}
+            recorded = next(statistics, None) or {}
             step = {**step, **recorded}
         steps.append(step)
     loss = (spec.get("train") or {}).get("loss") or {}
