@@ -29,9 +29,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 ARRAY_SUFFIXES = (".npy", ".npz")
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP")
 NPZ_KEYS = ("x", "x_test", "images", "inputs")  # tried in order when an .npz holds several arrays
-# Pillow's modes by channel count; others (CMYK, YCbCr, LAB, HSV, float) are refused.
-GRAY_MODES = ("1", "L", "P", "LA", "PA", "I;16", "I;16L", "I;16B", "I;16N", "I")
-COLOR_MODES = ("RGB", "RGBA", "P", "PA", "L", "LA", "1", "I;16", "I;16L", "I;16B", "I;16N", "I")
+# Pillow's modes that convert to grayscale, RGB or RGBA; others (CMYK, YCbCr, LAB, HSV,
+# 32-bit float) are refused: their channels mean something else.
+CONVERTIBLE_MODES = ("1", "L", "P", "LA", "PA", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N", "I")
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 DECODE_THREADS = 4  # Pillow releases the GIL while it decodes
 
@@ -148,8 +148,7 @@ def read_image(path: Path, target: RawTarget) -> np.ndarray:
 
 def _converted(path: Path, image: Image.Image, target: RawTarget) -> np.ndarray:
     """The image's pixels in the target's channels, 8-bit values (as float for float targets)."""
-    modes = GRAY_MODES if target.channels == 1 else COLOR_MODES
-    if image.mode not in modes:
+    if image.mode not in CONVERTIBLE_MODES:
         bands = len(image.getbands())
         raise DataError(
             f"{path}: a {image.mode} image ({bands} channel{'s' if bands != 1 else ''}); the model "
