@@ -4,6 +4,7 @@ raw-input SavedModel signature from plain Python, and every refused input."""
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 import subprocess
 import sys
@@ -25,7 +26,7 @@ TINY = ["train.epochs=1", "train.data.limit=2000", "train.data.test_limit=1000"]
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("predict") / "run"
-    kb.train("lenet5_modern", TINY, data_dir=DATASETS, out=out, verbose=0)
+    kb.train("lenet5_modern", TINY, data_dir=DATASETS, out=out, verbose=0, export_formats=["tflite"])
     return out
 
 
@@ -182,3 +183,44 @@ def test_predict_formats_and_the_output_file(run, mnist_test, tmp_path, capsys):
     assert capsys.readouterr().out.count("five.npy[") == 5
     assert main(["predict", str(run), str(tmp_path / "five.npy"), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["predictions"]) == 5
+
+
+@pytest.mark.slow
+def test_train_exports_its_extra_formats_with_raw_inputs(run):
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    assert manifest["formats"] == ["saved_model", "keras", "tflite"]
+    assert manifest["raw_inputs"]["tflite"]["file"] == "model_raw.tflite"
+    assert manifest["raw_inputs"]["saved_model"]["signature"] == "serving_raw"
+    assert manifest["trained"]["epoch"] == 1
+
+
+@pytest.mark.slow
+def test_studies_exports_ensembles_and_older_runs_predict_alike(run, mnist_test, tmp_path):
+    x, _ = mnist_test
+    np.save(tmp_path / "ten.npy", x[:10])
+    inputs = [tmp_path / "ten.npy"]
+    expected = kb.predict(run, inputs, which="last")["probabilities"]
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "summary.json").write_text(json.dumps({"best": {"trial": 0, "run_dir": str(run)}}))
+    np.testing.assert_allclose(kb.predict(study, inputs, which="last")["probabilities"], expected, atol=1e-6)
+    np.testing.assert_allclose(kb.predict(run / "export", inputs)["probabilities"], expected, atol=1e-6)
+    older = tmp_path / "older"
+    shutil.copytree(run, older)
+    metrics = json.loads((older / "metrics.json").read_text())
+    del metrics["data"]["input_contract"]
+    (older / "metrics.json").write_text(json.dumps(metrics))
+    np.testing.assert_allclose(kb.predict(older, inputs, which="last")["probabilities"], expected, atol=1e-6)
+    ensemble = kb.ensemble([str(run), str(run)], data_dir=DATASETS, out=tmp_path / "ens", verbose=0)
+    result = kb.predict(ensemble.directory, inputs)
+    np.testing.assert_allclose(result["probabilities"], expected, atol=1e-6)
+    assert result["model"]["kind"] == "ensemble"
+
+
+@pytest.mark.slow
+def test_an_untrained_export_is_not_a_model_to_predict_with(tmp_path, capsys):
+    assert main(["export", "lenet5_modern", str(tmp_path / "bare")]) == 0
+    capsys.readouterr()
+    np.save(tmp_path / "one.npy", np.zeros((28, 28), "uint8"))
+    assert main(["predict", str(tmp_path / "bare"), str(tmp_path / "one.npy")]) == 2
+    assert "untrained" in capsys.readouterr().err

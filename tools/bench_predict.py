@@ -72,9 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = write_pngs(Path(tmp), args.images, args.data_dir)
         loop_s, expected = best_of(args.repeat, lambda: plain_loop(args.run, files))
-        ours_s, result = best_of(
-            args.repeat, lambda: kb.predict(args.run, [tmp], top_k=1, batch_size=BATCH)
-        )
+        ours_s, result = best_of(args.repeat, lambda: kb.predict(args.run, [tmp], top_k=1, batch_size=BATCH))
     agree = float(np.mean(np.argmax(expected, -1) == result["class_ids"]))  # type: ignore[index]
     figures = {
         "images": args.images,
