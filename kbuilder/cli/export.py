@@ -14,7 +14,6 @@ from kbuilder.cli.common import (
     JsonOpt,
     MaxParamsOpt,
     SetOpt,
-    SpecArg,
     apply_max_params,
     format_option,
     pick_format,
@@ -59,7 +58,11 @@ def output_format(fmt: str | None, json_out: bool) -> str:
 def register(app: typer.Typer) -> None:
     @app.command()
     def export(
-        spec: str = SpecArg,
+        spec: str = typer.Argument(
+            ...,
+            help="A run, ensemble, tune study or export directory (trained weights), or a spec file or "
+            "bundled name (untrained weights).",
+        ),
         directory: Path = typer.Argument(..., help="Output directory (replaced atomically)."),
         overrides: list[str] | None = SetOpt,
         to: list[str] | None = typer.Option(
