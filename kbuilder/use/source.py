@@ -98,6 +98,9 @@ class TrainedModel:
             "run_dir": str(self.run_dir) if self.run_dir else None,
             "epoch": self.epoch,
             "test_accuracy": (self.metrics or {}).get("test_accuracy"),
+            # A run evaluates its model at the end of training (last.keras) on the test set.
+            "test_accuracy_of": (self.metrics or {}).get("test_accuracy_of")
+            or ("last.keras" if self.run_dir is not None else None),
         }
 
 
