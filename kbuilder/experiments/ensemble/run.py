@@ -118,7 +118,7 @@ def _export(model, directory: Path, metrics: dict) -> str:
     # kbuilder.export imports Keras, which fixes its backend: only after select_backend ran.
     from kbuilder.export import export_model
 
-    manifest = {
+    manifest: dict[str, Any] = {
         "model": f"{metrics['ensemble']}_ensemble",
         "combine": "average",
         "members": [
