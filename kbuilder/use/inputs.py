@@ -6,7 +6,7 @@ RGB or RGBA; 16-bit images scaled to 8 bits). A size that differs from the contr
 refused naming both sizes, unless the data source resizes (an image folder: resized as
 Keras's loader does) or the preprocessing does (a `resize` step: the image is kept as it is).
 Pillow refuses decompression bombs (Image.MAX_IMAGE_PIXELS; its warning is an error here).
-Arrays are read with kbuilder's bounded readers (no pickles). Every refusal is a DataError
+Arrays are read with kbuilder's bounded readers (no pickles). Every refusal is a InputError
 naming the file; nothing is predicted before every input has been read.
 """
 
@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from kbuilder.errors import DataError
+from kbuilder.errors import InputError
 from kbuilder.train.safe_arrays import NpzArchive, read_npy
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -85,21 +85,21 @@ def expand_paths(paths: list[str | Path]) -> list[Path]:
                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + ARRAY_SUFFIXES
             )
             if not found:
-                raise DataError(f"{path}: a folder with no images ({', '.join(IMAGE_SUFFIXES)}) or arrays")
+                raise InputError(f"{path}: a folder with no images ({', '.join(IMAGE_SUFFIXES)}) or arrays")
             files += found
         elif path.is_file():
             files.append(path)
         else:
-            raise DataError(f"{path}: no such file or folder")
+            raise InputError(f"{path}: no such file or folder")
     return files
 
 
 def read_inputs(paths: list[str | Path], target: RawTarget) -> Inputs:
-    """Every input read and checked; DataError (naming the file) on the first bad one."""
+    """Every input read and checked; InputError (naming the file) on the first bad one."""
     files = expand_paths(paths)
     unknown = [f for f in files if f.suffix.lower() not in IMAGE_SUFFIXES + ARRAY_SUFFIXES]
     if unknown:
-        raise DataError(
+        raise InputError(
             f"{unknown[0]}: not an image ({', '.join(IMAGE_SUFFIXES)}) or array ({', '.join(ARRAY_SUFFIXES)}) file"
         )
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
@@ -122,7 +122,7 @@ def read_inputs(paths: list[str | Path], target: RawTarget) -> Inputs:
 def read_image(path: Path, target: RawTarget) -> np.ndarray:
     """One image file as a raw sample of `target`'s shape and dtype."""
     if len(target.shape) not in (2, 3) or target.channels not in (1, 3, 4):
-        raise DataError(
+        raise InputError(
             f"{path}: the model's raw input is {list(target.shape)}, not an image "
             "([height, width] or [height, width, 1|3|4]); give .npy or .npz arrays"
         )
@@ -131,18 +131,18 @@ def read_image(path: Path, target: RawTarget) -> np.ndarray:
         try:
             with Image.open(path) as image:
                 if image.format not in IMAGE_FORMATS:
-                    raise DataError(
+                    raise InputError(
                         f"{path}: a {image.format} image; kbuilder reads {', '.join(IMAGE_FORMATS)}"
                     )
                 image.load()
                 pixels = _converted(path, image, target)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise DataError(
+            raise InputError(
                 f"{path}: refused as a decompression bomb ({exc}); an input image is at most "
                 f"{Image.MAX_IMAGE_PIXELS} pixels"
             ) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
+            raise InputError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
     return _sized(path, pixels, target)
 
 
@@ -150,7 +150,7 @@ def _converted(path: Path, image: Image.Image, target: RawTarget) -> np.ndarray:
     """The image's pixels in the target's channels, 8-bit values (as float for float targets)."""
     if image.mode not in CONVERTIBLE_MODES:
         bands = len(image.getbands())
-        raise DataError(
+        raise InputError(
             f"{path}: a {image.mode} image ({bands} channel{'s' if bands != 1 else ''}); the model "
             f"takes {target.channels} channel{'s' if target.channels != 1 else ''} "
             "(grayscale, RGB or RGBA images are converted)"
@@ -172,7 +172,7 @@ def _sized(path: Path, pixels: np.ndarray, target: RawTarget) -> np.ndarray:
             resized = keras.ops.image.resize(pixels.astype("float32")[None, ...], target.size)
             pixels = keras.ops.convert_to_numpy(resized)[0]
         elif not target.preprocess_resizes:
-            raise DataError(
+            raise InputError(
                 f"{path}: an image of {size[1]}x{size[0]} pixels (width x height); the model takes "
                 f"{target.size[1]}x{target.size[0]}, and its preprocessing does not resize"
             )
@@ -187,16 +187,16 @@ def _read_array(path: Path, target: RawTarget) -> np.ndarray:
             keys = archive.files
             key = keys[0] if len(keys) == 1 else next((k for k in NPZ_KEYS if k in keys), None)
             if key is None:
-                raise DataError(
+                raise InputError(
                     f"{path}: holds {len(keys)} arrays ({', '.join(keys[:6])}); give one array, or name it "
                     f"one of {', '.join(NPZ_KEYS)}"
                 )
             array = archive.read(key)
     if not np.issubdtype(array.dtype, np.number):
-        raise DataError(f"{path}: an array of {array.dtype}; the model takes numbers")
+        raise InputError(f"{path}: an array of {array.dtype}; the model takes numbers")
     shape = tuple(array.shape)
     if shape != target.shape and shape[1:] != target.shape and not target.preprocess_resizes:
-        raise DataError(
+        raise InputError(
             f"{path}: an array of shape {list(shape)}; the model takes samples of shape "
             f"{list(target.shape)} (one sample, or a batch [N, {', '.join(map(str, target.shape))}])"
         )

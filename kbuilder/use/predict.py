@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kbuilder.errors import DataError
+from kbuilder.errors import InputError
 from kbuilder.use.inputs import Inputs
 from kbuilder.use.source import TrainedModel
 
@@ -54,9 +54,9 @@ class Predictions:
 def predict_samples(trained: TrainedModel, inputs: Inputs, *, batch_size: int = DEFAULT_BATCH) -> Predictions:
     """Probabilities of every input (raw samples as the data source delivers them)."""
     if batch_size < 1:
-        raise DataError(f"--batch-size must be at least 1, got {batch_size}")
+        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
     if not inputs.samples:
-        raise DataError("no inputs to predict")
+        raise InputError("no inputs to predict")
     groups: dict[tuple, list[int]] = {}
     for index, sample in enumerate(inputs.samples):
         groups.setdefault(tuple(sample.shape), []).append(index)
@@ -68,7 +68,7 @@ def predict_samples(trained: TrainedModel, inputs: Inputs, *, batch_size: int = 
         if len(x.shape[1:]) != len(expected) or any(
             e is not None and e != d for e, d in zip(expected, x.shape[1:])
         ):
-            raise DataError(
+            raise InputError(
                 f"{inputs.names[indices[0]]}: preprocessed to shape {list(x.shape[1:])}, but the model takes "
                 f"{list(expected)}"
             )
