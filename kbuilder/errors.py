@@ -124,6 +124,12 @@ class DataError(KBuilderError):
     title = "data error"
 
 
+class InputError(DataError):
+    """An input given to a trained model (`kbuilder predict`) is unreadable or does not fit it."""
+
+    title = "invalid input"
+
+
 class RuntimeFailure(KBuilderError):
     """Training, export or I/O failed for a reason outside the spec."""
 

@@ -12,7 +12,8 @@ Commands and functions: validate -> `validate` (and `load`), build -> `build`, `
 `report`, check -> `check` (and `differences`), diagram -> `diagram`, export -> `export`
 (and `manifest`), train -> `train`, tune -> `tune` and `tune_report`, ensemble ->
 `ensemble`, compare -> `compare`, schema -> `schema`, zoo -> `zoo`, evaluate -> `evaluate`,
-inspect -> `inspect`, report -> `run_report` (`report` is the layer figures of a built model).
+inspect -> `inspect`, report -> `run_report` (`report` is the layer figures of a built model),
+predict -> `predict`, export RUN_DIR -> `export_trained`.
 
 A spec is loaded and validated before Keras is imported, so a bad one is refused in a
 fraction of a second with located problems (`file:line:column: path: message`; a spec given
@@ -35,6 +36,7 @@ from kbuilder.api.models import (
 )
 from kbuilder.api.runs import TuneResult, compare, ensemble, train, tune, tune_report
 from kbuilder.api.use import evaluate, inspect, run_report
+from kbuilder.api.using import export_trained, predict
 
 __all__ = [
     "SpecSource",
@@ -47,9 +49,11 @@ __all__ = [
     "ensemble",
     "evaluate",
     "export",
+    "export_trained",
     "inspect",
     "load",
     "manifest",
+    "predict",
     "report",
     "run_report",
     "schema",

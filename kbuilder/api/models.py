@@ -106,6 +106,7 @@ def manifest(built: BuiltModel) -> dict[str, Any]:
         "spec_file_sha256": source_digest,
         "resolved_spec_sha256": digest,
         "resolved_spec": resolved,
+        "trained": False,  # fresh random weights: `kb.export_trained` exports a run's
     }
 
 

@@ -60,12 +60,15 @@ def train(
     backend: str | None = None,
     verbose: int | None = None,
     export: bool = True,
+    export_formats: Sequence[str] = (),
+    quantize: str = "none",
 ) -> TrainResult:
     """Train a spec as its `train` section says; returns a TrainResult (`run_dir`, `metrics`,
     `history`). Everything lands in the run directory `out` (default runs/<name>-<timestamp>;
     an unfinished one resumes); `resume` continues an interrupted run from the spec saved in
     it. `backend` (tensorflow, jax, torch) is also recorded as `train.backend`; `verbose=0`
-    prints nothing per epoch; `export=False` skips the SavedModel export.
+    prints nothing per epoch; `export=False` skips the SavedModel export; `export_formats`
+    ("onnx", "tflite") and `quantize` (the TFLite file's) add files to it.
 
     Example: `kb.train("mnist_mlp", ["train.epochs=1"], data_dir="datasets").metrics["test_accuracy"]`"""
     source, run_dir = _train_source(spec, resume, out)
@@ -77,7 +80,17 @@ def train(
     from kbuilder.train import TrainOptions  # Keras loads now, after the backend was chosen
     from kbuilder.train import train as run_training
 
-    options = TrainOptions(data_dir=data_dir, out=run_dir, backend=chosen, verbose=verbose, export=export)
+    if quantize not in ("none", "float16", "int8") or (quantize != "none" and "tflite" not in export_formats):
+        raise UsageError(f"quantize '{quantize}': choose none, float16 or int8, with the tflite format")
+    options = TrainOptions(
+        data_dir=data_dir,
+        out=run_dir,
+        backend=chosen,
+        verbose=verbose,
+        export=export,
+        export_formats=tuple(export_formats),
+        quantize=quantize,
+    )
     result = run_training(loaded, options)
     from kbuilder.use.report_html import report_after_training  # report.html beside the run's files
 

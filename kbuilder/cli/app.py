@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "evaluate",
     "inspect",
     "report",
+    "predict",
 )
 
 app = typer.Typer(

@@ -14,7 +14,6 @@ from kbuilder.cli.common import (
     JsonOpt,
     MaxParamsOpt,
     SetOpt,
-    SpecArg,
     apply_max_params,
     format_option,
     pick_format,
@@ -59,7 +58,11 @@ def output_format(fmt: str | None, json_out: bool) -> str:
 def register(app: typer.Typer) -> None:
     @app.command()
     def export(
-        spec: str = SpecArg,
+        spec: str = typer.Argument(
+            ...,
+            help="A run, ensemble, tune study or export directory (trained weights), or a spec file or "
+            "bundled name (untrained weights).",
+        ),
         directory: Path = typer.Argument(..., help="Output directory (replaced atomically)."),
         overrides: list[str] | None = SetOpt,
         to: list[str] | None = typer.Option(
@@ -78,28 +81,67 @@ def register(app: typer.Typer) -> None:
         fmt: str | None = format_option(TEXT_FORMATS),
         json_out: bool = JsonOpt,
         max_params: str | None = MaxParamsOpt,
+        which: str = typer.Option(
+            "best", "--model", help="A run's best or last model (SPEC a run directory)."
+        ),
     ) -> None:
-        """Export an (untrained) model built from SPEC; `kbuilder train` exports trained ones."""
+        """Export the trained model of a run, ensemble, study or export directory (SPEC a directory),
+        or a model built from SPEC with untrained (random) weights."""
         json_mode = output_format(fmt, json_out) == "json"
         apply_max_params(max_params)
         chosen = parse_file_formats(to or [])
         if quantize != "none" and "tflite" not in chosen:
             raise UsageError(f"--quantize {quantize} applies to the TFLite file: add --to tflite")
-        path = kb.export(
-            spec_path(spec),
-            directory,
-            verify=not no_verify,
-            formats=chosen,
-            quantize=quantize,
-            data_dir=data_dir,
-            overrides=overrides or (),
-        )
+        warnings: list[str] = []
+        if Path(spec).is_dir():
+            if overrides:
+                raise UsageError("--set changes a spec; a trained model is exported as it was trained")
+            path = kb.export_trained(
+                spec,
+                directory,
+                which=which,
+                verify=not no_verify,
+                formats=chosen,
+                quantize=quantize,
+                data_dir=data_dir,
+            )
+        else:
+            warnings.append(
+                f"the weights are UNTRAINED (random): {spec} is a spec, so the export predicts nothing useful "
+                "(manifest: trained: false); export a run directory for trained weights"
+            )
+            Output(json_mode).warn([] if json_mode else warnings)
+            path = kb.export(
+                spec_path(spec),
+                directory,
+                verify=not no_verify,
+                formats=chosen,
+                quantize=quantize,
+                data_dir=data_dir,
+                overrides=overrides or (),
+            )
         files = sorted(str(p.relative_to(path)) for p in path.iterdir())
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         check = manifest.get("check")
         worst = max((check or {}).get("tolerance_ratio", {}).values(), default=None)
         verified = "" if worst is None else f" (verified: worst output at {worst:.2g} of its tolerance)"
+        raw = manifest.get("raw_inputs") or {}
+        raw_note = "".join(
+            f"\n  {name}: "
+            + (entry.get("signature") or entry.get("file") or f"bare model only ({entry.get('why')})")
+            for name, entry in raw.items()
+        )
         Output(json_mode).result(
-            {"ok": True, "export": str(path), "files": files, "check": check},
-            f"exported {manifest['model']} to {path}: {', '.join(files)}{verified}\n",
+            {
+                "ok": True,
+                "export": str(path),
+                "files": files,
+                "trained": manifest.get("trained"),
+                "raw_inputs": raw or None,
+                "check": check,
+                **({"warnings": warnings} if warnings else {}),
+            },
+            f"exported {manifest['model']} to {path}: {', '.join(files)}{verified}"
+            + (f"\nraw-input exports:{raw_note}" if raw_note else "")
+            + "\n",
         )

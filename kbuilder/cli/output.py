@@ -17,6 +17,7 @@ from kbuilder.errors import (
     BuildError,
     CheckFailed,
     DataError,
+    InputError,
     KBuilderError,
     ModelTooLarge,
     RuntimeFailure,
@@ -30,6 +31,8 @@ ERROR_HINTS: dict[type, str] = {
     SpecError: "see `kbuilder schema` for every field, and docs/spec-language.md for examples of each construct",
     CheckFailed: "the model differs from `expect`; fix the spec, or the figures if the model is right",
     DataError: "see the `train.data` section of docs/training.md",
+    InputError: "kbuilder predict reads PNG, JPEG and BMP images, folders of them and .npy/.npz arrays "
+    "(docs/commands.md, `kbuilder predict`)",
     UsageError: "see `kbuilder --help`",
     RuntimeFailure: "rerun with --debug (or KBUILDER_DEBUG=1) for the traceback",
     ModelTooLarge: "make the layer smaller (fewer units or filters, pool before flattening), or raise --max-params "

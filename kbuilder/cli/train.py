@@ -30,7 +30,9 @@ from kbuilder.cli.common import (
     format_option,
     pick_format,
 )
+from kbuilder.cli.export import parse_file_formats
 from kbuilder.cli.output import Output
+from kbuilder.errors import UsageError
 from kbuilder.zoo import spec_path
 
 
@@ -85,6 +87,15 @@ def register(app: typer.Typer) -> None:
             None, "--process-id", help="This process's index (0 is the coordinator)."
         ),
         no_export: bool = typer.Option(False, "--no-export", help="Skip the SavedModel export."),
+        to: list[str] | None = typer.Option(
+            None,
+            "--to",
+            "-t",
+            help="The export also writes onnx and/or tflite (comma-separated or repeated).",
+        ),
+        quantize: str = typer.Option(
+            "none", "--quantize", help="The TFLite file's quantization: none, float16, int8."
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch output, only the summary."),
         fmt: str | None = format_option(TEXT_FORMATS),
         json_out: bool = JsonOpt,
@@ -92,6 +103,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train SPEC's model as its `train` section says; everything lands in a run directory."""
         json_mode = pick_format(fmt, json_out, TEXT_FORMATS) == "json"
+        formats = parse_file_formats(to or [])
+        if quantize != "none" and "tflite" not in formats:
+            raise UsageError(f"--quantize {quantize} applies to the TFLite file: add --to tflite")
         backend = checked_backend(backend)
         apply_max_params(max_params)
         extra = command_overrides(
@@ -110,6 +124,8 @@ def register(app: typer.Typer) -> None:
             backend=backend,
             verbose=0 if (quiet or json_mode) else None,
             export=not no_export,
+            export_formats=formats,
+            quantize=quantize,
         )
         from kbuilder.train.options import summary_lines  # loaded with the training run
 

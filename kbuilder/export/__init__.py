@@ -16,6 +16,7 @@ runner the check uses), `check` (the tolerance rule and the comparison), `verify
 from __future__ import annotations
 
 import errno
+import importlib.util
 import json
 import os
 import pathlib
@@ -26,7 +27,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kbuilder.errors import KBuilderError, RuntimeFailure
+from kbuilder.errors import KBuilderError, RuntimeFailure, UsageError
 from kbuilder.export.check import DEFAULT_ATOL, DEFAULT_RTOL, tolerance_ratio
 from kbuilder.export.cross_backend import export_via_tensorflow
 from kbuilder.export.formats import (
@@ -46,9 +47,13 @@ from kbuilder.export.manifest import (
     stamped,
     validate_manifest,
 )
+from kbuilder.export.raw import has_raw_contract, write_raw_files
 from kbuilder.export.tflite import QUANTIZATIONS
 from kbuilder.export.verify import verify_export
 from kbuilder.storage.swap import make_staging_dir, remove_stale_siblings, swap_into_place
+
+# The modules each optional format's extra installs (pyproject.toml's optional dependencies).
+EXTRA_MODULES = {"onnx": ("tf2onnx", "onnx", "onnxruntime"), "tflite": ("ai_edge_litert",)}
 
 __all__ = [
     "DEFAULT_ATOL",
@@ -118,9 +123,16 @@ def export_model(
     except OSError as error:
         raise RuntimeFailure(f"cannot create export directory next to {target}: {error}") from error
     try:
+        contract = manifest.get("input_contract")
+        options = WriteOptions(quantize=quantize, calibration=calibration, contract=contract)
         for name in chosen:
             entry = FORMATS[name]
-            entry.write(model, staging / entry.file, WriteOptions(quantize=quantize, calibration=calibration))
+            entry.write(model, staging / entry.file, options)
+        raw_inputs = (
+            write_raw_files(model, staging, chosen, contract)
+            if isinstance(contract, dict) and has_raw_contract(contract)
+            else None
+        )
         results = (
             verify_export(model, staging, formats=chosen, quantize=quantize, atol=atol, rtol=rtol)
             if check
@@ -130,6 +142,7 @@ def export_model(
             **manifest,
             "formats": list(chosen),
             "tflite_quantization": quantize if "tflite" in chosen else None,
+            "raw_inputs": raw_inputs,
         }
         _write_manifest(staging, record, None if results is None else {"atol": atol, "rtol": rtol, **results})
         swap_into_place(staging, target)
@@ -151,6 +164,15 @@ def _checked_arguments(
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
             raise ValueError(f"`{name}` must be a finite number >= 0, received: {value!r}")
     chosen = normalize_formats(formats)
+    for name in chosen:
+        missing = [
+            module for module in EXTRA_MODULES.get(name, ()) if importlib.util.find_spec(module) is None
+        ]
+        if missing:
+            raise UsageError(
+                f"the {name} export needs the '{name}' extra ({', '.join(missing)} is not installed): "
+                f'pip install "kbuilder[{name}]"'
+            )
     if quantize not in QUANTIZATIONS or (quantize != "none" and "tflite" not in chosen):
         raise ValueError(
             f"`quantize` must be one of {QUANTIZATIONS} and needs the tflite format, received: {quantize!r}"

@@ -19,6 +19,7 @@ import numpy as np
 from kbuilder.errors import RuntimeFailure
 from kbuilder.export.check import flat_numpy, input_structure
 from kbuilder.export.onnx import ONNX_FILE, onnx_outputs, write_onnx
+from kbuilder.export.raw import has_raw_contract, write_saved_model_with_raw
 from kbuilder.export.tflite import TFLITE_FILE, tflite_outputs, write_tflite
 
 SAVED_MODEL_DIR = "saved_model"
@@ -36,6 +37,7 @@ class WriteOptions:
 
     quantize: str = "none"
     calibration: list[np.ndarray] | None = None
+    contract: dict | None = None  # a trained run's input contract: the SavedModel adds serving_raw
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ def saved_model_outputs(path: pathlib.Path, named_inputs: dict[str, np.ndarray])
 
 
 def _write_saved_model(model: keras.Model, path: pathlib.Path, options: WriteOptions) -> None:
+    if has_raw_contract(options.contract) and keras.backend.backend() == "tensorflow":
+        write_saved_model_with_raw(model, path, options.contract or {})
+        return
     model.export(str(path), format="tf_saved_model", verbose=False)
 
 

@@ -30,6 +30,7 @@ RESERVED_MANIFEST_KEYS = (
     "check",
     "formats",
     "tflite_quantization",
+    "raw_inputs",
 )
 
 

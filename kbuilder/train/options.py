@@ -18,6 +18,8 @@ class TrainOptions:
     backend: str | None = None
     verbose: int | None = None  # None: progress bars on a terminal, one line per epoch otherwise
     export: bool = True
+    export_formats: tuple[str, ...] = ()  # onnx and/or tflite beside the SavedModel and .keras file
+    quantize: str = "none"  # the TFLite file's quantization: none, float16, int8 (calibrated on train)
     runs_root: str | Path = "runs"
     extra_callbacks: list[Any] = field(default_factory=list)  # e.g. a test's interruption
     build: Callable[[Any], Any] | None = None  # the model factory; default kbuilder.build.build_model

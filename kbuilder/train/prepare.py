@@ -17,6 +17,7 @@ from kbuilder.build import build_model as default_build
 from kbuilder.errors import UsageError
 from kbuilder.train import compile as kc
 from kbuilder.train import distribute, performance, pipeline
+from kbuilder.train.classes import check_class_count, class_names
 from kbuilder.train.data import data_directory, load_splits
 from kbuilder.train.preprocess import check_against_model, preprocess_splits
 from kbuilder.train.run import TrainingRun
@@ -81,6 +82,10 @@ def prepare_inputs(run: TrainingRun) -> None:
         input_shape=run.input_shape,
         output_shape=output_shape,
         loss_name=run.loss.name,
+    )
+    data = train_spec.data
+    run.class_names = check_class_count(
+        class_names(data, spec_dir=run.spec_dir), num_classes, given=data.classes is not None
     )
     dtype = np.dtype(next(iter(run.spec.inputs.values())).dtype)
     for arrays in (splits.train, splits.validation, splits.test):

@@ -21,9 +21,21 @@ _RESIZE_CHUNK = 2048
 
 @dataclass
 class Statistics:
-    """Values computed from the training data (normalize without explicit mean/std)."""
+    """Values computed from the training data (normalize without explicit mean/std), and what
+    the raw inputs were before preprocessing (the contract `kbuilder predict` and exports keep)."""
 
     normalize: list[dict] = field(default_factory=list)
+    raw_input: dict | None = None
+
+
+def describe_raw(x: np.ndarray) -> dict:
+    """dtype, per-sample shape and value range of the inputs as the data source delivers them."""
+    numeric = np.issubdtype(x.dtype, np.number) and x.size
+    return {
+        "dtype": str(x.dtype),
+        "shape": [int(d) for d in x.shape[1:]],
+        "range": [float(np.min(x)), float(np.max(x))] if numeric else None,
+    }
 
 
 def _spatial(x: np.ndarray, what: str) -> None:
@@ -84,7 +96,7 @@ def preprocess_splits(
     splits: Splits, steps: list, *, num_classes: int | None, loss_name: str
 ) -> tuple[Splits, Statistics]:
     """Apply the spec's steps to every split; statistics come from the training split."""
-    statistics = Statistics()
+    statistics = Statistics(raw_input=describe_raw(splits.train.x))
     parts = {"train": splits.train, "validation": splits.validation, "test": splits.test}
     out = {
         name: (
@@ -101,24 +113,8 @@ def preprocess_splits(
             arrays = out[name]
             if arrays is None:
                 continue
-            x, y = arrays.x, arrays.y
-            if step.type == "rescale":
-                x = x * np.float32(step.scale) + np.float32(step.offset)
-            elif step.type == "normalize":
-                x, stats = _normalize(x, step, stats)
-            elif step.type == "pad":
-                x = _pad(x, step)
-            elif step.type == "resize":
-                x = _resize(x, step)
-            elif step.type == "add_channel_axis":
-                x = x[..., None]
-            elif step.type == "reshape":
-                try:
-                    x = x.reshape((len(x), *step.shape))
-                except ValueError as exc:
-                    raise DataError(f"reshape to {step.shape}: {exc}") from None
-            elif step.type == "one_hot":
-                y = one_hot(y, step.num_classes or num_classes)
+            x, stats = transform(arrays.x, step, stats)
+            y = one_hot(arrays.y, step.num_classes or num_classes) if step.type == "one_hot" else arrays.y
             out[name] = Arrays(x, y)
         if step.type == "normalize" and stats is not None:
             statistics.normalize.append(stats)
@@ -128,6 +124,45 @@ def preprocess_splits(
         out = {n: (Arrays(a.x, one_hot(a.y, num_classes)) if a is not None else None) for n, a in out.items()}
         train = cast(Arrays, out["train"])
     return Splits(train, out["validation"], out["test"], splits.origin), statistics
+
+
+def transform(x: np.ndarray, step, stats: dict | None) -> tuple[np.ndarray, dict | None]:
+    """One step on the inputs (labels are one_hot's); `stats` are a normalize step's mean/std
+    (None: computed from `x`, which is how the training split gives them to the others)."""
+    if step.type == "rescale":
+        x = x * np.float32(step.scale) + np.float32(step.offset)
+    elif step.type == "normalize":
+        x, stats = _normalize(x, step, stats)
+    elif step.type == "pad":
+        x = _pad(x, step)
+    elif step.type == "resize":
+        x = _resize(x, step)
+    elif step.type == "add_channel_axis":
+        x = x[..., None]
+    elif step.type == "reshape":
+        try:
+            x = x.reshape((len(x), *step.shape))
+        except ValueError as exc:
+            raise DataError(f"reshape to {step.shape}: {exc}") from None
+    return x, stats
+
+
+def preprocess_inputs(x: np.ndarray, steps: list, normalize_statistics: list[dict]) -> np.ndarray:
+    """Raw inputs through the spec's steps exactly as training preprocessed its splits, each
+    normalize step with the statistics training recorded (metrics.json's normalize_statistics)."""
+    x = x.astype("float32") if np.issubdtype(x.dtype, np.number) else x
+    recorded = iter(normalize_statistics)
+    for step in steps:
+        stats = None
+        if step.type == "normalize":
+            stats = next(recorded, None)
+            if stats is None:
+                raise DataError(
+                    "the run recorded no statistics for its normalize step (metrics.json "
+                    "data.normalize_statistics); it cannot be preprocessed as it was trained"
+                )
+        x, _ = transform(x, step, stats)
+    return x
 
 
 def _class_ids(y: np.ndarray) -> bool:

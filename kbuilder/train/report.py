@@ -10,7 +10,10 @@ import keras
 from kbuilder.backend import tensorboard_available, tensorflow_available
 from kbuilder.errors import KBuilderError, RuntimeFailure
 from kbuilder.storage import rundir as rd
+from kbuilder.train.calibration import CALIBRATION_SAMPLES
 from kbuilder.train.callbacks import enabled_callback
+from kbuilder.train.compile import is_crossentropy, output_is_logits
+from kbuilder.train.contract import input_contract
 from kbuilder.train.fit import eval_feed
 from kbuilder.train.options import TrainResult
 from kbuilder.train.plots import plot_curves
@@ -99,8 +102,28 @@ def _environment(run: TrainingRun) -> dict[str, Any]:
             "validation_samples": len(splits.validation) if splits.validation is not None else 0,
             "test_samples": len(splits.test) if splits.test is not None else 0,
             "normalize_statistics": run.statistics.normalize,
+            "class_names": run.class_names,
+            "input_contract": contract(run),
         },
     }
+
+
+def contract(run: TrainingRun) -> dict[str, Any]:
+    """The raw-input contract of the trained model (kbuilder.train.contract)."""
+    loss = run.loss
+    logits = is_crossentropy(loss.name) and (
+        output_is_logits(run.model) if loss.from_logits == "auto" else bool(loss.from_logits)
+    )
+    return input_contract(
+        run.train_spec.data,
+        run.statistics,
+        input_shape=tuple(run.input_shape),
+        input_dtype=str(next(iter(run.spec.inputs.values())).dtype),
+        output_shape=tuple(int(d) for d in run.model.outputs[0].shape[1:] if d is not None),
+        loss_name=loss.name,
+        logits=logits,
+        class_names=run.class_names,
+    )
 
 
 def _tensorboard(run: TrainingRun) -> str:
@@ -124,10 +147,28 @@ def _export(run: TrainingRun) -> str | None:
         "model": metrics["model"],
         "spec_file": metrics["spec_file"],
         "resolved_spec": run.resolved,
-        "trained": {k: metrics.get(k) for k in ("test_accuracy", "test_loss", "epochs_run", "backend")},
+        "trained": {
+            "run_dir": str(run.run_dir.path),
+            "model_file": "the model at the end of training (as last.keras)",
+            **{k: metrics.get(k) for k in ("test_accuracy", "test_loss", "epochs_run", "backend")},
+            "epoch": metrics.get("epochs_run"),
+        },
+        "input_contract": metrics["data"]["input_contract"],
+        "class_names": run.class_names,
     }
+    options = run.options
+    calibration = None
+    if options.quantize == "int8":  # the training split, preprocessed as it was fed
+        calibration = [run.splits.train.x[:CALIBRATION_SAMPLES]]
     try:
-        export_model(run.model, run.run_dir / rd.EXPORT_DIR, manifest=manifest)
+        export_model(
+            run.model,
+            run.run_dir / rd.EXPORT_DIR,
+            manifest=manifest,
+            formats=options.export_formats,
+            quantize=options.quantize,
+            calibration=calibration,
+        )
     except (KBuilderError, ValueError) as exc:
         metrics["export"] = f"failed: {exc}"
         return str(exc)

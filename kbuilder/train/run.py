@@ -6,7 +6,7 @@ The stage                      the fields it sets
 - prepare.load_data            splits (as loaded: not yet preprocessed)
 - prepare.keras_settings       dist, settings (and the seed, distribution, dtype policy)
 - prepare.build_model          model (settings settled for it)
-- prepare.prepare_inputs       splits (preprocessed), statistics, plan, train_input
+- prepare.prepare_inputs       splits (preprocessed), statistics, class_names, plan, train_input
 - prepare.compile_model        (the model compiled: optimizer, loss, metrics)
 - fit.fit                      recorder, guard, callbacks, fit_seconds
 - report.finish                metrics (and last.keras, curves.png, export/, metrics.json)
@@ -58,6 +58,7 @@ class TrainingRun:
     settings: Settings = field(init=False)
     model: keras.Model = field(init=False)
     statistics: Statistics = field(init=False)
+    class_names: list[str] | None = None  # names of the output units (kbuilder.train.classes)
     plan: BatchPlan = field(init=False)
     train_input: Any = field(init=False)  # a tf.data.Dataset or a generator of numpy batches
     # fit

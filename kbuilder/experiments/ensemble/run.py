@@ -21,6 +21,7 @@ from kbuilder.experiments.ensemble.evaluate import evaluate_members
 from kbuilder.experiments.ensemble.members import PLAN_FILE, plan_members, record_plan, train_members
 from kbuilder.storage import rundir as rd
 from kbuilder.storage.atomic import write_json
+from kbuilder.storage.run_reader import read_json
 
 
 @dataclass
@@ -117,7 +118,7 @@ def _export(model, directory: Path, metrics: dict) -> str:
     # kbuilder.export imports Keras, which fixes its backend: only after select_backend ran.
     from kbuilder.export import export_model
 
-    manifest = {
+    manifest: dict[str, Any] = {
         "model": f"{metrics['ensemble']}_ensemble",
         "combine": "average",
         "members": [
@@ -129,8 +130,28 @@ def _export(model, directory: Path, metrics: dict) -> str:
             "test_loss": metrics["combinations"]["average"]["test_loss"],
         },
     }
+    contract = _members_contract(metrics)
+    if contract is not None:
+        manifest["input_contract"] = contract
+        manifest["class_names"] = contract.get("class_names")
     try:
         export_model(model, directory / rd.EXPORT_DIR, manifest=manifest)
     except (KBuilderError, ValueError) as exc:
         return f"failed: {exc}"
     return str(directory / rd.EXPORT_DIR)
+
+
+def _members_contract(metrics: dict) -> dict | None:
+    """The members' shared input contract with the ensemble's output (averaged probabilities),
+    or None when the members recorded none or differ in how they take their inputs."""
+    contracts = []
+    for member in metrics["members"]:
+        file = Path(member["run_dir"]) / rd.METRICS_FILE
+        data = read_json(file, dict).get("data") if file.is_file() else None
+        contracts.append((data or {}).get("input_contract") if isinstance(data, dict) else None)
+    first = contracts[0]
+    keys = ("raw_input", "preprocess", "source")
+    if first is None or any(c is None or any(c.get(k) != first.get(k) for k in keys) for c in contracts):
+        return None
+    output = {**first.get("output", {}), "logits": False, "to_probabilities": None}
+    return {**first, "output": output}

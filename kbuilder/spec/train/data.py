@@ -241,6 +241,12 @@ class DataSpec(StrictModel):
     augment: list[Augment] = Field(
         default_factory=list, max_length=16, description="Random augmentation of training batches."
     )
+    classes: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=100_000,
+        description="Class names in label order (as many as output units); `kbuilder predict` and exports show them.",
+    )
     shuffle: bool = Field(True, description="Reshuffle the training data every epoch.")
     repeat: int = Field(
         1, ge=1, le=1_000_000, description="Passes over the training data per epoch (tiny sets such as XOR)."
@@ -251,3 +257,10 @@ class DataSpec(StrictModel):
         le=2**31 - 1,
         description="Bagging: train on N draws with replacement from the N training samples, drawn with this seed.",
     )
+
+    @model_validator(mode="after")
+    def _distinct_classes(self):
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            repeated = sorted({c for c in self.classes if self.classes.count(c) > 1})
+            raise ValueError(f"class names must be distinct; repeated: {', '.join(repeated[:5])}")
+        return self
