@@ -32,7 +32,9 @@ def _precheck(node, inputs: list[Any]) -> str | None:
         return merge_problem(node.kind, node.name, shapes, getattr(node.spec, "axis", -1))
     if not shapes:
         return None
-    return shape_problem(node.kind, node.name, node.spec, shapes[0]) or node.spec.input_problem(node.name, shapes)
+    return shape_problem(node.kind, node.name, node.spec, shapes[0]) or node.spec.input_problem(
+        node.name, shapes
+    )
 
 
 def _fail(node, message: str) -> BuildError:

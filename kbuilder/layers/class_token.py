@@ -31,7 +31,9 @@ class ClassToken(keras.layers.Layer):
                 "ClassToken needs a (batch, sequence, features) input with known features, "
                 f"received: {tuple(input_shape)}"
             )
-        self.token = self.add_weight(name="token", shape=(1, 1, input_shape[-1]), initializer=self.token_initializer)
+        self.token = self.add_weight(
+            name="token", shape=(1, 1, input_shape[-1]), initializer=self.token_initializer
+        )
 
     def call(self, inputs: Any) -> Any:
         batch = ops.shape(inputs)[0]

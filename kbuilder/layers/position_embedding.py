@@ -35,7 +35,9 @@ class PositionEmbedding(keras.layers.Layer):
                 "PositionEmbedding needs an input whose shape (without the batch axis) is known, "
                 f"received: {tuple(input_shape)}"
             )
-        self.embeddings = self.add_weight(name="embeddings", shape=table, initializer=self.embeddings_initializer)
+        self.embeddings = self.add_weight(
+            name="embeddings", shape=table, initializer=self.embeddings_initializer
+        )
 
     def call(self, inputs: Any) -> Any:
         return inputs + ops.cast(self.embeddings, inputs.dtype)

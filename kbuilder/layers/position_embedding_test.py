@@ -22,7 +22,9 @@ def test_table_of_an_image_input_has_its_three_axes():
 
 
 def test_refuses_an_unknown_length():
-    with pytest.raises(ValueError, match=r"shape \(without the batch axis\) is known, received: \(None, None, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"shape \(without the batch axis\) is known, received: \(None, None, 4\)"
+    ):
         PositionEmbedding().build((None, None, 4))
 
 

@@ -42,9 +42,7 @@ def test_save_load_and_gradients(tmp_path):
 
     x = np.random.default_rng(1).normal(size=(8, 6, 4)).astype("float32")
     y = np.full((8, 2), 0.5, "float32")
-    model = _testing.single_layer_model(
-        SelectToken(0), (6, 4), head=keras.layers.Dense(2, name="dense")
-    )
+    model = _testing.single_layer_model(SelectToken(0), (6, 4), head=keras.layers.Dense(2, name="dense"))
     _testing.assert_save_load_identical(model, x, tmp_path)
     before, after = _testing.fit_two_steps(model, x, y)
     before, after = _testing.weights_by_path(model, before), _testing.weights_by_path(model, after)

@@ -55,7 +55,9 @@ class MultiHeadAttention(LayerSpec):
     )
     num_heads: Width = Field(description="Number of attention heads.")
     key_dim: Width = Field(description="Size of each head's query and key projections.")
-    value_dim: Width | None = Field(None, description="Size of each head's value projection; default: key_dim.")
+    value_dim: Width | None = Field(
+        None, description="Size of each head's value projection; default: key_dim."
+    )
     dropout: DropoutRate = 0.0
     use_bias: UseBias = True
     output_features: Width | None = Field(
