@@ -64,7 +64,8 @@ def multi_head_attention(node, inputs: list[Any], tensors: dict[str, Any]) -> An
     """Self-attention on one input; cross-attention on [query, value] or [query, value, key]."""
     spec = node.spec
     layer = keras.layers.MultiHeadAttention(name=node.name, **convert(spec.keras_kwargs()))
-    if node.frozen:
-        layer.trainable = False
     query, value, key = MultiHeadAttention.wiring(inputs)
-    return layer(query, value, key, use_causal_mask=spec.use_causal_mask)
+    output = layer(query, value, key, use_causal_mask=spec.use_causal_mask)
+    if node.frozen:  # after the call: the projections it freezes are created when it is built
+        layer.trainable = False
+    return output

@@ -17,7 +17,7 @@ C_q, C_k, C_v, output features C_o (default C_q), N_q query positions and N_k ke
 import math
 from typing import Annotated, Any, ClassVar
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from kbuilder.spec.base import Name, StrictModel
 from kbuilder.spec.fields import (
@@ -82,11 +82,12 @@ class MultiHeadAttention(LayerSpec):
     bias_constraint: Constraint | None = None
     seed: Seed = None
 
-    @model_validator(mode="after")
-    def _at_most_three_inputs(self):
-        if self.inputs is not None and len(self.inputs) > 3:
-            raise ValueError(f"multi_head_attention takes {WIRING}; got {len(self.inputs)} inputs")
-        return self
+    @field_validator("inputs")
+    @classmethod
+    def _at_most_three_inputs(cls, inputs: list[str] | None) -> list[str] | None:
+        if inputs is not None and len(inputs) > 3:
+            raise ValueError(f"multi_head_attention takes {WIRING}; got {len(inputs)} inputs")
+        return inputs
 
     def keras_kwargs(self) -> dict[str, Any]:
         kwargs = super().keras_kwargs()
@@ -118,8 +119,8 @@ class MultiHeadAttention(LayerSpec):
             return f"{where} takes {WIRING}; gets {len(inputs)} inputs"
         if min(len(query), len(value), len(key)) < 3 or len({len(query), len(value), len(key)}) > 1:
             return (
-                f"{where} needs query, value and key of one rank, 3 or more: (batch, positions..., "
-                f"features), e.g. a sequence (N, D); gets ({fmt(query[1:])}), ({fmt(value[1:])}), ({fmt(key[1:])})"
+                f"{where} needs query, value and key of one shape rank, each (positions..., features), "
+                f"e.g. a sequence (N, D); gets ({fmt(query[1:])}), ({fmt(value[1:])}), ({fmt(key[1:])})"
             )
         if key[:-1] != value[:-1]:
             return f"{where} needs key and value at the same positions; gets ({fmt(key[1:])}) and ({fmt(value[1:])})"
