@@ -161,3 +161,8 @@ def test_pre_norm_block_normalizes_the_branch_and_adds_the_raw_input():
     assert norm.epsilon == 1e-6
     add = built.graph.node("attention-add")
     assert built.graph.node("attention-norm").inputs == ["x"] and "x" in add.inputs
+
+
+def test_a_misspelt_output_shape_is_suggested_under_its_keras_name():
+    message = refused(spec("  - multi_head_attention: {num_heads: 2, key_dim: 4, output_shap: 3}\n"))
+    assert "unknown field 'output_shap' - did you mean 'output_shape'?" in message
