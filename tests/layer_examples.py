@@ -37,6 +37,11 @@ def _merge(make):
     return lambda xs: make()(xs)
 
 
+def _attention(**kwargs):
+    """Keras's MultiHeadAttention on the example's inputs: (query,) is self-attention."""
+    return lambda xs: _layers().MultiHeadAttention(**kwargs)(xs[0], *(xs[1:] or [xs[0]]))
+
+
 def _residual(xs):
     L = _layers()
     body = L.Conv2D(4, 3, padding="same")(xs[0])
@@ -201,6 +206,14 @@ EXAMPLES: dict[str, Example] = {
     ),
     "euclidean_rbf": Example(10, [[84]], _one(lambda: _custom().EuclideanRBF(10))),
     "layer_scale": Example({"init_value": 0.5}, IMG, _one(lambda: _custom().LayerScale(0.5))),
+    "multi_head_attention": Example(
+        {"num_heads": 2, "key_dim": 3, "dropout": 0.1}, SEQ, _attention(num_heads=2, key_dim=3, dropout=0.1)
+    ),
+    "position_embedding": Example(None, SEQ, _one(lambda: _custom().PositionEmbedding())),
+    "class_token": Example(
+        {"token_initializer": "ones"}, SEQ, _one(lambda: _custom().ClassToken(token_initializer="ones"))
+    ),
+    "select_token": Example(-1, SEQ, _one(lambda: _custom().SelectToken(-1))),
     "input": Example({"shape": [5]}, [], lambda xs: _input_example()),
     "residual": Example(
         {"layers": [{"conv2d": {"filters": 4, "kernel_size": 3, "padding": "same"}}], "activation": "relu"},
@@ -263,6 +276,22 @@ VARIANTS = {
         Example(None, [[6, 6, 4], [1, 1, 4]], _merge(lambda: _layers().Multiply())),
     ),
     "add_broadcast": ("add", Example(None, [[6, 6, 4], [4]], _merge(lambda: _layers().Add()))),
+    "multi_head_attention_cross": (
+        "multi_head_attention",
+        Example(
+            {"num_heads": 2, "key_dim": 3, "value_dim": 4, "output_shape": 8, "use_bias": False},
+            [[20, 6], [7, 5]],
+            _attention(num_heads=2, key_dim=3, value_dim=4, output_shape=8, use_bias=False),
+        ),
+    ),
+    "multi_head_attention_key": (
+        "multi_head_attention",
+        Example(
+            {"num_heads": 3, "key_dim": 2, "attention_axes": [1]},
+            [[5, 4, 6], [7, 4, 5], [7, 4, 3]],
+            _attention(num_heads=3, key_dim=2, attention_axes=(1,)),
+        ),
+    ),
     "global_average_pooling2d_keepdims": (
         "global_average_pooling2d",
         Example({"keepdims": True}, IMG, _one(lambda: _layers().GlobalAveragePooling2D(keepdims=True))),

@@ -16,7 +16,7 @@ from tests.conftest import REPO, SPECS
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
-TRAIN = "mnist_mlp,xor_mlp,lenet5,lenet5_modern,fashion_cnn,text_cnn"
+TRAIN = "mnist_mlp,xor_mlp,lenet5,lenet5_modern,fashion_cnn,text_cnn,text_transformer"
 # Building these under JAX on a 2-core CPU takes ~40 s for the first two and ~68 s of CPU
 # for the three mobile networks together (Keras traces each of their hundreds of layers).
 # They still build under PyTorch here; under JAX all three gave their exact counts when

@@ -72,6 +72,15 @@ SMALL_ZOO = {
     ],
     # Integer token inputs, embedding, conv1d branches, global max pooling.
     "text_cnn": ["params.vocab_size=50", "params.embed_dim=8"],
+    # ViT-B/16's layers, narrow: 4 patches, 2 encoder layers (attention, exact GELU: Erfc).
+    "vit_b16": [
+        "inputs.image.shape=[32, 32, 3]",
+        "params.hidden=16",
+        "params.heads=2",
+        "params.mlp=32",
+        "layers[4].repeat.times=2",
+        "layers[7].dense.units=10",
+    ],
 }
 
 

@@ -60,3 +60,44 @@ def test_export_small_lrn_maxout_spec_and_reload(tmp_path, capsys):
     assert main(["export", str(spec), str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+
+
+TRANSFORMER = """\
+name: tiny_transformer
+inputs:
+  tokens: {shape: [12, 16]}
+layers:
+  - class_token: {name: cls, token_initializer: random_normal}
+  - position_embedding: {name: pos}
+  - residual:
+      name: attention
+      layers:
+        - layer_norm: {epsilon: 1.0e-6}
+        - multi_head_attention: {num_heads: 2, key_dim: 8, output_shape: 16}
+  - layer_norm: {epsilon: 1.0e-6}
+  - select_token: 0
+  - dense: {units: 3, activation: softmax}
+"""
+
+
+def test_export_attention_and_token_layers_and_reload(tmp_path, capsys):
+    """MultiHeadAttention and the token layers survive SavedModel + .keras export (the
+    export compares both with the built model) and reload in safe mode."""
+    import keras
+
+    import kbuilder.layers  # noqa: F401  (registers the custom layers for loading)
+
+    spec = tmp_path / "t.yaml"
+    spec.write_text(TRANSFORMER)
+    out = tmp_path / "export"
+    assert main(["export", str(spec), str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    assert {type(layer).__name__ for layer in model.layers} >= {
+        "ClassToken",
+        "PositionEmbedding",
+        "MultiHeadAttention",
+        "SelectToken",
+    }
+    x = np.random.default_rng(0).normal(size=(2, 12, 16)).astype("float32")
+    assert model.predict(x, verbose=0).shape == (2, 3)

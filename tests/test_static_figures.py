@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 import pytest
 
 from kbuilder import api
@@ -38,10 +39,34 @@ KINDS = sorted(k for k in all_kinds() if k != "input")
 
 def keras_macs(layer) -> int:
     """Multiply-accumulates of a built Keras layer from its weights' shapes and its tensors'."""
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        return attention_macs(layer)
     transposed = "Transpose" in type(layer).__name__
     shape = (layer.input if transposed else layer.output).shape
     positions = math.prod(int(d) for d in shape[1:-1])
     return positions * sum(math.prod(w.shape) for w in layer.weights if w.name in MULTIPLYING)
+
+
+def attention_macs(layer) -> int:
+    """Keras's MultiHeadAttention, from its call's tensors and its sublayers' kernels: each
+    projection's kernel once per position of the tensor it projects (query, key, value; the
+    output projection per query position), then per head the scores (each query position
+    against each key position along the attention axes, key_dim MACs) and the weighted sum of
+    the values (value_dim MACs)."""
+    args = [t for t in layer._inbound_nodes[0].arguments.args if t is not None]
+    query, value = args[0], args[1]
+    key = args[2] if len(args) > 2 else value
+
+    def positions(tensor) -> int:
+        return math.prod(int(d) for d in tensor.shape[1:-1])
+
+    projected = [(layer._query_dense, query), (layer._key_dense, key), (layer._value_dense, value)]
+    projected.append((layer._output_dense, query))
+    macs = sum(positions(t) * math.prod(dense.kernel.shape) for dense, t in projected)
+    _, heads, key_dim = layer._query_dense.kernel.shape
+    value_dim = layer._value_dense.kernel.shape[-1]
+    attended = math.prod(int(key.shape[a]) for a in layer.attention_axes)
+    return macs + heads * positions(query) * attended * (key_dim + value_dim)
 
 
 def report_of(kind: str, example: Example):
@@ -69,6 +94,17 @@ def test_macs_of_every_kind_match_an_independent_count(kind):
             if row.kind != "input":
                 assert row.macs == keras_macs(built.model.get_layer(row.name)), (kind, rank, row.name)
     assert len(example.shapes[0]) + 1 in built_ranks or not example.shapes, (kind, built_ranks)
+
+
+ATTENTION = [(n, e) for n, (k, e) in VARIANTS.items() if k == "multi_head_attention"]
+
+
+@pytest.mark.parametrize("case,example", ATTENTION, ids=[c[0] for c in ATTENTION])
+def test_cross_attention_macs_match_an_independent_count(case, example):
+    """Query and key/value of different lengths and widths, and an attention axis of two."""
+    built = api.build(loads_spec(spec_text("multi_head_attention", example)))
+    row = next(r for r in api.report(built).rows if r.kind == "multi_head_attention")
+    assert row.macs == keras_macs(built.model.get_layer(row.name)) > 0
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,9 @@ PUBLISHED = {
     "fashion_cnn": ((1_262_218, 1_262_218, 0), "notes 004"),
     # Kim 2014, MR: 18,766 x 300 embedding + 3 x 100 filters of widths 3, 4, 5 + 300 x 2 softmax
     "text_cnn": ((5_990_702, 5_990_702, 0), "Kim"),
+    # torchvision's vit_b_16: 86,567,656 (no non-trainable weights: LayerNorm, no BN)
+    "vit_b16": ((86_567_656, 86_567_656, 0), "Dosovitskiy"),
+    "text_transformer": ((1_238_722, 1_238_722, 0), "Vaswani"),
 }
 
 

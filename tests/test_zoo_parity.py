@@ -285,3 +285,118 @@ def test_googlenet_inception_modules_have_table_1_filters(googlenet):
 def test_googlenet_has_no_auxiliary_heads_and_one_output(googlenet):
     assert len(googlenet.model.outputs) == 1
     assert sum(1 for n in googlenet.graph.nodes if n.kind == "dense") == 1
+
+
+# -- ViT-B/16 against torchvision's vit_b_16 -----------------------------------------------
+
+# torchvision.models.vit_b_16 (torchvision/models/vision_transformer.py): parameters per
+# stage, from its modules (conv_proj, class_token, encoder.pos_embedding, 12 x
+# encoder.layers.encoder_layer_i, encoder.ln, heads.head); 86,567,656 in all, as its
+# model table states. Each encoder layer: ln_1 1,536 + self_attention (in_proj 768 x 2304
+# + 2304, out_proj 768 x 768 + 768) 2,362,368 + ln_2 1,536 + mlp (768 x 3072 + 3072,
+# 3072 x 768 + 768) 4,722,432 = 7,087,872.
+VIT_B16_STAGES = {
+    "conv_proj": ((14, 14, 768), 590_592),
+    "patches": ((196, 768), 0),
+    "class_token": ((197, 768), 768),
+    "pos_embedding": ((197, 768), 151_296),
+    **{f"encoder-{i}-layer": ((197, 768), 7_087_872) for i in range(12)},
+    "encoder_norm": ((197, 768), 1_536),
+    "class_output": ((768,), 0),
+    "head": ((1000,), 769_000),
+}
+TORCHVISION_VIT_B16_PARAMS = 86_567_656
+
+
+def torch_vit_b16_stages() -> dict[str, tuple[tuple[int, ...], int]]:
+    """torchvision's vit_b_16 rebuilt from torch.nn modules as its source composes them
+    (torchvision itself is not a dependency), run on one image: each stage's output shape
+    (channels last, as Keras's) and its parameters."""
+    import torch  # a dev dependency (the PyTorch-backend tests); only this check needs it here
+    from torch import nn
+
+    class EncoderBlock(nn.Module):  # torchvision's EncoderBlock, dropouts 0
+        def __init__(self) -> None:
+            super().__init__()
+            self.ln_1 = nn.LayerNorm(768, eps=1e-6)
+            self.self_attention = nn.MultiheadAttention(768, 12, batch_first=True)
+            self.ln_2 = nn.LayerNorm(768, eps=1e-6)
+            self.mlp = nn.Sequential(nn.Linear(768, 3072), nn.GELU(), nn.Linear(3072, 768))
+
+        def forward(self, x):
+            y = self.ln_1(x)
+            x = x + self.self_attention(y, y, y, need_weights=False)[0]
+            return x + self.mlp(self.ln_2(x))
+
+    def count(*parts) -> int:
+        return sum(
+            p.numel()
+            for part in parts
+            for p in (part.parameters() if hasattr(part, "parameters") else [part])
+        )
+
+    conv_proj = nn.Conv2d(3, 768, kernel_size=16, stride=16)
+    class_token = nn.Parameter(torch.zeros(1, 1, 768))
+    pos_embedding = nn.Parameter(torch.empty(1, 197, 768).normal_(std=0.02))
+    layers = [EncoderBlock() for _ in range(12)]
+    ln, head = nn.LayerNorm(768, eps=1e-6), nn.Linear(768, 1000)
+    stages = {}
+    with torch.no_grad():
+        x = conv_proj(torch.zeros(1, 3, 224, 224))
+        stages["conv_proj"] = (tuple(x.permute(0, 2, 3, 1).shape[1:]), count(conv_proj))
+        x = x.reshape(1, 768, 196).permute(0, 2, 1)  # torchvision's _process_input
+        stages["patches"] = (tuple(x.shape[1:]), 0)
+        x = torch.cat([class_token.expand(1, -1, -1), x], dim=1)
+        stages["class_token"] = (tuple(x.shape[1:]), count(class_token))
+        x = x + pos_embedding
+        stages["pos_embedding"] = (tuple(x.shape[1:]), count(pos_embedding))
+        for i, layer in enumerate(layers):
+            x = layer(x)
+            stages[f"encoder-{i}-layer"] = (tuple(x.shape[1:]), count(layer))
+        x = ln(x)
+        stages["encoder_norm"] = (tuple(x.shape[1:]), count(ln))
+        x = x[:, 0]
+        stages["class_output"] = (tuple(x.shape[1:]), 0)
+        stages["head"] = (tuple(head(x).shape[1:]), count(head))
+    return stages
+
+
+@pytest.fixture(scope="module")
+def vit_b16():
+    built = api.build(SPECS / "vit_b16.yaml")
+    yield built
+    del built
+    keras.backend.clear_session()
+
+
+def test_vit_b16_matches_torchvision_stage_by_stage(vit_b16):
+    """Output shape and the stage's own parameters (the growth of the cumulative count)."""
+    got, before = {}, 0
+    for name in VIT_B16_STAGES:
+        tensor = spec_output(vit_b16, name)
+        cumulative = params_up_to(vit_b16.model, tensor)
+        got[name], before = (shape_of(tensor), cumulative - before), cumulative
+    assert got == VIT_B16_STAGES
+    assert torch_vit_b16_stages() == VIT_B16_STAGES
+
+
+def test_vit_b16_totals_match_torchvision(vit_b16):
+    model = vit_b16.model
+    assert model.count_params() == TORCHVISION_VIT_B16_PARAMS
+    assert sum(params for _, params in VIT_B16_STAGES.values()) == TORCHVISION_VIT_B16_PARAMS
+    assert weight_count(model.non_trainable_weights) == 0
+    assert shape_of(model.output) == (1000,)
+
+
+def test_vit_b16_encoder_layers_are_pre_norm_with_torchvision_epsilon(vit_b16):
+    """Each residual branch normalizes its input (epsilon 1e-6) and adds the branch to the
+    unnormalized input (pre-norm, eq. 2-3); attention is 12 heads of 64."""
+    graph = vit_b16.graph
+    for i in range(12):
+        for branch, norm in (("attention", "ln_1"), ("mlp", "ln_2")):
+            prefix = f"encoder-{i}-layer-{branch}"
+            layer = vit_b16.model.get_layer(f"{prefix}-{norm}")
+            assert isinstance(layer, keras.layers.LayerNormalization) and layer.epsilon == 1e-6
+            assert graph.node(f"{prefix}-{norm}").inputs[0] in graph.node(f"{prefix}-add").inputs
+        attention = vit_b16.model.get_layer(f"encoder-{i}-layer-attention-self_attention")
+        assert (attention.num_heads, attention.key_dim) == (12, 64)

@@ -40,6 +40,7 @@ FAMILIES = [
     "preprocessing",
     "shape",
     "merge",
+    "attention",
     "composite",
 ]
 COMMON_FIELDS = ("name", "inputs", "trainable", "when")

@@ -1,5 +1,6 @@
 """The builders: one generic builder for kinds that map one-to-one onto a Keras class,
-and specific ones for inputs and the residual projection; `builder_for` finds a kind's."""
+and specific ones for inputs, the residual projection and attention (whose Keras call
+takes query, value and key apart); `builder_for` finds a kind's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import keras
 
 from kbuilder.build.keras_args import convert, keras_class
 from kbuilder.build.registry import BUILDERS, KERAS_CLASS, Builder, builds
+from kbuilder.spec.layers.attention import MultiHeadAttention
 from kbuilder.spec.layers.projection import ProjectionSpec
 from kbuilder.spec.registry import all_kinds
 
@@ -55,3 +57,15 @@ def projection(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
     conv = getattr(keras.layers, f"Conv{len(strides)}D")
     layer = conv(target[-1], 1, strides=tuple(strides), use_bias=node.spec.use_bias, name=node.name)
     return _call(layer, node, inputs[0])
+
+
+@builds("multi_head_attention")
+def multi_head_attention(node, inputs: list[Any], tensors: dict[str, Any]) -> Any:
+    """Self-attention on one input; cross-attention on [query, value] or [query, value, key]."""
+    spec = node.spec
+    layer = keras.layers.MultiHeadAttention(name=node.name, **convert(spec.keras_kwargs()))
+    query, value, key = MultiHeadAttention.wiring(inputs)
+    output = layer(query, value, key, use_causal_mask=spec.use_causal_mask)
+    if node.frozen:  # after the call: the projections it freezes are created when it is built
+        layer.trainable = False
+    return output

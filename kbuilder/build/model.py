@@ -30,7 +30,11 @@ def _precheck(node, inputs: list[Any]) -> str | None:
     shapes = [tuple(t.shape) for t in inputs]
     if node.kind in MERGE_KINDS:
         return merge_problem(node.kind, node.name, shapes, getattr(node.spec, "axis", -1))
-    return shape_problem(node.kind, node.name, node.spec, shapes[0]) if shapes else None
+    if not shapes:
+        return None
+    return shape_problem(node.kind, node.name, node.spec, shapes[0]) or node.spec.input_problem(
+        node.name, shapes
+    )
 
 
 def _fail(node, message: str) -> BuildError:

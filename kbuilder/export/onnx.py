@@ -13,6 +13,9 @@ A second one: Keras's `Normalization` (EfficientNet's input stem) keeps its mean
 as tensors computed once when it is built; traced, they are captured from outside the graph
 and tf2onnx turns them into extra model inputs. The lowered copy computes the same formula
 with the values written into the graph as constants.
+
+A third: exact GELU (ViT's MLP) traces to TensorFlow's `Erfc`, for which tf2onnx 1.17 has
+no handler; `register_erfc` gives it one, erfc(x) = 1 - erf(x) with ONNX's own Erf.
 """
 
 from __future__ import annotations
@@ -123,8 +126,34 @@ def lower_for_onnx(model: keras.Model) -> keras.Model:
     return keras.models.clone_model(model, clone_function=lowered)
 
 
+def register_erfc() -> None:
+    """Teaches tf2onnx TensorFlow's `Erfc` (exact GELU): 1 - Erf(x), Erf being ONNX's since
+    opset 9. Registered once, before the first conversion; tf2onnx reads its handler table
+    at every conversion."""
+    # The optional `onnx` extra brings tf2onnx: `import kbuilder.export` works without it.
+    from tf2onnx import utils
+    from tf2onnx.handler import tf_op
+
+    if any("Erfc" in handlers for opsets in tf_op._OPSETS.values() for handlers in opsets):
+        return
+
+    @tf_op("Erfc")
+    class Erfc:
+        @classmethod
+        def version_9(cls, ctx: Any, node: Any, **kwargs: Any) -> None:
+            dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+            one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype)).output[0]
+            erf = ctx.make_node("Erf", [node.input[0]], op_name_scope=node.name).output[0]
+            shapes, dtypes = node.output_shapes, node.output_dtypes
+            ctx.remove_node(node.name)
+            ctx.make_node(
+                "Sub", [one, erf], outputs=node.output, name=node.name, shapes=shapes, dtypes=dtypes
+            )
+
+
 def write_onnx(model: keras.Model, path: pathlib.Path) -> None:
     """Writes `model` as ONNX to `path` (a tf2onnx conversion of the traced model)."""
+    register_erfc()
     lowered = lower_for_onnx(model)
     # Keras refuses to export a model that was never called; one zero batch is enough.
     zeros = keras.tree.map_structure(

@@ -43,7 +43,9 @@ def node_problem(node: Node, shapes: list[TensorShape]) -> str | None:
         return merge_problem(node.kind, node.name, list(shapes), getattr(node.spec, "axis", -1))
     if node.kind == "projection":
         return projection_problem(node.name, shapes[0], shapes[1])
-    return shape_problem(node.kind, node.name, node.spec, shapes[0])
+    return shape_problem(node.kind, node.name, node.spec, shapes[0]) or node.spec.input_problem(
+        node.name, list(shapes)
+    )
 
 
 def _node_shape(node: Node, shapes: list[TensorShape]) -> tuple[TensorShape | None, str | None]:

@@ -26,8 +26,9 @@ SCRIPT = textwrap.dedent(
     assert keras.backend.backend() == "jax", keras.backend.backend()
     import jax  # noqa: F401  (fails loudly if the backend is missing)
 
-    from kbuilder.layers import (EuclideanRBF, LayerScale, LocalResponseNormalization, Maxout,
-                                 PartialConv2D, ScaledTanh, TrainableSubsampling)
+    from kbuilder.layers import (ClassToken, EuclideanRBF, LayerScale, LocalResponseNormalization, Maxout,
+                                 PartialConv2D, PositionEmbedding, ScaledTanh, SelectToken,
+                                 TrainableSubsampling)
 
     rng = np.random.default_rng(0)
     cases = [
@@ -38,6 +39,9 @@ SCRIPT = textwrap.dedent(
         (PartialConv2D(16, 5, "lenet5_c3"), (14, 14, 6)),
         (EuclideanRBF(10, as_logits=True), (84,)),
         (LayerScale(0.5), (7, 7, 96)),
+        (PositionEmbedding(), (6, 4)),
+        (ClassToken(token_initializer="random_normal"), (6, 4)),
+        (SelectToken(-1), (6, 4)),
     ]
     for layer, shape in cases:
         x = rng.normal(size=(2,) + shape).astype("float32")

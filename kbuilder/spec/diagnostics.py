@@ -62,14 +62,22 @@ def _fields_at(root: type[BaseModel], path: PathTuple) -> set[str]:
         nxt: list[Any] = []
         for tp in candidates:
             for model in _model_types(tp) or []:
-                field = model.model_fields.get(str(part))
+                field = model.model_fields.get(str(part)) or next(
+                    (f for f in model.model_fields.values() if f.alias == str(part)), None
+                )
                 if field is not None:
                     nxt.append(field.annotation)
             origin = typing.get_origin(tp)
             if origin in (list, dict):
                 nxt.append(typing.get_args(tp)[-1])
         candidates = nxt
-    return {name for tp in candidates for m in _model_types(tp) for name in m.model_fields}
+    # A field written under its alias (attention's `output_shape`, search's `float`) is known by it.
+    return {
+        field.alias or name
+        for tp in candidates
+        for m in _model_types(tp)
+        for name, field in m.model_fields.items()
+    }
 
 
 def _message(err: Mapping[str, Any], raw_at: Any, allowed: set[str]) -> str:

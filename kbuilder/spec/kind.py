@@ -94,6 +94,12 @@ class LayerSpec(StrictModel):
         """How the layer moves a receptive field; None: it passes through unchanged."""
         return None
 
+    def input_problem(self, name: str, inputs: list[TensorShape]) -> str | None:
+        """What is wrong with these input shapes for this kind, in the spec's words (the
+        static walk and the builder ask before Keras sees the layer); None: nothing the
+        spec can tell. Windows, cropping and merges are checked in kbuilder.graph.checks."""
+        return None
+
     def keras_kwargs(self) -> dict[str, Any]:
         """The Keras constructor arguments the user set (defaults left to Keras)."""
         return {

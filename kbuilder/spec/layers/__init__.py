@@ -1,6 +1,7 @@
 """Spec models of the layer kinds, one module per family (importing registers them)."""
 
 from kbuilder.spec.layers import (  # noqa: F401  (registration side effect)
+    attention,
     conv,
     core,
     cropping,
@@ -10,5 +11,6 @@ from kbuilder.spec.layers import (  # noqa: F401  (registration side effect)
     normalization,
     pooling,
     projection,
+    transformer,
     transpose,
 )
