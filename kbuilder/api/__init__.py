@@ -9,8 +9,8 @@
     run = kb.train("mnist_mlp", ["train.epochs=1"], data_dir="datasets")   # .metrics, .run_dir
 
 Commands and functions: validate -> `validate` (and `load`), build -> `build`, `table`,
-`report`, check -> `check` (and `differences`), diagram -> `diagram`, export -> `export`
-(and `manifest`), train -> `train`, tune -> `tune` and `tune_report`, ensemble ->
+`report` (and `static`: the figures from the spec alone), check -> `check` (and
+`differences`), diagram -> `diagram`, export -> `export` (and `manifest`), train -> `train`, tune -> `tune` and `tune_report`, ensemble ->
 `ensemble`, compare -> `compare`, schema -> `schema`, zoo -> `zoo`.
 
 A spec is loaded and validated before Keras is imported, so a bad one is refused in a
@@ -29,6 +29,7 @@ from kbuilder.api.models import (
     manifest,
     report,
     schema,
+    static,
     table,
     zoo,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "manifest",
     "report",
     "schema",
+    "static",
     "table",
     "train",
     "tune",
