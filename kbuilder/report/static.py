@@ -12,10 +12,6 @@ from kbuilder.report.groups import summarize_groups
 from kbuilder.report.rows import Report, Row
 from kbuilder.spec.figures import TensorShape
 
-# Bytes per weight: Keras creates every layer's variables in float32 (its default floatx; a
-# mixed-precision policy computes in 16 bits but keeps float32 variables too), as `build` does.
-WEIGHT_BYTES = 4
-
 
 def _dims(shape: TensorShape | None) -> list:
     """A shape as the table shows it: without the batch axis."""
@@ -63,6 +59,9 @@ def static_report(model: StaticModel) -> Report:
         )
     outputs = [_dims(figures[name].shape) for name in graph.outputs]
     total = sum(row.params for row in rows)
+    weight_bytes = sum(
+        node.spec.weight_bytes(figures[node.name].params) for node in graph.nodes if node.kind != "input"
+    )
     trainable = sum(row.trainable_params for row in rows)
     return Report(
         name=graph.name,
@@ -71,7 +70,7 @@ def static_report(model: StaticModel) -> Report:
         trainable_params=trainable,
         non_trainable_params=total - trainable,
         macs=sum(row.macs for row in rows),
-        weight_bytes=total * WEIGHT_BYTES,
+        weight_bytes=weight_bytes,
         output_shape=outputs[0] if len(outputs) == 1 else outputs,
         groups={name: (kind, loc.line) for name, (kind, loc) in graph.groups.items()},
         file=model.file,
