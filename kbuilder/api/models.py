@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kbuilder.api.loading import SpecSource, validated
+from kbuilder.api.loading import SpecSource, load, validate, validated
 from kbuilder.backend import before_keras
 from kbuilder.build.static import StaticModel, static_build
 from kbuilder.errors import CheckFailed, UsageError
-from kbuilder.graph import Graph, expand
+from kbuilder.graph import Graph
 from kbuilder.report.check import compare
 from kbuilder.report.render import RENDERERS
 from kbuilder.report.rows import Report
@@ -66,8 +66,9 @@ def static(
     Example: `kb.static("resnet50").figures["fc"].params`"""
     if isinstance(spec, Graph):
         return static_build(spec, None, max_params)
-    loaded = validated(spec, overrides, shapes=False)  # shape problems come from the walk, located
-    return static_build(expand(loaded), loaded, max_params)
+    loaded = load(spec, overrides)
+    graph = validate(loaded, shapes=False)  # expanded once; shape problems come from the walk, located
+    return static_build(graph, loaded, max_params)
 
 
 def _measured(model: Any, overrides: Sequence[str] = (), *, keras: bool = False) -> StaticModel | BuiltModel:
