@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 
 import kbuilder.api as kb
+from kbuilder.cli.app import main
 from kbuilder.cli.build import render_partial
 from kbuilder.errors import KBuilderError
 from kbuilder.report import RENDERERS
 from kbuilder.report.cross_check import report_differences
 from kbuilder.spec import LoadedSpec, loads_spec
+from kbuilder.spec.figures import Params
 from kbuilder.spec.registry import all_kinds
 from tests.conftest import REPO, SPECS
 from tests.layer_examples import EXAMPLES as LAYER_EXAMPLES
@@ -177,3 +179,46 @@ def test_build_of_resnet50_prints_the_keras_table_without_keras():
     assert seen["code"] == 0 and seen["heavy"] == [], seen
     assert seen["seconds"] < 10  # about 0.5 s on an idle machine (tools/bench_build.md); generous
     assert seen["out"] == kb.table(kb.build(SPECS / "resnet50.yaml"), "plain")
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command", ["build", "check"])
+def test_the_commands_print_the_same_with_keras(capsys, command):
+    spec = str(SPECS / "lenet5.yaml")
+    for fmt in RENDERERS:
+        static = run(capsys, command, spec, "--format", fmt)
+        keras = run(capsys, command, spec, "--format", fmt, "--keras")
+        assert static == keras and static[0] == 0, fmt
+
+
+def test_keras_reports_where_the_rules_differ_from_the_built_model(capsys, monkeypatch):
+    """The cross-check can fail: a rule that miscounts is named, exit 3."""
+    from kbuilder.spec.layers.core import Dense
+
+    spec = str(SPECS / "xor_mlp.yaml")
+    monkeypatch.setattr(Dense, "params", lambda self, inputs: Params(1))
+    code, out, err = run(capsys, "build", spec, "--keras", "--format", "plain")
+    assert code == 3 and "Total params: 261" in out  # the table from the Keras model
+    assert "the figures from the spec's rules differ from the model Keras built" in err
+    assert "params: 4 (rules) != 261 (Keras)" in err
+    code, out, _ = run(capsys, "check", spec, "--keras", "--format", "json")
+    assert code == 3 and json.loads(out)["exit_code"] == 3
+
+
+def test_a_layer_beyond_the_rules_makes_keras_build_the_table_saying_so_once(capsys, monkeypatch):
+    from kbuilder.spec.layers.core import Dense
+
+    spec = str(SPECS / "xor_mlp.yaml")
+    expected = run(capsys, "build", spec, "--format", "plain")[1]
+    monkeypatch.setattr(Dense, "output_shape", lambda self, inputs: None)  # as a kind without a rule
+    code, out, err = run(capsys, "build", spec, "--format", "plain")
+    assert code == 0 and out == expected
+    assert err.count("beyond the spec's rules, so the table comes from the model Keras builds") == 1
+    assert "layers[0].repeat.layers[0]: layer 'hidden-0-dense_0' (dense) on input (None, 2)" in err
+    with pytest.warns(UserWarning, match="beyond the spec's rules"):
+        assert kb.report(spec).params == 261
