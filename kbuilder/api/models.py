@@ -63,7 +63,7 @@ def static(
     StaticModel (`.graph`, `.loaded`, `.figures`); `.complete` is False when a layer's figures
     are beyond its kind's rules (`.fallback_note()` says which), and its table then needs Keras.
 
-    Example: `kb.static("resnet50").figures["fc"].params`"""
+    Example: `kb.static("resnet50").figures["predictions"].params`"""
     if isinstance(spec, Graph):
         return static_build(spec, None, max_params)
     loaded = load(spec, overrides)
