@@ -37,13 +37,27 @@ def test_a_spec_from_any_source_validates_and_loads(source):
 
 
 def test_build_and_check_take_a_bundled_name_text_and_a_dict():
-    assert kb.build("xor_mlp").model.count_params() == 261
-    assert kb.check(XOR_TEXT).model.count_params() == 261
-    built = kb.check(SMALL)
-    assert built.loaded.file == "<dict>" and built.model.count_params() == 15
-    assert "Total params: 15" in kb.table(built)
+    built = kb.build("xor_mlp")
+    assert built.model.count_params() == 261
+    assert kb.check(XOR_TEXT).params == 261  # from the spec's rules: no model built
+    assert kb.check(built).params == 261 and kb.check(XOR_TEXT, keras=True).params == 261
+    checked = kb.check(SMALL)
+    assert checked.file == "<dict>" and checked.params == 15
+    assert "Total params: 15" in kb.table(SMALL) and "Total params: 261" in kb.table(built)
     with pytest.raises(CheckFailed, match="params: expected 10, got 15"):
         kb.check(SMALL, ["expect.params=10"])
+
+
+def test_report_table_and_check_from_a_spec_or_graph_need_no_model():
+    loaded = kb.load("lenet5")
+    static = kb.static(loaded)
+    assert static.complete and static.figures["c1"].params.total == 156
+    from_graph = kb.report(kb.validate(loaded))
+    assert from_graph.params == kb.report(loaded).params == kb.report(static).params == 60840
+    assert from_graph.file == loaded.file
+    assert kb.differences(loaded) == [] and kb.check(static).trainable_params == 60000
+    with pytest.raises(UsageError, match="a graph has no `expect`"):
+        kb.differences(kb.validate(loaded))
 
 
 def test_problems_in_text_and_dicts_are_located():

@@ -269,3 +269,17 @@ def test_no_shapes_never_imports_keras(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]" and (tmp_path / "g.svg").exists()
+
+
+@pytest.mark.subprocess
+def test_shapes_come_from_the_spec_without_keras(tmp_path):
+    script = (
+        "import sys; from kbuilder import api; "
+        f"d = api.diagram({str(SPECS / 'googlenet.yaml')!r}, {str(tmp_path / 'g.svg')!r}, collapse=True); "
+        "print(all(b.shape for b in d.boxes), d.notes, sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True [] []" and (tmp_path / "g.svg").exists()

@@ -11,8 +11,8 @@ from tests.conftest import REPO
 
 # A field misspelt: refused by the schema.
 UNKNOWN_FIELD = "name: m\ninputs: {x: {shape: [4]}}\nlayers:\n  - dense: {units: 3, activaton: relu}\n"
-# Valid fields, impossible shapes: refused by the static shape check (`build` and `check` build
-# the model instead, to print the table up to the failing layer).
+# Valid fields, impossible shapes: refused by the static shape check (`build` and `check` walk
+# the spec's rules as the builder would, to print the table up to the failing layer).
 TOO_SMALL = "name: m\ninputs: {x: {shape: [4, 4, 1]}}\nlayers:\n  - conv2d: {filters: 2, kernel_size: 5}\n"
 
 
@@ -66,3 +66,13 @@ def test_impossible_shapes_are_refused_before_keras_where_no_table_is_printed(tm
     for name, seen in refuse_in_one_process(runs).items():
         assert seen["code"] == 2 and seen["heavy"] == [], (name, seen)
         assert "needs at least 5x5 input, gets 4x4" in seen["err"], name
+
+
+def test_build_and_check_print_the_table_up_to_the_failing_layer_without_keras(tmp_path):
+    spec = tmp_path / "small.yaml"
+    spec.write_text(TOO_SMALL)
+    runs = {k: v for k, v in commands(str(spec), str(tmp_path)).items() if k in ("build", "check")}
+    for name, seen in refuse_in_one_process(runs).items():
+        assert seen["code"] == 2 and seen["heavy"] == [], (name, seen)
+        assert "needs at least 5x5 input, gets 4x4" in seen["err"], name
+        assert "the table above shows every layer built before the failing one" in seen["err"], name

@@ -9,11 +9,11 @@
     run = kb.train("mnist_mlp", ["train.epochs=1"], data_dir="datasets")   # .metrics, .run_dir
 
 Commands and functions: validate -> `validate` (and `load`), build -> `build`, `table`,
-`report`, check -> `check` (and `differences`), diagram -> `diagram`, export -> `export`
-(and `manifest`), train -> `train`, tune -> `tune` and `tune_report`, ensemble ->
-`ensemble`, compare -> `compare`, schema -> `schema`, zoo -> `zoo`, evaluate -> `evaluate`,
-inspect -> `inspect`, report -> `run_report` (`report` is the layer figures of a built model),
-predict -> `predict`, export RUN_DIR -> `export_trained`.
+`report` (and `static`: the figures from the spec alone), check -> `check` (and
+`differences`), diagram -> `diagram`, export -> `export` (and `manifest`), train -> `train`,
+tune -> `tune` and `tune_report`, ensemble -> `ensemble`, compare -> `compare`, schema ->
+`schema`, zoo -> `zoo`, evaluate -> `evaluate`, inspect -> `inspect`, report -> `run_report`
+(`report` is the layer figures of a model), predict -> `predict`, export RUN_DIR -> `export_trained`.
 
 A spec is loaded and validated before Keras is imported, so a bad one is refused in a
 fraction of a second with located problems (`file:line:column: path: message`; a spec given
@@ -31,6 +31,7 @@ from kbuilder.api.models import (
     manifest,
     report,
     schema,
+    static,
     table,
     zoo,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "report",
     "run_report",
     "schema",
+    "static",
     "table",
     "train",
     "tune",

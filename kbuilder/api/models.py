@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kbuilder.api.loading import SpecSource, validated
+from kbuilder.api.loading import SpecSource, load, validate, validated
 from kbuilder.backend import before_keras
+from kbuilder.build.static import StaticModel, static_build
 from kbuilder.errors import CheckFailed, UsageError
+from kbuilder.graph import Graph
+from kbuilder.report.check import compare
+from kbuilder.report.render import RENDERERS
+from kbuilder.report.rows import Report
+from kbuilder.report.static import static_report
 from kbuilder.spec import LoadedSpec
 from kbuilder.zoo import ZooEntry, zoo_entries
 
 if TYPE_CHECKING:
     from kbuilder.build import BuiltModel
     from kbuilder.diagram.structure import Diagram
-    from kbuilder.report.rows import Report
 
 
 def build(spec: SpecSource, overrides: Sequence[str] = (), max_params: int | None = None) -> BuiltModel:
@@ -48,48 +54,91 @@ def _built(model: Any, overrides: Sequence[str] = (), *, shapes: bool = False) -
     return build(model, overrides)
 
 
-def report(model: Any) -> Report:
-    """The figures of a built model (or spec): rows per layer, totals, MACs.
+def static(
+    spec: SpecSource | Graph, overrides: Sequence[str] = (), max_params: int | None = None
+) -> StaticModel:
+    """The model as the spec's rules see it, without Keras: every layer's output shape,
+    parameters (trainable split), MACs and receptive field, walked as `build` builds (same
+    shape checks, same parameter budget, same errors, each carrying `.partial`). Returns a
+    StaticModel (`.graph`, `.loaded`, `.figures`); `.complete` is False when a layer's figures
+    are beyond its kind's rules (`.fallback_note()` says which), and its table then needs Keras.
+
+    Example: `kb.static("resnet50").figures["predictions"].params`"""
+    if isinstance(spec, Graph):
+        return static_build(spec, None, max_params)
+    loaded = load(spec, overrides)
+    graph = validate(loaded, shapes=False)  # expanded once; shape problems come from the walk, located
+    return static_build(graph, loaded, max_params)
+
+
+def _measured(model: Any, overrides: Sequence[str] = (), *, keras: bool = False) -> StaticModel | BuiltModel:
+    """What a table is made of: a built model as it is; a spec (or graph) by its rules, or
+    built with `keras` or where the rules cannot tell a layer's figures (with a warning)."""
+    if isinstance(model, (str, Path, Mapping, LoadedSpec, Graph)):
+        if keras and not isinstance(model, Graph):
+            return build(model, overrides)
+        model = static(model, overrides)
+    if not isinstance(model, StaticModel):
+        return model  # a BuiltModel
+    if model.complete and not keras:
+        return model
+    if model.loaded is None:
+        raise UsageError(
+            "building the model with Keras needs its spec: pass the file, text, dict or LoadedSpec"
+        )
+    if not model.complete:
+        warnings.warn(model.fallback_note(), stacklevel=3)
+    return build(model.loaded)
+
+
+def report(model: Any, *, keras: bool = False) -> Report:
+    """The layer table's data: rows per layer, totals, group subtotals. A spec (path, name,
+    text, dict, LoadedSpec), a graph or a StaticModel is measured by its rules, without Keras;
+    a BuiltModel, or any of them with `keras=True`, from the Keras model. Both give the same
+    figures.
 
     Example: `kb.report("lenet5").params`"""
-    built = _built(model)
-    from kbuilder.report import make_report  # may import Keras: only once the spec validated
+    measured = _measured(model, keras=keras)
+    if isinstance(measured, StaticModel):
+        return static_report(measured)
+    from kbuilder.report.rows import make_report  # reads Keras layers: the model is built already
 
-    return make_report(built)
+    return make_report(measured)
 
 
-def table(model: Any, fmt: str = "plain") -> str:
-    """The layer table as text: `fmt` is plain, rich, markdown, json or csv.
+def table(model: Any, fmt: str = "plain", *, keras: bool = False) -> str:
+    """The layer table as text: `fmt` is plain, rich, markdown, json or csv; `model` as for
+    `report` (a spec needs no Keras).
 
     Example: `print(kb.table("lenet5", "markdown"))`"""
-    rep = report(model)
-    from kbuilder.report import RENDERERS  # may import Keras: only once the spec validated
-
     if fmt not in RENDERERS:
         raise UsageError(f"unknown table format '{fmt}'; choose one of {', '.join(RENDERERS)}")
-    return RENDERERS[fmt](rep)
+    return RENDERERS[fmt](report(model, keras=keras))
 
 
 def differences(model: Any, rep: Report | None = None) -> list[str]:
-    """How the built model differs from the spec's `expect` (empty when it matches).
+    """How the model differs from its spec's `expect` (empty when it matches); `model` as for
+    `report` (a spec is measured by its rules), `rep` its report when already made.
 
-    Example: `kb.differences(kb.build("lenet5"))` -> `[]`"""
-    built = _built(model)
-    from kbuilder.report import compare  # may import Keras: only once the spec validated
+    Example: `kb.differences("lenet5")` -> `[]`"""
+    measured = _measured(model)
+    if measured.loaded is None:
+        raise UsageError("a graph has no `expect`: pass its spec (file, text, dict or LoadedSpec)")
+    return compare(rep or report(measured), measured.loaded.spec.expect, measured.graph.aliases)
 
-    return compare(rep or report(built), built.loaded.spec.expect, built.graph.aliases)
 
+def check(model: Any, overrides: Sequence[str] = (), *, keras: bool = False) -> Report:
+    """Measure a spec (by its rules; built with `keras=True`) or take a built model, and
+    compare it with the spec's `expect`; returns its report, raises CheckFailed listing every
+    difference.
 
-def check(model: Any, overrides: Sequence[str] = ()) -> BuiltModel:
-    """Build a spec (or take a built model) and compare it with its `expect`; returns the
-    built model, raises CheckFailed listing every difference.
-
-    Example: `kb.check("specs/mnist_mlp.yaml")`"""
-    built = _built(model, overrides)
-    diffs = differences(built)
+    Example: `kb.check("specs/mnist_mlp.yaml").params`"""
+    measured = _measured(model, overrides, keras=keras)
+    rep = report(measured)
+    diffs = differences(measured, rep)
     if diffs:
         raise CheckFailed(diffs)
-    return built
+    return rep
 
 
 def manifest(built: BuiltModel) -> dict[str, Any]:
@@ -161,13 +210,12 @@ def diagram(
     Returns a `kbuilder.diagram.Diagram` (boxes, edges, groups; `.counts()`). `collapse`
     draws each innermost block as one box, `depth` keeps that many levels of nesting open,
     `fold` names blocks or composite kinds to draw as one box each (`["bottleneck"]`);
-    `shapes=False` skips building the model (no Keras), so boxes show no output shape.
+    boxes show their output shapes, from the spec's rules (no Keras; `.notes` says where a
+    layer beyond its kind's rules made Keras build the model), none with `shapes=False`.
 
     Example: `kb.diagram("resnet50", "resnet50.svg", collapse=True)`"""
     loaded = validated(spec, overrides, shapes=shapes)
-    if shapes:
-        before_keras()
-    from kbuilder.diagram.draw import draw  # builds the model (Keras) for its shapes
+    from kbuilder.diagram.draw import draw  # graphviz and the writers: only when drawing
 
     result, _ = draw(
         loaded,

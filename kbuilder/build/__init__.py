@@ -1,7 +1,8 @@
 """Graph -> keras.Model: `build(loaded)` expands a loaded spec and builds it (kbuilder.build.model).
 
-The package's other modules need no Keras (the budget, the builder table), and the CLI
-reads `kbuilder.build.budget` before it validates a spec; so this package does not import
+The package's other modules need no Keras (the budget, the builder table, the static build
+that `kbuilder build` tabulates), and the CLI reads `kbuilder.build.budget` before it
+validates a spec; so this package does not import
 kbuilder.build.model, which imports Keras, until one of its names is asked for (PEP 562).
 """
 

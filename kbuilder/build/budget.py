@@ -128,7 +128,11 @@ class BuildBudget:
     def weigh(self, node: Any, inputs: list[Any], tensors: dict[str, Any]) -> None:
         """Add the layer's estimated parameters; refuse it (ModelTooLarge) past the limit."""
         target = tensors[node.shape_refs[0]].shape if node.shape_refs else None
-        layer = estimate_params(node.kind, node.spec, [tuple(t.shape) for t in inputs], target)
+        self.weigh_shapes(node, [tuple(t.shape) for t in inputs], target)
+
+    def weigh_shapes(self, node: Any, shapes: Sequence[Sequence[Any]], target: Any = None) -> None:
+        """`weigh` on the input shapes alone (the static build: no tensors)."""
+        layer = estimate_params(node.kind, node.spec, list(shapes), target)
         problem = over_budget(node.name, node.kind, layer, self.total + layer, self.limit)
         if problem:
             raise ModelTooLarge([Problem(node.location, problem, node.context)])

@@ -12,9 +12,8 @@ from kbuilder.build.budget import BuildBudget, out_of_memory
 from kbuilder.build.builders import builder_for
 from kbuilder.errors import BuildError, Problem, SpecError
 from kbuilder.graph import Graph, expand
-from kbuilder.graph.checks import merge_problem, shape_problem
+from kbuilder.graph.shapes import node_problem
 from kbuilder.spec import LoadedSpec
-from kbuilder.spec.layers.merge import MERGE_KINDS
 
 
 @dataclass
@@ -26,15 +25,11 @@ class BuiltModel:
     loaded: LoadedSpec
 
 
-def _precheck(node, inputs: list[Any]) -> str | None:
-    shapes = [tuple(t.shape) for t in inputs]
-    if node.kind in MERGE_KINDS:
-        return merge_problem(node.kind, node.name, shapes, getattr(node.spec, "axis", -1))
-    if not shapes:
-        return None
-    return shape_problem(node.kind, node.name, node.spec, shapes[0]) or node.spec.input_problem(
-        node.name, shapes
-    )
+def _precheck(node, inputs: list[Any], tensors: dict[str, Any]) -> str | None:
+    """The shape problem of `node` on these tensors, in the words of the static build
+    (kbuilder.build.static): both report a failing spec the same way."""
+    shapes = [tuple(t.shape) for t in (*inputs, *(tensors[name] for name in node.shape_refs))]
+    return node_problem(node, shapes) if shapes else None
 
 
 def _fail(node, message: str) -> BuildError:
@@ -68,7 +63,7 @@ def _build_nodes(graph: Graph, tensors: dict[str, Any], budget: BuildBudget) -> 
         inputs = [tensors[name] for name in node.inputs]
         if node.rebind is not None:
             node.spec = node.rebind(int(inputs[0].shape[-1]))
-        problem = _precheck(node, inputs)
+        problem = _precheck(node, inputs, tensors)
         if problem:
             raise _fail(node, problem)
         budget.weigh(node, inputs, tensors)

@@ -1,8 +1,14 @@
-"""`kbuilder build`: build a spec and print its layer table (optionally export it)."""
+"""`kbuilder build`: print a spec's layer table (optionally export the model).
+
+The table comes from the spec's rules (`kb.static`, no Keras) unless a model object is needed:
+`--export` builds it with Keras, `--keras` builds it and checks every cell of the table against
+it, and a layer whose figures are beyond its kind's rules makes Keras build the model, saying so.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +26,53 @@ from kbuilder.cli.common import (
     pick_format,
 )
 from kbuilder.cli.output import Output, error_payload
-from kbuilder.errors import SpecError
+from kbuilder.errors import RuntimeFailure, SpecError
+from kbuilder.report import RENDERERS, Report
+from kbuilder.report.cross_check import report_differences
 from kbuilder.zoo import spec_path
 
+KerasOpt = typer.Option(
+    False,
+    "--keras",
+    help="Build the model with Keras (seconds) and check every figure of the table against it.",
+)
+PARTIAL_HINT = "the table above shows every layer built before the failing one"
 
-def render(built: Any, fmt: str) -> tuple[dict, str]:
-    """The report of a built model as JSON data and as text in `fmt`."""
-    from kbuilder.report import RENDERERS  # Keras is loaded already: the model was built
 
-    rep = kb.report(built)
-    return rep.as_json(), RENDERERS[fmt](rep)
+def measure(spec: str, overrides: Sequence[str], *, keras: bool = False) -> tuple[Any, list[str]]:
+    """The model the table is made of, and notes for the user: the spec's static model, or
+    the Keras model where one is needed (`keras`) or the rules cannot tell a layer's figures."""
+    loaded = kb.load(spec_path(spec), overrides)
+    if keras:
+        return kb.build(loaded), []
+    model = kb.static(loaded)
+    if model.complete:
+        return model, []
+    return kb.build(loaded), [model.fallback_note()]
+
+
+def render(model: Any, fmt: str) -> tuple[Report, dict, str]:
+    """The report of a static or built model, as JSON data and as text in `fmt`."""
+    rep = kb.report(model)
+    return rep, rep.as_json(), RENDERERS[fmt](rep)
+
+
+def cross_check(built: Any, rep: Report) -> tuple[RuntimeFailure | None, list[str]]:
+    """`--keras`: the error listing every figure where the spec's rules differ from the built
+    model (a kbuilder bug), or None; and a note when the rules cannot tell every figure."""
+    try:
+        model = kb.static(built.loaded)
+    except SpecError as exc:
+        return RuntimeFailure(f"the spec's rules refuse the model Keras built: {exc}"), []
+    if not model.complete:
+        return None, [f"not cross-checked: {model.fallback_note()}"]
+    found = report_differences(kb.report(model), rep)
+    if not found:
+        return None, []
+    return RuntimeFailure(
+        "the figures from the spec's rules differ from the model Keras built (a kbuilder bug; "
+        "please report it with the spec): " + "; ".join(found)
+    ), []
 
 
 def render_partial(exc: BaseException, fmt: str) -> tuple[dict, str]:
@@ -39,8 +82,6 @@ def render_partial(exc: BaseException, fmt: str) -> tuple[dict, str]:
     partial = getattr(exc, "partial", None)
     if partial is None:
         return data, ""
-    from kbuilder.report import RENDERERS  # Keras is loaded already: part of the model was built
-
     rep = kb.report(partial)
     rep.name = f"{rep.name} (built up to the failing layer)"
     rep.output_shape = rep.rows[-1].output_shape  # the last layer built, not a list of every one
@@ -58,9 +99,7 @@ def fail_with_partial(exc: BaseException, fmt: str) -> None:
         if text:
             sys.stdout.write(text)
             sys.stdout.flush()
-        output.error(
-            exc, hint="the table above shows every layer built before the failing one" if text else None
-        )
+        output.error(exc, hint=PARTIAL_HINT if text else None)
     raise typer.Exit(data["exit_code"])
 
 
@@ -73,19 +112,30 @@ def register(app: typer.Typer) -> None:
         json_out: bool = JsonOpt,
         max_params: str | None = MaxParamsOpt,
         export: Path | None = typer.Option(None, "--export", help="Also export SavedModel + .keras to DIR."),
+        keras: bool = KerasOpt,
     ) -> None:
-        """Build the model and print one row per layer with totals."""
+        """Print one row per layer with totals, from the spec alone (no Keras unless --keras
+        or --export asks for the model)."""
         apply_max_params(max_params)
         fmt = pick_format(fmt, json_out)
         try:
-            built = kb.build(spec_path(spec), overrides or ())
+            model, notes = measure(spec, overrides or (), keras=keras or export is not None)
         except SpecError as exc:
             if getattr(exc, "partial", None) is None:
                 raise
             fail_with_partial(exc, fmt)
-        data, text = render(built, fmt)
-        if export is not None:
-            path = kb.export(built, export)
+        rep, data, text = render(model, fmt)
+        failure = None
+        if keras:
+            failure, more = cross_check(model, rep)
+            notes += more
+        if export is not None and failure is None:
+            path = kb.export(model, export)
             data["export"] = str(path)
             text += f"exported to {path}\n"
-        Output(fmt == "json").result(data, text, built.graph.warnings)
+        output = Output(fmt == "json")
+        if failure is not None:
+            if fmt != "json":
+                output.result({}, text, [*model.graph.warnings, *notes])
+            raise typer.Exit(output.error(failure))
+        output.result(data, text, [*model.graph.warnings, *notes])

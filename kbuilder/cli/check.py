@@ -1,8 +1,10 @@
-"""`kbuilder check`: build and verify each spec's `expect` (exit 1 on a difference).
+"""`kbuilder check`: verify each spec's `expect` (exit 1 on a difference).
 
-Every spec is checked even when another cannot be built, and a run prints exactly one
-result: one JSON document with `--format json` (each spec's figures, differences or
-error), or the tables on stdout and each difference or error once on stderr.
+The figures come from each spec's rules, as `kbuilder build` computes them (no Keras unless
+`--keras` builds the models to check against, or a layer is beyond its kind's rules). Every
+spec is checked even when another fails, and a run prints exactly one result: one JSON
+document with `--format json` (each spec's figures, differences or error), or the tables on
+stdout and each difference or error once on stderr.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 import typer
 
 import kbuilder.api as kb
-from kbuilder.cli.build import render, render_partial
+from kbuilder.cli.build import PARTIAL_HINT, KerasOpt, cross_check, measure, render, render_partial
 from kbuilder.cli.common import (
     TABLE_FORMATS,
     JsonOpt,
@@ -23,9 +25,8 @@ from kbuilder.cli.common import (
     format_option,
     pick_format,
 )
-from kbuilder.cli.output import Output
+from kbuilder.cli.output import Output, error_payload
 from kbuilder.errors import EXIT_CHECK_FAILED, EXIT_OK, CheckFailed
-from kbuilder.zoo import spec_path
 
 
 @dataclass
@@ -46,16 +47,16 @@ class SpecCheck:
         return EXIT_CHECK_FAILED if self.differences else EXIT_OK
 
 
-def check_spec(spec: str, overrides: list[str], fmt: str) -> SpecCheck:
-    """Build one spec and compare it with its `expect`; an error is recorded, not raised."""
+def check_spec(spec: str, overrides: list[str], fmt: str, keras: bool = False) -> SpecCheck:
+    """Measure one spec and compare it with its `expect`; an error is recorded, not raised."""
     try:
-        built = kb.build(spec_path(spec), overrides)  # a bad spec is refused before Keras loads
+        model, notes = measure(spec, overrides, keras=keras)  # a bad spec is refused before Keras loads
     except Exception as exc:  # noqa: BLE001  (reported in this spec's result; the others still run)
         data, text = render_partial(exc, fmt)
         return SpecCheck(spec, {"spec": spec, **data}, text, error=exc)
-    data, text = render(built, fmt)
-    diffs = kb.differences(built)
-    if built.loaded.spec.expect is None:
+    rep, data, text = render(model, fmt)
+    diffs = kb.differences(model, rep)
+    if model.loaded.spec.expect is None:
         note = "no `expect` section: nothing to check"
     else:
         note = (
@@ -64,7 +65,12 @@ def check_spec(spec: str, overrides: list[str], fmt: str) -> SpecCheck:
             else f"expect: FAILED ({len(diffs)} difference{'s' * (len(diffs) != 1)})"
         )
     data.update({"spec": spec, "ok": not diffs, "differences": diffs})
-    return SpecCheck(spec, data, text + note + "\n", diffs, warnings=list(built.graph.warnings))
+    warnings = [*model.graph.warnings, *notes]
+    failure, more = cross_check(model, rep) if keras else (None, [])
+    if failure is not None:
+        data.update(error_payload(failure))
+        return SpecCheck(spec, {"spec": spec, **data}, text + note + "\n", diffs, failure, [*warnings, *more])
+    return SpecCheck(spec, data, text + note + "\n", diffs, warnings=[*warnings, *more])
 
 
 def _json_document(results: list[SpecCheck], code: int) -> dict:
@@ -84,11 +90,12 @@ def register(app: typer.Typer) -> None:
         fmt: str | None = format_option(TABLE_FORMATS),
         json_out: bool = JsonOpt,
         max_params: str | None = MaxParamsOpt,
+        keras: bool = KerasOpt,
     ) -> None:
-        """Build each spec, print its figures and compare them with `expect`."""
+        """Print each spec's figures (from the spec alone) and compare them with `expect`."""
         apply_max_params(max_params)
         fmt = pick_format(fmt, json_out)
-        results = [check_spec(spec, list(overrides or ()), fmt) for spec in specs]
+        results = [check_spec(spec, list(overrides or ()), fmt, keras) for spec in specs]
         code = max(r.exit_code for r in results)
         output = Output(fmt == "json")
         if fmt == "json":
@@ -102,10 +109,8 @@ def register(app: typer.Typer) -> None:
         for result in results:
             output.warn([str(w) for w in result.warnings])
             if result.error is not None:
-                hint = (
-                    "the table above shows every layer built before the failing one" if result.text else None
-                )
-                output.error(result.error, hint=hint)
+                partial = getattr(result.error, "partial", None) is not None and result.text
+                output.error(result.error, hint=PARTIAL_HINT if partial else None)
         failures = [f"{r.spec}: {d}" for r in results for d in r.differences]
         if failures:
             output.error(CheckFailed(failures))

@@ -37,7 +37,9 @@ def register(app: typer.Typer) -> None:
             help="Draw each use of this block (or composite kind, e.g. inception) as one box; repeatable.",
         ),
         no_shapes: bool = typer.Option(
-            False, "--no-shapes", help="Do not build the model (no Keras): faster, no output shapes."
+            False,
+            "--no-shapes",
+            help="Draw no output shapes (they come from the spec's rules, without Keras, either way).",
         ),
         overrides: list[str] | None = SetOpt,
         fmt: str | None = format_option(TEXT_FORMATS),
@@ -68,11 +70,11 @@ def register(app: typer.Typer) -> None:
 
             dot_text = to_dot(result)
             data["dot"] = dot_text
-            Output(json_mode).result(data, dot_text)
+            Output(json_mode).result(data, dot_text, result.notes)
             return
         folded = f" ({counts['collapsed_boxes']} collapsed)" if counts["collapsed_boxes"] else ""
         text = (
             f"wrote {output}: {counts['boxes']} boxes{folded} for {counts['layers']} layers, "
             f"{counts['edges']} edges, {counts['groups']} groups\n"
         )
-        Output(json_mode).result(data, text)
+        Output(json_mode).result(data, text, result.notes)

@@ -1,4 +1,5 @@
-"""One diagram from a spec: expand (or build, for shapes), lay out, write the file."""
+"""One diagram from a spec: expand, take each layer's output shape from the spec's rules
+(from the model Keras builds only where those cannot tell), lay out, write the file."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kbuilder.backend import before_keras
 from kbuilder.diagram.dot import to_dot
 from kbuilder.diagram.html import to_html
 from kbuilder.diagram.render import check_target, render, write_atomically
 from kbuilder.diagram.structure import Diagram, check_fold, make_diagram
 from kbuilder.errors import UsageError
 from kbuilder.graph import Graph, expand
+from kbuilder.graph.figures import static_figures
 from kbuilder.spec import LoadedSpec
 
 
@@ -34,14 +37,40 @@ def layer_shapes(built: Any) -> dict[str, list]:
     return shapes
 
 
-def graph_and_shapes(loaded: LoadedSpec, shapes: bool) -> tuple[Graph, dict[str, list]]:
-    """The expanded graph; with `shapes`, the model is built (Keras) to read every shape."""
+def static_layer_shapes(graph: Graph) -> tuple[dict[str, list], str | None]:
+    """Each layer's output shape (batch axis dropped) from the spec's rules (no Keras), and
+    a note naming the first layer whose shape is beyond them (then the shapes are incomplete)."""
+    figures = static_figures(graph)  # the spec validated with its shapes: no problem is left
+    shapes: dict[str, list] = {}
+    for node in graph.nodes:
+        shape = figures[node.name].shape
+        if shape is None:
+            return shapes, (
+                f"{node.location.prefix()}: layer '{node.name}' ({node.kind}): its output shape is beyond "
+                "the spec's rules, so the diagram's shapes come from the model Keras builds"
+            )
+        shapes[node.name] = list(shape[1:])
+    return shapes, None
+
+
+def graph_and_shapes(
+    loaded: LoadedSpec, shapes: bool, fold: Sequence[str] = ()
+) -> tuple[Graph, dict, list[str]]:
+    """The expanded graph, each layer's output shape (none without `shapes`) and notes: the
+    shapes come from the spec's rules, from the model Keras builds where those cannot tell."""
+    graph = expand(loaded)
+    if fold:
+        check_fold(graph, fold)  # a misspelt --fold is answered before any work
     if not shapes:
-        return expand(loaded), {}
-    from kbuilder.build import build  # Keras: only when shapes are drawn (--no-shapes skips it)
+        return graph, {}, []
+    found, note = static_layer_shapes(graph)
+    if note is None:
+        return graph, found, []
+    before_keras()
+    from kbuilder.build import build  # Keras: only for a layer beyond its kind's rules
 
     built = build(loaded)
-    return built.graph, layer_shapes(built)
+    return built.graph, layer_shapes(built), [note]
 
 
 def draw(
@@ -57,10 +86,9 @@ def draw(
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be 0 or more, got {depth}")
     fmt = check_target(path) if path is not None else None  # refuse a bad name before any work
-    if fold and shapes:
-        check_fold(expand(loaded), fold)  # a misspelt --fold is answered before the build
-    graph, found = graph_and_shapes(loaded, shapes)
+    graph, found, notes = graph_and_shapes(loaded, shapes, fold)
     diagram = make_diagram(graph, found, collapse=collapse, depth=depth, fold=fold)
+    diagram.notes = notes
     dot_text = to_dot(diagram)
     if path is not None and fmt == "html":
         write_atomically(path, to_html(diagram, render(dot_text, "svg")))

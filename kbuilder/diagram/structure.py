@@ -40,6 +40,7 @@ class Diagram:
     edges: list[tuple[str, str]]
     groups: dict[str, str] = field(default_factory=dict)  # open composite -> its label
     outputs: list[str] = field(default_factory=list)  # box ids of the model's outputs
+    notes: list[str] = field(default_factory=list)  # where the shapes came from Keras, and why
 
     def counts(self) -> dict[str, int]:
         return {

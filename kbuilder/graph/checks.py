@@ -4,6 +4,7 @@ builder (kbuilder.build) makes them again on the real tensors' shapes."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,9 +46,54 @@ def crop_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) ->
     return None
 
 
+_AXES = {3: "steps, channels", 4: "height, width, channels"}
+
+
+def rank_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
+    """A 1D or 2D layer on an input of another rank (a conv2d after flatten, say)."""
+    rank = getattr(spec, "input_rank", None)
+    if rank is None or len(input_shape) == rank:
+        return None
+    axes = _AXES.get(rank, f"{rank - 1} axes")
+    return (
+        f"layer '{name}' ({kind}) needs an input of {rank - 1} axes ({axes}), gets ({fmt(input_shape[1:])})"
+    )
+
+
+def axes_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
+    """`shared_axes` must name axes of the input (1 .. rank - 1, or negative from the end)."""
+    axes = getattr(spec, "shared_axes", None) or []
+    rank = len(input_shape)
+    outside = [a for a in axes if not (1 <= a < rank or -rank < a < 0)]
+    if outside:
+        return f"layer '{name}' ({kind}) shares axis {outside[0]}, but its input ({fmt(input_shape[1:])}) has axes 1 to {rank - 1}"
+    return None
+
+
+def reshape_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
+    """`target_shape` must hold the input's values exactly (one -1 takes the rest)."""
+    target = getattr(spec, "target_shape", None)
+    dims = tuple(input_shape[1:])
+    if target is None or any(d is None for d in dims):
+        return None
+    size, rest = math.prod(dims), math.prod(d for d in target if d != -1)
+    fits = (rest > 0 and size % rest == 0) if -1 in target else size == rest
+    if fits:
+        return None
+    return (
+        f"layer '{name}' ({kind}) cannot reshape its input ({fmt(dims)}, {size:,} values) to {tuple(target)}"
+    )
+
+
 def shape_problem(kind: str, name: str, spec: Any, input_shape: Sequence[Any]) -> str | None:
-    """Every single-input shape check (windows, cropping) for one layer."""
-    return window_problem(kind, name, spec, input_shape) or crop_problem(kind, name, spec, input_shape)
+    """Every single-input shape check (rank, windows, cropping, axes, reshape) for one layer."""
+    return (
+        rank_problem(kind, name, spec, input_shape)
+        or window_problem(kind, name, spec, input_shape)
+        or crop_problem(kind, name, spec, input_shape)
+        or axes_problem(kind, name, spec, input_shape)
+        or reshape_problem(kind, name, spec, input_shape)
+    )
 
 
 def merge_problem(kind: str, name: str, shapes: Sequence[Sequence[Any]], axis: int = -1) -> str | None:

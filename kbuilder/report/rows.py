@@ -1,12 +1,13 @@
-"""Model + graph -> one row per layer, plus totals: the data every renderer shows."""
+"""Model + graph -> one row per layer, plus totals: the data every renderer shows.
+
+`make_report` reads a built Keras model; kbuilder.report.static makes the same rows from the
+spec's rules alone (what `kbuilder build` and `check` print)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-import numpy as np
 
 from kbuilder.graph.figures import FieldWalk, node_macs
 from kbuilder.graph.receptive import ReceptiveField
@@ -126,6 +127,10 @@ def make_report(built) -> Report:
 
 
 def _itemsize(dtype: Any) -> int:
+    # numpy here, not at the top: the static report (kbuilder.report.static) shares this module
+    # and imports no numpy; a built model has loaded it with Keras already.
+    import numpy as np
+
     try:
         return np.dtype(str(dtype)).itemsize
     except TypeError:

@@ -34,6 +34,9 @@ class LayerSpec(StrictModel):
     meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "trainable", "when"})
     # The output has the first input's shape (activations, dropout, normalization).
     keeps_shape: ClassVar[bool] = False
+    # The rank (batch axis included) of the only input Keras's layer takes: 3 for a 1D layer
+    # (steps, channels), 4 for a 2D one (height, width, channels); None: any rank.
+    input_rank: ClassVar[int | None] = None
 
     name: Name | None = Field(None, description="Layer name; derived from the spec path when omitted.")
     inputs: list[Name] | None = Field(
@@ -89,6 +92,11 @@ class LayerSpec(StrictModel):
     def macs(self, inputs: list[TensorShape], output: TensorShape) -> int:
         """Multiply-accumulates for one sample (bias adds, activations, pooling and merges: 0)."""
         return 0
+
+    def weight_bytes(self, params: Params) -> int:
+        """The memory of these weights: Keras creates them in float32 (its default floatx; a
+        mixed-precision policy keeps float32 variables too), 4 bytes each."""
+        return 4 * params.total
 
     def field_step(self, inputs: list[TensorShape]) -> FieldStep | None:
         """How the layer moves a receptive field; None: it passes through unchanged."""

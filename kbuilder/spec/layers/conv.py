@@ -65,6 +65,8 @@ class _Convolution(WeightedLayerSpec):
 class Conv1D(_Convolution):
     """1D convolution over (steps, channels), e.g. n-gram filters over word embeddings."""
 
+    input_rank = 3  # steps and channels
+
     filters: Filters
     kernel_size: Size1D = Field(description="Window length.")
     strides: Size1D = Field(1, description="Step of the window.")
@@ -77,6 +79,8 @@ class Conv1D(_Convolution):
 class Conv2D(_Convolution):
     """2D convolution; `groups: 2` gives AlexNet's two-GPU split."""
 
+    input_rank = 4  # height, width and channels
+
     filters: Filters
     kernel_size: KernelSize2D
     strides: Strides2D = 1
@@ -88,6 +92,8 @@ class Conv2D(_Convolution):
 @layer_kind("depthwise_conv2d", keras_class="DepthwiseConv2D", category="conv")
 class DepthwiseConv2D(LayerSpec):
     """One spatial filter per input channel (times depth_multiplier)."""
+
+    input_rank = 4  # height, width and channels
 
     kernel_size: KernelSize2D
     strides: Strides2D = 1
@@ -121,6 +127,8 @@ class DepthwiseConv2D(LayerSpec):
 @layer_kind("separable_conv2d", keras_class="SeparableConv2D", category="conv")
 class SeparableConv2D(LayerSpec):
     """Depthwise convolution followed by a 1x1 pointwise convolution."""
+
+    input_rank = 4  # height, width and channels
 
     filters: Filters
     kernel_size: KernelSize2D
@@ -158,6 +166,8 @@ class SeparableConv2D(LayerSpec):
 class ZeroPadding1D(LayerSpec):
     """Pads a sequence with zeros at both ends."""
 
+    input_rank = 3  # steps and channels
+
     padding: PadAmount | PadPair = Field(1, description="Zeros at each end, or [start, end].")
 
     def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
@@ -167,6 +177,8 @@ class ZeroPadding1D(LayerSpec):
 @layer_kind("zero_padding2d", shorthand="padding", keras_class="ZeroPadding2D", category="shape")
 class ZeroPadding2D(LayerSpec):
     """Pads an image with zeros: `2`, `[h, w]` or `[[top, bottom], [left, right]]`."""
+
+    input_rank = 4  # height, width and channels
 
     padding: PadAmount | PadPair | Annotated[list[PadPair], Field(min_length=2, max_length=2)] = Field(
         1, description="Rows/columns of zeros to add."
@@ -179,6 +191,8 @@ class ZeroPadding2D(LayerSpec):
 @layer_kind("upsampling2d", shorthand="size", keras_class="UpSampling2D", category="shape")
 class UpSampling2D(LayerSpec):
     """Repeats rows and columns (nearest) or interpolates (bilinear)."""
+
+    input_rank = 4  # height, width and channels
 
     size: Strides2D = 2
     interpolation: str = Field(

@@ -138,6 +138,8 @@ class Dropout(LayerSpec):
 class SpatialDropout1D(LayerSpec):
     """Drops whole channels of a sequence."""
 
+    input_rank = 3  # steps and channels
+
     keeps_shape = True
 
     rate: DropoutRate
@@ -147,6 +149,8 @@ class SpatialDropout1D(LayerSpec):
 @layer_kind("spatial_dropout2d", shorthand="rate", keras_class="SpatialDropout2D", category="regularization")
 class SpatialDropout2D(LayerSpec):
     """Drops whole feature maps of an image."""
+
+    input_rank = 4  # height, width and channels
 
     keeps_shape = True
 

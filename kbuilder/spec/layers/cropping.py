@@ -15,6 +15,8 @@ EndPair = Annotated[list[Cut], Field(min_length=2, max_length=2)]
 class Cropping1D(LayerSpec):
     """Cuts steps off both ends of a sequence: `2` or `[start, end]`."""
 
+    input_rank = 3  # steps and channels
+
     cropping: Cut | EndPair = Field(1, description="Steps to cut at each end, or [start, end].")
 
     def output_shape(self, inputs: list[TensorShape]) -> TensorShape:
@@ -24,6 +26,8 @@ class Cropping1D(LayerSpec):
 @layer_kind("cropping2d", shorthand="cropping", keras_class="Cropping2D", category="shape")
 class Cropping2D(LayerSpec):
     """Cuts rows and columns off an image: `2`, `[h, w]` (each side) or `[[top, bottom], [left, right]]`."""
+
+    input_rank = 4  # height, width and channels
 
     cropping: Cut | EndPair | Annotated[list[EndPair], Field(min_length=2, max_length=2)] = Field(
         0,

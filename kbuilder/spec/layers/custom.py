@@ -79,6 +79,8 @@ class ScaledTanh(LayerSpec):
 class TrainableSubsampling(LayerSpec):
     """LeNet-5's S2/S4: 2x2 sum times a trainable coefficient plus a trainable bias per map."""
 
+    input_rank = 4  # height, width and channels
+
     pool_size: Size2D = Field(2, description="Window size.")
     strides: Size2D | None = Field(None, description="Step; default: pool_size.")
     mode: Literal["sum", "average"] = Field(
@@ -119,6 +121,8 @@ class LayerScale(LayerSpec):
 @layer_kind("partial_conv2d", keras_class="kbuilder:PartialConv2D", category="conv")
 class PartialConv2D(LayerSpec):
     """Convolution where each output map sees only some input maps (LeNet-5's C3)."""
+
+    input_rank = 4  # height, width and channels
 
     filters: Width = Field(description="Number of output maps.")
     kernel_size: KernelSize2D

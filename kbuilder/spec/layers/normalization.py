@@ -78,3 +78,7 @@ class Normalization(LayerSpec):
         axes = self.axis if isinstance(self.axis, list) else ([] if self.axis is None else [self.axis])
         kept = math.prod(int(inputs[0][a] or 1) for a in axes)
         return Params(0, 2 * kept + 1)
+
+    def weight_bytes(self, params: Params) -> int:
+        """Mean and variance in float32, the count an int64 (Keras's dtype "int")."""
+        return 4 * params.total + (4 if params.total else 0)

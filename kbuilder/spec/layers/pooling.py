@@ -46,40 +46,56 @@ class _GlobalPool(LayerSpec):
 class MaxPooling2D(_Pool2D):
     """Maximum over each window (AlexNet's overlapping pooling: pool_size 3, strides 2)."""
 
+    input_rank = 4  # height, width and channels
+
 
 @layer_kind("average_pooling2d", shorthand="pool_size", keras_class="AveragePooling2D", category="pooling")
 class AveragePooling2D(_Pool2D):
     """Mean over each window."""
+
+    input_rank = 4  # height, width and channels
 
 
 @layer_kind("max_pooling1d", shorthand="pool_size", keras_class="MaxPooling1D", category="pooling")
 class MaxPooling1D(_Pool1D):
     """Maximum over each window of a sequence."""
 
+    input_rank = 3  # steps and channels
+
 
 @layer_kind("average_pooling1d", shorthand="pool_size", keras_class="AveragePooling1D", category="pooling")
 class AveragePooling1D(_Pool1D):
     """Mean over each window of a sequence."""
+
+    input_rank = 3  # steps and channels
 
 
 @layer_kind("global_average_pooling2d", keras_class="GlobalAveragePooling2D", category="pooling")
 class GlobalAveragePooling2D(_GlobalPool):
     """Mean over all positions of each feature map."""
 
+    input_rank = 4  # height, width and channels
+
 
 @layer_kind("global_max_pooling2d", keras_class="GlobalMaxPooling2D", category="pooling")
 class GlobalMaxPooling2D(_GlobalPool):
     """Maximum over all positions of each feature map."""
+
+    input_rank = 4  # height, width and channels
 
 
 @layer_kind("global_average_pooling1d", keras_class="GlobalAveragePooling1D", category="pooling")
 class GlobalAveragePooling1D(_GlobalPool):
     """Mean over time of each channel."""
 
+    input_rank = 3  # steps and channels
+
 
 @layer_kind("global_max_pooling1d", keras_class="GlobalMaxPooling1D", category="pooling")
 class GlobalMaxPooling1D(_GlobalPool):
     """Maximum over time of each channel (max-over-time pooling, Kim 2014)."""
+
+    input_rank = 3  # steps and channels
 
 
 class _Adaptive2D(LayerSpec):

@@ -79,6 +79,8 @@ class _Transposed(WeightedLayerSpec):
 class Conv1DTranspose(_Transposed):
     """Transposed 1D convolution over (steps, channels): upsamples a sequence by `strides`."""
 
+    input_rank = 3  # steps and channels
+
     filters: Filters
     kernel_size: Size1D = Field(description="Window length.")
     strides: Size1D = Field(1, description="Upsampling factor.")
@@ -92,6 +94,8 @@ class Conv1DTranspose(_Transposed):
 @layer_kind("conv2d_transpose", keras_class="Conv2DTranspose", category="conv")
 class Conv2DTranspose(_Transposed):
     """Transposed 2D convolution: upsamples an image by `strides` (U-Net's up-convolution)."""
+
+    input_rank = 4  # height, width and channels
 
     filters: Filters
     kernel_size: KernelSize2D
