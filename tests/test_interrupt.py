@@ -1,0 +1,58 @@
+"""Ctrl-C in `kbuilder train`: a short message, exit code 130 (as shells expect of SIGINT),
+and the same command then resumes the run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_crash_kill import TRAIN, _env, _rows, _wait_for
+from tests.test_train_support import DATASETS, current_backend, write_spec
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
+
+def _train_command(spec, out) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "kbuilder.cli.app",
+        "train",
+        str(spec),
+        "--data-dir",
+        str(DATASETS),
+        "--out",
+        str(out),
+        "--backend",
+        current_backend(),
+        "--no-export",
+    ]
+
+
+def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path):
+    spec = write_spec(tmp_path, train=TRAIN)
+    out = tmp_path / "run"
+    command = _train_command(spec, out)
+    process = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: len(_rows(out)) >= 1, "the first epoch", process)
+        process.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "run the same command to resume" in stderr, stderr
+    assert "failed" not in stderr and "--debug" not in stderr and "Traceback" not in stderr, stderr
+    assert stdout.startswith("Epoch 1/"), stdout
+    assert not (out / ".kbuilder-lock").exists()
+
+    again = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_after_epoch"] >= 1 and metrics["epochs_run"] == metrics["epochs"]
