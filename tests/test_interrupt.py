@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.test_crash_kill import TRAIN, _env, _rows, _wait_for
+from tests.test_crash_kill import TRAIN, _env, _wait_for
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
@@ -39,7 +39,8 @@ def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path):
     command = _train_command(spec, out)
     process = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: len(_rows(out)) >= 1, "the first epoch", process)
+        saved = out / "backup" / "training_metadata.json"
+        _wait_for(lambda: saved.is_file(), "the first epoch's backup", process)
         process.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends
         stdout, stderr = process.communicate(timeout=120)
     finally:

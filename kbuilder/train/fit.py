@@ -9,7 +9,7 @@ from typing import Any
 
 from kbuilder.errors import Interrupted, RuntimeFailure
 from kbuilder.storage import rundir as rd
-from kbuilder.train import pipeline
+from kbuilder.train import performance, pipeline
 from kbuilder.train.callbacks import EpochRecorder, build_callbacks, enabled_callback
 from kbuilder.train.checkpoints import DivergenceGuard
 from kbuilder.train.data import Arrays
@@ -62,6 +62,9 @@ def fit(run: TrainingRun) -> None:
     a failure inside Keras or a diverged loss with a RuntimeFailure; each says what was kept."""
     make_callbacks(run)
     train_spec = run.train_spec
+    note = performance.slow_settings_note(run.settings, train_spec.performance)
+    if note and run.options.verbose != 0:
+        print(note, file=sys.stderr)
     if run.resume_epoch:
         print(
             f"resuming {run.run_dir.path} after epoch {run.resume_epoch} of {train_spec.epochs}",
