@@ -70,7 +70,8 @@ def _check_declared_param(data: Any, path: PathTuple, where: Location) -> None:
     add a parameter nothing uses, and the run would silently keep the old value."""
     if len(path) < 2 or path[0] != "params" or not isinstance(data, dict):
         return
-    declared = data.get("params") if isinstance(data.get("params"), dict) else {}
+    params = data.get("params")
+    declared: dict = params if isinstance(params, dict) else {}
     name = path[1]
     if name in declared:
         return

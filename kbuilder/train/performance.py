@@ -152,13 +152,13 @@ def slow_settings_note(settings: Settings, perf) -> str | None:
 
     Keras on torch runs every step eagerly (no fused steps there, and torch.compile stays off
     under `auto`: on LeNet-5 it took the first epoch from 22 s to 132 s, so a 10-epoch recipe
-    ran longer in all, tools/bench_train.md). Small models then train several times slower
-    than on TensorFlow or JAX, which fuse a hundred steps into one compiled call."""
+    ran longer in all, tools/bench_train.md). Small models then train 3-15x slower than on
+    TensorFlow (LeNet-5, the MNIST MLP), which fuses a hundred steps into one compiled call."""
     if settings.backend != "torch" or settings.jit_compile or perf.jit_compile != "auto":
         return None
     return (
-        "note: Keras on the torch backend runs each training step eagerly, several times slower "
-        "than --backend tensorflow or jax for small models (tools/bench_train.md); for a long "
+        "note: Keras on the torch backend runs each training step eagerly, 3-15x slower than "
+        "--backend tensorflow for small models (tools/bench_train.md); for a long "
         "run, --set train.performance.jit_compile=true compiles the step with torch.compile "
         "(its first epoch takes minutes)"
     )
