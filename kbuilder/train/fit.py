@@ -29,8 +29,8 @@ def eval_feed(run: TrainingRun, arrays: Arrays) -> dict[str, Any]:
 
 
 def make_callbacks(run: TrainingRun) -> None:
-    """The recorder (with the history rows of a resumed run's earlier epochs), the spec's
-    callbacks and the caller's extra ones."""
+    """The recorder (with the history rows of a resumed run's earlier epochs), the progress
+    line, the spec's callbacks and the caller's extra ones."""
     start = run.start_epoch
     earlier = [r for r in rd.read_history(run.run_dir) if r.get("epoch", 0) <= start] if start else []
     csv = enabled_callback(run.train_spec, "csv_logger")
@@ -43,18 +43,23 @@ def make_callbacks(run: TrainingRun) -> None:
         earlier_rows=earlier,
     )
     run.guard = next(c for c in spec_callbacks if isinstance(c, DivergenceGuard))
-    run.callbacks = [run.recorder, *spec_callbacks, *run.options.extra_callbacks]
     verbose = run.options.verbose if run.options.verbose is not None else (1 if sys.stdout.isatty() else 2)
-    if verbose:
-        # Keras's own bar counts its steps, which are up to a hundred batches each here.
-        run.callbacks.append(
+    # Keras's own bar counts its steps, which are up to a hundred batches each here. The line
+    # comes right after the recorder (which adds the learning rate), before the checkpoints:
+    # an epoch whose backup exists has been shown.
+    progress = (
+        [
             EpochProgress(
                 epochs=run.train_spec.epochs,
                 batches=run.plan.batches,
                 batches_per_call=run.plan.fused * run.settings.keras_steps_per_execution,
                 live=verbose == 1,
             )
-        )
+        ]
+        if verbose
+        else []
+    )
+    run.callbacks = [run.recorder, *progress, *spec_callbacks, *run.options.extra_callbacks]
 
 
 def fit(run: TrainingRun) -> None:
