@@ -13,8 +13,6 @@ import pytest
 from tests.test_crash_kill import TRAIN, _env, _wait_for
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
-pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
-
 
 def _train_command(spec, out) -> list[str]:
     return [
@@ -33,6 +31,8 @@ def _train_command(spec, out) -> list[str]:
     ]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path):
     spec = write_spec(tmp_path, train=TRAIN)
     out = tmp_path / "run"
@@ -57,3 +57,30 @@ def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path):
     assert "resuming" in again.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["resumed_after_epoch"] >= 1 and metrics["epochs_run"] == metrics["epochs"]
+
+
+def test_the_message_names_the_run_directory_when_the_command_chose_it(tmp_path):
+    """Without --out the same command would start a new run directory: the message says
+    which --out resumes this one."""
+    from types import SimpleNamespace
+
+    from kbuilder.train.fit import interrupted_message
+
+    run_dir = SimpleNamespace(path=tmp_path / "runs" / "m-1", resume_epoch=lambda: 3)
+
+    def run(out, run_dir=run_dir):
+        return SimpleNamespace(
+            run_dir=run_dir, options=SimpleNamespace(out=out), train_spec=SimpleNamespace(epochs=10)
+        )
+
+    assert (
+        interrupted_message(run(tmp_path))
+        == "interrupted (epoch 3 of 10 saved); run the same command to resume"
+    )
+    assert interrupted_message(run(None)) == (
+        f"interrupted (epoch 3 of 10 saved); run the same command with --out {tmp_path / 'runs' / 'm-1'} to resume"
+    )
+    nothing = SimpleNamespace(path=tmp_path, resume_epoch=lambda: None)
+    assert interrupted_message(run(tmp_path, nothing)).endswith(
+        "(no epoch finished); run the same command to start again"
+    )
