@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from typing import Self, get_args
 
 from kbuilder.errors import UsageError, did_you_mean
@@ -59,7 +61,20 @@ def select_backend(name: str | None) -> str:
     os.environ["KERAS_BACKEND"] = chosen
     if chosen == "tensorflow":
         prefer_onednn()
+    elif chosen == "torch":
+        passive_openmp_threads()
     return chosen
+
+
+def passive_openmp_threads() -> None:
+    """Let PyTorch's idle OpenMP threads sleep instead of spinning (unless the user chose,
+    OMP_WAIT_POLICY). Spinning threads compete with the main thread, and with every other
+    process, for the cores: on the project's 2-core machine under load the MNIST MLP on
+    Keras-on-torch took 506 ms a batch with the default policy against 11.6 ms with PASSIVE
+    (tools/bench_train.md). OpenMP reads the variable when torch loads it, so this runs first.
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 # Set by the CLI: TensorFlow's start-up log lines are noise in a command's output. A library
@@ -133,10 +148,13 @@ def quiet_tensorflow_startup(backend: str | None = None) -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    # Importing TensorFlow imports Keras, which then fixes its backend: only when the command
-    # will run on TensorFlow anyway (the backend asked for, else KERAS_BACKEND, else the default).
-    backend = backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
-    if backend != "tensorflow" or "tensorflow" in sys.modules or not tensorflow_available():
+    # Importing TensorFlow imports Keras, which then fixes its backend (KERAS_BACKEND's, else
+    # TensorFlow): only when that is the backend the command runs on. On JAX and torch too:
+    # Keras seeds TensorFlow's generator when TensorFlow is installed (set_random_seed), so a
+    # training run imports it anyway, and its start-up lines would come out there.
+    keras_will_take = os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    backend = backend or keras_will_take
+    if backend != keras_will_take or "tensorflow" in sys.modules or not tensorflow_available():
         return
     prefer_onednn()  # read at import, as select_backend would have set it
     with _captured_stderr_fd() as captured:
@@ -147,7 +165,25 @@ def quiet_tensorflow_startup(backend: str | None = None) -> None:
             raise
     import absl.logging  # comes with TensorFlow, imported just above
 
+    # TensorFlow's Python warnings go through absl: among them "Importing a function ... with
+    # ops with unsaved custom gradients", twice when a JAX model's SavedModel is verified.
     absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+@contextlib.contextmanager
+def native_lines_hidden() -> Iterator[None]:
+    """Hide what C++ code writes to file descriptor 2 inside the block (TFLite's converter
+    and interpreter log there, past TF_CPP_MIN_LOG_LEVEL); replayed if the block raises, so
+    a failure keeps its explanation. Nothing is hidden with --debug (KBUILDER_DEBUG=1)."""
+    if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
+        yield
+        return
+    with _captured_stderr_fd() as captured:
+        try:
+            yield
+        except BaseException:
+            captured.replay = True
+            raise
 
 
 class _captured_stderr_fd:

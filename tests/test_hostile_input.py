@@ -203,15 +203,21 @@ def test_alias_bombs_across_many_overrides_share_one_budget():
     assert "expands to more than" in str(error)
 
 
+# Overrides of `params` must name a declared parameter (a misspelt one is refused).
+PARAMS = "params: {v: 1, w: 0}\n"
+
+
 def test_legitimate_overrides_still_work():
     loaded = loads_spec(
-        HEAD + "  - dense: 3\n", overrides=["layers[0].dense=7", "params.v=", "params.w=[1, 2]"]
+        PARAMS + HEAD + "  - dense: 3\n", overrides=["layers[0].dense=7", "params.v=", "params.w=[1, 2]"]
     )
     assert loaded.spec.layers[0] == {"dense": 7} and loaded.spec.params == {"v": None, "w": [1, 2]}
 
 
 def test_a_date_stays_text_and_numbers_stay_numbers():
-    loaded = loads_spec(HEAD + "  - dense: 3\n", overrides=["description=2024-01-31", "params.w=1_000"])
+    loaded = loads_spec(
+        PARAMS + HEAD + "  - dense: 3\n", overrides=["description=2024-01-31", "params.w=1_000"]
+    )
     assert loaded.spec.description == "2024-01-31" and loaded.spec.params["w"] == 1000
 
 

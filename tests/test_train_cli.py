@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
@@ -74,7 +75,13 @@ def test_plain_output_is_a_short_summary(tmp_path):
     )
     assert code == 0, stderr
     assert "run directory:" in stdout and "test_accuracy=" in stdout and "s/epoch" in stdout
-    assert " - loss: " in stdout  # Keras prints one line per epoch when the output is not a terminal
+    # One line per epoch when the output is not a terminal, counted in batches: 160 training
+    # samples of 32 are 5 batches, which the spec's steps_per_execution (8) fuses into one
+    # Keras step (Keras's own bar said `1/1`); the epoch's time once, not as a `seconds` metric.
+    lines = [line for line in stdout.splitlines() if line.startswith("Epoch ")]
+    assert len(lines) == 1, stdout
+    assert re.fullmatch(r"Epoch 1/1 - 5 batches in \d+\.\d\d s \([\d.]+ m?s/batch\) - .*", lines[0]), lines
+    assert " - loss: " in lines[0] and "seconds" not in stdout and "/step" not in stdout
 
 
 def test_a_bad_override_is_refused_with_exit_code_2(tmp_path):

@@ -102,3 +102,33 @@ def test_onednn_is_preferred_only_when_the_user_did_not_choose(monkeypatch):
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     prefer_onednn()
     assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+
+
+def test_torch_threads_sleep_when_idle_unless_the_user_chose(monkeypatch):
+    """OMP_WAIT_POLICY=PASSIVE before torch loads (spinning OpenMP threads made Keras-on-torch
+    ~40x slower on a loaded 2-core machine); a user's own setting stays."""
+    from kbuilder.backend import passive_openmp_threads
+
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    passive_openmp_threads()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    passive_openmp_threads()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_eager_torch_says_so_with_the_setting_that_helps():
+    from types import SimpleNamespace
+
+    from kbuilder.train.performance import Settings, slow_settings_note
+
+    def settings(backend, jit):
+        return Settings(backend, "cpu", False, jit, 1, 1, "numpy", "float32", None)
+
+    auto, on = SimpleNamespace(jit_compile="auto"), SimpleNamespace(jit_compile=True)
+    note = slow_settings_note(settings("torch", False), auto)
+    assert note and "train.performance.jit_compile=true" in note and "--backend tensorflow" in note
+    assert slow_settings_note(settings("torch", True), on) is None
+    assert slow_settings_note(settings("tensorflow", True), auto) is None
+    assert slow_settings_note(settings("torch", False), SimpleNamespace(jit_compile=False)) is None

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kbuilder.errors import RuntimeFailure
+from kbuilder.errors import Interrupted
 from kbuilder.spec import load_spec
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
@@ -46,7 +46,7 @@ def interrupted(spec_file, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("interrupted") / "run"
     loaded = load_spec(spec_file, overrides=[f"train.epochs={EPOCHS}"])
-    with pytest.raises(RuntimeFailure, match="--resume"):
+    with pytest.raises(Interrupted, match="epoch 2 of 4 saved.*run the same command to resume"):
         train(loaded, _options(out, extra_callbacks=[_interrupt_after(STOP_AFTER)]))
     return out
 
@@ -82,7 +82,7 @@ def test_the_cli_resumes_a_run_directory(spec_file, tmp_path):
 
     out = tmp_path / "run"
     loaded = load_spec(spec_file, overrides=["train.epochs=3"])
-    with pytest.raises(RuntimeFailure):
+    with pytest.raises(Interrupted):
         train(loaded, _options(out, extra_callbacks=[_interrupt_after(1)]))
     from tests.test_train_cli import run_cli
 

@@ -93,7 +93,7 @@ def test_history_files_agree(finished_run):
     csv_lines = (finished_run.run_dir / "history.csv").read_text().strip().splitlines()
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert len(csv_lines) == 4 and "val_loss" in csv_lines[0]
-    assert [line.split(",")[0] for line in csv_lines] == ["epoch", "0", "1", "2"]  # CSVLogger's count, from 0
+    assert [line.split(",")[0] for line in csv_lines] == ["epoch", "1", "2", "3"]  # as history.json
 
 
 def test_the_resolved_spec_is_saved_and_reloads(finished_run):
@@ -190,3 +190,36 @@ def test_inline_xor_table_trains(tmp_path):
     run = _train(write_spec(tmp_path, train=train, model=model), tmp_path / "out", export=False)
     assert run.metrics["settings"]["batch_size"] == 4
     assert not (run.run_dir / "logs").exists()
+
+
+def test_metrics_say_which_epoch_the_test_figures_and_export_come_from(finished_run):
+    weights = json.loads((finished_run.run_dir / "metrics.json").read_text())["weights"]
+    best = json.loads((finished_run.run_dir / "best.json").read_text())
+    assert weights["from"] == "last" and weights["epoch"] == 3
+    assert weights["best_keras_epoch"] == best["epoch"]
+    assert "export" in weights["used_for"] and "test_" in weights["used_for"]
+
+
+def test_a_finished_run_keeps_no_lock_file(finished_run):
+    assert not (finished_run.run_dir / ".kbuilder-lock").exists()
+
+
+def test_early_stopping_that_went_back_to_its_best_epoch_is_named(tmp_path):
+    """When early stopping restored its best epoch's weights, the test figures and the export
+    come from that epoch, and metrics.json says so (not "the last")."""
+    from types import SimpleNamespace
+
+    import keras
+
+    from kbuilder.storage.rundir import RunDir
+    from kbuilder.train.report import weights_used
+
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True)
+    stopper.best_weights, stopper.best_epoch = [], 1  # Keras counts from 0: epoch 2
+    rows = [{"epoch": e} for e in (1, 2, 3, 4)]
+    run = SimpleNamespace(
+        recorder=SimpleNamespace(rows=rows), callbacks=[stopper], run_dir=RunDir(tmp_path), start_epoch=0
+    )
+    assert weights_used(run)["from"] == "best" and weights_used(run)["epoch"] == 2
+    stopper.restore_best_weights = False
+    assert weights_used(run)["from"] == "last" and weights_used(run)["epoch"] == 4

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kbuilder.api.loading import SpecSource, is_yaml_text, validated
+from kbuilder.api.loading import SpecSource, is_yaml_text, load, validated
 from kbuilder.backend import before_keras, check_backend, select_backend
-from kbuilder.errors import RuntimeFailure, UsageError
+from kbuilder.errors import RuntimeFailure, SpecError, UsageError
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.search import SearchSpec
 from kbuilder.zoo import spec_path
@@ -50,6 +50,17 @@ def _train_source(
     return saved, Path(resume)
 
 
+def _require_train_section(source: SpecSource) -> None:
+    """A spec without a train section is refused as such, before overrides such as
+    `--epochs 1` (train.epochs=1) make a train section of one field that then lacks `data`."""
+    try:
+        spec = load(source).spec
+    except SpecError:  # perhaps one the overrides mend: validated() below says what is left
+        return
+    if spec.train is None:
+        raise UsageError(f"the spec '{spec.name}' has no train section (see docs/training.md)")
+
+
 def train(
     spec: SpecSource | None = None,
     overrides: Sequence[str] = (),
@@ -74,6 +85,8 @@ def train(
     source, run_dir = _train_source(spec, resume, out)
     if backend is not None:
         overrides = [*overrides, f"train.backend={check_backend(backend)}"]
+    if overrides:
+        _require_train_section(source)
     loaded = validated(source, overrides)
     chosen = select_backend(backend or (loaded.spec.train.backend if loaded.spec.train else None))
     before_keras(chosen)

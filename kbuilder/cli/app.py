@@ -1,8 +1,8 @@
 """The `kbuilder` command: a thin layer of small command modules over kbuilder.api.
 
 Exit codes: 0 ok; 1 a check failed (model differs from `expect`); 2 invalid spec, data
-or usage; 3 runtime failure (training, export, I/O). Tracebacks only with --debug or
-KBUILDER_DEBUG=1.
+or usage; 3 runtime failure (training, export, I/O); 130 interrupted (Ctrl-C). Tracebacks
+only with --debug or KBUILDER_DEBUG=1.
 """
 
 from __future__ import annotations

@@ -16,17 +16,15 @@ model's shapes, and the manifest records its max abs difference and top-1 agreem
 
 from __future__ import annotations
 
-import contextlib
-import os
 import pathlib
 import re
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import keras
 import numpy as np
 
+from kbuilder.backend import native_lines_hidden
 from kbuilder.errors import RuntimeFailure, UsageError
 from kbuilder.export.check import match_inputs
 
@@ -60,7 +58,10 @@ def write_tflite(
         options["optimizations"] = [tf.lite.Optimize.DEFAULT]
         options["representative_dataset"] = lambda: iter(samples)
     try:
-        model.export(str(path), format="litert", verbose=False, **options)
+        # The converter logs its settings ("fully_quantize: 0, inference_type: 6, ...") on
+        # file descriptor 2; kept only when it fails.
+        with native_lines_hidden():
+            model.export(str(path), format="litert", verbose=False, **options)
     except Exception as error:  # the converter raises its own ConverterError, or others
         text = str(error)
         ops = sorted(set(re.findall(r"'tf\.(\w+)' op", text)) | set(re.findall(r"\btf\.(\w+)\(", text)))
@@ -83,30 +84,15 @@ def tflite_outputs(path: pathlib.Path, named_inputs: dict[str, np.ndarray]) -> l
     # The optional `tflite` extra: `import kbuilder.export` works without it.
     from ai_edge_litert.interpreter import Interpreter
 
-    with _native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate" otherwise
+    # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." otherwise: LiteRT writes it
+    # when the delegate is applied, which is at the first run, not when the file is opened.
+    with native_lines_hidden():
         interpreter = Interpreter(model_path=str(path))
-    runner = interpreter.get_signature_runner()
-    feeds = match_inputs(list(runner.get_input_details()), named_inputs, "TFLite file")
-    result = runner(**{name: np.asarray(array) for name, array in feeds.items()})
+        runner = interpreter.get_signature_runner()
+        feeds = match_inputs(list(runner.get_input_details()), named_inputs, "TFLite file")
+        result = runner(**{name: np.asarray(array) for name, array in feeds.items()})
     keys = sorted(result, key=_output_order)
     return [np.asarray(result[key], "float64") for key in keys]
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Sends file descriptor 2 to /dev/null (C++ log lines bypass sys.stderr), unless --debug."""
-    if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _output_order(key: str) -> tuple[int, Any]:

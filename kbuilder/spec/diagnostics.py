@@ -98,6 +98,10 @@ def _message(err: Mapping[str, Any], raw_at: Any, allowed: set[str]) -> str:
         return (
             f"{ctx.get('discriminator', 'the tag')} must be one of {expected}, got {ctx.get('tag')!r}{hint}"
         )
+    if kind == "too_long":
+        return f"expected at most {ctx.get('max_length')} items; got {describe(value)}"
+    if kind == "too_short":
+        return f"expected at least {ctx.get('min_length')} items; got {describe(value)}"
     if kind == "literal_error":
         expected = str(ctx.get("expected", ""))
         options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
@@ -122,8 +126,9 @@ def spec_error_from_validation(
 ) -> SpecError:
     """Map a ValidationError on `raw` (found at `base` in the file) to a SpecError."""
     problems: dict[PathTuple, list[str]] = {}
-    for err in exc.errors():
-        path, _ = _data_path(raw, err["loc"], err["type"])
+    located_errors = [(_data_path(raw, err["loc"], err["type"])[0], err) for err in exc.errors()]
+    for path, err in _fitting_branches(located_errors):
+        path = _at_the_tag(raw, path, err)
         allowed = set()
         if err["type"] == "extra_forbidden" and root is not None:
             allowed = _fields_at(root, path[:-1])
@@ -140,6 +145,45 @@ def spec_error_from_validation(
         for message in messages:
             out.append(Problem(source.locate(base + path), message, context))
     return SpecError(out)
+
+
+# Errors that say the input has the wrong type for one member of a union (`int | list[int]`,
+# a tagged mapping or a name): noise when another member took the input's type.
+_WRONG_TYPE = {"int_parsing", "float_parsing", "bool_parsing", "int_from_float", "model_attributes_type"}
+
+
+def _wrong_type(err: Mapping[str, Any]) -> bool:
+    kind = err["type"]
+    if kind == "literal_error":  # a mapping or list where a name was one of the choices
+        return isinstance(err.get("input"), (dict, list))
+    return kind.endswith("_type") or kind in _WRONG_TYPE
+
+
+def _fitting_branches(errors: list[tuple[PathTuple, Any]]) -> list[tuple[PathTuple, Any]]:
+    """Pydantic reports every member of a union that failed: for `kernel_size: [3, 3, 3]`
+    both "expected a valid integer" and "at most 2 items". Where a member accepted the
+    input's type and failed on its value (at that path or below), the members that wanted
+    another type are dropped: one message per mistake, the precise one."""
+
+    def fits_at_or_below(path: PathTuple) -> bool:
+        return any(p[: len(path)] == path and not _wrong_type(e) for p, e in errors)
+
+    return [(path, err) for path, err in errors if not (_wrong_type(err) and fits_at_or_below(path))]
+
+
+def _at_the_tag(raw: Any, path: PathTuple, err: Mapping[str, Any]) -> PathTuple:
+    """A wrong tag (`type: adamm`) is located at the tag itself, where the user wrote it (a
+    line of the file, or the `--set` that set it), not at the mapping that holds it."""
+    if err["type"] != "union_tag_invalid":
+        return path
+    key = str((err.get("ctx") or {}).get("discriminator", "")).strip("'\"")
+    node = raw
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return path
+    return path + (key,) if isinstance(node, dict) and key in node else path
 
 
 def located(source: SourceMap, path: PathTuple, message: str, context: str = "") -> SpecError:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from kbuilder.errors import Location, SpecError
+from kbuilder.errors import Location, SpecError, did_you_mean
 from kbuilder.spec.loader import MAX_DEPTH, MAX_NODES, PathTuple, SourceMap, format_path, parse_yaml
 
 MAX_OVERRIDES = 1_000
@@ -59,9 +59,30 @@ def apply_overrides(data: Any, overrides: Sequence[str], source: SourceMap) -> A
         value, parsed = parse_yaml(raw_value, where.file, allow_empty=True, max_nodes=max(budget, 1))
         budget -= parsed.values
         path = _list_indices(data, path)
+        _check_declared_param(data, path, where)
         _set_path(data, path, value, where)
         source.overridden[path] = item
     return data
+
+
+def _check_declared_param(data: Any, path: PathTuple, where: Location) -> None:
+    """`params.NAME` overrides a parameter the spec declares; a misspelt name would otherwise
+    add a parameter nothing uses, and the run would silently keep the old value."""
+    if len(path) < 2 or path[0] != "params" or not isinstance(data, dict):
+        return
+    params = data.get("params")
+    declared: dict = params if isinstance(params, dict) else {}
+    name = path[1]
+    if name in declared:
+        return
+    if declared:
+        names = sorted(map(str, declared))
+        hint = did_you_mean(str(name), names)
+        listed = "" if hint else f"; it declares {', '.join(names)}"
+        raise SpecError.at(where, f"no parameter '{name}' in the spec's params{hint}{listed}")
+    raise SpecError.at(
+        where, f"the spec declares no parameters (top-level params), so there is no '{name}' to override"
+    )
 
 
 def _list_indices(data: Any, path: PathTuple) -> PathTuple:

@@ -122,6 +122,11 @@ def read_run_history(path: Path) -> list[dict[str, Any]]:
         except ValueError as exc:
             raise RunError(f"{csv_file}:{line}:1: not a number ({exc})") from None
         if "epoch" in parsed:
-            parsed["epoch"] = int(parsed["epoch"]) + 1  # CSVLogger counts epochs from 0, history.json from 1
+            parsed["epoch"] = int(parsed["epoch"])
         history.append(parsed)
+    # Earlier runs counted history.csv's epochs from 0 (as Keras's CSVLogger);
+    # they count from 1 now, as history.json does. A file whose first epoch is 0 is an old one.
+    if history and history[0].get("epoch") == 0:
+        for row in history:
+            row["epoch"] = row.get("epoch", -1) + 1
     return history

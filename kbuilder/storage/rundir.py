@@ -2,9 +2,9 @@
 interrupted run is found (its reader for experiments is run_reader.py).
 
     <run>/.kbuilder-run.json  marks the folder as a kbuilder run, with the resolved spec it trains
-    <run>/.kbuilder-lock      flock'ed while a process writes the run (lock.py)
+    <run>/.kbuilder-lock      flock'ed while a process writes the run, removed after (lock.py)
     <run>/spec.yaml        the fully resolved spec (defaults filled, overrides applied)
-    <run>/history.csv      per-epoch figures
+    <run>/history.csv      per-epoch figures (epochs from 1, as everywhere)
     <run>/history.json     the same, with epoch seconds and learning rate
     <run>/metrics.json     final figures, timings, settings, backend and device
     <run>/best.keras       the best model by the checkpoint's monitor

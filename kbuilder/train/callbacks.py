@@ -81,14 +81,14 @@ def _current_lr(model: Any) -> float | None:
 
 def history_csv(rows: list[dict], separator: str) -> str:
     """history.csv, rewritten whole every epoch (an append cut by a kill would leave half a line).
-    Its epochs count from 0, as Keras's CSVLogger wrote them (history.json counts from 1)."""
+    Its epochs count from 1, as history.json, best.json, curves.png and the progress lines do
+    (Keras's CSVLogger counted from 0)."""
     keys = ["epoch"] + sorted({k for r in rows for k in r} - {"epoch"})
     text = io.StringIO()
     writer = csv.writer(text, delimiter=separator, lineterminator="\n")
     writer.writerow(keys)
     for row in rows:
-        values = {**row, "epoch": row["epoch"] - 1}
-        writer.writerow(["" if values.get(k) is None else values.get(k) for k in keys])
+        writer.writerow(["" if row.get(k) is None else row.get(k) for k in keys])
     return text.getvalue()
 
 

@@ -7,12 +7,13 @@ import time
 import warnings
 from typing import Any
 
-from kbuilder.errors import RuntimeFailure
+from kbuilder.errors import Interrupted, RuntimeFailure
 from kbuilder.storage import rundir as rd
-from kbuilder.train import pipeline
+from kbuilder.train import performance, pipeline
 from kbuilder.train.callbacks import EpochRecorder, build_callbacks, enabled_callback
 from kbuilder.train.checkpoints import DivergenceGuard
 from kbuilder.train.data import Arrays
+from kbuilder.train.progress import EpochProgress
 from kbuilder.train.run import TrainingRun
 
 
@@ -28,8 +29,8 @@ def eval_feed(run: TrainingRun, arrays: Arrays) -> dict[str, Any]:
 
 
 def make_callbacks(run: TrainingRun) -> None:
-    """The recorder (with the history rows of a resumed run's earlier epochs), the spec's
-    callbacks and the caller's extra ones."""
+    """The recorder (with the history rows of a resumed run's earlier epochs), the progress
+    line, the spec's callbacks and the caller's extra ones."""
     start = run.start_epoch
     earlier = [r for r in rd.read_history(run.run_dir) if r.get("epoch", 0) <= start] if start else []
     csv = enabled_callback(run.train_spec, "csv_logger")
@@ -42,15 +43,33 @@ def make_callbacks(run: TrainingRun) -> None:
         earlier_rows=earlier,
     )
     run.guard = next(c for c in spec_callbacks if isinstance(c, DivergenceGuard))
-    run.callbacks = [run.recorder, *spec_callbacks, *run.options.extra_callbacks]
+    verbose = run.options.verbose if run.options.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    # Keras's own bar counts its steps, which are up to a hundred batches each here. The line
+    # comes right after the recorder (which adds the learning rate), before the checkpoints:
+    # an epoch whose backup exists has been shown.
+    progress = (
+        [
+            EpochProgress(
+                epochs=run.train_spec.epochs,
+                batches=run.plan.batches,
+                batches_per_call=run.plan.fused * run.settings.keras_steps_per_execution,
+                live=verbose == 1,
+            )
+        ]
+        if verbose
+        else []
+    )
+    run.callbacks = [run.recorder, *progress, *spec_callbacks, *run.options.extra_callbacks]
 
 
 def fit(run: TrainingRun) -> None:
-    """`model.fit` over the planned batches; an interruption, a failure inside Keras or a
-    diverged loss ends the run with a RuntimeFailure that says what was kept."""
+    """`model.fit` over the planned batches. Ctrl-C ends the run with Interrupted (exit 130),
+    a failure inside Keras or a diverged loss with a RuntimeFailure; each says what was kept."""
     make_callbacks(run)
-    options, train_spec = run.options, run.train_spec
-    verbose = options.verbose if options.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    train_spec = run.train_spec
+    note = performance.slow_settings_note(run.settings, train_spec.performance)
+    if note and run.options.verbose != 0:
+        print(note, file=sys.stderr)
     if run.resume_epoch:
         print(
             f"resuming {run.run_dir.path} after epoch {run.resume_epoch} of {train_spec.epochs}",
@@ -61,11 +80,12 @@ def fit(run: TrainingRun) -> None:
         if run.lockstep:
             # Sharded evaluation sets have no known length; Keras warns when they end.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-        run.model.fit(run.train_input, epochs=train_spec.epochs, verbose=verbose, **_fit_arguments(run))
+        run.model.fit(run.train_input, epochs=train_spec.epochs, verbose=0, **_fit_arguments(run))
     except KeyboardInterrupt:
-        raise RuntimeFailure(
-            f"interrupted; run `kbuilder train --resume {run.run_dir.path}` to continue from the last saved epoch"
-        ) from None
+        for callback in run.callbacks:
+            if isinstance(callback, EpochProgress):
+                callback.break_line()
+        raise Interrupted(interrupted_message(run)) from None
     except (ValueError, TypeError) as exc:
         raise RuntimeFailure(
             f"training failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
@@ -74,6 +94,17 @@ def fit(run: TrainingRun) -> None:
         pipeline.remove_fused_train_step(run.model)
     run.fit_seconds = time.perf_counter() - started
     _refuse_divergence(run.guard, run.run_dir)
+
+
+def interrupted_message(run: TrainingRun) -> str:
+    """What Ctrl-C kept and how to go on: the same command resumes a run it named (--out,
+    --resume); without --out it would start a new run directory, so the message names it."""
+    saved = run.run_dir.resume_epoch()
+    kept = f"epoch {saved} of {run.train_spec.epochs} saved" if saved else "no epoch finished"
+    again = "resume" if saved else "start again"
+    if run.options.out is not None:
+        return f"interrupted ({kept}); run the same command to {again}"
+    return f"interrupted ({kept}); run the same command with --out {run.run_dir.path} to {again}"
 
 
 def _fit_arguments(run: TrainingRun) -> dict[str, Any]:

@@ -146,6 +146,24 @@ def resolve(perf, *, backend: str, distribution: str, has_augment: bool, multi_p
     )
 
 
+def slow_settings_note(settings: Settings, perf) -> str | None:
+    """A line for the start of a run whose `auto` settings are known to be slow, with the
+    setting that helps; None otherwise.
+
+    Keras on torch runs every step eagerly (no fused steps there, and torch.compile stays off
+    under `auto`: on LeNet-5 it took the first epoch from 22 s to 132 s, so a 10-epoch recipe
+    ran longer in all, tools/bench_train.md). Small models then train 3-15x slower than on
+    TensorFlow (LeNet-5, the MNIST MLP), which fuses a hundred steps into one compiled call."""
+    if settings.backend != "torch" or settings.jit_compile or perf.jit_compile != "auto":
+        return None
+    return (
+        "note: Keras on the torch backend runs each training step eagerly, 3-15x slower than "
+        "--backend tensorflow for small models (tools/bench_train.md); for a long "
+        "run, --set train.performance.jit_compile=true compiles the step with torch.compile "
+        "(its first epoch takes minutes)"
+    )
+
+
 def settle_for_model(settings: Settings, perf, model) -> Settings:
     """The `auto` choices that need the built model, for convolutional models on a CPU:
     - no fused steps: convolutions and pooling ran 2-3x slower inside a fused XLA loop

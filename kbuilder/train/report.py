@@ -30,6 +30,7 @@ def finish(run: TrainingRun) -> TrainResult:
     if run.splits.test is not None:
         figures = run.model.evaluate(**eval_feed(run, run.splits.test), verbose=0, return_dict=True)
         run.metrics.update({f"test_{k}": float(v) for k, v in figures.items()})
+    run.metrics["weights"] = weights_used(run)
     run.metrics.update(_timing(run))
     run.metrics.update(_environment(run))
     run.metrics["tensorboard"] = _tensorboard(run)
@@ -43,6 +44,34 @@ def finish(run: TrainingRun) -> TrainResult:
             f"training finished and {run.run_dir.path} is complete except the export: {export_problem}"
         )
     return TrainResult(run.run_dir.path, run.metrics, rows)
+
+
+def weights_used(run: TrainingRun) -> dict[str, Any]:
+    """Which epoch's weights the test figures, last.keras and the export come from: the last
+    epoch's, unless early stopping put its best epoch's back (restore_best_weights).
+    best.keras (best.json) is the checkpoint's best epoch either way."""
+    rows = run.recorder.rows
+    last = rows[-1]["epoch"] if rows else run.start_epoch
+    restored = next(
+        (
+            c
+            for c in run.callbacks
+            if isinstance(c, keras.callbacks.EarlyStopping)
+            and c.restore_best_weights
+            and c.best_weights is not None
+        ),
+        None,
+    )
+    if restored is not None and restored.best_epoch + 1 != last:
+        chosen = {"from": "best", "epoch": restored.best_epoch + 1, "monitor": restored.monitor}
+    else:
+        chosen = {"from": "last", "epoch": last}
+    best = rd.read_best(run.run_dir)
+    return {
+        **chosen,
+        "used_for": "test_* figures, last.keras and export/",
+        "best_keras_epoch": best.get("epoch") if best else None,
+    }
 
 
 def _final(rows: list[dict], key: str) -> float | None:

@@ -1,0 +1,86 @@
+"""Ctrl-C in `kbuilder train`: a short message, exit code 130 (as shells expect of SIGINT),
+and the same command then resumes the run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_crash_kill import TRAIN, _env, _wait_for
+from tests.test_train_support import DATASETS, current_backend, write_spec
+
+
+def _train_command(spec, out) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "kbuilder.cli.app",
+        "train",
+        str(spec),
+        "--data-dir",
+        str(DATASETS),
+        "--out",
+        str(out),
+        "--backend",
+        current_backend(),
+        "--no-export",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path):
+    spec = write_spec(tmp_path, train=TRAIN)
+    out = tmp_path / "run"
+    command = _train_command(spec, out)
+    process = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        saved = out / "backup" / "training_metadata.json"
+        _wait_for(lambda: saved.is_file(), "the first epoch's backup", process)
+        process.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "run the same command to resume" in stderr, stderr
+    assert "failed" not in stderr and "--debug" not in stderr and "Traceback" not in stderr, stderr
+    assert stdout.startswith("Epoch 1/"), stdout
+    assert not (out / ".kbuilder-lock").exists()
+
+    again = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_after_epoch"] >= 1 and metrics["epochs_run"] == metrics["epochs"]
+
+
+def test_the_message_names_the_run_directory_when_the_command_chose_it(tmp_path):
+    """Without --out the same command would start a new run directory: the message says
+    which --out resumes this one."""
+    from types import SimpleNamespace
+
+    from kbuilder.train.fit import interrupted_message
+
+    run_dir = SimpleNamespace(path=tmp_path / "runs" / "m-1", resume_epoch=lambda: 3)
+
+    def run(out, run_dir=run_dir):
+        return SimpleNamespace(
+            run_dir=run_dir, options=SimpleNamespace(out=out), train_spec=SimpleNamespace(epochs=10)
+        )
+
+    assert (
+        interrupted_message(run(tmp_path))
+        == "interrupted (epoch 3 of 10 saved); run the same command to resume"
+    )
+    assert interrupted_message(run(None)) == (
+        f"interrupted (epoch 3 of 10 saved); run the same command with --out {tmp_path / 'runs' / 'm-1'} to resume"
+    )
+    nothing = SimpleNamespace(path=tmp_path, resume_epoch=lambda: None)
+    assert interrupted_message(run(tmp_path, nothing)).endswith(
+        "(no epoch finished); run the same command to start again"
+    )
