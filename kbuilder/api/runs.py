@@ -16,6 +16,7 @@ from kbuilder.backend import before_keras, check_backend, select_backend
 from kbuilder.errors import RuntimeFailure, UsageError
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.search import SearchSpec
+from kbuilder.train.data import check_data_files, data_directory
 from kbuilder.zoo import spec_path
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ def train(
     if backend is not None:
         overrides = [*overrides, f"train.backend={check_backend(backend)}"]
     loaded = validated(source, overrides)
+    _check_data_files(loaded, data_dir)
     chosen = select_backend(backend or (loaded.spec.train.backend if loaded.spec.train else None))
     before_keras(chosen)
     from kbuilder.train import TrainOptions  # Keras loads now, after the backend was chosen
@@ -79,6 +81,13 @@ def train(
 
     options = TrainOptions(data_dir=data_dir, out=run_dir, backend=chosen, verbose=verbose, export=export)
     return run_training(loaded, options)
+
+
+def _check_data_files(loaded: LoadedSpec, data_dir: str | Path | None) -> None:
+    """A data bomb or a label-count mismatch is refused from the files' headers before Keras loads."""
+    if loaded.spec.train is not None:
+        spec_dir = loaded.path.parent if loaded.path else None
+        check_data_files(loaded.spec.train.data, spec_dir=spec_dir, data_dir=data_directory(data_dir))
 
 
 @dataclass
@@ -129,6 +138,7 @@ def tune(
         raise UsageError(f"{path} has no search section (see docs/experiments.md, 'Hyperparameter search')")
     if loaded.spec.train is None:
         raise UsageError(f"{path} has no train section: trials train the model (see docs/training.md)")
+    _check_data_files(loaded, data_dir)
     before_keras(backend)
     # Optuna and the trials' training (Keras) load here, only after the spec validated.
     from kbuilder.experiments.tune import (
