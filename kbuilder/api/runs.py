@@ -144,13 +144,19 @@ def tune(
     from kbuilder.experiments.tune import (
         Progress,
         TuneConfig,
+        check_workers,
         default_study_dir,
         open_study,
         run_study,
         shown_url,
+        storage_url,
         target_of,
         write_report,
     )
+
+    check_workers(workers)
+    if storage:
+        storage_url(storage)  # an in-memory or driverless URL is refused before the folder is made
 
     name = study or loaded.spec.name
     study_dir = Path(out) if out is not None else default_study_dir(name)

@@ -35,9 +35,15 @@ def memory_bound() -> int:
     """The most bytes the data of a run may take: the least of half the machine's memory, the
     memory available now, this process's address-space limit, its cgroup's limit and
     $KBUILDER_MEMORY_LIMIT (at least 64 MiB)."""
-    limits = [_physical() // 2]
-    limits += [value for value in (_meminfo_available(), _rlimit(), _cgroup_left(), _env_limit()) if value]
+    limits = [_physical() // 2, available_memory()]
+    limits += [value for value in (_env_limit(),) if value]
     return max(64 << 20, min(limits))
+
+
+def available_memory() -> int:
+    """What this process can still have: free memory now, its address-space and cgroup limits."""
+    found = [value for value in (_meminfo_available(), _rlimit(), _cgroup_left()) if value]
+    return min(found) if found else _physical()
 
 
 def _physical() -> int:
