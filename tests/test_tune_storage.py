@@ -89,7 +89,7 @@ def test_two_tuners_started_at_once_on_a_new_sqlite_study_both_join_it(tmp_path)
     first = tune(tmp_path, "--trials", "4", "-q", wait=False)
     second = tune(tmp_path, "--trials", "4", "-q", wait=False)
     for process in (first, second):
-        out, err = process.communicate(timeout=600)
+        _, err = process.communicate(timeout=600)
         assert process.returncode == 0, err
         assert "Traceback" not in err and "IntegrityError" not in err
     trials = load(f"sqlite:///{tmp_path / 'runs' / 'tune-xor_tune' / 'study.db'}").get_trials()
@@ -113,7 +113,7 @@ def test_the_documented_postgresql_url_works_and_a_stopped_server_ends_with_one_
         finished = {t.number for t in load(url, "pg").get_trials() if t.state.is_finished()}
         stop_server(url)
         try:
-            out, err = process.communicate(timeout=300)
+            _, err = process.communicate(timeout=300)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
