@@ -247,8 +247,14 @@ def compare(runs: Sequence[str | Path], figure: str | Path | None = None) -> Com
     `figure`, their learning curves overlaid in one PNG.
 
     Example: `kb.compare(["runs/relu", "runs/sigmoid"], "relu_vs_sigmoid.png").settings`"""
-    from kbuilder.experiments.compare import compare_runs, plot_curves  # matplotlib, for the figure
+    from kbuilder.experiments.compare import (  # matplotlib, for the figure
+        check_figure_target,
+        compare_runs,
+        plot_curves,
+    )
 
+    if figure is not None:
+        check_figure_target(figure)
     comparison = compare_runs(runs)
     if figure is not None:
         plot_curves(comparison, figure)

@@ -40,7 +40,11 @@ def _data_path(raw: Any, loc: Iterable[Any], kind: str = "missing") -> tuple[Pat
     return tuple(kept), loc
 
 
-_NAMES_A_KEY = {"missing", "extra_forbidden"}  # errors whose last loc part is a field name
+_NAMES_A_KEY = {"missing", "extra_forbidden"}
+_NAME_ERRORS = {
+    "literal_error",
+    "enum",
+}  # a value is not one of the allowed names  # errors whose last loc part is a field name
 
 
 def _model_types(tp: Any) -> list[type[BaseModel]]:
@@ -114,8 +118,17 @@ def spec_error_from_validation(
 ) -> SpecError:
     """Map a ValidationError on `raw` (found at `base` in the file) to a SpecError."""
     problems: dict[PathTuple, list[str]] = {}
-    for err in exc.errors():
-        path, _ = _data_path(raw, err["loc"], err["type"])
+    errors = exc.errors()
+    located = [(_data_path(raw, err["loc"], err["type"])[0], err) for err in errors]
+    # Paths with an error of their own that is not a name mismatch (the mapping branch's).
+    explained = {
+        path[:i] for path, err in located for i in range(len(path) + (err["type"] not in _NAME_ERRORS))
+    }
+    for path, err in located:
+        if err["type"] in _NAME_ERRORS and isinstance(err.get("input"), dict) and path in explained:
+            # `Optimizer | OptimizerName` given a mapping: the mapping's own error below is the
+            # message; "expected one of the names" from the name branch would be a second, wrong one.
+            continue
         allowed = set()
         if err["type"] == "extra_forbidden" and root is not None:
             allowed = _fields_at(root, path[:-1])

@@ -55,8 +55,10 @@ def plan_members(
         raise UsageError(f"--members must be between 1 and {MAX_MEMBERS}, got {members}")
     plans: list[MemberPlan] = []
     spec_sources = 0
+    seen: dict[Path, str] = {}
     for source in sources:
         path = Path(source)
+        _refuse_twice(seen, path, source)
         if is_run_dir(path):
             plans.append(MemberPlan(name=f"m{len(plans)}-{path.name}", run_dir=str(path)))
             continue
@@ -98,6 +100,18 @@ def plan_members(
     if len(plans) > MAX_MEMBERS:
         raise UsageError(f"{len(plans)} members; the limit is {MAX_MEMBERS}")
     return plans
+
+
+def _refuse_twice(seen: dict[Path, str], path: Path, source: str) -> None:
+    """The same run (or spec) twice would be one model counted twice in the average."""
+    key = path.resolve() if path.exists() else Path(spec_path(source)).resolve()
+    if key in seen:
+        what = "run" if is_run_dir(path) else "spec"
+        raise UsageError(
+            f"{source} is given twice (as {seen[key]!r} before): the same {what} twice would count one model "
+            "twice in the average; give each once (for more members of one spec, use --members N)"
+        )
+    seen[key] = source
 
 
 def record_plan(ensemble_dir: Path, plans: list[MemberPlan], settings: dict[str, Any]) -> None:

@@ -146,6 +146,7 @@ class Progress:
 
 def run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> None:
     """Create (or join) the study, then run its workers here or in `config.workers` processes."""
+    quiet_storage_thread_errors()
     try:
         _run_study(config, loaded, progress)
     except (KBuilderError, KeyboardInterrupt):

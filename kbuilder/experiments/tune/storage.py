@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
+import logging
 import os
 import threading
 import time
@@ -161,9 +162,20 @@ def storage_lost(url: str, study_dir: str, exc: BaseException | None = None) -> 
     )
 
 
+class _NoStorageFallbackNote(logging.Filter):
+    """Optuna logs a warning with the SQL when a query fails and it retries another way; when
+    the database is gone the worker's loop says so once, in words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Caught an error from sqlalchemy" not in record.getMessage()
+
+
 def quiet_storage_thread_errors() -> None:
-    """Optuna's heartbeat thread dies with a traceback when the database goes away; the worker's
-    own loop reports it once instead."""
+    """Optuna's heartbeat thread dies with a traceback when the database goes away, and its
+    storage logs the failed SQL; the worker's own loop reports it once instead."""
+    for handler in logging.getLogger("optuna").handlers:
+        if not any(isinstance(f, _NoStorageFallbackNote) for f in handler.filters):
+            handler.addFilter(_NoStorageFallbackNote())
     previous = threading.excepthook
 
     def hook(args: threading.ExceptHookArgs) -> None:
