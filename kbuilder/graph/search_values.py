@@ -26,8 +26,10 @@ def check_search_values(loaded: LoadedSpec) -> None:
         raise SpecError(found)
 
 
-def _expands(data: dict, source: SourceMap) -> None:
-    expand(LoadedSpec(validate_data(data, source), data, source))
+def _expands(data: dict, source: SourceMap, model_changed: bool) -> None:
+    spec = validate_data(data, source)
+    if model_changed:  # a `train` value alone cannot change what the layers expand to
+        expand(LoadedSpec(spec, data, source))
 
 
 __all__ = ["check_search_values"]

@@ -7,6 +7,7 @@ A number between dots indexes a list (`layers.2.dense.units` is `layers[2].dense
 
 import copy
 import difflib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -179,12 +180,16 @@ def _grid_problems(search: SearchSpec, source: SourceMap) -> list[Problem]:
     return located
 
 
-# Value checks validate a whole spec each; a hostile section (64 parameters of 200 values that
-# all fail together but not alone) stops here, and trials still validate their own spec.
+# Value checks validate (and, for a model path, expand) a whole spec each: a hostile section
+# (64 parameters of 200 values that fail together but not alone) or a large model stops after
+# this many checks or seconds, whichever comes first; trials still validate their own spec.
 MAX_VALUE_CHECKS = 1000
+MAX_VALUE_CHECK_SECONDS = 1.0
 
 
-SpecCheck = Callable[[dict, SourceMap], None]  # raises SpecError when the spec is refused
+# check(data, source, model_changed) raises SpecError when the spec is refused; model_changed
+# says whether a set path lies outside `train` (only then the layers need expanding again).
+SpecCheck = Callable[[dict, SourceMap, bool], None]
 
 
 def value_problems(search: SearchSpec, data: dict, source: SourceMap, check: SpecCheck) -> list[Problem]:
@@ -216,6 +221,8 @@ def value_problems(search: SearchSpec, data: dict, source: SourceMap, check: Spe
         if checker.budget_spent() or not checker.problems(values, "search.space"):
             continue
         for key, (where, value) in chosen.items():
+            if checker.budget_spent():
+                break
             issues = checker.problems(dict(fixed) | {paths[f"space:{key}"]: value}, "search.space")
             if issues:
                 failed[key] = _relocated(source, ("search", "space", key, *where), value, issues)
@@ -235,19 +242,20 @@ def _candidates(param) -> list[tuple[PathTuple, Any]]:
 
 
 class _ValueChecker:
-    """Checks the spec with some paths set; counts the checks against MAX_VALUE_CHECKS."""
+    """Checks the spec with some paths set, within MAX_VALUE_CHECKS and MAX_VALUE_CHECK_SECONDS."""
 
     def __init__(self, data: dict, source: SourceMap, check: SpecCheck) -> None:
         self.data, self.source, self.check, self.spent = data, source, check, 0
+        self.deadline = time.monotonic() + MAX_VALUE_CHECK_SECONDS
 
     def budget_spent(self) -> bool:
-        return self.spent >= MAX_VALUE_CHECKS
+        return self.spent >= MAX_VALUE_CHECKS or time.monotonic() > self.deadline
 
     def problems(self, values: dict[PathTuple, Any], label: str) -> list[str]:
         self.spent += 1
         try:
             data, source = apply_values(self.data, values, self.source, label)
-            self.check(data, source)
+            self.check(data, source, any(path[:1] != ("train",) for path in values))
         except SpecError as exc:
             return [f"{problem.location.path}: {problem.message}".lstrip(": ") for problem in exc.problems]
         return []
