@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+import numpy as np
+
 from kbuilder.errors import KBuilderError
 from kbuilder.spec.train.data import DataSpec
 from kbuilder.train.data import load_splits
@@ -92,8 +94,6 @@ def _bomb(rng: random.Random, rows: int) -> bytes:
     width = rng.choice([1, 100, 2048])
     declared = rows * width * 4
     header = io.BytesIO()
-    import numpy as np  # the tool's only numpy use: numpy's own header writer for a valid bomb
-
     np.lib.format.write_array_header_1_0(
         header, {"descr": "<f4", "fortran_order": False, "shape": (rows, width)}
     )

@@ -301,7 +301,7 @@ def rewire(data, rng):
 
 def _search_param(rng: random.Random) -> Any:
     """A random `search.space` entry: sane, huge, tiny, inverted or malformed."""
-    bound = lambda: rng.choice([*NUMBERS[:14], 10**9, 10**18, 1e-300, 1e-12])  # noqa: E731
+    bound = lambda: rng.choice([*NUMBERS[:14], 10**9, 10**18, 1e-300, 1e-12])
     kind = rng.choice([0, 0, 1, 1, 2, 2, 3, 3, 4, 5, 6])
     if kind == 0:
         return {"int": sorted([int(rng.choice([0, 1, 2, 8, 64, 10**3, 10**6, 10**9])) for _ in range(2)])}
