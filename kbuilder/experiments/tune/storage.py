@@ -152,8 +152,9 @@ def storage_lost(url: str, study_dir: str, exc: BaseException | None = None) -> 
     cause = ""
     while exc is not None and not isinstance(exc, sqlalchemy.exc.DBAPIError):
         exc = exc.__cause__ or exc.__context__
-    if exc is not None and getattr(exc, "orig", None) is not None:
-        cause = f" ({_first_line(exc.orig)})"
+    original = getattr(exc, "orig", None)
+    if isinstance(original, BaseException):
+        cause = f" ({_first_line(original)})"
     return StorageLost(
         f"the study database {shown_url(url)} stopped answering{cause}. Kept: every trial it recorded as "
         f"finished, and each trial's run directory in {Path(study_dir) / 'trials'}; the trials that were "
