@@ -139,8 +139,8 @@ def tune(
     if loaded.spec.train is None:
         raise UsageError(f"{path} has no train section: trials train the model (see docs/training.md)")
     _check_data_files(loaded, data_dir)
-    before_keras(backend)
-    # Optuna and the trials' training (Keras) load here, only after the spec validated.
+    # Optuna loads here, only after the spec validated; Keras after the workers and the storage
+    # URL are checked too (before_keras below).
     from kbuilder.experiments.tune import (
         Progress,
         TuneConfig,
@@ -157,6 +157,7 @@ def tune(
     check_workers(workers)
     if storage:
         storage_url(storage)  # an in-memory or driverless URL is refused before the folder is made
+    before_keras(backend)
 
     name = study or loaded.spec.name
     study_dir = Path(out) if out is not None else default_study_dir(name)
