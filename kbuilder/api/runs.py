@@ -222,6 +222,10 @@ def ensemble(
     Example: `kb.ensemble(["mnist_mlp"], members=3, data_dir="datasets").metrics["test_accuracy"]`"""
     if backend is not None:
         check_backend(backend)
+    # The members module imports no Keras: a repeated source is refused before it loads.
+    from kbuilder.experiments.ensemble.members import refuse_repeated
+
+    refuse_repeated(sources)
     for source in sources:
         if not Path(source).is_dir():  # a spec to train: refused now if it is bad
             validated(source, overrides)

@@ -53,12 +53,11 @@ def plan_members(
     """
     if not 1 <= members <= MAX_MEMBERS:
         raise UsageError(f"--members must be between 1 and {MAX_MEMBERS}, got {members}")
+    refuse_repeated(sources)
     plans: list[MemberPlan] = []
     spec_sources = 0
-    seen: dict[Path, str] = {}
     for source in sources:
         path = Path(source)
-        _refuse_twice(seen, path, source)
         if is_run_dir(path):
             plans.append(MemberPlan(name=f"m{len(plans)}-{path.name}", run_dir=str(path)))
             continue
@@ -102,16 +101,19 @@ def plan_members(
     return plans
 
 
-def _refuse_twice(seen: dict[Path, str], path: Path, source: str) -> None:
+def refuse_repeated(sources: Sequence[str]) -> None:
     """The same run (or spec) twice would be one model counted twice in the average."""
-    key = path.resolve() if path.exists() else Path(spec_path(source)).resolve()
-    if key in seen:
-        what = "run" if is_run_dir(path) else "spec"
-        raise UsageError(
-            f"{source} is given twice (as {seen[key]!r} before): the same {what} twice would count one model "
-            "twice in the average; give each once (for more members of one spec, use --members N)"
-        )
-    seen[key] = source
+    seen: dict[Path, str] = {}
+    for source in sources:
+        path = Path(source)
+        key = path.resolve() if path.exists() else Path(spec_path(source)).resolve()
+        if key in seen:
+            what = "run" if is_run_dir(path) else "spec"
+            raise UsageError(
+                f"{source} is given twice (as {seen[key]!r} before): the same {what} twice would count one "
+                "model twice in the average; give each once (for more members of one spec, use --members N)"
+            )
+        seen[key] = source
 
 
 def record_plan(ensemble_dir: Path, plans: list[MemberPlan], settings: dict[str, Any]) -> None:
