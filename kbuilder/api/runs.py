@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from kbuilder.api.loading import SpecSource, is_yaml_text, validated
 from kbuilder.backend import before_keras, check_backend, select_backend
 from kbuilder.errors import RuntimeFailure, UsageError
+from kbuilder.experiments.sources import refuse_repeated
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.search import SearchSpec
 from kbuilder.train.data import check_data_files, data_directory
@@ -222,10 +223,7 @@ def ensemble(
     Example: `kb.ensemble(["mnist_mlp"], members=3, data_dir="datasets").metrics["test_accuracy"]`"""
     if backend is not None:
         check_backend(backend)
-    # The members module imports no Keras: a repeated source is refused before it loads.
-    from kbuilder.experiments.ensemble.members import refuse_repeated
-
-    refuse_repeated(sources)
+    refuse_repeated(sources)  # before Keras loads
     for source in sources:
         if not Path(source).is_dir():  # a spec to train: refused now if it is bad
             validated(source, overrides)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kbuilder.errors import RuntimeFailure, UsageError
+from kbuilder.experiments.sources import refuse_repeated
 from kbuilder.spec import load_spec
 from kbuilder.storage import rundir as rd
 from kbuilder.storage.atomic import write_json
@@ -99,21 +100,6 @@ def plan_members(
     if len(plans) > MAX_MEMBERS:
         raise UsageError(f"{len(plans)} members; the limit is {MAX_MEMBERS}")
     return plans
-
-
-def refuse_repeated(sources: Sequence[str]) -> None:
-    """The same run (or spec) twice would be one model counted twice in the average."""
-    seen: dict[Path, str] = {}
-    for source in sources:
-        path = Path(source)
-        key = path.resolve() if path.exists() else Path(spec_path(source)).resolve()
-        if key in seen:
-            what = "run" if is_run_dir(path) else "spec"
-            raise UsageError(
-                f"{source} is given twice (as {seen[key]!r} before): the same {what} twice would count one "
-                "model twice in the average; give each once (for more members of one spec, use --members N)"
-            )
-        seen[key] = source
 
 
 def record_plan(ensemble_dir: Path, plans: list[MemberPlan], settings: dict[str, Any]) -> None:
