@@ -15,6 +15,8 @@ def refuse_repeated(sources: Sequence[str]) -> None:
     seen: dict[Path, str] = {}
     for source in sources:
         path = Path(source)
+        if path.is_dir() and not is_run_dir(path):
+            continue  # not a run at all: the members' plan says so
         key = path.resolve() if path.exists() else Path(spec_path(source)).resolve()
         if key in seen:
             what = "run" if is_run_dir(path) else "spec"
