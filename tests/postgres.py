@@ -53,6 +53,46 @@ def _as_server_user(command: list[str]) -> list[str]:
     return [runuser, "-u", "nobody", "--", *command]
 
 
+def stop_server(url: str) -> None:
+    """Stop the server of a `postgres_server()` URL now (a database going away mid-study)."""
+    folder = Path(url.split("host=", 1)[1].split("&", 1)[0])
+    stopped = subprocess.run(
+        _as_server_user([str(pg_bin() / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w", "stop"]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert stopped.returncode == 0, stopped.stderr
+
+
+def restart_server(url: str) -> None:
+    """Start again a server stop_server stopped (same folder, same port)."""
+    folder = Path(url.split("host=", 1)[1].split("&", 1)[0])
+    port = url.split("port=", 1)[1].split("&", 1)[0]
+    options = f"-k {folder} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=200"
+    started = subprocess.run(
+        _as_server_user(
+            [
+                str(pg_bin() / "pg_ctl"),
+                "-D",
+                str(folder / "data"),
+                "-o",
+                options,
+                "-l",
+                str(folder / "server.log"),
+                "-w",
+                "start",
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr
+
+
 @contextlib.contextmanager
 def postgres_server():
     """Yields an SQLAlchemy URL of a fresh database served from a temporary folder."""

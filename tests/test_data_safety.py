@@ -87,8 +87,8 @@ def test_a_pickled_object_array_is_refused_and_never_unpickled(tmp_path):
 @pytest.mark.parametrize(
     ("x", "y", "says"),
     [
-        (np.float32(3.0), Y, "the training inputs are a single scalar"),
-        (X, np.int64(1), "the training labels are a single scalar"),
+        (np.float32(3.0), Y, "x.npy) are a single scalar (float32)"),
+        (X, np.int64(1), "y.npy) are a single scalar (int64)"),
         (np.zeros((0, 4), "float32"), np.zeros((0,), "int64"), "the training set is empty"),
         (
             np.where(X > 20, np.nan, X),
@@ -98,7 +98,8 @@ def test_a_pickled_object_array_is_refused_and_never_unpickled(tmp_path):
         (np.where(X == 0, np.inf, X), Y, "NaN or infinite values in 1 samples (the first is sample 0)"),
         (X, np.array([0, 1, 7, 0, 1, 2]), "labels run from 0 to 7 but the model has 3 outputs"),
         (X[:, :3], Y, "samples of shape (3,) but the model input 'x' expects (4,)"),
-        (X, Y[:5], "the training inputs have 6 samples but the labels have 5"),
+        (X, Y[:5], "x.npy) declare 6 samples but the labels ("),
+        (X.astype("float64") * np.where(X == 9, 1e300, 1), Y, "values outside float32's range"),
         (
             np.array(["a", "b", "c", "d", "e", "f"]),
             Y,
@@ -210,3 +211,76 @@ def test_an_image_folder_refuses_links_devices_and_fake_images(tmp_path, plant):
     )
     assert code == 2 and says in stderr, stderr
     assert "internal error" not in stderr
+
+
+def test_float64_values_beyond_float32_name_the_sample(tmp_path):
+    x = X.astype("float64")
+    x[4, 2] = -1e300
+    code, text = _train(tmp_path, _npy(tmp_path, x=x))
+    assert code == 2 and "the training inputs hold 1 values outside float32's range" in text, text
+    assert "the first is sample 4, up to 1e+300" in text
+
+
+def _declared_npz(path, arrays: dict) -> None:
+    """An .npz whose members declare the given (shape, dtype) and hold zeros (deflated: tiny)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, (shape, dtype) in arrays.items():
+            block = io.BytesIO()
+            np.lib.format.write_array_header_1_0(
+                block, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+            )
+            with archive.open(f"{name}.npy", "w") as member:
+                member.write(block.getvalue())
+                member.write(bytes(int(np.prod(shape)) * np.dtype(dtype).itemsize))
+
+
+def test_the_memory_bound_counts_every_array_and_its_float32_copies(tmp_path, monkeypatch):
+    from kbuilder.train import safe_arrays
+
+    monkeypatch.setattr(safe_arrays, "memory_bound", lambda: 8 << 20)  # the machine's bound, scaled down
+    # 2.4 MB of uint8 inputs and 0.6 MB of labels: each file under the bound, the run over it
+    # (uint8 -> float32 is x4, and the split and preprocessing copies).
+    _declared_npz(tmp_path / "data.npz", {"x_train": ((3000, 800), "u1"), "y_train": ((3000, 200), "u1")})
+    code, text = _train(tmp_path, "{type: npz, path: data.npz}")
+    assert code == 2 and "the data of this run would take about 28.6 MB in memory" in text, text
+    assert "more than the 8.0 MB kbuilder allows" in text and "train.data.limit" in text
+    assert "data.npz['x_train']: uint8 (3000, 800) -> 22.9 MB" in text
+
+    # The same file within bounds once `limit` takes a tenth of it.
+    from kbuilder.train.data_plan import check_plan
+    from kbuilder.train.safe_arrays import NpzArchive
+
+    class Data:
+        limit, test_limit, repeat = 300, None, 1
+
+    from kbuilder.train.data_plan import PlannedSplit
+
+    with NpzArchive(tmp_path / "data.npz") as archive:
+        split = PlannedSplit("training", archive.header("x_train"), archive.header("y_train"))
+    check_plan([split], Data())
+    Data.repeat = 10
+    with pytest.raises(Exception, match="would take about"):
+        check_plan([split], Data())
+
+
+def test_label_counts_are_checked_from_headers_before_unpacking(tmp_path, monkeypatch):
+    from kbuilder.train import safe_arrays
+
+    read = []
+    monkeypatch.setattr(safe_arrays.NpzArchive, "read", lambda self, key: read.append(key))
+    _declared_npz(tmp_path / "data.npz", {"x_train": ((600, 4), "f4"), "y_train": ((500,), "i8")})
+    code, text = _train(tmp_path, "{type: npz, path: data.npz}")
+    assert code == 2 and "['x_train']) declare 600 samples but the labels" in text, text
+    assert "['y_train']) declare 500: give as many labels as inputs" in text
+    assert read == []  # nothing unpacked
+
+
+def test_the_memory_limit_can_be_set_and_a_bad_one_is_named(monkeypatch):
+    from kbuilder.errors import DataError
+    from kbuilder.train.safe_arrays import MEMORY_ENV, memory_bound
+
+    monkeypatch.setenv(MEMORY_ENV, "100M")
+    assert memory_bound() == 100 << 20
+    monkeypatch.setenv(MEMORY_ENV, "lots")
+    with pytest.raises(DataError, match="expected bytes, or a size such as 2G"):
+        memory_bound()

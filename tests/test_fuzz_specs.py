@@ -84,3 +84,35 @@ def test_the_checker_reports_escapes():
         assert fuzz.check_case(fuzz.Case("m", [], "name: m\n")).status == "escaped"
     finally:
         fuzz.KBuilderError = original
+
+
+@settings(FUZZ, max_examples=60)
+@given(name=st.sampled_from(sorted(SPECS)), seed=st.integers(0, 2**32 - 1))
+def test_random_search_sections_validate_or_are_refused_with_a_location(name, seed):
+    case = fuzz.make_case(SPECS[name], seed, 1, fuzz.SEARCH_MUTATIONS)
+    _assert_contained(case, fuzz.check_case(case))
+
+
+_data_spec = importlib.util.spec_from_file_location(
+    "fuzz_data_headers", REPO / "tools" / "fuzz_data_headers.py"
+)
+fuzz_data = importlib.util.module_from_spec(_data_spec)
+sys.modules["fuzz_data_headers"] = fuzz_data
+_data_spec.loader.exec_module(fuzz_data)
+
+
+@settings(FUZZ, max_examples=150)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_random_data_file_headers_load_or_are_refused_as_data_errors(seed):
+    outcome = fuzz_data.check_case(seed)
+    assert outcome.status in ("loaded", "refused"), f"case seed {seed}: {outcome.detail}"
+
+
+def test_the_data_fuzzer_reports_escapes(monkeypatch):
+    """The checker itself can fail: an exception that is not kbuilder's is an escape."""
+
+    def broken(*args, **kwargs):
+        raise KeyError("x")
+
+    monkeypatch.setattr(fuzz_data, "load_splits", broken)
+    assert fuzz_data.check_case(0).status == "escaped"

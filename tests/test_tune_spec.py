@@ -140,7 +140,7 @@ def test_each_trial_spec_has_its_values_and_no_search():
 def test_a_sampled_value_the_spec_refuses_fails_with_a_located_message():
     from kbuilder.experiments.tune.trial import trial_spec
 
-    loaded = with_search("  space: {train.batch_size: {choice: [4, 0]}}\n")
+    loaded = with_search("  space: {train.batch_size: {choice: [4, 2]}}\n")  # 0 sampled by hand below
     with pytest.raises(SpecError) as caught:
         trial_spec(loaded, {"train.batch_size": 0}, "trial 3")
     assert "train.batch_size=0 (trial 3)" in str(caught.value) and "greater than or equal to 1" in str(
@@ -294,3 +294,81 @@ def test_ctrl_c_fails_the_running_trial_and_queues_its_values_again(tmp_path):
     assert first.state == optuna.trial.TrialState.FAIL and "error" not in first.user_attrs
     assert queued.state == optuna.trial.TrialState.WAITING and queued.user_attrs["retry_of"] == 0
     assert queued.system_attrs["fixed_params"] == first.params
+
+
+@pytest.mark.parametrize(
+    "space, size",
+    [
+        ("{layers.0.dense.units: {int: [1, 1000000000]}}", "1,000,000,000 points"),
+        ("{train.optimizer.learning_rate: {float: [0.001, 0.1], step: 1e-12}}", "99,000,000,001 points"),
+        ("{train.optimizer.learning_rate: {float: [0.001, 0.1], step: 1e-300}}", "about 10^18 points"),
+        (
+            "{layers.0.dense.units: {int: [1, 1000]}, params.width: {int: [1, 1000]}, train.batch_size: {int: [1, 1000]}}",
+            "1,000,000,000 points (1,000 x 1,000 x 1,000)",
+        ),
+    ],
+)
+def test_a_grid_too_large_is_refused_from_its_size_without_listing_it(space, size):
+    import time
+
+    import kbuilder.api as kb
+
+    started = time.perf_counter()
+    with pytest.raises(SpecError) as caught:
+        kb.validate(SPEC.replace("search:\n", "") + f"search:\n  sampler: grid\n  space: {space}\n")
+    assert time.perf_counter() - started < 0.5
+    (line,) = caught.value.details()
+    assert line.startswith("<string>:17:11: search.space.") and f"the grid has {size}" in line
+    assert "a grid takes at most 100,000" in line
+
+
+def test_the_grid_sampler_refuses_a_grid_too_large_even_without_validate():
+    from kbuilder.errors import UsageError
+    from kbuilder.experiments.tune.space import make_sampler
+    from kbuilder.spec.search import SearchSpec
+
+    search = SearchSpec.model_validate(
+        {"sampler": "grid", "space": {"a": {"int": [1, 10**9]}, "b": {"choice": [1, 2]}}}
+    )
+    with pytest.raises(UsageError, match="the grid has 2,000,000,000 points"):
+        make_sampler(search).inner(0)
+
+
+@pytest.mark.parametrize(
+    "text, where, message",
+    [
+        (
+            "  fixed: {layers.0.dense.units: -5}\n  space: {params.width: {int: [1, 3]}}\n",
+            "<string>:16:11: search.fixed.layers.0.dense.units: -5 is not a value the spec accepts",
+            "layers[0].dense.units: expected a value greater than 0; got -5",
+        ),
+        (
+            "  space: {train.batch_size: {choice: [4, 0, 8]}}\n",
+            "<string>:16:42: search.space.train.batch_size.choice[1]: 0 is not a value",
+            "expected a value greater than or equal to 1",
+        ),
+        (
+            "  space: {layers.0.dense.activation: {choice: [relu, nosuch]}}\n",
+            "search.space.layers.0.dense.activation.choice[1]: 'nosuch' is not a value",
+            "expected one of 'linear'",
+        ),
+        (
+            "  space: {params.width: {choice: [4, -1]}}\n",  # reaches the layer through ${width}
+            "search.space.params.width.choice[1]: -1 is not a value",
+            "units",
+        ),
+        (
+            "  space: {layers.1.dense.units: {int: [-3, 8]}}\n",
+            "search.space.layers.1.dense.units.int[0]: -3 is not a value",
+            "greater than 0",
+        ),
+    ],
+)
+def test_fixed_and_searched_values_are_validated_as_the_field_they_set(text, where, message):
+    import kbuilder.api as kb
+
+    with pytest.raises(SpecError) as caught:
+        kb.validate(SPEC + text)
+    (line,) = caught.value.details()
+    assert line.startswith(where) or where in line, line
+    assert message in line

@@ -94,7 +94,77 @@ def _forged_kbuilder(config):
     )
 
 
+def _load_model_as_class(config):
+    _dense(config).update({"module": "keras.models", "class_name": "load_model", "registered_name": None})
+
+
+def _vocabulary_file(config):
+    config["config"]["layers"].append(
+        {
+            "module": "keras.layers",
+            "class_name": "StringLookup",
+            "registered_name": None,
+            "config": {"name": "lookup", "vocabulary": "/etc/passwd"},
+        }
+    )
+
+
+def _weights_with(good, tmp_path, change) -> bytes:
+    """The good file's model.weights.h5 with `change(h5py.File)` applied."""
+    import h5py
+
+    path = tmp_path / "weights.h5"
+    with zipfile.ZipFile(good) as source:
+        path.write_bytes(source.read("model.weights.h5"))
+    with h5py.File(path, "a") as weights:
+        change(weights)
+    return path.read_bytes()
+
+
+def _external_link(weights):
+    weights["layers/leak"] = __import__("h5py").ExternalLink("/etc/passwd", "/")
+
+
+def _external_dataset(weights):
+    weights.create_dataset("layers/leak", shape=(16,), dtype="u1", external=[("/etc/passwd", 0, 16)])
+
+
+def _virtual_dataset(weights):
+    import h5py
+
+    layout = h5py.VirtualLayout(shape=(4,), dtype="f4")
+    layout[:] = h5py.VirtualSource("/tmp/elsewhere.h5", "data", shape=(4,))
+    weights.create_virtual_dataset("layers/leak", layout)
+
+
+HDF5_CRAFTED = {
+    "hdf5_external_link": (_external_link, "an HDF5 external link"),
+    "hdf5_external_dataset": (_external_dataset, "stores /layers/leak in other files (/etc/passwd)"),
+    "hdf5_virtual_dataset": (_virtual_dataset, "a virtual dataset"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HDF5_CRAFTED))
+def test_weights_that_read_other_files_are_refused_by_kbuilder_itself(good, tmp_path, case):
+    change, says = HDF5_CRAFTED[case]
+    crafted = _rewrite(
+        good, tmp_path / "crafted.keras", members={"model.weights.h5": _weights_with(good, tmp_path, change)}
+    )
+    with pytest.raises(UnsafeModelFile, match="nothing in this file was run") as caught:
+        inspect_keras_file(crafted)  # kbuilder's own check, before Keras's safe mode
+    assert says in str(caught.value), str(caught.value)
+
+
 CRAFTED = {
+    "load_model_named_as_a_class": (lambda m: {"config": _load_model_as_class}, "keras.models.load_model"),
+    "vocabulary_read_from_a_file": (
+        lambda m: {"config": _vocabulary_file},
+        "StringLookup reads its vocabulary from the file '/etc/passwd'",
+    ),
+    "keras_get_as_an_activation": (
+        lambda m: {"config": _foreign_activation("keras.activations", "deserialize")},
+        "keras.activations.deserialize",
+    ),
     "os_system_activation": (lambda m: {"config": _foreign_activation("os", "system")}, "os.system"),
     "subprocess_popen_layer": (lambda m: {"config": _foreign_layer(m)}, "subprocess.Popen"),
     "enable_unsafe_deserialization": (
@@ -118,8 +188,10 @@ def test_a_crafted_keras_file_is_refused_before_anything_is_constructed(good, tm
     make, says = CRAFTED[case]
     crafted = _rewrite(good, tmp_path / "crafted.keras", **make(marker))
     with pytest.raises(UnsafeModelFile, match="nothing in this file was run") as caught:
-        load_keras_file(crafted)
+        inspect_keras_file(crafted)  # kbuilder's own check refuses it, not only Keras's safe mode
     assert says in str(caught.value), str(caught.value)
+    with pytest.raises(UnsafeModelFile):
+        load_keras_file(crafted)
     assert caught.value.exit_code == 2
     assert not marker.exists()
 

@@ -2,12 +2,13 @@
 
 Each case takes a spec from specs/, applies one to four random mutations to its data
 (drop, duplicate, retype or rename keys; out-of-range and huge numbers; random layer
-kinds; `${...}` expressions; rewiring into cycles and dangling references), writes it
+kinds; `${...}` expressions; rewiring into cycles and dangling references; random `search`
+sections: samplers, huge and tiny ranges, long choices, fixed values), writes it
 back as YAML text and validates it (and, with --builds, builds the small ones). Every
 case must end in a valid model or in kbuilder's own error whose every line starts with
 `file:line:column` - never another exception, never "internal error", never slow.
 
-    python tools/fuzz_specs.py                        # 10,000 validations, 300 builds
+    python tools/fuzz_specs.py                        # 10,000 validations, 2,000 searches, 300 builds
     python tools/fuzz_specs.py --validations 500 --builds 0 --seed 7
 
 tests/test_fuzz_specs.py drives the same mutations through hypothesis.
@@ -298,6 +299,73 @@ def rewire(data, rng):
     return what
 
 
+def _search_param(rng: random.Random) -> Any:
+    """A random `search.space` entry: sane, huge, tiny, inverted or malformed."""
+    bound = lambda: rng.choice([*NUMBERS[:14], 10**9, 10**18, 1e-300, 1e-12])
+    kind = rng.choice([0, 0, 1, 1, 2, 2, 3, 3, 4, 5, 6])
+    if kind == 0:
+        return {"int": sorted([int(rng.choice([0, 1, 2, 8, 64, 10**3, 10**6, 10**9])) for _ in range(2)])}
+    if kind == 1:
+        return {"int": [1, rng.choice([10, 10**6, 10**9, 10**15])], "step": rng.choice([1, 2, 7, 10**6])}
+    if kind == 2:
+        return {
+            "float": sorted([abs(float(bound())) for _ in range(2)]),
+            "step": rng.choice([1e-12, 1e-300, 0.1, None]),
+        }
+    if kind == 3:
+        return {
+            "float": [rng.choice([1e-6, 0.001, 0.0]), rng.choice([0.1, 1.0, 1e30])],
+            "log": rng.random() < 0.5,
+        }
+    if kind == 4:
+        return {"choice": [_random_value(rng) for _ in range(rng.randrange(1, 6))]}
+    if kind == 5:
+        return {"choice": list(range(rng.choice([1, 50, 200, 201])))}
+    return _random_value(rng)
+
+
+def search_section(data, rng):
+    """A random `search` section over paths of this spec (and a few that are not in it)."""
+    if not isinstance(data, dict):
+        return "no mapping for a search section"
+    paths = [
+        ".".join(str(p) for p in path)
+        for path in _leaf_paths(data)
+        if path and path[0] in ("layers", "params", "train", "blocks")
+    ] or ["params.width"]
+    odd = ["layers.99.dense.units", "train.nope", "a..b"] if rng.random() < 0.1 else []
+    keys = [rng.choice(paths + odd) for _ in range(rng.randrange(1, 5))]
+    search: dict[str, Any] = {
+        "sampler": rng.choice(
+            ["grid", "grid", "random", "tpe", "coarse_to_fine"] + ["gird"] * (rng.random() < 0.1)
+        ),
+        "space": {key: _search_param(rng) for key in keys},
+    }
+    if rng.random() < 0.4:  # the spec's own value (valid) or a random one
+        fixed = rng.sample(paths, min(len(paths), rng.randrange(1, 3)))
+        search["fixed"] = {key: rng.choice([_value_at(data, key), _random_value(rng)]) for key in fixed}
+    if rng.random() < 0.5:
+        search["trials"] = rng.choice([1, 2, 10, 1000, 100_000, *NUMBERS[:4]])
+    if rng.random() < 0.1:
+        search[rng.choice(["metric", "pruner", "rounds", "seed"])] = _random_value(rng)
+    data["search"] = search
+    return f"search {search['sampler']} over {', '.join(search['space'])[:80]}"
+
+
+def _value_at(data: Any, dotted_path: str) -> Any:
+    for part in dotted_path.split("."):
+        data = data[int(part)] if isinstance(data, list) else data[part]
+    return data
+
+
+def _leaf_paths(node: Any, prefix: tuple = ()) -> list[tuple]:
+    if isinstance(node, dict):
+        return [p for key, value in node.items() for p in _leaf_paths(value, (*prefix, key))]
+    if isinstance(node, list):
+        return [p for index, value in enumerate(node) for p in _leaf_paths(value, (*prefix, index))]
+    return [prefix]
+
+
 MUTATIONS = [
     drop_key,
     duplicate_item,
@@ -307,9 +375,11 @@ MUTATIONS = [
     random_kind,
     expression,
     rewire,
+    search_section,
 ]
 # Builds favour the mutations a valid spec survives, so that most reach Keras.
 BUILD_MUTATIONS = [change_number, change_number, change_number, random_kind, duplicate_item, rewire]
+SEARCH_MUTATIONS = [search_section]  # --searches: a random search section on the spec as written
 
 
 @dataclass
@@ -346,6 +416,7 @@ class Outcome:
 def check_case(case: Case, *, build: bool = False) -> Outcome:
     """Validate (and optionally build) one case; "escaped" says what went wrong."""
     from kbuilder.graph import expand
+    from kbuilder.graph.search_values import check_search_values
     from kbuilder.spec import loads_spec
 
     file = f"{case.spec}-fuzzed.yaml"
@@ -354,6 +425,7 @@ def check_case(case: Case, *, build: bool = False) -> Outcome:
     try:
         loaded = loads_spec(case.text, file=file)
         expand(loaded)
+        check_search_values(loaded)  # as `kbuilder validate` does: a search section's values too
         status = "valid"
         if build:
             from kbuilder.build import build as build_model
@@ -384,13 +456,14 @@ def template(message: str) -> str:
     return re.sub(r"\d[\d,._e+-]*", "N", text)[:90]
 
 
-def run(validations: int, builds: int, seed: int) -> int:
+def run(validations: int, builds: int, seed: int, searches: int = 0) -> int:
     counts: Counter = Counter()
     kinds: Counter = Counter()
     escapes: list[tuple[Case, Outcome]] = []
     slowest = (0.0, "")
     buildable = [f for f in SPEC_FILES if f.stem in BUILDABLE]
-    plan = [(SPEC_FILES[i % len(SPEC_FILES)], False) for i in range(validations)]
+    plan: list[tuple[Path, Any]] = [(SPEC_FILES[i % len(SPEC_FILES)], False) for i in range(validations)]
+    plan += [(SPEC_FILES[i % len(SPEC_FILES)], "search") for i in range(searches)]
     plan += [(buildable[i % len(buildable)], True) for i in range(builds)]
     if builds:
         import keras  # noqa: F401  (imported before the clock starts: the import is not a case)
@@ -398,12 +471,16 @@ def run(validations: int, builds: int, seed: int) -> int:
     for number, (spec_file, build) in enumerate(plan):
         rng = random.Random(seed * 1_000_003 + number)
         # One mutation for a build: a spec mutated several times rarely gets past validation.
-        if build:
+        if build == "search":  # a random search section on the spec as written
+            case = make_case(spec_file, rng.randrange(2**32), 1, SEARCH_MUTATIONS)
+            build = False
+        elif build:
             case = make_case(spec_file, rng.randrange(2**32), 1, BUILD_MUTATIONS)
         else:
             case = make_case(spec_file, rng.randrange(2**32), rng.randrange(1, 5))
         outcome = check_case(case, build=build)
-        counts[("build " if build else "validate ") + outcome.status] += 1
+        label = "search " if "search " in " ".join(case.mutations) else ("build " if build else "validate ")
+        counts[label + outcome.status] += 1
         if outcome.status.startswith("refused"):
             kinds[template(outcome.detail)] += 1
         if outcome.status == "escaped":
@@ -415,7 +492,7 @@ def run(validations: int, builds: int, seed: int) -> int:
                 f"... {number + 1} cases, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True
             )
     print(
-        f"cases: {len(plan)} ({validations} validations, {builds} builds) from {len(SPEC_FILES)} specs, "
+        f"cases: {len(plan)} ({validations} validations, {searches} with a search section first, {builds} builds) from {len(SPEC_FILES)} specs, "
         f"seed {seed}, {time.perf_counter() - started:.0f} s"
     )
     for key in sorted(counts):
@@ -434,9 +511,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--validations", type=int, default=10_000, help="mutated specs to validate")
     parser.add_argument("--builds", type=int, default=300, help="mutated small specs to build with Keras")
+    parser.add_argument(
+        "--searches", type=int, default=2_000, help="specs given a random search section first"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the whole run (cases are reproducible)")
     args = parser.parse_args(argv)
-    return run(args.validations, args.builds, args.seed)
+    return run(args.validations, args.builds, args.seed, args.searches)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ the exit code, the wall time and the process's peak resident memory (from wait4)
 to a valid tiny spec as the baseline (Python plus kbuilder's imports).
 
     python tools/measure_hostile.py              # markdown table on stdout
+    python tools/measure_hostile.py --round3     # only issue 18's inputs (tools/hostile_round3.py)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.test_hostile_input import HOSTILE_SPECS, HUGE_MODEL, _flow_alias_bomb
+from tools.hostile_round3 import IN_PROCESS, round3_cases
 
 MINIMAL = "name: m\ninputs: {x: {shape: [4]}}\nlayers:\n  - dense: 3\n"
 
@@ -45,11 +47,15 @@ def measure(args: list[str]) -> tuple[int, float, float, str]:
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     lines = [line.strip() for line in (err + out).splitlines()]
     problems = [line for line in lines if line.startswith(("/", "--set", "no such"))]
-    return proc.returncode, seconds, peak, (problems or [line for line in lines if line] or [""])[0]
+    said = [line for line in lines if line and not line.startswith(("kbuilder:", "hint:"))]
+    return proc.returncode, seconds, peak, (problems or said or [""])[0]
 
 
 def _one(args: list[str]) -> None:
-    code, seconds, peak, message = measure(args)
+    if args[0] in IN_PROCESS:  # inputs no command line can carry, measured in this process
+        code, seconds, peak, message = IN_PROCESS[args[0]](args[1:])
+    else:
+        code, seconds, peak, message = measure(args)
     print(f"{code}\t{seconds:.2f}\t{peak:.0f}\t{message[:110]}")
 
 
@@ -60,6 +66,9 @@ def main() -> None:
         _one(sys.argv[2:])
         return
     work = Path(tempfile.mkdtemp(prefix="kbuilder-hostile-"))
+    if "--round3" in sys.argv:
+        table(round3_cases(work))
+        return
     fifo = work / "fifo.yaml"
     os.mkfifo(fifo)
     cases: list[tuple[str, list[str]]] = []
@@ -79,6 +88,10 @@ def main() -> None:
         ("baseline: check xor_mlp (imports Keras)", ["check", "xor_mlp"]),
         ("check: flatten 224x224x3 + dense 1e6 (150 G params)", ["check", str(huge)]),
     ]
+    table(cases)
+
+
+def table(cases: list[tuple[str, list[str]]]) -> None:
     print("| input | exit | seconds | peak MiB | message |")
     print("| --- | --- | --- | --- | --- |")
     for name, args in cases:

@@ -16,6 +16,7 @@ import yaml
 
 from kbuilder.errors import UsageError
 from kbuilder.graph import Graph, expand
+from kbuilder.graph.search_values import check_search_values
 from kbuilder.graph.shapes import static_shapes
 from kbuilder.spec import LoadedSpec, load_spec, loads_spec
 from kbuilder.zoo import spec_path
@@ -66,7 +67,9 @@ def validate(spec: SpecSource, overrides: Sequence[str] = (), *, shapes: bool = 
     every layer's output shape is computed statically and shape mistakes raise BuildError.
 
     Example: `len(kb.validate("resnet50").nodes)`"""
-    graph = expand(load(spec, overrides))
+    loaded = load(spec, overrides)
+    graph = expand(loaded)
+    check_search_values(loaded)  # a fixed or searched value that every trial would refuse
     if shapes:
         static_shapes(graph)
     return graph

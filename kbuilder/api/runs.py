@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from kbuilder.api.loading import SpecSource, is_yaml_text, load, validated
 from kbuilder.backend import before_keras, check_backend, select_backend
 from kbuilder.errors import RuntimeFailure, SpecError, UsageError
+from kbuilder.experiments.sources import refuse_repeated
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.search import SearchSpec
+from kbuilder.train.data import check_data_files, data_directory
 from kbuilder.zoo import spec_path
 
 if TYPE_CHECKING:
@@ -88,6 +90,7 @@ def train(
     if overrides:
         _require_train_section(source)
     loaded = validated(source, overrides)
+    _check_data_files(loaded, data_dir)
     chosen = select_backend(backend or (loaded.spec.train.backend if loaded.spec.train else None))
     before_keras(chosen)
     from kbuilder.train import TrainOptions  # Keras loads now, after the backend was chosen
@@ -109,6 +112,13 @@ def train(
 
     result.metrics["report"] = report_after_training(result.run_dir)
     return result
+
+
+def _check_data_files(loaded: LoadedSpec, data_dir: str | Path | None) -> None:
+    """A data bomb or a label-count mismatch is refused from the files' headers before Keras loads."""
+    if loaded.spec.train is not None:
+        spec_dir = loaded.path.parent if loaded.path else None
+        check_data_files(loaded.spec.train.data, spec_dir=spec_dir, data_dir=data_directory(data_dir))
 
 
 @dataclass
@@ -159,18 +169,26 @@ def tune(
         raise UsageError(f"{path} has no search section (see docs/experiments.md, 'Hyperparameter search')")
     if loaded.spec.train is None:
         raise UsageError(f"{path} has no train section: trials train the model (see docs/training.md)")
-    before_keras(backend)
-    # Optuna and the trials' training (Keras) load here, only after the spec validated.
+    _check_data_files(loaded, data_dir)
+    # Optuna loads here, only after the spec validated; Keras after the workers and the storage
+    # URL are checked too (before_keras below).
     from kbuilder.experiments.tune import (
         Progress,
         TuneConfig,
+        check_workers,
         default_study_dir,
         open_study,
         run_study,
         shown_url,
+        storage_url,
         target_of,
         write_report,
     )
+
+    check_workers(workers)
+    if storage:
+        storage_url(storage)  # an in-memory or driverless URL is refused before the folder is made
+    before_keras(backend)
 
     name = study or loaded.spec.name
     study_dir = Path(out) if out is not None else default_study_dir(name)
@@ -235,6 +253,7 @@ def ensemble(
     Example: `kb.ensemble(["mnist_mlp"], members=3, data_dir="datasets").metrics["test_accuracy"]`"""
     if backend is not None:
         check_backend(backend)
+    refuse_repeated(sources)  # before Keras loads
     for source in sources:
         if not Path(source).is_dir():  # a spec to train: refused now if it is bad
             validated(source, overrides)
@@ -261,8 +280,14 @@ def compare(runs: Sequence[str | Path], figure: str | Path | None = None) -> Com
     `figure`, their learning curves overlaid in one PNG.
 
     Example: `kb.compare(["runs/relu", "runs/sigmoid"], "relu_vs_sigmoid.png").settings`"""
-    from kbuilder.experiments.compare import compare_runs, plot_curves  # matplotlib, for the figure
+    from kbuilder.experiments.compare import (  # matplotlib, for the figure
+        check_figure_target,
+        compare_runs,
+        plot_curves,
+    )
 
+    if figure is not None:
+        check_figure_target(figure)
     comparison = compare_runs(runs)
     if figure is not None:
         plot_curves(comparison, figure)

@@ -16,7 +16,9 @@ import typer
 import kbuilder
 from kbuilder.backend import keep_startup_quiet
 from kbuilder.cli.common import DebugOpt, with_debug_option
-from kbuilder.cli.output import reports_errors
+from kbuilder.cli.output import Output, reports_errors
+from kbuilder.errors import Location, SpecError
+from kbuilder.spec.overrides import MAX_OVERRIDES
 
 COMMAND_MODULES = (
     "validate",
@@ -74,9 +76,13 @@ def main(argv: list[str] | None = None) -> int:
 
     `--debug` acts through KBUILDER_DEBUG (so processes a command starts see it too); the
     variable is put back afterwards, so one in-process call never turns on the next one's."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    too_many = _too_many_overrides(args)
+    if too_many is not None:
+        return Output("--json" in args).error(too_many)
     debug_before = os.environ.get("KBUILDER_DEBUG")
     try:
-        app(args=argv, prog_name="kbuilder")
+        app(args=args, prog_name="kbuilder")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     finally:
@@ -85,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             os.environ["KBUILDER_DEBUG"] = debug_before
     return 0
+
+
+def _too_many_overrides(args: list[str]) -> SpecError | None:
+    """Click gathers a repeated option in time quadratic in its count (250,000 `--set` took
+    minutes), so the bound on overrides is checked on the raw arguments first."""
+    count = sum(arg == "--set" or arg.startswith("--set=") for arg in args)
+    if count <= MAX_OVERRIDES:
+        return None
+    return SpecError.at(Location("--set"), f"{count} overrides; the limit is {MAX_OVERRIDES}")
 
 
 if __name__ == "__main__":

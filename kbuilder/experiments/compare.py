@@ -185,14 +185,23 @@ def _number(value: Any) -> float:
     return value if isinstance(value, (int, float)) else math.nan
 
 
-def _save(fig: Any, path: Path) -> Path:
-    """Written beside the target and renamed, so a failed write never leaves half a PNG."""
+def check_figure_target(path: str | Path) -> Path:
+    """Refuse a figure name that cannot be written, before any run is read (as `diagram` does):
+    no folder is ever created for it."""
+    path = Path(path)
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {path}: the figure is written as PNG; give a file name ending in .png")
     if path.is_dir():
         raise UsageError(f"-o {path} is a directory; give a file name ending in .png")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write '{path}': the folder '{path.parent}' does not exist")
+    return path
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Written beside the target and renamed, so a failed write never leaves half a PNG."""
+    check_figure_target(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         save_figure(path, fig, dpi=110)
     except OSError as exc:
         raise RuntimeFailure(f"cannot write the figure {path}: {exc}") from None

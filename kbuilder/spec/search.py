@@ -18,6 +18,7 @@ number between dots indexes a list too (`layers.2.dense.units`). Example:
 in kbuilder/spec/search_check.py (a path that is not in the spec names the nearest one).
 """
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -25,6 +26,9 @@ from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, mod
 from kbuilder.spec.base import StrictModel
 
 Scalar = bool | int | float | str | None
+# The most points a grid may have: Optuna's grid sampler holds every point as a Python tuple,
+# and no study runs more trials than `trials` allows. Sizes are computed, never enumerated.
+GRID_LIMIT = 100_000
 SamplerName = Literal["grid", "random", "tpe", "coarse_to_fine"]
 PrunerName = Literal["none", "median", "successive_halving"]
 PathKey = Annotated[
@@ -166,13 +170,13 @@ class SearchSpec(StrictModel):
         return None
 
     def grid_size(self) -> int | None:
-        """Points of the full grid, or None when a parameter is continuous."""
+        """Points of the full grid (computed, not enumerated), or None when a parameter is continuous."""
         total = 1
         for param in self.space.values():
-            values = grid_values(param)
-            if values is None:
+            count = grid_count(param)
+            if count is None:
                 return None
-            total *= len(values)
+            total *= count
         return total
 
     def trial_count(self) -> int:
@@ -181,18 +185,49 @@ class SearchSpec(StrictModel):
         return (self.grid_size() or 20) if self.sampler == "grid" else 20
 
 
-def grid_values(param) -> list | None:
-    """Every value of a discrete parameter, or None for a continuous one."""
+def grid_count(param) -> int | None:
+    """How many values a discrete parameter has (arithmetic only), or None for a continuous one."""
     if isinstance(param, Choice):
-        return list(param.choice)
+        return len(param.choice)
     if isinstance(param, IntRange):
         low, high = param.bounds()
-        return list(range(low, high + 1, param.step)) if not param.log else list(range(low, high + 1))
+        return (high - low) // (1 if param.log else param.step) + 1
     if param.step is None:
         return None
     low, high = param.bounds()
-    count = int((high - low) / param.step + 1e-9) + 1
+    steps = (high - low) / param.step + 1e-9
+    # A tiny step makes the quotient overflow to inf: say "more than anyone can try" instead.
+    return int(steps) + 1 if math.isfinite(steps) and steps < 1e18 else 10**18
+
+
+def grid_values(param) -> list | None:
+    """Every value of a discrete parameter, or None for a continuous one. Refuses (ValueError)
+    a parameter of more than GRID_LIMIT values before building any of them."""
+    count = grid_count(param)
+    if count is None:
+        return None
+    if count > GRID_LIMIT:
+        raise ValueError(f"{count:,} values; a grid takes at most {GRID_LIMIT:,} points")
+    if isinstance(param, Choice):
+        return list(param.choice)
+    low, high = param.bounds()
+    if isinstance(param, IntRange):
+        return list(range(low, high + 1, 1 if param.log else param.step))
     return [round(low + i * param.step, 12) for i in range(count)]
 
 
-__all__ = ["Choice", "FloatRange", "IntRange", "SearchSpec", "grid_values"]
+def describe_count(count: int) -> str:
+    """1234567 -> '1,234,567'; a number too long to read -> 'about 10^40'."""
+    return f"{count:,}" if count < 10**15 else f"about 10^{len(str(count)) - 1}"
+
+
+__all__ = [
+    "GRID_LIMIT",
+    "Choice",
+    "FloatRange",
+    "IntRange",
+    "SearchSpec",
+    "describe_count",
+    "grid_count",
+    "grid_values",
+]

@@ -7,12 +7,15 @@ A number between dots indexes a list (`layers.2.dense.units` is `layers[2].dense
 
 import copy
 import difflib
+import time
+from collections.abc import Callable
 from typing import Any
 
 from kbuilder.errors import Location, Problem, SpecError
 from kbuilder.spec.loader import PathTuple, SourceMap, format_path
+from kbuilder.spec.model import ModelSpec
 from kbuilder.spec.overrides import _set_path, parse_override_path
-from kbuilder.spec.search import Choice, IntRange, SearchSpec, grid_values
+from kbuilder.spec.search import GRID_LIMIT, Choice, IntRange, SearchSpec, describe_count, grid_count
 
 
 def resolve(node: Any, parts: PathTuple) -> PathTuple | None:
@@ -125,22 +128,7 @@ def check_search(search: SearchSpec, data: dict, source: SourceMap, resolved: di
     _, problems = resolve_keys(search, data, resolved)
     located = [Problem(_locate_key(source, section, key), message) for section, key, message in problems]
     if search.sampler == "grid":
-        for key, param in search.space.items():
-            if grid_values(param) is None:
-                located.append(
-                    Problem(
-                        _locate_key(source, "space", key),
-                        "the grid sampler needs discrete values: give the float range a step, or use int or choice",
-                    )
-                )
-        size = search.grid_size()
-        if size is not None and search.trials is not None and search.trials > size:
-            located.append(
-                Problem(
-                    source.locate(("search", "trials")),
-                    f"the grid has {size} points; ask for at most {size} trials",
-                )
-            )
+        located += _grid_problems(search, source)
     if search.pruner != "none" and search.epoch_metric() is None:
         located.append(
             Problem(
@@ -157,6 +145,125 @@ def check_search(search: SearchSpec, data: dict, source: SourceMap, resolved: di
         )
     if located:
         raise SpecError(located)
+
+
+def _grid_problems(search: SearchSpec, source: SourceMap) -> list[Problem]:
+    """The grid's size from each parameter's count (never by listing the points)."""
+    counts = {key: grid_count(param) for key, param in search.space.items()}
+    located = [
+        Problem(
+            _locate_key(source, "space", key),
+            "the grid sampler needs discrete values: give the float range a step, or use int or choice",
+        )
+        for key, count in counts.items()
+        if count is None
+    ]
+    size = search.grid_size()
+    if size is not None and size > GRID_LIMIT:
+        factors = " x ".join(describe_count(count) for count in counts.values() if count is not None)
+        factors = f" ({factors})" if len(counts) > 1 else ""
+        largest = max(counts, key=lambda key: counts[key] or 0)
+        located.append(
+            Problem(
+                _locate_key(source, "space", largest),
+                f"the grid has {describe_count(size)} points{factors}; a grid takes at most "
+                f"{GRID_LIMIT:,}: give the ranges a larger step or fewer values, or use sampler: random or tpe",
+            )
+        )
+    elif size is not None and search.trials is not None and search.trials > size:
+        located.append(
+            Problem(
+                source.locate(("search", "trials")),
+                f"the grid has {size} points; ask for at most {size} trials",
+            )
+        )
+    return located
+
+
+# Value checks validate (and, for a model path, expand) a whole spec each: a hostile section
+# (64 parameters of 200 values that fail together but not alone) or a large model stops after
+# this many checks or seconds, whichever comes first; trials still validate their own spec.
+MAX_VALUE_CHECKS = 1000
+MAX_VALUE_CHECK_SECONDS = 1.0
+
+
+# check(data, source, model_changed) raises SpecError when the spec is refused; model_changed
+# says whether a set path lies outside `train` (only then the layers need expanding again).
+SpecCheck = Callable[[dict, SourceMap, bool], None]
+
+
+def value_problems(search: SearchSpec, data: dict, source: SourceMap, check: SpecCheck) -> list[Problem]:
+    """Every `fixed` value, every `choice` value and both ends of every range, set in the spec
+    (with the fixed values in place) and checked by `check` (kbuilder/graph/search_values.py
+    expands it), so `validate` refuses what every trial would. Call after check_search passed."""
+    resolved = ModelSpec.model_validate(copy.deepcopy(data)).model_dump(mode="json", exclude={"search"})
+    paths, _ = resolve_keys(search, data, resolved)
+    checker = _ValueChecker(data, source, check)
+    fixed = {paths[f"fixed:{key}"]: value for key, value in search.fixed.items()}
+    if checker.problems(fixed, "search.fixed"):
+        found = [
+            _relocated(source, ("search", "fixed", key), value, issues)
+            for key, value in search.fixed.items()
+            if (issues := checker.problems({paths[f"fixed:{key}"]: value}, "search.fixed"))
+        ]
+        return found or [
+            _relocated(source, ("search", "fixed"), search.fixed, checker.problems(fixed, "search.fixed"))
+        ]
+    candidates = {key: _candidates(param) for key, param in search.space.items()}
+    failed: dict[str, Problem] = {}
+    for round_ in range(max(len(values) for values in candidates.values())):
+        chosen = {
+            key: values[round_]
+            for key, values in candidates.items()
+            if round_ < len(values) and key not in failed
+        }
+        values = dict(fixed) | {paths[f"space:{key}"]: value for key, (_, value) in chosen.items()}
+        if checker.budget_spent() or not checker.problems(values, "search.space"):
+            continue
+        for key, (where, value) in chosen.items():
+            if checker.budget_spent():
+                break
+            issues = checker.problems(dict(fixed) | {paths[f"space:{key}"]: value}, "search.space")
+            if issues:
+                failed[key] = _relocated(source, ("search", "space", key, *where), value, issues)
+    return list(failed.values())
+
+
+def _candidates(param) -> list[tuple[PathTuple, Any]]:
+    """(where in the parameter, value): each choice, or a range's two ends (the last step reached)."""
+    if isinstance(param, Choice):
+        return [(("choice", index), value) for index, value in enumerate(param.choice)]
+    low, high = param.bounds()
+    name = "int" if isinstance(param, IntRange) else "float"
+    count = grid_count(param)
+    if count is not None and count < 10**18:
+        high = low + (count - 1) * (param.step or 1)
+    return [((name, 0), low), ((name, 1), high)]
+
+
+class _ValueChecker:
+    """Checks the spec with some paths set, within MAX_VALUE_CHECKS and MAX_VALUE_CHECK_SECONDS."""
+
+    def __init__(self, data: dict, source: SourceMap, check: SpecCheck) -> None:
+        self.data, self.source, self.check, self.spent = data, source, check, 0
+        self.deadline = time.monotonic() + MAX_VALUE_CHECK_SECONDS
+
+    def budget_spent(self) -> bool:
+        return self.spent >= MAX_VALUE_CHECKS or time.monotonic() > self.deadline
+
+    def problems(self, values: dict[PathTuple, Any], label: str) -> list[str]:
+        self.spent += 1
+        try:
+            data, source = apply_values(self.data, values, self.source, label)
+            self.check(data, source, any(path[:1] != ("train",) for path in values))
+        except SpecError as exc:
+            return [f"{problem.location.path}: {problem.message}".lstrip(": ") for problem in exc.problems]
+        return []
+
+
+def _relocated(source: SourceMap, at: PathTuple, value: Any, issues: list[str]) -> Problem:
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    return Problem(source.locate(at), f"{shown} is not a value the spec accepts: {'; '.join(issues[:3])}")
 
 
 def trial_values(
@@ -224,4 +331,5 @@ __all__ = [
     "nearest_path",
     "resolve",
     "trial_values",
+    "value_problems",
 ]

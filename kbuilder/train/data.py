@@ -17,7 +17,8 @@ import numpy as np
 from kbuilder.backend import tensorflow_available
 from kbuilder.errors import DataError
 from kbuilder.train.data_checks import check_image_folder, check_split
-from kbuilder.train.safe_arrays import NpzArchive, read_npy
+from kbuilder.train.data_plan import PlannedSplit, check_plan
+from kbuilder.train.safe_arrays import NpzArchive, npy_header, read_npy
 
 DATA_DIR_ENV = "KBUILDER_DATA_DIR"
 # File names a data directory may hold for each Keras data set (Keras's own first).
@@ -79,17 +80,34 @@ def _labels(y: np.ndarray) -> np.ndarray:
     return y
 
 
+def _open_npz(path: Path, keys: tuple[str, str]) -> NpzArchive:
+    if not path.exists():
+        raise DataError(f"no such data file: {path}")
+    archive = NpzArchive(path)
+    missing = [k for k in keys if k not in archive]
+    if missing:
+        archive.__exit__()
+        raise DataError(
+            f"{path} has no array {missing[0]!r} (it has {', '.join(archive.files) or 'no arrays'})"
+        )
+    return archive
+
+
+def _npz_headers(
+    path: Path, keys: tuple[str, str], test_keys: tuple[str | None, str | None]
+) -> list[PlannedSplit]:
+    with _open_npz(path, keys) as archive:
+        planned = [PlannedSplit("training", archive.header(keys[0]), archive.header(keys[1]))]
+        x_key, y_key = test_keys
+        if x_key is not None and y_key is not None and x_key in archive and y_key in archive:
+            planned.append(PlannedSplit("test", archive.header(x_key), archive.header(y_key)))
+    return planned
+
+
 def _read_npz(
     path: Path, keys: tuple[str, str], test_keys: tuple[str | None, str | None]
 ) -> tuple[Arrays, Arrays | None]:
-    if not path.exists():
-        raise DataError(f"no such data file: {path}")
-    with NpzArchive(path) as archive:
-        missing = [k for k in keys if k not in archive]
-        if missing:
-            raise DataError(
-                f"{path} has no array {missing[0]!r} (it has {', '.join(archive.files) or 'no arrays'})"
-            )
+    with _open_npz(path, keys) as archive:
         train = Arrays(archive.read(keys[0]), _labels(archive.read(keys[1])))
         test = None
         x_key, y_key = test_keys
@@ -102,16 +120,23 @@ def _read_npy(path: Path) -> np.ndarray:
     return read_npy(path)
 
 
-def _keras_dataset(source, data_dir: Path | None) -> tuple[Arrays, Arrays | None, str]:
+def _keras_file(source, data_dir: Path | None) -> tuple[Path, tuple[str, str]] | None:
+    """The data directory's copy of a Keras data set and its label keys, if there is one."""
     if data_dir is not None:
         for name in KERAS_FILES[source.name]:
             candidate = data_dir / name
             if candidate.is_file():
-                y_keys = ("y_train", "y_test")
-                if source.name == "cifar100" and source.label_mode == "coarse":
-                    y_keys = ("y_train_coarse", "y_test_coarse")
-                train, test = _read_npz(candidate, ("x_train", y_keys[0]), ("x_test", y_keys[1]))
-                return train, test, str(candidate)
+                coarse = source.name == "cifar100" and source.label_mode == "coarse"
+                return candidate, ("y_train_coarse", "y_test_coarse") if coarse else ("y_train", "y_test")
+    return None
+
+
+def _keras_dataset(source, data_dir: Path | None) -> tuple[Arrays, Arrays | None, str]:
+    found = _keras_file(source, data_dir)
+    if found is not None:
+        candidate, y_keys = found
+        train, test = _read_npz(candidate, ("x_train", y_keys[0]), ("x_test", y_keys[1]))
+        return train, test, str(candidate)
     import keras  # deferred: see the module's docstring
 
     loader = getattr(keras.datasets, source.name)
@@ -174,6 +199,29 @@ def _image_folder(source, spec_dir: Path | None, input_shape: tuple) -> tuple[Ar
     return read(source.directory), test, str(resolve_path(source.directory, spec_dir))
 
 
+def source_headers(source, *, spec_dir: Path | None, data_dir: Path | None) -> list[PlannedSplit]:
+    """The headers of the arrays a source will read (none for Keras downloads, image folders and
+    inline lists: those are not untrusted files of arbitrary size)."""
+    if source.type == "keras":
+        found = _keras_file(source, data_dir)
+        if found is None:
+            return []
+        path, y_keys = found
+        return _npz_headers(path, ("x_train", y_keys[0]), ("x_test", y_keys[1]))
+    if source.type == "npz":
+        path = resolve_path(source.path, spec_dir)
+        return _npz_headers(path, (source.x_key, source.y_key), (source.test_x_key, source.test_y_key))
+    if source.type == "npy":
+        pairs = [("training", source.x, source.y)] + (
+            [("test", source.test_x, source.test_y)] if source.test_x else []
+        )
+        return [
+            PlannedSplit(role, npy_header(resolve_path(x, spec_dir)), npy_header(resolve_path(y, spec_dir)))
+            for role, x, y in pairs
+        ]
+    return []
+
+
 def load_source(
     source, *, spec_dir: Path | None, data_dir: Path | None, input_shape: tuple
 ) -> tuple[Arrays, Arrays | None, str]:
@@ -214,10 +262,24 @@ def _inline(x_values, y_values) -> Arrays:
     return Arrays(x, y)
 
 
+def check_data_files(data, *, spec_dir: Path | None, data_dir: Path | None) -> None:
+    """The data files' headers checked and priced (data_plan.py): before Keras loads, a data
+    bomb or a label-count mismatch is refused in a fraction of a second."""
+    planned = source_headers(data.source, spec_dir=spec_dir, data_dir=data_dir)
+    if data.validation.type == "source":
+        planned += [
+            PlannedSplit("validation", split.x, split.y)
+            for split in source_headers(data.validation.source, spec_dir=spec_dir, data_dir=data_dir)[:1]
+        ]
+    check_plan(planned, data)
+
+
 def load_splits(
     data, *, spec_dir: Path | None, data_dir: Path | None, input_shape: tuple, seed: int | None
 ) -> Splits:
-    """Train/validation/test arrays as the spec asks (before preprocessing)."""
+    """Train/validation/test arrays as the spec asks (before preprocessing); the files' headers
+    are checked and priced first (data_plan.py), so a data bomb is refused before it unpacks."""
+    check_data_files(data, spec_dir=spec_dir, data_dir=data_dir)
     train, test, origin = load_source(
         data.source, spec_dir=spec_dir, data_dir=data_dir, input_shape=input_shape
     )

@@ -1,7 +1,7 @@
 """Checks on loaded data and on image folders, before anything trains.
 
 Arrays: a sample axis on both sides, the same number of inputs and labels, numbers only,
-and no NaN or infinity (a NaN feature would train into a NaN model and end as a "diverged"
+no value beyond float32's range (training computes in float32), and no NaN or infinity (a NaN feature would train into a NaN model and end as a "diverged"
 run far from its cause). Image folders: regular image files only; no symbolic link is
 followed (one could point out of the folder, or at /dev/zero), and a file whose name says
 PNG or JPEG must start like one, so a text file named `.png` is named, not a decoder crash.
@@ -53,6 +53,25 @@ def check_split(name: str, arrays) -> None:
                     f"the {name} {part} hold {int(bad.sum())} NaN or infinite values in {len(samples)} samples "
                     f"(the first is sample {int(samples[0])}); expected finite numbers: clean or drop those samples"
                 )
+            _check_float32_range(name, part, value)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_range(name: str, part: str, value: np.ndarray) -> None:
+    """Training computes in float32: a float64 beyond its range would become infinity there."""
+    if value.dtype.itemsize <= 4:
+        return
+    outside = np.abs(value) > FLOAT32_MAX
+    if outside.any():
+        samples = np.flatnonzero(outside.reshape(len(value), -1).any(axis=1))
+        first = int(samples[0])
+        raise DataError(
+            f"the {name} {part} hold {int(outside.sum())} values outside float32's range (±{FLOAT32_MAX:.3g}) "
+            f"in {len(samples)} samples (the first is sample {first}, up to {float(np.abs(value[first]).max()):.3g}); "
+            "training computes in float32, where they become infinite: rescale or drop those samples"
+        )
 
 
 def check_image_folder(root: Path) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import stat
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Self
 
@@ -26,16 +28,86 @@ NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float
 _GIB = 1 << 30
 
 
+MEMORY_ENV = "KBUILDER_MEMORY_LIMIT"  # bytes, or with a unit: 2G, 512M
+
+
 def memory_bound() -> int:
-    """The most bytes one data file may declare: half the machine's memory (at least 1 GiB)."""
+    """The most bytes the data of a run may take: the least of half the machine's memory, the
+    memory available now, this process's address-space limit, its cgroup's limit and
+    $KBUILDER_MEMORY_LIMIT (at least 64 MiB)."""
+    limits = [_physical() // 2, available_memory()]
+    limits += [value for value in (_env_limit(),) if value]
+    return max(64 << 20, min(limits))
+
+
+def available_memory() -> int:
+    """What this process can still have: free memory now, its address-space and cgroup limits."""
+    found = [value for value in (_meminfo_available(), _rlimit(), _cgroup_left()) if value]
+    return min(found) if found else _physical()
+
+
+def _physical() -> int:
     try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        total = 16 * _GIB
-    return max(_GIB, total // 2)
+        return 16 * _GIB
 
 
-def _size(nbytes: int) -> str:
+def _meminfo_available() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _rlimit() -> int | None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return soft if soft != resource.RLIM_INFINITY else None
+
+
+def _cgroup_left() -> int | None:
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return int(limit) - used if limit.isdigit() else None
+
+
+def _env_limit() -> int | None:
+    text = os.environ.get(MEMORY_ENV, "").strip().upper().removesuffix("B")
+    if not text:
+        return None
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": _GIB, "T": 1 << 40}.get(text[-1:], 1)
+    try:
+        return int(float(text.rstrip("KMGT")) * scale)
+    except ValueError:
+        raise DataError(
+            f"${MEMORY_ENV} is {os.environ[MEMORY_ENV]!r}; expected bytes, or a size such as 2G or 512M"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ArrayHeader:
+    """What an .npy header declares: enough to price an array before reading it."""
+
+    where: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def rows(self) -> int:
+        return self.shape[0] if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def describe_size(nbytes: int) -> str:
     for unit, scale in (("TB", 1 << 40), ("GB", _GIB), ("MB", 1 << 20), ("kB", 1 << 10)):
         if nbytes >= scale:
             return f"{nbytes / scale:.1f} {unit}"
@@ -54,7 +126,7 @@ def regular_file(path: Path) -> None:
         )
 
 
-def _check_header(where: str, stream: IO[bytes], available: int) -> None:
+def _check_header(where: str, stream: IO[bytes], available: int) -> ArrayHeader:
     """Reads the .npy header at the stream's position; refuses what numpy should not read."""
     try:
         version = np.lib.format.read_magic(stream)
@@ -78,14 +150,25 @@ def _check_header(where: str, stream: IO[bytes], available: int) -> None:
     held = available - (stream.tell() - start_header) - 8  # the magic string and version are 8 bytes
     if declared > memory_bound():
         raise DataError(
-            f"{where} declares shape {tuple(shape)} {dtype} = {_size(declared)}, more than the "
-            f"{_size(memory_bound())} kbuilder allows one data file on this machine"
+            f"{where} declares shape {tuple(shape)} {dtype} = {describe_size(declared)}, more than the "
+            f"{describe_size(memory_bound())} kbuilder allows one data file on this machine"
         )
     if declared > held:
         raise DataError(
-            f"{where} declares shape {tuple(shape)} {dtype} = {_size(declared)} but holds only "
-            f"{_size(max(held, 0))}: the file is truncated or its header is wrong"
+            f"{where} declares shape {tuple(shape)} {dtype} = {describe_size(declared)} but holds only "
+            f"{describe_size(max(held, 0))}: the file is truncated or its header is wrong"
         )
+    return ArrayHeader(where, tuple(int(d) for d in shape), dtype)
+
+
+def npy_header(path: Path) -> ArrayHeader:
+    """The checked header of an .npy file; no array data is read."""
+    regular_file(path)
+    try:
+        with open(path, "rb") as handle:
+            return _check_header(str(path), handle, os.fstat(handle.fileno()).st_size)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
 
 
 def read_npy(path: Path) -> np.ndarray:
@@ -128,14 +211,30 @@ class NpzArchive:
     def __exit__(self, *exc) -> None:
         self._zip.close()
 
-    def read(self, key: str) -> np.ndarray:
+    def header(self, key: str) -> ArrayHeader:
+        """The checked header of one member, from its first bytes (nothing else is unpacked)."""
+        info = self._checked_info(key)
+        try:
+            with self._zip.open(info) as member:
+                return _check_header(f"{self.path}[{key!r}]", member, info.file_size)
+        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, NotImplementedError) as exc:
+            raise DataError(
+                f"cannot read {self.path}[{key!r}]: {exc} (a truncated or damaged archive)"
+            ) from None
+
+    def _checked_info(self, key: str) -> zipfile.ZipInfo:
         info = self.members[key]
         where = f"{self.path}[{key!r}]"
         if info.file_size > memory_bound():
             raise DataError(
-                f"{where} declares {_size(info.file_size)} unpacked ({_size(info.compress_size)} packed), "
-                f"more than the {_size(memory_bound())} kbuilder allows one data file on this machine"
+                f"{where} declares {describe_size(info.file_size)} unpacked ({describe_size(info.compress_size)} packed), "
+                f"more than the {describe_size(memory_bound())} kbuilder allows one data file on this machine"
             )
+        return info
+
+    def read(self, key: str) -> np.ndarray:
+        info = self._checked_info(key)
+        where = f"{self.path}[{key!r}]"
         try:
             with self._zip.open(info) as member:
                 _check_header(where, member, info.file_size)

@@ -10,12 +10,17 @@ So kbuilder reads config.json as plain JSON first and allows only:
 - kbuilder's registered layers (`kbuilder>Name` in `kbuilder.layers.*`);
 - Keras's own serialized values (`__keras_tensor__`, `__numpy__`, ...), not `__lambda__`;
 and only the three members Keras writes, the weights in HDF5 (never npz or pickle).
+Defence in depth, for what Keras's safe mode alone stops today: a name must be a class
+(`keras.models.load_model` is a function), a lookup layer's vocabulary must be a list (a
+string is a file Keras would read: `/etc/passwd`), and the weights file may not reach out of
+itself (an HDF5 ExternalLink, a dataset stored in external files, a virtual dataset).
 Then the file is loaded with safe_mode=True.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import stat
@@ -23,6 +28,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import h5py
 import keras
 
 import kbuilder.layers  # noqa: F401  (registers kbuilder's layers with Keras)
@@ -62,6 +68,10 @@ CODE_RUNNING = {
 }
 KERAS_VALUES = {"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__slice__", "__ellipsis__"}
 FUNCTION_MODULES = {"keras.activations", "keras.losses", "keras.metrics"}
+# Functions of those modules that look names up or build objects rather than compute.
+NOT_FUNCTIONS = {"get", "deserialize", "serialize"}
+# The most HDF5 objects one weights file may hold (a model has a few per layer).
+MAX_HDF5_OBJECTS = 1_000_000
 
 
 class UnsafeModelFile(KBuilderError):
@@ -105,6 +115,10 @@ def inspect_keras_file(path: str | os.PathLike) -> None:
                     raise _refuse(
                         path, "its model.weights.h5 is not an HDF5 file (kbuilder never reads pickles)"
                     )
+            with archive.open("model.weights.h5") as weights:
+                problem = first_outside_reference(weights)
+            if problem:
+                raise _refuse(path, problem)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         raise _refuse(path, f"not a valid .keras (zip) file ({exc})") from None
     try:
@@ -116,15 +130,65 @@ def inspect_keras_file(path: str | os.PathLike) -> None:
         raise _refuse(path, problem)
 
 
+def first_outside_reference(stream) -> str | None:
+    """The first link or dataset of an HDF5 file that reads another file, described; or None.
+    Only the file's structure is read (links and dataset layouts), never its data."""
+    try:
+        with h5py.File(stream, "r") as weights:
+            groups, seen = [weights], 0
+            while groups:
+                group = groups.pop()
+                for name in group:
+                    seen += 1
+                    if seen > MAX_HDF5_OBJECTS:
+                        return f"its model.weights.h5 holds more than {MAX_HDF5_OBJECTS} objects"
+                    link = group.get(name, getlink=True)
+                    where = f"{group.name.rstrip('/')}/{name}"
+                    if isinstance(link, h5py.ExternalLink):
+                        return f"its model.weights.h5 links {where} to {link.filename}:{link.path} (an HDF5 external link)"
+                    if isinstance(link, h5py.SoftLink):
+                        continue  # a name for an object of this file, reached on its own
+                    item = group.get(name)
+                    if isinstance(item, h5py.Group):
+                        groups.append(item)
+                    elif isinstance(item, h5py.Dataset):
+                        if item.external:
+                            files = ", ".join(str(entry[0]) for entry in item.external[:3])
+                            return f"its model.weights.h5 stores {where} in other files ({files})"
+                        if item.is_virtual:
+                            return f"its model.weights.h5 maps {where} onto other files (a virtual dataset)"
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        return f"its model.weights.h5 is not a readable HDF5 file ({exc})"
+    return None
+
+
 def _kbuilder_layers() -> set[str]:
     return {name for name in keras.saving.get_custom_objects() if name.startswith("kbuilder>")}
 
 
-def _keras_has(module: str, name: str) -> bool:
+def _keras_attribute(module: str, name: str) -> Any:
     try:
-        return hasattr(importlib.import_module(module), name)  # only ever a module of KERAS_MODULES
+        # Only ever a module of KERAS_MODULES or FUNCTION_MODULES.
+        return getattr(importlib.import_module(module), name, None)
     except ImportError:
-        return False
+        return None
+
+
+def _keras_class(module: str, name: str) -> bool:
+    """A class of the module (`keras.models.load_model` is a function: constructing it loads a file)."""
+    return inspect.isclass(_keras_attribute(module, name))
+
+
+def _keras_function(module: str, name: str) -> bool:
+    return name not in NOT_FUNCTIONS and inspect.isfunction(_keras_attribute(module, name))
+
+
+def _file_vocabulary(obj: dict) -> str | None:
+    """Lookup layers and TextVectorization read a vocabulary given as a string from that file."""
+    config = obj.get("config")
+    if isinstance(config, dict) and isinstance(config.get("vocabulary"), str):
+        return f"its {obj.get('class_name')} reads its vocabulary from the file {config['vocabulary']!r}"
+    return None
 
 
 def _check_object(obj: dict, registered: set[str]) -> str | None:
@@ -155,11 +219,11 @@ def _check_object(obj: dict, registered: set[str]) -> str | None:
         ok = (
             isinstance(name, str)
             and not name.startswith("_")
-            and any(_keras_has(candidate, name) for candidate in modules)
+            and any(_keras_function(candidate, name) for candidate in modules)
         )
         return None if ok else f"it names the function {module}.{name} (a foreign module or function)"
-    if module in KERAS_MODULES and reg in (None, class_name) and _keras_has(module, class_name):
-        return None
+    if module in KERAS_MODULES and reg in (None, class_name) and _keras_class(module, class_name):
+        return _file_vocabulary(obj)
     return f"it names {shown}, which is not a Keras built-in class (a foreign module or class name)"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kbuilder.errors import RuntimeFailure, UsageError
+from kbuilder.experiments.sources import refuse_repeated
 from kbuilder.spec import load_spec
 from kbuilder.storage import rundir as rd
 from kbuilder.storage.atomic import write_json
@@ -53,6 +54,7 @@ def plan_members(
     """
     if not 1 <= members <= MAX_MEMBERS:
         raise UsageError(f"--members must be between 1 and {MAX_MEMBERS}, got {members}")
+    refuse_repeated(sources)
     plans: list[MemberPlan] = []
     spec_sources = 0
     for source in sources:

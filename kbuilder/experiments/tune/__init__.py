@@ -1,5 +1,6 @@
 """Hyperparameter search on Optuna (`kbuilder tune`).
 
+    storage.py the database: URLs taken, opening it, losing it mid-study
     study.py   where a study lives (folder, storage, heartbeats) and how its trials are counted
     space.py   the searched values as Optuna suggestions, the samplers and the pruners
     trial.py   one trial: sample, validate the sampled spec, train it as an ordinary run
@@ -10,7 +11,8 @@ Importing this package loads Optuna but not Keras: a trial imports Keras when it
 """
 
 from kbuilder.experiments.tune.report import render_table, write_report
-from kbuilder.experiments.tune.run import Progress, run_study, target_of
+from kbuilder.experiments.tune.run import Progress, check_workers, run_study, target_of
+from kbuilder.experiments.tune.storage import storage_url
 from kbuilder.experiments.tune.study import (
     TuneConfig,
     default_study_dir,
@@ -22,12 +24,14 @@ from kbuilder.experiments.tune.study import (
 __all__ = [
     "Progress",
     "TuneConfig",
+    "check_workers",
     "default_study_dir",
     "load_study_for_report",
     "open_study",
     "render_table",
     "run_study",
     "shown_url",
+    "storage_url",
     "target_of",
     "write_report",
 ]

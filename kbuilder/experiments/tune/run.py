@@ -9,6 +9,7 @@ for them instead of starting more, so a study never trains more than it was aske
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -18,8 +19,15 @@ import optuna
 from optuna.storages import fail_stale_trials
 
 from kbuilder.backend import quiet_tensorflow_startup
-from kbuilder.errors import KBuilderError, RuntimeFailure
+from kbuilder.errors import KBuilderError, RuntimeFailure, UsageError
 from kbuilder.experiments.tune.report import trial_line
+from kbuilder.experiments.tune.storage import (
+    STORAGE_LOST_EXIT,
+    StorageLost,
+    is_storage_lost,
+    quiet_storage_thread_errors,
+    storage_lost,
+)
 from kbuilder.experiments.tune.study import (
     TuneConfig,
     count_trials,
@@ -31,8 +39,24 @@ from kbuilder.experiments.tune.trial import Interrupted, Surplus, TrialFailed, T
 from kbuilder.spec import LoadedSpec, load_spec
 from kbuilder.spec.search import SearchSpec
 from kbuilder.spec.search_check import baseline_values
+from kbuilder.train.safe_arrays import available_memory, describe_size
 
 POLL_SECONDS = 1.0
+# What an idle worker process holds (Python, TensorFlow, Optuna), measured: about 1 GiB.
+WORKER_MEMORY = 1 << 30
+
+
+def check_workers(workers: int) -> None:
+    """At most one worker a core, and as many as the free memory holds at WORKER_MEMORY each."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    free = available_memory()
+    bound = max(1, min(cores, free // WORKER_MEMORY))
+    if workers > bound:
+        raise UsageError(
+            f"--workers {workers}: this machine runs at most {bound} (it has {cores} cores and "
+            f"{describe_size(free)} of free memory; a worker takes a core and about 1 GB); "
+            f"give --workers {bound} or less, and start more workers on other machines with a shared --storage"
+        )
 
 
 def target_of(config: TuneConfig, search: SearchSpec) -> int:
@@ -40,7 +64,20 @@ def target_of(config: TuneConfig, search: SearchSpec) -> int:
 
 
 def run_worker(config: TuneConfig, announce: Callable | None = None) -> None:
-    """One worker's loop; returns when the study has its trials."""
+    """One worker's loop; returns when the study has its trials. A database that stops
+    answering ends it with storage.py's one message."""
+    quiet_storage_thread_errors()
+    try:
+        _worker_loop(config, announce)
+    except (KBuilderError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if is_storage_lost(exc):
+            raise storage_lost(config.resolved_storage(), config.study_dir, exc) from None
+        raise
+
+
+def _worker_loop(config: TuneConfig, announce: Callable | None) -> None:
     loaded = load_spec(config.spec_file, overrides=config.overrides)
     search = search_section(loaded)
     study = open_study(config, search, loaded.data, epochs=train_epochs(loaded))
@@ -62,6 +99,8 @@ def run_worker(config: TuneConfig, announce: Callable | None = None) -> None:
         except Interrupted:
             raise KeyboardInterrupt from None
         except optuna.exceptions.OptunaError as exc:
+            if is_storage_lost(exc):
+                raise
             raise RuntimeFailure(f"the study storage failed: {exc}") from None
 
 
@@ -73,6 +112,8 @@ def _worker_main(config: TuneConfig) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except KBuilderError as exc:
+        if isinstance(exc, StorageLost):  # the tuner says it once
+            sys.exit(STORAGE_LOST_EXIT)
         sys.stderr.write(f"kbuilder tune worker: {exc.title}: {' '.join(exc.details())}\n")
         sys.exit(exc.exit_code)
 
@@ -105,6 +146,18 @@ class Progress:
 
 def run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> None:
     """Create (or join) the study, then run its workers here or in `config.workers` processes."""
+    quiet_storage_thread_errors()
+    try:
+        _run_study(config, loaded, progress)
+    except (KBuilderError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if is_storage_lost(exc):
+            raise storage_lost(config.resolved_storage(), config.study_dir, exc) from None
+        raise
+
+
+def _run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> None:
     search = search_section(loaded)
     study = open_study(config, search, loaded.data, epochs=train_epochs(loaded))
     study.set_user_attr("target", target_of(config, search))
@@ -132,12 +185,18 @@ def run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> Non
         while any(worker.is_alive() for worker in workers):
             progress.poll(study)
             time.sleep(POLL_SECONDS)
+    except Exception:
+        _stop(workers)  # the database is gone (or the tuner failed): a trial can record nothing now
+        raise
     except KeyboardInterrupt:
         for worker in workers:
             worker.join(timeout=60)
         raise RuntimeFailure(
             "interrupted; the finished trials are kept: run the same command again to continue the study"
         ) from None
+    if any(w.exitcode == STORAGE_LOST_EXIT for w in workers):
+        _stop(workers)
+        raise storage_lost(config.resolved_storage(), config.study_dir)
     progress.poll(study)
     failed = [w for w in workers if w.exitcode not in (0, None)]
     if failed and count_trials(study).done < target_of(config, search):
@@ -146,3 +205,12 @@ def run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> Non
             f"{len(failed)} of {len(workers)} workers failed ({codes}) before the study had its trials; "
             "run the same command again to continue it"
         )
+
+
+def _stop(workers: list) -> None:
+    """End the workers (their running trials go stale and are retried when the study resumes)."""
+    for worker in workers:
+        if worker.is_alive():
+            worker.terminate()
+    for worker in workers:
+        worker.join(timeout=30)

@@ -20,7 +20,15 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from kbuilder.errors import UsageError
-from kbuilder.spec.search import Choice, FloatRange, IntRange, SearchSpec, grid_values
+from kbuilder.spec.search import (
+    GRID_LIMIT,
+    Choice,
+    FloatRange,
+    IntRange,
+    SearchSpec,
+    describe_count,
+    grid_values,
+)
 
 KEEP_FRACTION = 0.25
 MARGIN = 0.10
@@ -42,6 +50,9 @@ def suggest(trial: optuna.Trial, search: SearchSpec) -> dict[str, Any]:
 
 
 def grid_space(search: SearchSpec) -> dict[str, list]:
+    size = search.grid_size()
+    if size is not None and size > GRID_LIMIT:  # `validate` refuses it first; never enumerate it here
+        raise UsageError(f"the grid has {describe_count(size)} points; at most {GRID_LIMIT:,} can be tried")
     space = {}
     for key, param in search.space.items():
         values = grid_values(param)

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.engine import make_url
 
 from kbuilder.errors import UsageError, did_you_mean
 from kbuilder.experiments.tune.space import make_pruner, make_sampler
+from kbuilder.experiments.tune.storage import open_storage as _open_storage
+from kbuilder.experiments.tune.storage import shown_url
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.search import SearchSpec
 
@@ -73,14 +74,6 @@ def default_study_dir(study_name: str) -> Path:
     return Path("runs") / f"tune-{study_name}"
 
 
-def shown_url(url: str) -> str:
-    """The storage URL without its password (for messages and reports)."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001  (a malformed URL is shown up to its scheme only)
-        return url.split("://", 1)[0] + "://..."
-
-
 def quiet_optuna() -> None:
     """Optuna's per-trial INFO lines and its 'experimental feature' warnings (heartbeats, the
     matplotlib plots) are noise here; TensorFlow's retracing notes too (each trial is a new model)."""
@@ -90,37 +83,9 @@ def quiet_optuna() -> None:
 
 
 def open_storage(url: str, heartbeat: int) -> RDBStorage:
-    """Optuna's RDB storage with heartbeats and retries of trials whose worker died."""
+    """The study's storage (storage.py), Optuna's chatter quieted first."""
     quiet_optuna()
-    # SQLite serializes writers; several worker processes wait for the lock instead of failing.
-    # A server's connections are shared by every worker of every machine: a worker needs one for
-    # its trial and one for its heartbeat, so its pool stays small (SQLAlchemy's default allows 15).
-    engine_kwargs = (
-        {"connect_args": {"timeout": 300}}
-        if url.startswith("sqlite")
-        else {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 3}
-    )
-    try:
-        return RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat,
-            grace_period=3 * heartbeat,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-        )
-    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
-        raise UsageError(
-            f"cannot open the study storage {shown_url(url)}: {type(exc).__name__}: {_first_line(exc)}"
-        ) from None
-    except Exception as exc:  # noqa: BLE001  (SQLAlchemy's connection errors have many types)
-        raise UsageError(
-            f"cannot open the study storage {shown_url(url)}: {type(exc).__name__}: {_first_line(exc)}"
-        ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return _open_storage(url, heartbeat)
 
 
 def open_study(
