@@ -22,7 +22,7 @@ import numpy as np
 
 from kbuilder.errors import UsageError
 from kbuilder.use import inspect_figures as drawn
-from kbuilder.use.images import raw_sample_shape, read_image
+from kbuilder.use.images import inspect_shape, read_image
 from kbuilder.use.source import TrainedModel
 
 INSPECT_DIR = "inspect"
@@ -133,7 +133,7 @@ def inspect_image(
     if trained.kind == "ensemble":
         raise UsageError(f"{trained.path}: inspect one of the ensemble's members (a run directory)")
     model = trained.model
-    shape = raw_sample_shape(trained.steps, tuple(model.inputs[0].shape[1:]))
+    shape = inspect_shape(trained.contract)
     pixels = read_image(image, shape)
     chosen = pick_layers(model, layers)
     target_layer = cam_layer(model, cam_layer_name)
