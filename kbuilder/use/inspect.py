@@ -140,9 +140,8 @@ def inspect_image(
     width = trained.output_width
     if class_index is not None and not 0 <= class_index < width:
         raise UsageError(f"--class {class_index}: the model has classes 0 to {width - 1}")
-    folder = (
-        Path(out) if out is not None else (trained.run_dir or trained.path) / INSPECT_DIR / Path(image).stem
-    )
+    home = trained.run_dir if trained.run_dir is not None and trained.run_dir.is_dir() else trained.path
+    folder = Path(out) if out is not None else home / INSPECT_DIR / Path(image).stem
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"-o {folder}: a file is there; give a folder for the figures")
     x = trained.preprocess(pixels[None])

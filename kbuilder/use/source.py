@@ -230,10 +230,12 @@ def _from_run(run_dir: Path, given: Path, which: str, kind: str, data_dir: str |
             f"{run_dir}: the run has not finished (no {rd.METRICS_FILE}); "
             f"finish it with `kbuilder train --resume {run_dir}`"
         )
+    if which == "best" and not (run_dir / rd.BEST_MODEL).is_file():
+        which = "last"  # a run without a checkpoint callback keeps only its final model
     file = run_dir / (rd.BEST_MODEL if which == "best" else rd.LAST_MODEL)
     if not file.is_file():
-        other = "last" if which == "best" else "best"
-        raise NotAModel(f"{run_dir}: the run has no {file.name}; try --model {other}")
+        hint = "try --model best" if (run_dir / rd.BEST_MODEL).is_file() else "train it again"
+        raise NotAModel(f"{run_dir}: the run has no {file.name}; {hint}")
     model = _load_model(file)
     epoch = metrics.get("epochs_run")
     if which == "best":
