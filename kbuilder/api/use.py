@@ -14,39 +14,23 @@ from typing import Any
 from kbuilder.backend import before_keras, select_backend
 
 
-def _ensemble_builder(members: list[Path]) -> Any:
-    """The averaged model of an ensemble exported without its model file (--no-export)."""
-    from kbuilder.experiments.ensemble import model as em  # Keras: the backend is chosen
-    from kbuilder.spec import load_spec
-    from kbuilder.storage.rundir import SPEC_FILE
-
-    models = [em.load_member_model(member) for member in members]
-    specs = [load_spec(member / SPEC_FILE) for member in members]
-    from kbuilder.spec.train import LossSpec
-
-    train = specs[0].spec.train
-    if train is None:
-        from kbuilder.errors import UsageError
-
-        raise UsageError(f"{members[0] / SPEC_FILE}: the member's spec has no train section")
-    loss = train.loss if isinstance(train.loss, LossSpec) else LossSpec.model_validate({"name": train.loss})
-    logits = [em.outputs_logits(m, loss) for m in models]
-    name = str(models[0].inputs[0].name).split(":")[0] or "input"
-    return em.build_ensemble_model(
-        models, logits, loss_name=loss.name, input_name=name, name=specs[0].spec.name
-    )
-
-
 def _start(backend: str | None) -> None:
     """Choose the backend before kbuilder.use imports Keras (quietly, as every command does)."""
     select_backend(backend)
     before_keras(backend)
 
 
-def _load(target: str | Path, model: str, overrides: Sequence[str] = ()) -> Any:
-    from kbuilder.use.run_model import load_trained  # Keras: the backend was chosen
+def _load(
+    target: str | Path, model: str, overrides: Sequence[str] = (), data_dir: str | Path | None = None
+) -> Any:
+    # Keras: the backend was chosen; an ensemble kept without its export is built as
+    # `kbuilder ensemble` builds it (kbuilder.experiments, above kbuilder.use).
+    from kbuilder.experiments.ensemble.model import ensemble_of_runs
+    from kbuilder.use.source import load_trained
 
-    return load_trained(target, which=model, overrides=overrides, build_ensemble=_ensemble_builder)
+    return load_trained(
+        target, which=model, overrides=overrides, data_dir=data_dir, build_ensemble=ensemble_of_runs
+    )
 
 
 def evaluate(
@@ -72,7 +56,7 @@ def evaluate(
     _start(backend)
     from kbuilder.use.sources import data_overrides
 
-    trained = _load(target, model, data_overrides(data, overrides))
+    trained = _load(target, model, data_overrides(data, overrides), data_dir)
     from kbuilder.use.evaluate import evaluate_trained
     from kbuilder.use.report_html import write_report
 

@@ -32,6 +32,11 @@ JsonOpt = typer.Option(False, "--json", help="Same as --format json.")
 BackendOpt = typer.Option(
     None, "--backend", help=f"Keras backend: {', '.join(BACKENDS)} (default: KERAS_BACKEND, else tensorflow)."
 )
+ModelOpt = typer.Option(
+    "best",
+    "--model",
+    help="best or last: which of a run's saved models (a run's, or a study's best trial's).",
+)
 DataDirOpt = typer.Option(
     None,
     "--data-dir",

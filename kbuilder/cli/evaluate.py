@@ -17,6 +17,7 @@ from kbuilder.cli.common import (
     BackendOpt,
     DataDirOpt,
     JsonOpt,
+    ModelOpt,
     checked_backend,
     format_option,
     pick_format,
@@ -69,7 +70,7 @@ def register(app: typer.Typer) -> None:
             "--set",
             help="Override a train.data value: KEY=VALUE (repeatable), e.g. train.data.test_limit=1000.",
         ),
-        model: str = typer.Option("best", "--model", help="best or last: which of the run's saved models."),
+        model: str = ModelOpt,
         out: Path | None = typer.Option(
             None, "--output", "-o", help="Folder for evaluation.json and its figures (default: the target)."
         ),

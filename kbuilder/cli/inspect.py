@@ -11,7 +11,15 @@ from pathlib import Path
 import typer
 
 import kbuilder.api as kb
-from kbuilder.cli.common import TEXT_FORMATS, BackendOpt, JsonOpt, checked_backend, format_option, pick_format
+from kbuilder.cli.common import (
+    TEXT_FORMATS,
+    BackendOpt,
+    JsonOpt,
+    ModelOpt,
+    checked_backend,
+    format_option,
+    pick_format,
+)
 from kbuilder.cli.output import Output
 
 
@@ -33,7 +41,7 @@ def register(app: typer.Typer) -> None:
             "--cam-layer",
             help="Layer Grad-CAM looks at (default: the last convolution wider than 1x1).",
         ),
-        model: str = typer.Option("best", "--model", help="best or last: which of the run's saved models."),
+        model: str = ModelOpt,
         out: Path | None = typer.Option(
             None, "--output", "-o", help="Folder for the figures (default: <run>/inspect/<image name>)."
         ),

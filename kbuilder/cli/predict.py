@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 import kbuilder.api as kb
-from kbuilder.cli.common import JsonOpt, format_option, pick_format
+from kbuilder.cli.common import JsonOpt, ModelOpt, format_option, pick_format
 from kbuilder.cli.output import Output
 from kbuilder.errors import UsageError
 from kbuilder.storage import atomic
@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
         inputs: list[Path] = typer.Argument(
             ..., help="Image files (PNG, JPEG, BMP), folders of them, .npy/.npz."
         ),
-        which: str = typer.Option("best", "--model", help="A run's best or last model."),
+        which: str = ModelOpt,
         top_k: int = typer.Option(3, "--top-k", "-k", help="Classes shown per input."),
         batch_size: int = typer.Option(256, "--batch-size", help="Inputs per model call."),
         out: Path | None = typer.Option(

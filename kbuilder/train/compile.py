@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 
+from kbuilder.spec.train import LossSpec
 from kbuilder.train.schedules import warmup_schedule
 
 _OPTIMIZER_CLASSES = {
@@ -129,3 +130,17 @@ def make_metrics(names: Sequence[str], loss_name: str, logits: bool) -> list[Any
 
 def is_crossentropy(loss_name: str) -> bool:
     return loss_name in _CROSSENTROPY
+
+
+def loss_section(train_spec) -> LossSpec:
+    """The train section's loss as a LossSpec (the spec also takes a loss given by its name)."""
+    loss = train_spec.loss
+    return loss if isinstance(loss, LossSpec) else LossSpec.model_validate({"name": loss})
+
+
+def outputs_logits(model: Any, loss_spec: LossSpec) -> bool:
+    """Whether the model's outputs are logits under `loss_spec`: the rule make_loss applies
+    (only cross-entropies take logits)."""
+    if not is_crossentropy(loss_spec.name):
+        return False
+    return output_is_logits(model) if loss_spec.from_logits == "auto" else bool(loss_spec.from_logits)

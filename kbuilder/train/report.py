@@ -12,7 +12,7 @@ from kbuilder.errors import KBuilderError, RuntimeFailure
 from kbuilder.storage import rundir as rd
 from kbuilder.train.calibration import CALIBRATION_SAMPLES
 from kbuilder.train.callbacks import enabled_callback
-from kbuilder.train.compile import is_crossentropy, output_is_logits
+from kbuilder.train.compile import outputs_logits
 from kbuilder.train.contract import input_contract
 from kbuilder.train.fit import eval_feed
 from kbuilder.train.options import TrainResult
@@ -140,9 +140,7 @@ def _environment(run: TrainingRun) -> dict[str, Any]:
 def contract(run: TrainingRun) -> dict[str, Any]:
     """The raw-input contract of the trained model (kbuilder.train.contract)."""
     loss = run.loss
-    logits = is_crossentropy(loss.name) and (
-        output_is_logits(run.model) if loss.from_logits == "auto" else bool(loss.from_logits)
-    )
+    logits = outputs_logits(run.model, loss)
     return input_contract(
         run.train_spec.data,
         run.statistics,

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from kbuilder.errors import UsageError
+from kbuilder.errors import DataError, UsageError
 from kbuilder.storage.atomic import write_json
 from kbuilder.train.data import Arrays
 from kbuilder.use import figures, metrics
-from kbuilder.use.run_model import TrainedModel, preprocess
+from kbuilder.use.source import TrainedModel
 from kbuilder.use.sources import evaluation_set
 
 EVALUATION_FILE = "evaluation.json"
@@ -60,16 +60,16 @@ def evaluate_trained(
         raise UsageError(f"--top-k must be 1 or more and --mistakes 0 or more, got {top_k} and {mistakes}")
     folder = output_folder(trained, out)
     raw, split, origin = evaluation_set(trained, data_dir=data_dir, whole=whole)
-    data = preprocess(trained, raw, data_dir=data_dir)
+    data = _preprocessed(trained, raw)
     outputs = predict_outputs(trained.model, data.x, batch_size or trained.train_spec.batch_size)
     document: dict[str, Any] = {
         "target": str(trained.path),
         "kind": trained.kind,
-        "run_dir": str(trained.run_dir),
-        "model_file": trained.model_file,
+        "run_dir": str(trained.spec_run),
+        "model_file": str(trained.model_file),
         "members": [str(m) for m in trained.members],
         "data": {"origin": origin, "split": split, "samples": len(raw)},
-        "loss_name": trained.loss.name,
+        "loss_name": trained.loss_name,
     }
     if trained.classification:
         document.update(_classification(trained, raw, data, outputs, top_k=top_k, mistakes=mistakes))
@@ -89,18 +89,32 @@ def evaluate_trained(
     return document
 
 
+def _preprocessed(trained: TrainedModel, raw: Arrays) -> Arrays:
+    """The raw samples as the model was fed in training; labels as class ids."""
+    x = trained.preprocess(raw.x)
+    if not trained.accepts(x):
+        raise DataError(
+            f"after the run's preprocessing the samples have shape {tuple(x.shape[1:])}, but the model "
+            f"expects {tuple(trained.model.inputs[0].shape[1:])}"
+        )
+    y = raw.y
+    if trained.classification and y.ndim == 2 and y.shape[1] > 1:  # one-hot labels back to class ids
+        y = np.argmax(y, axis=1)
+    return Arrays(x, y)
+
+
 def _classification(
     trained: TrainedModel, raw: Arrays, data: Arrays, outputs: np.ndarray, *, top_k: int, mistakes: int
 ) -> dict[str, Any]:
-    binary = trained.loss.name == "binary_crossentropy"
+    binary = trained.loss_name == "binary_crossentropy"
     if binary and trained.output_width != 1:
         raise UsageError(
             f"{trained.run_dir}: a binary_crossentropy model with {trained.output_width} outputs is multi-label; "
             "kbuilder evaluate handles one class per sample"
         )
-    probs = metrics.probabilities(outputs, logits=trained.logits, binary=binary)
+    probs = metrics.exact_rows(trained.class_probabilities(outputs))
     y = np.asarray(data.y).reshape(len(data.y), -1)[:, 0].round().astype("int64") if binary else data.y
-    names = trained.class_names
+    names = trained.labels
     if y.ndim != 1 or (len(y) and (y.min() < 0 or y.max() >= probs.shape[1])):
         raise UsageError(
             f"the labels run from {y.min()} to {y.max()} but the model has {probs.shape[1]} classes"

@@ -1,55 +1,38 @@
-"""A user's image file read as the run's data source delivers its samples (raw pixels).
+"""The image `kbuilder inspect` looks at, read as the run's data source delivers its samples.
 
-The raw sample shape is found by walking the run's preprocessing back from the model's
-input: `add_channel_axis` drops the last axis, `pad` takes its margins off, `resize` lets
-any size through (the preprocessing resizes it). The file is refused, naming it, when
-Pillow cannot read it, when it holds more pixels than MAX_PIXELS (a decompression bomb is
-refused from its header, before its pixels are decoded), when its channel count differs
-from the data's, or when its size differs and nothing in the preprocessing resizes.
+Its shape is the input contract's raw sample (any size when the preprocessing resizes). The
+file is refused, naming it, when Pillow cannot read it, when it holds more pixels than
+MAX_PIXELS (a decompression bomb is refused from its header, before its pixels are decoded),
+when its channel count differs from the data's, or when its size differs and nothing in the
+preprocessing resizes. predict's reader (kbuilder.use.inputs) converts channels instead;
+the two policies are kept apart as the commands document them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from kbuilder.errors import DataError, UsageError
+from kbuilder.use.inputs import raw_target
 
 MAX_PIXELS = 40_000_000  # 40 megapixels: larger than any camera image a network here takes
 CHANNELS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "F": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 MODE_FOR = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
-def raw_sample_shape(steps: list, input_shape: tuple) -> tuple[int | None, ...]:
-    """The shape of one raw sample (None: any size), from the model input and the steps."""
-    shape: list[int | None] = list(input_shape)
-    for step in reversed(steps):
-        if step.type == "add_channel_axis":
-            shape = shape[:-1]
-        elif step.type == "pad":
-            p = step.padding if isinstance(step.padding, list) else [step.padding]
-            rows, cols = (
-                (2 * p[0], 2 * p[0])
-                if len(p) == 1
-                else (2 * p[0], 2 * p[1])
-                if len(p) == 2
-                else (p[0] + p[1], p[2] + p[3])
-            )
-            shape[0] = None if shape[0] is None else shape[0] - rows
-            shape[1] = None if shape[1] is None else shape[1] - cols
-        elif step.type == "resize":
-            shape[0] = shape[1] = None
-        elif step.type == "reshape":
-            raise UsageError(
-                "the run's preprocessing reshapes its samples; kbuilder inspect takes image models only"
-            )
-    if len(shape) not in (2, 3):
+def inspect_shape(contract: dict[str, Any]) -> tuple[int | None, ...]:
+    """The shape of one raw sample (None: any size) from the run's input contract."""
+    target = raw_target(contract)
+    if len(target.shape) not in (2, 3):
         raise UsageError(
-            f"the model's input {tuple(input_shape)} is not an image; kbuilder inspect takes image models"
+            f"the model's raw input {list(target.shape)} is not an image; kbuilder inspect takes image models"
         )
-    return tuple(shape)
+    height, width = (None, None) if target.preprocess_resizes else target.size
+    return (height, width, *target.shape[2:])
 
 
 def read_image(path: str | Path, shape: tuple[int | None, ...]) -> np.ndarray:

@@ -21,10 +21,9 @@ import keras
 import numpy as np
 
 from kbuilder.errors import UsageError
-from kbuilder.train.data import Arrays
 from kbuilder.use import inspect_figures as drawn
-from kbuilder.use.images import raw_sample_shape, read_image
-from kbuilder.use.run_model import TrainedModel, preprocess
+from kbuilder.use.images import inspect_shape, read_image
+from kbuilder.use.source import TrainedModel
 
 INSPECT_DIR = "inspect"
 SQUASHING = ("softmax", "sigmoid")
@@ -134,19 +133,20 @@ def inspect_image(
     if trained.kind == "ensemble":
         raise UsageError(f"{trained.path}: inspect one of the ensemble's members (a run directory)")
     model = trained.model
-    shape = raw_sample_shape(list(trained.train_spec.data.preprocess), tuple(model.inputs[0].shape[1:]))
+    shape = inspect_shape(trained.contract)
     pixels = read_image(image, shape)
     chosen = pick_layers(model, layers)
     target_layer = cam_layer(model, cam_layer_name)
     width = trained.output_width
     if class_index is not None and not 0 <= class_index < width:
         raise UsageError(f"--class {class_index}: the model has classes 0 to {width - 1}")
-    folder = Path(out) if out is not None else trained.run_dir / INSPECT_DIR / Path(image).stem
+    home = trained.run_dir if trained.run_dir is not None and trained.run_dir.is_dir() else trained.path
+    folder = Path(out) if out is not None else home / INSPECT_DIR / Path(image).stem
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"-o {folder}: a file is there; give a folder for the figures")
-    x = preprocess(trained, Arrays(pixels[None], np.zeros(1, dtype="int64"))).x
+    x = trained.preprocess(pixels[None])
     outputs = np.asarray(model.predict(x, verbose=0))[0]
-    names = trained.class_names
+    names = trained.labels
     predicted = int(np.argmax(outputs)) if width > 1 else int(outputs[0] > (0.0 if trained.logits else 0.5))
     target = predicted if class_index is None else class_index
     activations = keras.Model(model.inputs, [layer.output for layer in chosen])([x], training=False)
@@ -169,7 +169,7 @@ def inspect_image(
     return {
         "target": str(trained.path),
         "image": str(image),
-        "model_file": trained.model_file,
+        "model_file": str(trained.model_file),
         "predicted": predicted,
         "predicted_name": names[predicted] if predicted < len(names) else str(predicted),
         "grad_cam": {"class": target, "layer": target_layer.name, "map": np.round(cam, 6).tolist()},

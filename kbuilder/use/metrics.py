@@ -16,19 +16,11 @@ from sklearn.calibration import calibration_curve
 CALIBRATION_BINS = 15
 
 
-def probabilities(outputs: np.ndarray, *, logits: bool, binary: bool) -> np.ndarray:
-    """[N, classes] probabilities from a model's outputs (logits squashed as in training);
-    a single sigmoid output becomes the two columns [1 - p, p]."""
-    outputs = np.asarray(outputs, dtype="float64").reshape(len(outputs), -1)
-    if binary:
-        p = 1.0 / (1.0 + np.exp(-outputs[:, :1])) if logits else outputs[:, :1]
-        return np.concatenate([1.0 - p, p], axis=1)
-    if logits:
-        shifted = outputs - outputs.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        return exp / exp.sum(axis=1, keepdims=True)
-    # float32 softmax rows sum to 1 only within rounding; scikit-learn's log_loss wants them exact
-    return outputs / np.maximum(outputs.sum(axis=1, keepdims=True), 1e-12)
+def exact_rows(probs: np.ndarray) -> np.ndarray:
+    """[N, classes] probabilities whose rows sum to 1: a float32 softmax does only within
+    rounding, and scikit-learn's log_loss wants them exact."""
+    probs = np.asarray(probs, dtype="float64")
+    return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
 
 
 def calibration(correct: np.ndarray, confidence: np.ndarray, bins: int = CALIBRATION_BINS) -> dict[str, Any]:

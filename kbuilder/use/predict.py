@@ -64,16 +64,13 @@ def predict_samples(trained: TrainedModel, inputs: Inputs, *, batch_size: int = 
     for indices in groups.values():
         raw = np.stack([inputs.samples[i] for i in indices])
         x = trained.preprocess(raw)
-        expected = tuple(trained.model.inputs[0].shape[1:])
-        if len(x.shape[1:]) != len(expected) or any(
-            e is not None and e != d for e, d in zip(expected, x.shape[1:])
-        ):
+        if not trained.accepts(x):
             raise InputError(
                 f"{inputs.names[indices[0]]}: preprocessed to shape {list(x.shape[1:])}, but the model takes "
-                f"{list(expected)}"
+                f"{list(trained.model.inputs[0].shape[1:])}"
             )
         outputs = trained.model.predict(x, batch_size=batch_size, verbose=0)
-        p = as_class_probabilities(trained.probabilities(outputs))
+        p = trained.class_probabilities(outputs)
         if probabilities is None:
             probabilities = np.zeros((len(inputs.samples), p.shape[-1]), dtype="float64")
         probabilities[indices] = p
@@ -82,9 +79,3 @@ def predict_samples(trained: TrainedModel, inputs: Inputs, *, batch_size: int = 
     if names is not None and len(names) != probabilities.shape[-1]:
         names = None
     return Predictions(list(inputs.names), probabilities, names)
-
-
-def as_class_probabilities(p: np.ndarray) -> np.ndarray:
-    """[N, classes]: one sigmoid unit P(1) becomes [1 - P(1), P(1)]."""
-    p = p.reshape(len(p), -1)
-    return np.concatenate([1.0 - p, p], axis=-1) if p.shape[-1] == 1 else p

@@ -28,7 +28,7 @@ from kbuilder.storage import rundir as rd
 from kbuilder.storage.atomic import readable_mode, write_text
 from kbuilder.storage.run_reader import read_json
 from kbuilder.use.evaluate import EVALUATION_FILE
-from kbuilder.use.run_model import STUDY_SUMMARY, target_kind
+from kbuilder.use.targets import SUMMARY_FILE, NotAModel, target_kind
 
 REPORT_FILE = "report.html"
 MAX_IMAGE_BYTES = 20_000_000
@@ -144,7 +144,7 @@ def run_sections(run_dir: Path) -> list[str]:
 
 
 def study_sections(study_dir: Path) -> list[str]:
-    summary = read_json(study_dir / STUDY_SUMMARY, dict)
+    summary = read_json(study_dir / SUMMARY_FILE, dict)
     trials = [t for t in summary.get("trials") or [] if isinstance(t, dict)]
     headers = sorted({k for t in trials for k in t}, key=lambda k: (k != "trial", k != "state", k))
     plots = summary.get("plots") or {}
@@ -175,6 +175,10 @@ def write_report(directory: str | Path) -> Path:
     """Write `directory`/report.html for a run, a study or an ensemble; returns its path."""
     directory = Path(directory)
     kind = target_kind(directory)
+    if kind == "export":
+        raise NotAModel(
+            f"{directory}: an export; report.html is written for run, ensemble and study directories"
+        )
     sections = {"run": run_sections, "study": study_sections, "ensemble": ensemble_sections}[kind](directory)
     title = html.escape(f"{directory.name}: kbuilder {kind} report")
     nav = "".join(f"<a href='#{ident}'>{ident}</a> " for ident in (s.split("'")[1] for s in sections))

@@ -1,6 +1,9 @@
 """A trained model and its input contract, from whatever kbuilder left behind: a run directory
-(`best` or `last` model), an ensemble directory (its exported averaging model), an export
-directory (its model.keras), or a tune study folder (its best trial's run).
+(`best` or `last` model), an ensemble directory (its exported averaging model, or one built
+from its members by the function the caller hands in: kbuilder.experiments builds it, above
+this package), an export directory (its model.keras), or a tune study folder (its best
+trial's run). predict, evaluate, inspect, report and the export of a trained run all load
+through here.
 
     trained = load_trained("runs/lenet5_modern-2026...", which="best")
     x = trained.preprocess(raw)                   # numpy, exactly as training preprocessed
@@ -13,7 +16,9 @@ UsageError (exit 2) naming the file.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +27,28 @@ from pydantic import TypeAdapter, ValidationError
 
 from kbuilder.errors import KBuilderError, UsageError
 from kbuilder.export.manifest import MANIFEST_FILE, file_sha256
-from kbuilder.spec.loader import read_yaml
+from kbuilder.spec import LoadedSpec, load_spec
+from kbuilder.spec.train import TrainSpec
 from kbuilder.spec.train.data import Preprocess
 from kbuilder.storage import rundir as rd
 from kbuilder.storage.run_reader import read_json
-from kbuilder.train.classes import keras_dataset_classes
-from kbuilder.train.compile import is_crossentropy, output_is_logits
-from kbuilder.train.contract import output_kind
+from kbuilder.train.compile import is_crossentropy
 from kbuilder.train.preprocess import preprocess_inputs
 from kbuilder.train.safe_keras import load_keras_file
+from kbuilder.use.older_contract import contract_of_older_run, spec_dir_of
+from kbuilder.use.targets import (
+    ENSEMBLE_PLAN,
+    NotAModel,
+    ensemble_members,
+    study_best_run,
+    target_kind,
+)
 
 MODEL_CHOICES = ("best", "last")
-SUMMARY_FILE = "summary.json"  # a tune study's report (kbuilder.experiments.tune.report)
-ENSEMBLE_PLAN = "plan.json"  # an ensemble directory's plan (kbuilder.experiments.ensemble)
-# What Keras's data sets deliver, for runs trained before runs recorded their input contract.
-KERAS_RAW = {
-    "mnist": [28, 28],
-    "fashion_mnist": [28, 28],
-    "cifar10": [32, 32, 3],
-    "cifar100": [32, 32, 3],
-}
 _STEPS = TypeAdapter(Preprocess)
-
-
-class NotAModel(UsageError):
-    title = "not a trained model"
+# Builds an ensemble's averaged model from its member run directories (kbuilder.experiments
+# does it; it sits above this package, so the api hands the function in).
+EnsembleBuilder = Callable[[list[Path]], Any]
 
 
 @dataclass
@@ -62,10 +64,73 @@ class TrainedModel:
     metrics: dict[str, Any] | None = None
     epoch: int | None = None
     steps: list[Any] = field(default_factory=list)  # the contract's steps as spec objects
+    members: list[Path] = field(default_factory=list)  # an ensemble's member runs
+    overrides: tuple[str, ...] = ()  # `--set` changes to the run's spec (evaluate's other data)
 
     @property
     def class_names(self) -> list[str] | None:
         return self.contract.get("class_names")
+
+    @property
+    def spec_run(self) -> Path | None:
+        """The run whose spec (data source, batch size) applies: an ensemble's first member."""
+        return self.run_dir or (self.members[0] if self.members else None)
+
+    @cached_property
+    def loaded(self) -> LoadedSpec:
+        """The resolved spec of the run the model came from, with the overrides."""
+        run = self.spec_run
+        if run is None or not (run / rd.SPEC_FILE).is_file():
+            raise NotAModel(
+                f"{self.path}: the run this model was trained in is not at hand (its {rd.SPEC_FILE}); "
+                "give the run directory itself"
+            )
+        loaded = load_spec(run / rd.SPEC_FILE, overrides=self.overrides)
+        if loaded.spec.train is None:
+            raise NotAModel(f"{run / rd.SPEC_FILE}: the resolved spec has no train section")
+        return loaded
+
+    @property
+    def train_spec(self) -> TrainSpec:
+        train = self.loaded.spec.train
+        assert train is not None  # `loaded` refuses a spec without one
+        return train
+
+    @property
+    def spec_dir(self) -> Path | None:
+        run = self.spec_run
+        return spec_dir_of(read_json(run / rd.METRICS_FILE, dict)) if run else None
+
+    @property
+    def loss_name(self) -> str:
+        return str((self.contract.get("output") or {}).get("loss") or "")
+
+    @property
+    def classification(self) -> bool:
+        return is_crossentropy(self.loss_name)
+
+    @property
+    def logits(self) -> bool:
+        return bool((self.contract.get("output") or {}).get("logits"))
+
+    @property
+    def output_width(self) -> int:
+        width = self.model.outputs[0].shape[-1]
+        return int(width) if width else 1
+
+    @property
+    def labels(self) -> list[str]:
+        """A name for every class: the class names, or the class ids when nothing names them."""
+        count = 2 if self.loss_name == "binary_crossentropy" else self.output_width
+        names = self.class_names
+        return list(names) if names and len(names) == count else [str(i) for i in range(count)]
+
+    def accepts(self, x: np.ndarray) -> bool:
+        """Whether preprocessed samples `x` have the shape the model takes."""
+        expected = tuple(self.model.inputs[0].shape[1:])
+        return len(x.shape[1:]) == len(expected) and all(
+            e is None or e == d for e, d in zip(expected, x.shape[1:])
+        )
 
     @property
     def raw_input(self) -> dict[str, Any]:
@@ -89,6 +154,12 @@ class TrainedModel:
             return exp / exp.sum(axis=-1, keepdims=True)
         return outputs
 
+    def class_probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        """[N, classes] probabilities: one sigmoid unit P(1) becomes [1 - P(1), P(1)]."""
+        p = self.probabilities(outputs)
+        p = p.reshape(len(p), -1)
+        return np.concatenate([1.0 - p, p], axis=-1) if p.shape[-1] == 1 else p
+
     def describe(self) -> dict[str, Any]:
         """Where the model came from, for a command's JSON document."""
         return {
@@ -104,46 +175,54 @@ class TrainedModel:
         }
 
 
-def load_trained(path: str | Path, *, which: str = "best") -> TrainedModel:
-    """The trained model in `path` (a run, ensemble, export or study directory)."""
+def load_trained(
+    path: str | Path,
+    *,
+    which: str = "best",
+    overrides: Sequence[str] = (),
+    data_dir: str | Path | None = None,
+    build_ensemble: EnsembleBuilder | None = None,
+) -> TrainedModel:
+    """The trained model in `path` (a run, ensemble, export or study directory). `overrides`
+    (`--set` style) change the spec `loaded` gives (evaluate's other data); `data_dir` is
+    where a run from before kbuilder recorded input contracts finds its training data again;
+    `build_ensemble` builds an ensemble's model from its members when it has no export."""
     if which not in MODEL_CHOICES:
         raise UsageError(f"--model must be one of {', '.join(MODEL_CHOICES)}, got '{which}'")
     path = Path(path)
-    if not path.is_dir():
-        raise NotAModel(f"{path}: no such directory (give a run, ensemble, export or tune study directory)")
-    if (path / MANIFEST_FILE).is_file():
-        return _from_export(path, path, "export")
-    if (path / rd.SPEC_FILE).is_file():
-        return _from_run(path, path, which, "run")
-    if (path / ENSEMBLE_PLAN).is_file():
-        export = path / rd.EXPORT_DIR
-        if not (export / MANIFEST_FILE).is_file():
-            raise NotAModel(
-                f"{path}: the ensemble has no exported model ({export}); run its `kbuilder ensemble` "
-                "command again without --no-export"
-            )
-        return _from_export(export, path, "ensemble")
-    if (path / SUMMARY_FILE).is_file():
-        return _from_study(path, which)
-    raise NotAModel(
-        f"{path}: not a run directory ({rd.SPEC_FILE}), an export ({MANIFEST_FILE}), an ensemble "
-        f"({ENSEMBLE_PLAN}) or a tune study ({SUMMARY_FILE})"
-    )
+    kind = target_kind(path)
+    if kind == "export":
+        trained = _from_export(path, path, "export")
+    elif kind == "run":
+        trained = _from_run(path, path, which, "run", data_dir)
+    elif kind == "ensemble":
+        trained = _from_ensemble(path, data_dir, build_ensemble)
+    else:
+        trained = _from_run(study_best_run(path), path, which, "study", data_dir)
+    trained.overrides = tuple(overrides)
+    return trained
 
 
-def _from_study(path: Path, which: str) -> TrainedModel:
-    summary = read_json(path / SUMMARY_FILE, dict)
-    best = summary.get("best") if isinstance(summary.get("best"), dict) else None
-    run = best.get("run_dir") if best else None
-    if not isinstance(run, str):
-        raise NotAModel(f"{path / SUMMARY_FILE}: the study has no completed best trial with a run directory")
-    run_dir = Path(run) if Path(run).is_absolute() or Path(run).is_dir() else path / run
-    if not (run_dir / rd.SPEC_FILE).is_file():
-        raise NotAModel(f"{path / SUMMARY_FILE}: its best trial's run directory {run_dir} is missing")
-    return _from_run(run_dir, path, which, "study")
+def _from_ensemble(path: Path, data_dir: str | Path | None, build: EnsembleBuilder | None) -> TrainedModel:
+    members = ensemble_members(path)
+    export = path / rd.EXPORT_DIR
+    if (export / MANIFEST_FILE).is_file():
+        trained = _from_export(export, path, "ensemble")
+    elif build is None:
+        raise NotAModel(
+            f"{path}: the ensemble has no exported model ({export}); run its `kbuilder ensemble` "
+            "command again without --no-export"
+        )
+    else:  # the members' shared contract; the averaged model outputs probabilities
+        first = _from_run(members[0], path, "last", "ensemble", data_dir)
+        output = {**first.contract.get("output", {}), "logits": False, "to_probabilities": None}
+        contract = {**first.contract, "output": output}
+        trained = _made(build(members), "ensemble", path, path / ENSEMBLE_PLAN, contract)
+    trained.members = members
+    return trained
 
 
-def _from_run(run_dir: Path, given: Path, which: str, kind: str) -> TrainedModel:
+def _from_run(run_dir: Path, given: Path, which: str, kind: str, data_dir: str | Path | None) -> TrainedModel:
     metrics_file = run_dir / rd.METRICS_FILE
     metrics = read_json(metrics_file, dict) if metrics_file.is_file() else None
     if metrics is None:
@@ -151,17 +230,19 @@ def _from_run(run_dir: Path, given: Path, which: str, kind: str) -> TrainedModel
             f"{run_dir}: the run has not finished (no {rd.METRICS_FILE}); "
             f"finish it with `kbuilder train --resume {run_dir}`"
         )
+    if which == "best" and not (run_dir / rd.BEST_MODEL).is_file():
+        which = "last"  # a run without a checkpoint callback keeps only its final model
     file = run_dir / (rd.BEST_MODEL if which == "best" else rd.LAST_MODEL)
     if not file.is_file():
-        other = "last" if which == "best" else "best"
-        raise NotAModel(f"{run_dir}: the run has no {file.name}; try --model {other}")
+        hint = "try --model best" if (run_dir / rd.BEST_MODEL).is_file() else "train it again"
+        raise NotAModel(f"{run_dir}: the run has no {file.name}; {hint}")
     model = _load_model(file)
     epoch = metrics.get("epochs_run")
     if which == "best":
         best = rd.read_best(rd.RunDir(run_dir))
         epoch = best.get("epoch") if best else None
     data = metrics.get("data") if isinstance(metrics.get("data"), dict) else {}
-    contract = data.get("input_contract") or _contract_of_older_run(run_dir, metrics, model)
+    contract = data.get("input_contract") or contract_of_older_run(run_dir, metrics, model, data_dir=data_dir)
     return _made(model, kind, given, file, contract, run_dir=run_dir, metrics=metrics, epoch=epoch)
 
 
@@ -217,47 +298,3 @@ def _load_model(file: Path) -> Any:
     except Exception as exc:  # noqa: BLE001  (a corrupt or foreign file fails in many ways inside Keras)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise NotAModel(f"cannot load {file}: {type(exc).__name__}: {first}") from None
-
-
-def _contract_of_older_run(run_dir: Path, metrics: dict, model: Any) -> dict[str, Any]:
-    """The contract of a run from before runs recorded one: Keras data sets only (their raw
-    inputs are known), with the normalize statistics metrics.json kept."""
-    spec = _resolved_spec(run_dir)
-    data = (spec.get("train") or {}).get("data") or {}
-    source = data.get("source") or {}
-    if source.get("type") != "keras" or source.get("name") not in KERAS_RAW:
-        raise NotAModel(
-            f"{run_dir}: the run records no input contract (trained before kbuilder recorded one) and "
-            "its data source is not a Keras data set; train it again"
-        )
-    statistics: Any = iter(((metrics.get("data") or {}).get("normalize_statistics")) or [])
-    steps = []
-    for step in data.get("preprocess") or []:
-        if step.get("type") == "one_hot":
-            continue
-        if step.get("type") == "normalize":
-            recorded = next(statistics, None) or {}
-            step = {**step, **recorded}
-        steps.append(step)
-    loss = (spec.get("train") or {}).get("loss") or {}
-    loss_name = loss if isinstance(loss, str) else loss.get("name", "")
-    from_logits = "auto" if isinstance(loss, str) else loss.get("from_logits", "auto")
-    logits = is_crossentropy(loss_name) and (
-        output_is_logits(model) if from_logits == "auto" else bool(from_logits)
-    )
-    names = data.get("classes") or keras_dataset_classes(source["name"], source.get("label_mode", "fine"))
-    return {
-        "raw_input": {"dtype": "uint8", "shape": KERAS_RAW[source["name"]], "range": [0.0, 255.0]},
-        "source": f"keras:{source['name']}",
-        "preprocess": steps,
-        "model_input": {"shape": list(model.inputs[0].shape[1:]), "dtype": "float32"},
-        "output": {"shape": list(model.outputs[0].shape[1:]), **output_kind(loss_name, logits)},
-        "class_names": names,
-    }
-
-
-def _resolved_spec(run_dir: Path) -> dict[str, Any]:
-    spec, _ = read_yaml(run_dir / rd.SPEC_FILE)
-    if not isinstance(spec, dict):
-        raise NotAModel(f"{run_dir / rd.SPEC_FILE}:1:1: expected the resolved spec (a mapping)")
-    return spec

@@ -15,7 +15,7 @@ from pathlib import Path
 from kbuilder.errors import UsageError
 from kbuilder.train.data import KERAS_FILES, Arrays, data_directory, load_source
 from kbuilder.train.data_checks import check_split
-from kbuilder.use.run_model import TrainedModel
+from kbuilder.use.source import TrainedModel
 
 
 def data_overrides(data: str | None, overrides: Sequence[str] = ()) -> list[str]:

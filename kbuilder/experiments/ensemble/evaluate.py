@@ -23,6 +23,7 @@ from kbuilder.spec.loader import read_yaml
 from kbuilder.spec.train import LossSpec, TrainSpec
 from kbuilder.storage import rundir as rd
 from kbuilder.storage.run_reader import read_run
+from kbuilder.train.compile import outputs_logits
 from kbuilder.train.data import Arrays, data_directory, load_splits
 from kbuilder.train.preprocess import preprocess_splits
 
@@ -39,7 +40,7 @@ class TestSet:
 
     def probabilities(self, model: Any) -> tuple[np.ndarray, bool]:
         """A model's class probabilities on the test set, and whether it outputs logits."""
-        is_logits = em.outputs_logits(model, self.loss)
+        is_logits = outputs_logits(model, self.loss)
         outputs = em.predict(model, self.data.x, self.batch)
         return combine.to_probabilities(outputs, loss=self.loss.name, logits=is_logits), is_logits
 

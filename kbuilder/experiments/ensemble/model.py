@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from kbuilder.errors import KBuilderError, RuntimeFailure
+from kbuilder.spec import load_spec
 from kbuilder.storage import rundir as rd
 from kbuilder.storage.run_reader import RunError
-from kbuilder.train.compile import is_crossentropy, output_is_logits
+from kbuilder.train.compile import loss_section, outputs_logits
 from kbuilder.train.safe_keras import load_keras_file
 
 
@@ -42,13 +43,6 @@ def load_member_model(run_dir: Path) -> Any:
         raise RuntimeFailure(
             f"cannot load {file}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
         ) from None
-
-
-def outputs_logits(model: Any, loss_spec) -> bool:
-    """Whether the member's outputs are logits: the rule kbuilder's compile used when it trained."""
-    if not is_crossentropy(loss_spec.name):
-        return False
-    return output_is_logits(model) if loss_spec.from_logits == "auto" else bool(loss_spec.from_logits)
 
 
 def squash_activation(loss_name: str) -> str:
@@ -87,3 +81,21 @@ def predict(model: Any, x: Any, batch_size: int) -> Any:
         for start in range(0, len(x), batch_size)
     ]
     return np.concatenate(parts).astype("float64")
+
+
+def ensemble_of_runs(members: list[Path]) -> Any:
+    """The averaged model of finished member runs (an ensemble kept without its export,
+    `kbuilder ensemble --no-export`), built as `kbuilder ensemble` builds it."""
+    models = [load_member_model(member) for member in members]
+    loaded = load_spec(Path(members[0]) / rd.SPEC_FILE)
+    if loaded.spec.train is None:
+        raise RunError(f"{members[0] / rd.SPEC_FILE}: the member's spec has no train section")
+    loss = loss_section(loaded.spec.train)
+    name = str(models[0].inputs[0].name).split(":")[0] or "input"
+    return build_ensemble_model(
+        models,
+        [outputs_logits(m, loss) for m in models],
+        loss_name=loss.name,
+        input_name=name,
+        name=loaded.spec.name,
+    )
