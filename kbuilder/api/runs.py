@@ -84,6 +84,8 @@ def train(
     ("onnx", "tflite") and `quantize` (the TFLite file's) add files to it.
 
     Example: `kb.train("mnist_mlp", ["train.epochs=1"], data_dir="datasets").metrics["test_accuracy"]`"""
+    if quantize not in ("none", "float16", "int8") or (quantize != "none" and "tflite" not in export_formats):
+        raise UsageError(f"quantize '{quantize}': choose none, float16 or int8, with the tflite format")
     source, run_dir = _train_source(spec, resume, out)
     if backend is not None:
         overrides = [*overrides, f"train.backend={check_backend(backend)}"]
@@ -96,8 +98,6 @@ def train(
     from kbuilder.train import TrainOptions  # Keras loads now, after the backend was chosen
     from kbuilder.train import train as run_training
 
-    if quantize not in ("none", "float16", "int8") or (quantize != "none" and "tflite" not in export_formats):
-        raise UsageError(f"quantize '{quantize}': choose none, float16 or int8, with the tflite format")
     options = TrainOptions(
         data_dir=data_dir,
         out=run_dir,
