@@ -106,14 +106,17 @@ def report(model: Any, *, keras: bool = False) -> Report:
     return make_report(measured)
 
 
-def table(model: Any, fmt: str = "plain", *, keras: bool = False) -> str:
+def table(
+    model: Any, fmt: str = "plain", *, keras: bool = False, depth: int | None = None, width: int | None = None
+) -> str:
     """The layer table as text: `fmt` is plain, rich, markdown, json or csv; `model` as for
-    `report` (a spec needs no Keras).
+    `report` (a spec needs no Keras); `depth` folds layers nested deeper than that many blocks
+    into their block's row; `width` leaves out columns until the table fits (rich, plain).
 
     Example: `print(kb.table("lenet5", "markdown"))`"""
     if fmt not in RENDERERS:
         raise UsageError(f"unknown table format '{fmt}'; choose one of {', '.join(RENDERERS)}")
-    return RENDERERS[fmt](report(model, keras=keras))
+    return RENDERERS[fmt](report(model, keras=keras), depth=depth, width=width)
 
 
 def differences(model: Any, rep: Report | None = None) -> list[str]:
