@@ -23,6 +23,7 @@ from kbuilder.cli.build import render_partial
 from kbuilder.errors import KBuilderError
 from kbuilder.report import RENDERERS
 from kbuilder.report.cross_check import report_differences
+from kbuilder.report.render import terminal_width
 from kbuilder.spec import LoadedSpec, loads_spec
 from kbuilder.spec.figures import Params
 from kbuilder.spec.registry import all_kinds
@@ -178,7 +179,8 @@ def test_build_of_resnet50_prints_the_keras_table_without_keras():
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["code"] == 0 and seen["heavy"] == [], seen
     assert seen["seconds"] < 10  # about 0.5 s on an idle machine (tools/bench_build.md); generous
-    assert seen["out"] == kb.table(kb.build(SPECS / "resnet50.yaml"), "plain")
+    # the same table, fitted to the same width ($COLUMNS, which the subprocess inherits)
+    assert seen["out"] == kb.table(kb.build(SPECS / "resnet50.yaml"), "plain", width=terminal_width())
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
