@@ -207,6 +207,8 @@ def diagram(
     shapes: bool = True,
     fold: Sequence[str] = (),
     overrides: Sequence[str] = (),
+    detail: str = "normal",
+    rankdir: str = "TB",
 ) -> Diagram:
     """Draw the architecture; writes `path` (.svg, .png, .pdf, .html or .dot) when given.
 
@@ -215,6 +217,8 @@ def diagram(
     `fold` names blocks or composite kinds to draw as one box each (`["bottleneck"]`);
     boxes show their output shapes, from the spec's rules (no Keras; `.notes` says where a
     layer beyond its kind's rules made Keras build the model), none with `shapes=False`.
+    `detail` is minimal (name, kind, shape), normal (and the main arguments and parameter
+    count) or full (every argument the spec sets); `rankdir="LR"` lays it out left to right.
 
     Example: `kb.diagram("resnet50", "resnet50.svg", collapse=True)`"""
     loaded = validated(spec, overrides, shapes=shapes)
@@ -227,6 +231,8 @@ def diagram(
         depth=depth,
         shapes=shapes,
         fold=fold,
+        detail=detail,
+        rankdir=rankdir,
     )
     return result
 
