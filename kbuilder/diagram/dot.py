@@ -112,7 +112,7 @@ def to_dot(diagram: Diagram) -> str:
             lines.append(f"{indent}subgraph cluster_{group_ids[group]} {{")
             lines.append(
                 f'{indent}  label={quote(diagram.groups.get(group, group))}; style="rounded,dashed"; '
-                f'color="#868e96"; tooltip={quote(group)}; id={group_ids[group]};'
+                f'color="#868e96"; labeljust=l; tooltip={quote(group)}; id={group_ids[group]};'
             )
             emit(child, indent + "  ")
             lines.append(indent + "}")
