@@ -11,7 +11,7 @@ from kbuilder.backend import before_keras
 from kbuilder.diagram.details import check_detail
 from kbuilder.diagram.dot import to_dot
 from kbuilder.diagram.html import to_html
-from kbuilder.diagram.render import check_target, render, write_atomically
+from kbuilder.diagram.render import READABLE_PIXELS, check_target, drawing_pixels, render, write_atomically
 from kbuilder.diagram.structure import Diagram, check_fold, make_diagram
 from kbuilder.errors import UsageError
 from kbuilder.graph import Graph, expand
@@ -115,7 +115,34 @@ def draw(
     diagram.notes = notes
     dot_text = to_dot(diagram)
     if path is not None and fmt == "html":
-        write_atomically(path, to_html(diagram, render(dot_text, "svg")))
+        svg = render(dot_text, "svg")
+        write_atomically(path, to_html(diagram, svg))
+        diagram.notes += size_notes(graph, diagram, drawing_pixels(svg, "svg"))
     elif path is not None and fmt is not None:
-        write_atomically(path, render(dot_text, fmt))
+        data = render(dot_text, fmt)
+        write_atomically(path, data)
+        diagram.notes += size_notes(graph, diagram, drawing_pixels(data, fmt))
     return diagram, dot_text
+
+
+def size_notes(graph: Graph, diagram: Diagram, pixels: tuple[int, int] | None) -> list[str]:
+    """A note when the drawing is too long to read in one image, with the options that
+    draw it shorter (and how many boxes --collapse would leave)."""
+    if pixels is None or max(pixels) <= READABLE_PIXELS:
+        return []
+    width, height = pixels
+    fewer = len(make_diagram(graph, collapse=True).boxes)
+    hints = []
+    if fewer < len(diagram.boxes):
+        hints.append(f"--collapse ({fewer} boxes instead of {len(diagram.boxes)})")
+    if diagram.groups:
+        hints.append("--depth 1")
+    if diagram.detail != "minimal":
+        hints.append("--detail minimal")
+    if diagram.rankdir in ("TB", "BT") and height > width:
+        hints.append("--rankdir LR (as wide as it is now long)")
+    note = (
+        f"the drawing is {width:,} × {height:,} pixels, too long to read in one image; "
+        f"draw it smaller with {' or '.join(hints) or 'fewer layers'}"
+    )
+    return [note]
