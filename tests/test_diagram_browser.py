@@ -77,3 +77,35 @@ def test_open_levels_matches_depth(page):
         assert visible_count(page) == len(make_diagram(graph, depth=level).boxes)
     page.click("#expand-all")
     assert visible_count(page) == len(graph.nodes)
+
+
+def test_every_line_of_text_stays_inside_its_box(page, tmp_path):
+    """dot sizes boxes by Helvetica's widths; Chromium here draws DejaVu Sans, wider: the page
+    squeezes lines that would overflow (boxes now carry arguments, the longest lines): without
+    it, ResNet-50's `filters 128, kernel 1×1, stride 2×2` ran 7.9 px past both sides of its
+    box and `global_average_pooling2d` kept 0.5 px."""
+    target = tmp_path / "resnet50.html"
+    api.diagram(SPECS / "resnet50.yaml", target)
+    measure = """els => els.map(node => {
+        const shape = node.querySelector('path, polygon').getBoundingClientRect();
+        return [node.querySelector('title').textContent, shape.left, shape.right,
+                ...[...node.querySelectorAll('text')].map(t => {
+                    const r = t.getBoundingClientRect(); return [t.textContent, r.left, r.right];
+                })];
+    })"""
+    other = page.context.browser.new_page()  # the module's browser; its page stays as it was
+    other.goto(target.as_uri())
+    other.wait_for_selector("#visible:not(:empty)")
+    boxes = other.eval_on_selector_all("g.node", measure)
+    squeezed = other.eval_on_selector_all("g.node text[textLength]", "els => els.length")
+    other.close()
+    graph = api.validate(SPECS / "resnet50.yaml")
+    assert len(boxes) == len(graph.nodes)
+    overflowing = [
+        (name, text, round(left - x0, 1), round(x1 - right, 1))
+        for name, left, right, *texts in boxes
+        for text, x0, x1 in texts
+        if x0 < left + 2 or x1 > right - 2  # at least 2 px clear of each side
+    ]
+    assert overflowing == []
+    assert squeezed > 0  # the font here is wider: without the squeeze these lines overflowed

@@ -106,14 +106,17 @@ def report(model: Any, *, keras: bool = False) -> Report:
     return make_report(measured)
 
 
-def table(model: Any, fmt: str = "plain", *, keras: bool = False) -> str:
+def table(
+    model: Any, fmt: str = "plain", *, keras: bool = False, depth: int | None = None, width: int | None = None
+) -> str:
     """The layer table as text: `fmt` is plain, rich, markdown, json or csv; `model` as for
-    `report` (a spec needs no Keras).
+    `report` (a spec needs no Keras); `depth` folds layers nested deeper than that many blocks
+    into their block's row; `width` leaves out columns until the table fits (rich, plain).
 
     Example: `print(kb.table("lenet5", "markdown"))`"""
     if fmt not in RENDERERS:
         raise UsageError(f"unknown table format '{fmt}'; choose one of {', '.join(RENDERERS)}")
-    return RENDERERS[fmt](report(model, keras=keras))
+    return RENDERERS[fmt](report(model, keras=keras), depth=depth, width=width)
 
 
 def differences(model: Any, rep: Report | None = None) -> list[str]:
@@ -204,6 +207,8 @@ def diagram(
     shapes: bool = True,
     fold: Sequence[str] = (),
     overrides: Sequence[str] = (),
+    detail: str = "normal",
+    rankdir: str = "TB",
 ) -> Diagram:
     """Draw the architecture; writes `path` (.svg, .png, .pdf, .html or .dot) when given.
 
@@ -212,6 +217,8 @@ def diagram(
     `fold` names blocks or composite kinds to draw as one box each (`["bottleneck"]`);
     boxes show their output shapes, from the spec's rules (no Keras; `.notes` says where a
     layer beyond its kind's rules made Keras build the model), none with `shapes=False`.
+    `detail` is minimal (name, kind, shape), normal (and the main arguments and parameter
+    count) or full (every argument the spec sets); `rankdir="LR"` lays it out left to right.
 
     Example: `kb.diagram("resnet50", "resnet50.svg", collapse=True)`"""
     loaded = validated(spec, overrides, shapes=shapes)
@@ -224,6 +231,8 @@ def diagram(
         depth=depth,
         shapes=shapes,
         fold=fold,
+        detail=detail,
+        rankdir=rankdir,
     )
     return result
 

@@ -29,12 +29,19 @@ from kbuilder.cli.output import Output, error_payload
 from kbuilder.errors import RuntimeFailure, SpecError
 from kbuilder.report import RENDERERS, Report
 from kbuilder.report.cross_check import report_differences
+from kbuilder.report.render import terminal_width
 from kbuilder.zoo import spec_path
 
 KerasOpt = typer.Option(
     False,
     "--keras",
     help="Build the model with Keras (seconds) and check every figure of the table against it.",
+)
+DepthOpt = typer.Option(
+    None,
+    "--depth",
+    min=0,
+    help="Show layers inside at most N nested blocks; deeper ones fold into their block's subtotal row.",
 )
 PARTIAL_HINT = "the table above shows every layer built before the failing one"
 
@@ -51,10 +58,11 @@ def measure(spec: str, overrides: Sequence[str], *, keras: bool = False) -> tupl
     return kb.build(loaded), [model.fallback_note()]
 
 
-def render(model: Any, fmt: str) -> tuple[Report, dict, str]:
-    """The report of a static or built model, as JSON data and as text in `fmt`."""
+def render(model: Any, fmt: str, depth: int | None = None) -> tuple[Report, dict, str]:
+    """The report of a static or built model, as JSON data and as text in `fmt` (rows down
+    to `depth` nested blocks, columns that fit the terminal)."""
     rep = kb.report(model)
-    return rep, rep.as_json(), RENDERERS[fmt](rep)
+    return rep, rep.as_json(), RENDERERS[fmt](rep, depth=depth, width=terminal_width())
 
 
 def cross_check(built: Any, rep: Report) -> tuple[RuntimeFailure | None, list[str]]:
@@ -75,7 +83,7 @@ def cross_check(built: Any, rep: Report) -> tuple[RuntimeFailure | None, list[st
     ), []
 
 
-def render_partial(exc: BaseException, fmt: str) -> tuple[dict, str]:
+def render_partial(exc: BaseException, fmt: str, depth: int | None = None) -> tuple[dict, str]:
     """The error object of a failed build, with the rows of the layers built before the
     failing one (`layers_built`), and the table of those rows for people."""
     data = error_payload(exc)
@@ -86,12 +94,12 @@ def render_partial(exc: BaseException, fmt: str) -> tuple[dict, str]:
     rep.name = f"{rep.name} (built up to the failing layer)"
     rep.output_shape = rep.rows[-1].output_shape  # the last layer built, not a list of every one
     data["layers_built"] = rep.as_json()["layers"]
-    return data, ("" if fmt == "json" else RENDERERS[fmt](rep))
+    return data, ("" if fmt == "json" else RENDERERS[fmt](rep, depth=depth, width=terminal_width()))
 
 
-def fail_with_partial(exc: BaseException, fmt: str) -> None:
+def fail_with_partial(exc: BaseException, fmt: str, depth: int | None = None) -> None:
     """Report a failed build: the partial table (stdout), then the error; one JSON document."""
-    data, text = render_partial(exc, fmt)
+    data, text = render_partial(exc, fmt, depth)
     output = Output(fmt == "json")
     if fmt == "json":
         output.error_document(exc, data)
@@ -113,6 +121,7 @@ def register(app: typer.Typer) -> None:
         max_params: str | None = MaxParamsOpt,
         export: Path | None = typer.Option(None, "--export", help="Also export SavedModel + .keras to DIR."),
         keras: bool = KerasOpt,
+        depth: int | None = DepthOpt,
     ) -> None:
         """Print one row per layer with totals, from the spec alone (no Keras unless --keras
         or --export asks for the model)."""
@@ -123,8 +132,8 @@ def register(app: typer.Typer) -> None:
         except SpecError as exc:
             if getattr(exc, "partial", None) is None:
                 raise
-            fail_with_partial(exc, fmt)
-        rep, data, text = render(model, fmt)
+            fail_with_partial(exc, fmt, depth)
+        rep, data, text = render(model, fmt, depth)
         failure = None
         if keras:
             failure, more = cross_check(model, rep)

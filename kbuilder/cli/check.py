@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import typer
 
 import kbuilder.api as kb
-from kbuilder.cli.build import PARTIAL_HINT, KerasOpt, cross_check, measure, render, render_partial
+from kbuilder.cli.build import PARTIAL_HINT, DepthOpt, KerasOpt, cross_check, measure, render, render_partial
 from kbuilder.cli.common import (
     TABLE_FORMATS,
     JsonOpt,
@@ -47,14 +47,16 @@ class SpecCheck:
         return EXIT_CHECK_FAILED if self.differences else EXIT_OK
 
 
-def check_spec(spec: str, overrides: list[str], fmt: str, keras: bool = False) -> SpecCheck:
+def check_spec(
+    spec: str, overrides: list[str], fmt: str, keras: bool = False, depth: int | None = None
+) -> SpecCheck:
     """Measure one spec and compare it with its `expect`; an error is recorded, not raised."""
     try:
         model, notes = measure(spec, overrides, keras=keras)  # a bad spec is refused before Keras loads
     except Exception as exc:  # noqa: BLE001  (reported in this spec's result; the others still run)
-        data, text = render_partial(exc, fmt)
+        data, text = render_partial(exc, fmt, depth)
         return SpecCheck(spec, {"spec": spec, **data}, text, error=exc)
-    rep, data, text = render(model, fmt)
+    rep, data, text = render(model, fmt, depth)
     diffs = kb.differences(model, rep)
     if model.loaded.spec.expect is None:
         note = "no `expect` section: nothing to check"
@@ -91,11 +93,12 @@ def register(app: typer.Typer) -> None:
         json_out: bool = JsonOpt,
         max_params: str | None = MaxParamsOpt,
         keras: bool = KerasOpt,
+        depth: int | None = DepthOpt,
     ) -> None:
         """Print each spec's figures (from the spec alone) and compare them with `expect`."""
         apply_max_params(max_params)
         fmt = pick_format(fmt, json_out)
-        results = [check_spec(spec, list(overrides or ()), fmt, keras) for spec in specs]
+        results = [check_spec(spec, list(overrides or ()), fmt, keras, depth) for spec in specs]
         code = max(r.exit_code for r in results)
         output = Output(fmt == "json")
         if fmt == "json":

@@ -41,12 +41,21 @@ def register(app: typer.Typer) -> None:
             "--no-shapes",
             help="Draw no output shapes (they come from the spec's rules, without Keras, either way).",
         ),
+        detail: str = typer.Option(
+            "normal",
+            "--detail",
+            help="What boxes show: minimal (name, kind, shape), normal (and main arguments, parameters) or full (every argument set).",
+        ),
+        rankdir: str = typer.Option(
+            "TB", "--rankdir", help="Layout direction: TB (top to bottom) or LR (left to right); BT, RL too."
+        ),
         overrides: list[str] | None = SetOpt,
         fmt: str | None = format_option(TEXT_FORMATS),
         json_out: bool = JsonOpt,
     ) -> None:
-        """Draw one box per layer (name, kind, output shape), an arrow per connection and
-        blocks as labelled groups; --collapse / --depth fold blocks into single boxes."""
+        """Draw one box per layer (name, kind, main arguments, output shape, parameters), an
+        arrow per connection and blocks as labelled groups; --collapse / --depth fold blocks
+        into single boxes."""
         json_mode = pick_format(fmt, json_out, TEXT_FORMATS) == "json"
         result = kb.diagram(
             spec_path(spec),
@@ -56,6 +65,8 @@ def register(app: typer.Typer) -> None:
             shapes=not no_shapes,
             fold=fold or (),
             overrides=overrides or (),
+            detail=detail,
+            rankdir=rankdir.upper(),
         )
         counts = result.counts()
         data = {

@@ -6,6 +6,7 @@ escaped; a node's DOT id is the layer's full name, which SVG output keeps as its
 
 from __future__ import annotations
 
+from kbuilder.diagram.details import params_text
 from kbuilder.diagram.structure import Box, Diagram
 
 # Fill colours by what a layer does, so the eye finds convolutions, merges and heads.
@@ -61,7 +62,11 @@ def element_ids(diagram: Diagram) -> tuple[dict[str, str], dict[str, str]]:
 def node_line(box: Box, is_output: bool, element_id: str) -> str:
     kind = f"{box.kind} ({box.layers} layers)" if box.collapsed else box.kind
     lines = (
-        [box.label] + ([kind] if kind != box.label else []) + ([shape_text(box.shape)] if box.shape else [])
+        [box.label]
+        + ([kind] if kind != box.label else [])
+        + box.arguments
+        + ([shape_text(box.shape)] if box.shape else [])
+        + ([params_text(box.params)] if box.params else [])
     )
     # The label's lines are escaped one by one and joined by DOT's own line break.
     label = "\\n".join(quote(line)[1:-1] for line in lines)
@@ -89,7 +94,7 @@ def to_dot(diagram: Diagram) -> str:
     lines = [
         f"digraph {quote_id(diagram.name)} {{",
         (
-            "  graph [rankdir=TB, fontname=Helvetica, fontsize=11, nodesep=0.25, ranksep=0.3,"
+            f"  graph [rankdir={diagram.rankdir}, fontname=Helvetica, fontsize=11, nodesep=0.25, ranksep=0.3,"
             f" label={quote(diagram.name)}, labelloc=t];"
         ),
         '  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=10, margin="0.1,0.03"];',
@@ -107,7 +112,7 @@ def to_dot(diagram: Diagram) -> str:
             lines.append(f"{indent}subgraph cluster_{group_ids[group]} {{")
             lines.append(
                 f'{indent}  label={quote(diagram.groups.get(group, group))}; style="rounded,dashed"; '
-                f'color="#868e96"; tooltip={quote(group)}; id={group_ids[group]};'
+                f'color="#868e96"; labeljust=l; tooltip={quote(group)}; id={group_ids[group]};'
             )
             emit(child, indent + "  ")
             lines.append(indent + "}")

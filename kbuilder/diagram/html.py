@@ -4,7 +4,8 @@ Clicking a group (its dashed frame) folds it: its boxes and inner arrows disappe
 one box labelled with the group's name and layer count covers its place; clicking that
 box opens the group again. "Open levels" folds every group below a nesting level. The
 layout is dot's and stays put (a folded group keeps its space), so nothing is laid out
-in the browser; the page loads nothing from the network.
+in the browser; the page loads nothing from the network. Text that the browser's font
+draws wider than dot measured it is squeezed into its box.
 """
 
 from __future__ import annotations
@@ -93,6 +94,19 @@ _SCRIPT = r"""
   const NS = 'http://www.w3.org/2000/svg';
   const folded = new Set();
   const overlays = {};
+  // dot sized each box for Helvetica's widths; where the browser draws a wider face
+  // (Chromium on Linux falls back to DejaVu Sans), a line is squeezed to fit its box.
+  for (const node of svg.querySelectorAll('g.node')) {
+    const shape = node.querySelector('path, polygon, ellipse');
+    if (!shape) continue;
+    const room = shape.getBBox().width - 8;  // 4 px clear of each side
+    for (const text of node.querySelectorAll('text')) {
+      if (text.getComputedTextLength() > room) {
+        text.setAttribute('textLength', room);
+        text.setAttribute('lengthAdjust', 'spacingAndGlyphs');
+      }
+    }
+  }
   const show = (id, on) => { const el = document.getElementById(id); if (el) el.style.display = on ? '' : 'none'; };
   // Each group's place, measured while everything is shown.
   for (const [cid, group] of Object.entries(data.groups)) {

@@ -10,6 +10,7 @@ is used only when the wheel's binary is missing.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,10 @@ PNG_DPI = 150  # dot's default 72 dpi makes 10 pt labels hard to read
 # Browsers and image viewers refuse bitmaps over 32767 pixels a side; a long chain
 # (DenseNet-121 unfolded is 10 m tall) is scaled down to fit (dot's `size`, in inches).
 PNG_MAX_PIXELS = 32700
+# A drawing longer than this (pixels at PNG_DPI) is too long to read on a screen: a note says
+# how to draw it smaller. Full ResNet-50 is 813 × 29,409 pixels (506 × 24,434 at --detail
+# minimal); --collapse draws it in 346 × 4,210.
+READABLE_PIXELS = 10_000
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".html": "html"}
 
 
@@ -100,6 +105,22 @@ def render(dot_text: str, fmt: str) -> bytes:
     if fmt == "html":  # the page needs the Diagram too: kbuilder.diagram.draw makes it
         raise ValueError("render() does not write HTML; use kbuilder.diagram.html.to_html")
     return run_layout(dot_text, fmt)
+
+
+def drawing_pixels(data: bytes, fmt: str) -> tuple[int, int] | None:
+    """Width and height of a drawn diagram in pixels (an SVG's points at PNG_DPI), or None
+    for a format without a size to read (DOT, PDF)."""
+    if fmt == "png" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if fmt == "svg":
+        found = _SVG_SIZE.search(data[:2000].decode("utf-8", "replace"))
+        if found:
+            scale = PNG_DPI / 72
+            return round(float(found[1]) * scale), round(float(found[2]) * scale)
+    return None
+
+
+_SVG_SIZE = re.compile(r'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"', re.DOTALL)
 
 
 def check_target(path: Path) -> str:

@@ -12,9 +12,11 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from kbuilder.diagram.details import arguments, check_detail
 from kbuilder.errors import UsageError, did_you_mean
 from kbuilder.graph.graph import SEP, Graph
 
+RANKDIRS = ("TB", "LR", "BT", "RL")
 _BLOCK_USE = re.compile(r"in block '([^']+)' used at ")
 
 
@@ -29,6 +31,8 @@ class Box:
     group: tuple[str, ...]  # enclosing open composites, outermost first
     layers: int = 1  # how many layers it stands for
     collapsed: bool = False
+    arguments: list[str] = field(default_factory=list)  # "filters 64", by --detail level
+    params: int | None = None  # its weights (a collapsed box: all its layers'); None: unknown
 
 
 @dataclass
@@ -41,6 +45,8 @@ class Diagram:
     groups: dict[str, str] = field(default_factory=dict)  # open composite -> its label
     outputs: list[str] = field(default_factory=list)  # box ids of the model's outputs
     notes: list[str] = field(default_factory=list)  # where the shapes came from Keras, and why
+    detail: str = "normal"  # kbuilder.diagram.details.DETAILS
+    rankdir: str = "TB"  # Graphviz's: TB draws top to bottom, LR left to right
 
     def counts(self) -> dict[str, int]:
         return {
@@ -122,12 +128,21 @@ def make_diagram(
     collapse: bool = False,
     depth: int | None = None,
     fold: Collection[str] = (),
+    params: dict[str, int] | None = None,
+    detail: str = "normal",
+    rankdir: str = "TB",
 ) -> Diagram:
     """The diagram of an expanded graph. `collapse` draws each innermost composite as one
     box; `depth` keeps that many levels of composites open and collapses deeper ones;
     `fold` names blocks (`bottleneck`) or composite kinds (`inception`) drawn as one box
-    each. Where several rules apply to a layer, the outermost composite wins."""
+    each. Where several rules apply to a layer, the outermost composite wins. `params`
+    (layer -> weights) and `detail` decide what boxes say beyond name, kind and shape."""
     shapes = shapes or {}
+    check_detail(detail)
+    if rankdir not in RANKDIRS:
+        raise UsageError(f"--rankdir {rankdir}: choose one of {', '.join(RANKDIRS)}")
+    counts = params or {}
+    shown = detail != "minimal"
     kinds = composite_kinds(graph)
     check_fold(graph, fold)
     fold = set(fold)
@@ -149,6 +164,8 @@ def make_diagram(
                 node.kind,
                 shapes.get(node.name),
                 enclosing,
+                arguments=arguments(node.spec, node.kind, detail),
+                params=counts.get(node.name) if shown else None,
             )
         else:
             box_id, enclosing = node.group[point], node.group[:point]
@@ -162,8 +179,11 @@ def make_diagram(
                     enclosing,
                     layers=0,
                     collapsed=True,
+                    params=0 if shown and node.name in counts else None,
                 )
             boxes[box_id].layers += 1
+            if boxes[box_id].params is not None:
+                boxes[box_id].params = (boxes[box_id].params or 0) + counts.get(node.name, 0)
         box_of[node.name] = box_id
         for index, group in enumerate(enclosing):
             parent = enclosing[index - 1] if index else ""
@@ -175,4 +195,6 @@ def make_diagram(
             if edge[0] != edge[1]:
                 edges[edge] = None
     outputs = list(dict.fromkeys(box_of[name] for name in graph.outputs))
-    return Diagram(graph.name, list(boxes.values()), list(edges), groups, outputs)
+    return Diagram(
+        graph.name, list(boxes.values()), list(edges), groups, outputs, detail=detail, rankdir=rankdir
+    )

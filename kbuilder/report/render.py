@@ -1,138 +1,132 @@
-"""Renderers of a Report: rich table (terminal), plain text (pipes), markdown, JSON, CSV."""
+"""Renderers of a Report: rich table (terminal), plain text (pipes), markdown, JSON, CSV.
+
+Every renderer takes `depth` (rows nested deeper than that many groups fold into their
+group's subtotal row) and `width` (the terminal's columns: rich and plain leave out
+columns, kbuilder.report.cells.DROP_ORDER first, until the table fits; None: no limit)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
+import sys
 from collections.abc import Callable
 
 from rich.console import Console
 from rich.table import Table
 
-from kbuilder.graph.graph import SEP
-from kbuilder.report.rows import Report, Row
+from kbuilder.report.cells import (
+    COLUMNS,
+    RIGHT,
+    columns_of,
+    exact,
+    fit_columns,
+    human,
+    natural_widths,
+    shape_text,
+    table_lines,
+)
+from kbuilder.report.rows import Report
 
-COLUMNS = ("Layer", "Kind", "Output shape", "Params", "MACs", "Receptive field", "Line")
-
-
-def _shape(shape) -> str:
-    if shape and isinstance(shape[0], list):
-        return ", ".join(_shape(s) for s in shape)
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
-
-
-def _table_lines(report: Report) -> list[tuple[str, ...] | str]:
-    """Cells per row, with a header line each time a block (composite) is entered."""
-    lines: list[tuple[str, ...] | str] = []
-    current: tuple[str, ...] = ()
-    for row in report.rows:
-        common = 0
-        while common < min(len(current), len(row.group)) and current[common] == row.group[common]:
-            common += 1
-        for depth in range(common, len(row.group)):
-            name = row.group[depth]
-            kind, line = report.groups.get(name, ("block", None))
-            parent = row.group[depth - 1] if depth else ""
-            short = name[len(parent) + 1 :] if parent and name.startswith(parent + SEP) else name
-            lines.append(_group_cells(report, name, "  " * depth + f"{short}/", kind, line))
-        current = row.group
-        lines.append(_cells(row, len(row.group)))
-    return lines
+__all__ = ["COLUMNS", "RENDERERS", "terminal_width"]
 
 
-def _group_cells(report: Report, name: str, label: str, kind: str, line) -> tuple[str, ...]:
-    """A group's header row: its output shape, its parameter and MAC subtotals."""
-    summary = report.group_summaries.get(name)
-    if summary is None:
-        return (label, kind, "", "", "", "", str(line or ""))
-    return (
-        label,
-        kind,
-        _shape(summary.output_shape) if summary.output_shape is not None else "",
-        f"{summary.params:,}",
-        f"{summary.macs:,}",
-        summary.receptive_field.text() if summary.receptive_field else "-",
-        str(line or ""),
-    )
+def terminal_width() -> int | None:
+    """Columns to fit: $COLUMNS when set, else the terminal's; None when stdout is no terminal."""
+    value = os.environ.get("COLUMNS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
-def _cells(row: Row, depth: int = 0) -> tuple[str, ...]:
-    short = (
-        row.name[len(row.group[-1]) + 1 :]
-        if row.group and row.name.startswith(row.group[-1] + SEP)
-        else row.name
-    )
-    return (
-        "  " * depth + short,
-        row.kind,
-        _shape(row.output_shape),
-        f"{row.params:,}",
-        f"{row.macs:,}",
-        row.receptive_field.text() if row.receptive_field else "-",
-        str(row.line or ""),
-    )
-
-
-def _totals(report: Report) -> list[str]:
+def _totals(report: Report, count: Callable[[int], str] = exact, width: int | None = None) -> list[str]:
+    """The totals, exact (with human units beside MACs where `count` gives them); a line
+    wider than `width` is split into its parts."""
     mb = report.weight_bytes / 2**20
-    return [
-        f"Total params: {report.params:,}  (trainable {report.trainable_params:,}, non-trainable {report.non_trainable_params:,})",
-        f"MACs per sample: {report.macs:,}   Weight memory: {mb:,.2f} MiB   Output shape: {_shape(report.output_shape)}",
+    macs = f" ({count(report.macs)})" if count(report.macs) != exact(report.macs) else ""
+    lines = [
+        [
+            f"Total params: {report.params:,}",
+            f"(trainable {report.trainable_params:,}, non-trainable {report.non_trainable_params:,})",
+        ],
+        [
+            f"MACs per sample: {report.macs:,}{macs}",
+            f"Weight memory: {mb:,.2f} MiB",
+            f"Output shape: {shape_text(report.output_shape)}",
+        ],
     ]
+    out: list[str] = []
+    for parts in lines:
+        joined = ("  " if parts[1].startswith("(") else "   ").join(parts)
+        out += parts if width is not None and len(joined) > width else [joined]
+    return out
 
 
-def render_rich(report: Report) -> str:
+def _left_out(dropped: list[str], width: int | None) -> list[str]:
+    if not dropped:
+        return []
+    return [f"(left out to fit {width} columns: {', '.join(dropped)})"]
+
+
+def render_rich(report: Report, depth: int | None = None, width: int | None = None) -> str:
+    lines = table_lines(report, human, depth)
+    columns, dropped = fit_columns(columns_of(lines), lines, width, lambda n: 3 * n + 1)
     table = Table(title=f"{report.name}  ({report.file})", title_justify="left")
-    for col in COLUMNS:
-        table.add_column(
-            col, justify="right" if col in ("Params", "MACs", "Line") else "left", no_wrap=col == "Layer"
-        )
-    lines = _table_lines(report)
+    for col in columns:
+        table.add_column(col, justify="right" if col in RIGHT else "left", overflow="fold")
     for cells in lines:
-        style = "bold cyan" if cells[0].rstrip().endswith("/") else None  # a block header
-        table.add_row(*cells, style=style)
-    console = Console(record=True, width=max(120, max(len(c[0]) for c in lines) + 90))
+        style = "bold cyan" if cells["Layer"].rstrip().endswith("/") else None  # a group's row
+        table.add_row(*(cells[c] for c in columns), style=style)
+    natural = sum(natural_widths(columns, lines).values()) + 3 * len(columns) + 1
+    console = Console(record=True, width=width or max(80, natural))
     with console.capture() as capture:
         console.print(table)
-        for line in _totals(report):
+        for line in _totals(report, human, width) + _left_out(dropped, width):
             console.print(line, highlight=False)
     return capture.get()
 
 
-def render_plain(report: Report) -> str:
-    lines = _table_lines(report)
-    rows = [COLUMNS] + lines
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    right = {3, 4, 6}
+def render_plain(report: Report, depth: int | None = None, width: int | None = None) -> str:
+    lines = table_lines(report, human, depth)
+    columns, dropped = fit_columns(columns_of(lines), lines, width, lambda n: 2 * (n - 1))
+    widths = natural_widths(columns, lines)
 
-    def fmt(cells) -> str:
+    def fmt(cells: dict[str, str]) -> str:
         return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            cells[c].rjust(widths[c]) if c in RIGHT else cells[c].ljust(widths[c]) for c in columns
         ).rstrip()
 
-    rule = "-" * len(fmt(COLUMNS))
-    out = [f"Model: {report.name}  ({report.file})", rule, fmt(COLUMNS), rule]
+    header = fmt({c: c for c in columns})
+    rule = "-" * len(header)
+    out = [f"Model: {report.name}  ({report.file})", rule, header, rule]
     out += [fmt(cells) for cells in lines]
-    out += [rule] + _totals(report)
+    out += [rule] + _totals(report, human, width) + _left_out(dropped, width)
     return "\n".join(out) + "\n"
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, depth: int | None = None, width: int | None = None) -> str:
     def esc(text: str) -> str:
         return text.replace("|", "\\|").replace(" ", "&nbsp;", len(text) - len(text.lstrip(" ")))
 
-    out = [f"### {report.name}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    out += ["| " + " | ".join(esc(c) for c in cells) + " |" for cells in _table_lines(report)]
+    lines = table_lines(report, exact, depth)
+    columns = columns_of(lines)
+    out = [f"### {report.name}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(esc(cells[c]) for c in columns) + " |" for cells in lines]
     out += ["", *(f"- {line}" for line in _totals(report))]
     return "\n".join(out) + "\n"
 
 
-def render_json(report: Report) -> str:
+def render_json(report: Report, depth: int | None = None, width: int | None = None) -> str:
+    """Every row and group, whatever `depth`: JSON is for programs."""
     return json.dumps(report.as_json(), indent=2) + "\n"
 
 
-def render_csv(report: Report) -> str:
+def render_csv(report: Report, depth: int | None = None, width: int | None = None) -> str:
+    """Every row, exact integers, whatever `depth` and `width`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
@@ -146,6 +140,7 @@ def render_csv(report: Report) -> str:
             "macs",
             "receptive_field",
             "line",
+            "inputs",
         ]
     )
     for row in report.rows:
@@ -160,12 +155,13 @@ def render_csv(report: Report) -> str:
                 row.macs,
                 row.receptive_field.text() if row.receptive_field else "",
                 row.line or "",
+                " ".join(row.inputs),
             ]
         )
     return buffer.getvalue()
 
 
-RENDERERS: dict[str, Callable[[Report], str]] = {
+RENDERERS: dict[str, Callable[..., str]] = {
     "rich": render_rich,
     "plain": render_plain,
     "markdown": render_markdown,
