@@ -6,29 +6,16 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 
 import pytest
 
-from tests.test_crash_kill import TRAIN, _env, _wait_for
-from tests.test_train_support import DATASETS, current_backend, write_spec
+from tests.test_crash_kill import TRAIN, _command, _env, _wait_for
+from tests.test_train_support import write_spec
 
 
 def _train_command(spec, out) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "kbuilder.cli.app",
-        "train",
-        str(spec),
-        "--data-dir",
-        str(DATASETS),
-        "--out",
-        str(out),
-        "--backend",
-        current_backend(),
-        "--no-export",
-    ]
+    """The crash tests' command, printing text (the epoch lines this test reads), not JSON."""
+    return [arg for arg in _command(spec, out) if arg != "--json"]
 
 
 @pytest.mark.slow

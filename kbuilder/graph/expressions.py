@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import operator
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -72,15 +73,15 @@ ALLOWED = (
 __all__ = ["ALLOWED", "ParamError", "ScopeFunction", "evaluate"]
 
 
-class ScopeFunction:
+class ScopeFunction(ABC):
     """A function a composite puts into its body's scope, called by name like the built-ins
     (`repeat` gives its body `prev(k)`). It takes evaluated positional arguments, returns a
     value `checked` accepts, and raises ParamError for arguments it cannot take."""
 
     name = ""
 
-    def __call__(self, *args: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, *args: Any) -> Any: ...
 
 
 def evaluate(expression: str, scope: Mapping[str, Any]) -> Any:
