@@ -114,17 +114,22 @@ def tune(
     export: bool = False,
     heartbeat: int = 10,
     progress: bool = True,
+    epochs: int | None = None,
 ) -> TuneResult:
     """Search the spec's `search` space on Optuna: every trial is a run directory in the study
     folder `out` (default runs/tune-<study>); `storage` (an RDB URL) and `study` join a study
     shared with other machines. Writes the report (trials.csv, best.yaml, plots, summary.json);
-    `progress` prints a line per finished trial on stderr.
+    `progress` shows the running trials and a line per finished one on stderr. `epochs` is
+    what each trial trains (a cheaper search); best.yaml keeps the recipe's (an override
+    `train.epochs=N` changes the recipe, and best.yaml with it).
 
     Example: `kb.tune("specs/mnist_mlp.yaml", ["search.trials=4"], data_dir="datasets").summary["best"]`"""
     if backend is not None:
         check_backend(backend)
     path = _spec_file(spec)
-    loaded = validated(path, overrides)
+    recipe = validated(path, overrides)
+    trial_overrides = [*overrides, *([] if epochs is None else [f"train.epochs={epochs}"])]
+    loaded = validated(path, trial_overrides) if epochs is not None else recipe
     if loaded.spec.search is None:
         raise UsageError(f"{path} has no search section (see docs/experiments.md, 'Hyperparameter search')")
     if loaded.spec.train is None:
@@ -146,7 +151,7 @@ def tune(
     study_dir = Path(out) if out is not None else default_study_dir(name)
     config = TuneConfig(
         spec_file=str(path.resolve()),
-        overrides=list(overrides),
+        overrides=trial_overrides,
         study_name=name,
         study_dir=str(study_dir),
         storage=storage or "",
@@ -159,7 +164,7 @@ def tune(
     )
     study_dir.mkdir(parents=True, exist_ok=True)
     search = loaded.spec.search
-    run_study(config, loaded, Progress(search, target_of(config, search), enabled=progress))
+    run_study(config, loaded, Progress(search, target_of(config, search), enabled=progress), recipe.data)
     found = open_study(config, search, loaded.data)
     summary = write_report(found, search, study_dir, shown_url(config.resolved_storage()))
     if summary["complete"] == 0:

@@ -17,11 +17,9 @@ from kbuilder.cli.common import (
     TABLE_FORMATS,
     BackendOpt,
     DataDirOpt,
-    EpochsOpt,
     JsonOpt,
     SetOpt,
     checked_backend,
-    epochs_override,
     format_option,
     pick_format,
 )
@@ -93,7 +91,12 @@ def register(app: typer.Typer) -> None:
         ),
         data_dir: Path | None = DataDirOpt,
         backend: str | None = BackendOpt,
-        epochs: int | None = EpochsOpt,
+        epochs: int | None = typer.Option(
+            None,
+            "--epochs",
+            help="Epochs each trial trains (a cheaper search); best.yaml keeps the recipe's "
+            "(--set train.epochs=N changes the recipe).",
+        ),
         export: bool = typer.Option(
             False,
             "--export",
@@ -122,7 +125,8 @@ def register(app: typer.Typer) -> None:
         else:
             result = kb.tune(
                 spec_path(spec),
-                [*(overrides or ()), *epochs_override(epochs)],
+                list(overrides or ()),
+                epochs=epochs,
                 trials=trials,
                 workers=workers,
                 storage=storage,

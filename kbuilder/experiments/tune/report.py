@@ -18,18 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from kbuilder.errors import RuntimeFailure
+from kbuilder.experiments.tune.best import BEST_SPEC, REPORT_MODE, write_best_spec
 from kbuilder.experiments.tune.study import count_trials
-from kbuilder.experiments.tune.trial import spec_data_for
 from kbuilder.spec.search import SearchSpec
 from kbuilder.storage import atomic
 
 PLOTS_DIR = "plots"
-BEST_SPEC = "best.yaml"
-REPORT_MODE = 0o644  # a report is for everyone who can read the study folder
 
 
 def _short(value: Any) -> str:
@@ -138,40 +134,6 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
         t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None
     ]
     return study.best_trial if complete else None
-
-
-class CompactDumper(yaml.SafeDumper):
-    """Lists of numbers (shapes, inline data) on one line, as people write them."""
-
-
-def _represent_list(dumper: yaml.SafeDumper, items: list) -> yaml.SequenceNode:
-    flat = all(
-        not isinstance(i, (dict, list))
-        or (isinstance(i, list) and all(not isinstance(j, (dict, list)) for j in i))
-        for i in items
-    )
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flat and bool(items))
-
-
-CompactDumper.add_representer(list, _represent_list)
-
-
-def write_best_spec(study: optuna.Study, trial: FrozenTrial, path: Path) -> Path:
-    """The tuned spec with the best trial's values, without `search`, as YAML."""
-    spec_data = study.user_attrs.get("spec_data")
-    if spec_data is None:
-        raise RuntimeFailure(
-            f"the study '{study.study_name}' holds no spec (was it started by kbuilder tune?)"
-        )
-    data = spec_data_for(spec_data, trial.params)
-    header = (
-        f"# Best trial ({trial.number}) of the kbuilder tune study '{study.study_name}': "
-        f"{study.user_attrs['search']['metric']} = {trial.value:.6g}.\n"
-        f"# Tuned from {study.user_attrs.get('spec_file')}; train it with `kbuilder train {path.name}`.\n"
-    )
-    text = header + yaml.dump(data, Dumper=CompactDumper, sort_keys=False, allow_unicode=True)
-    atomic.write_text(path, text, mode=REPORT_MODE)
-    return path
 
 
 def write_plots(study: optuna.Study, folder: Path) -> dict[str, str]:

@@ -103,11 +103,16 @@ class Progress:
                 self.stream.flush()
 
 
-def run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> None:
-    """Create (or join) the study, then run its workers here or in `config.workers` processes."""
+def run_study(
+    config: TuneConfig, loaded: LoadedSpec, progress: Progress, recipe: dict[str, Any] | None = None
+) -> None:
+    """Create (or join) the study, then run its workers here or in `config.workers` processes.
+    `loaded` is the spec the trials train; `recipe` the spec data best.yaml starts from (without
+    the `--epochs` of the search; default: the trials')."""
     search = search_section(loaded)
-    study = open_study(config, search, loaded.data, epochs=train_epochs(loaded))
+    study = open_study(config, search, recipe or loaded.data, epochs=train_epochs(loaded))
     study.set_user_attr("target", target_of(config, search))
+    study.set_user_attr("trial_epochs", train_epochs(loaded))
     if search.baseline and search.sampler != "grid" and not study.get_trials(deepcopy=False):
         values = baseline_values(search, loaded.data, loaded.spec.model_dump(mode="json", exclude={"search"}))
         if values is not None:
