@@ -231,14 +231,17 @@ def ensemble(
     return run_ensemble(options)
 
 
-def compare(runs: Sequence[str | Path], figure: str | Path | None = None) -> Comparison:
-    """Runs side by side: the settings that differ and the final figures (a Comparison); with
-    `figure`, their learning curves overlaid in one PNG.
+def compare(
+    runs: Sequence[str | Path], figure: str | Path | None = None, *, all_settings: bool = False
+) -> Comparison:
+    """Runs side by side: the settings that differ (`search` and `expect` aside; two
+    architectures summarized as params, MACs and layers unless `all_settings`) and the final
+    figures (a Comparison); with `figure`, their learning curves overlaid in one PNG.
 
     Example: `kb.compare(["runs/relu", "runs/sigmoid"], "relu_vs_sigmoid.png").settings`"""
     from kbuilder.experiments.compare import compare_runs, plot_curves  # matplotlib, for the figure
 
-    comparison = compare_runs(runs)
+    comparison = compare_runs(runs, all_settings)
     if figure is not None:
         plot_curves(comparison, figure)
     return comparison

@@ -13,6 +13,7 @@ on it and `search` is removed. Two things are then rewritten so the file is true
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ class Unknown(Exception):
 
 def _graph_of(data: dict[str, Any]) -> Graph:
     source = SourceMap("<best trial>")
+    data = copy.deepcopy(data)  # validation may fill in defaults; the file keeps what was written
     return expand(LoadedSpec(validate_data(data, source), data, source))
 
 
