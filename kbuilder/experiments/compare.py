@@ -190,8 +190,10 @@ def notes(comparison: Comparison) -> list[str]:
         return []
     sections = sorted({p.split(".", 1)[0] for p in comparison.summarized})
     return [
-        f"architecture differs in {len(comparison.summarized)} settings ({', '.join(sections)}): "
-        "shown as params, MACs and layers; --all lists every one"
+        (
+            f"architecture differs in {len(comparison.summarized)} settings ({', '.join(sections)}): "
+            "shown as params, MACs and layers; --all lists every one"
+        )
     ]
 
 
