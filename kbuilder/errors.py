@@ -5,6 +5,7 @@ Exit codes (documented in docs/errors.md):
     1  a check failed: the built model differs from the spec's `expect`
     2  invalid spec, invalid data or invalid command-line usage
     3  a runtime failure outside the spec (training diverged, export failed, I/O)
+  130  interrupted (Ctrl-C), as shells report a process ended by SIGINT
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_INVALID = 2
 EXIT_RUNTIME = 3
+EXIT_INTERRUPTED = 130
 
 
 def did_you_mean(word: str, choices, *, cutoff: float = 0.6) -> str:
@@ -129,3 +131,13 @@ class RuntimeFailure(KBuilderError):
 
     exit_code = EXIT_RUNTIME
     title = "failed"
+
+
+class Interrupted(KBuilderError):
+    """The user pressed Ctrl-C; the message says what was kept and how to go on."""
+
+    exit_code = EXIT_INTERRUPTED
+    title = "interrupted"
+
+    def __init__(self, message: str = "interrupted"):
+        super().__init__(message)

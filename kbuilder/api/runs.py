@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kbuilder.api.loading import SpecSource, is_yaml_text, validated
 from kbuilder.backend import before_keras, check_backend, select_backend
-from kbuilder.errors import RuntimeFailure, UsageError
+from kbuilder.errors import Interrupted, RuntimeFailure, UsageError
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.search import SearchSpec
 from kbuilder.zoo import spec_path
@@ -134,46 +134,49 @@ def tune(
         raise UsageError(f"{path} has no search section (see docs/experiments.md, 'Hyperparameter search')")
     if loaded.spec.train is None:
         raise UsageError(f"{path} has no train section: trials train the model (see docs/training.md)")
-    before_keras(backend)
-    # Optuna and the trials' training (Keras) load here, only after the spec validated.
-    from kbuilder.experiments.tune import (
-        Progress,
-        TuneConfig,
-        default_study_dir,
-        open_study,
-        run_study,
-        shown_url,
-        target_of,
-        write_report,
-    )
-
-    name = study or loaded.spec.name
-    study_dir = Path(out) if out is not None else default_study_dir(name)
-    config = TuneConfig(
-        spec_file=str(path.resolve()),
-        overrides=trial_overrides,
-        study_name=name,
-        study_dir=str(study_dir),
-        storage=storage or "",
-        workers=workers,
-        trials=trials,
-        heartbeat=heartbeat,
-        export=export,
-        data_dir=str(data_dir) if data_dir else None,
-        backend=backend,
-    )
-    study_dir.mkdir(parents=True, exist_ok=True)
-    search = loaded.spec.search
-    run_study(config, loaded, Progress(search, target_of(config, search), enabled=progress), recipe.data)
-    found = open_study(config, search, loaded.data)
-    summary = write_report(found, search, study_dir, shown_url(config.resolved_storage()))
-    if summary["complete"] == 0:
-        errors = [r["error"] for r in summary["trials"] if r.get("error")]
-        raise RuntimeFailure(
-            f"no trial of the study in {study_dir} completed"
-            + (f"; the first error: {errors[0]}" if errors else "")
+    try:
+        before_keras(backend)
+        # Optuna and the trials' training (Keras) load here, only after the spec validated.
+        from kbuilder.experiments.tune import (
+            Progress,
+            TuneConfig,
+            default_study_dir,
+            open_study,
+            run_study,
+            shown_url,
+            target_of,
+            write_report,
         )
-    return TuneResult(summary, search)
+
+        name = study or loaded.spec.name
+        study_dir = Path(out) if out is not None else default_study_dir(name)
+        config = TuneConfig(
+            spec_file=str(path.resolve()),
+            overrides=trial_overrides,
+            study_name=name,
+            study_dir=str(study_dir),
+            storage=storage or "",
+            workers=workers,
+            trials=trials,
+            heartbeat=heartbeat,
+            export=export,
+            data_dir=str(data_dir) if data_dir else None,
+            backend=backend,
+        )
+        study_dir.mkdir(parents=True, exist_ok=True)
+        search = loaded.spec.search
+        run_study(config, loaded, Progress(search, target_of(config, search), enabled=progress), recipe.data)
+        found = open_study(config, search, loaded.data)
+        summary = write_report(found, search, study_dir, shown_url(config.resolved_storage()))
+        if summary["complete"] == 0:
+            errors = [r["error"] for r in summary["trials"] if r.get("error")]
+            raise RuntimeFailure(
+                f"no trial of the study in {study_dir} completed"
+                + (f"; the first error: {errors[0]}" if errors else "")
+            )
+        return TuneResult(summary, search)
+    except KeyboardInterrupt:  # Ctrl-C outside the workers (opening the study, the report)
+        raise Interrupted("interrupted; run the same command to resume the study (finished trials are kept)") from None
 
 
 def tune_report(

@@ -17,6 +17,7 @@ from kbuilder.errors import (
     BuildError,
     CheckFailed,
     DataError,
+    Interrupted,
     KBuilderError,
     ModelTooLarge,
     RuntimeFailure,
@@ -109,6 +110,10 @@ class Output:
             return code
         if debug_enabled():
             traceback.print_exception(exc)
+        if isinstance(exc, Interrupted):  # not a failure: one line, no hint about --debug
+            sys.stderr.write(f"kbuilder: {exc}\n")
+            sys.stderr.flush()
+            return code
         sys.stderr.write(f"kbuilder: {title}:\n")
         for line in lines:
             sys.stderr.write(f"  {line}\n")
@@ -130,6 +135,8 @@ def reports_errors(command):
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
+        except KeyboardInterrupt:  # Ctrl-C outside training, which says more itself
+            raise typer.Exit(Output(json_mode).error(Interrupted())) from None
         except Exception as exc:  # noqa: BLE001  (every error is reported, none escapes as a traceback)
             raise typer.Exit(Output(json_mode).error(exc)) from None
 

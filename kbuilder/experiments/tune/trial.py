@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import os
+import signal
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,61 @@ class Surplus(Exception):
 
 class Interrupted(Exception):
     """Ctrl-C during a trial: the trial is failed, queued again, and the worker stops."""
+
+
+# Set by the first Ctrl-C (SIGINT) a worker receives. The KeyboardInterrupt it raises may land
+# anywhere, and code between the trial and the signal (Keras, the training run, a library) may
+# turn it into another error or swallow it; the flag does not depend on it: a worker that saw
+# Ctrl-C fails its trial as interrupted and never starts another.
+_STOP = threading.Event()
+
+
+def stop_requested() -> bool:
+    return _STOP.is_set()
+
+
+def _on_interrupt(signum, frame) -> None:
+    first = not _STOP.is_set()
+    _STOP.set()
+    if first:  # a second Ctrl-C (the tuner passes the first on) must not break the clean-up
+        raise KeyboardInterrupt
+
+
+def catch_interrupts() -> None:
+    """In a worker: Ctrl-C sets the stop flag (and interrupts once)."""
+    _STOP.clear()
+    signal.signal(signal.SIGINT, _on_interrupt)
+
+
+class QuietFailures(logging.Filter):
+    """Optuna logs every failed trial with its traceback. The trial's error is in the message
+    (and in the trials table); an interrupted trial is said once by the command. Tracebacks
+    stay with --debug (KBUILDER_DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
+            return True
+        message = record.getMessage()
+        trial = message.split(" ", 2)[1] if message.startswith("Trial ") else ""
+        if record.exc_info and record.exc_info[0] in (Interrupted, KeyboardInterrupt):
+            self.interrupted.add(trial)
+            return False
+        if trial in self.interrupted and "failed with value" in message:
+            return False
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_failed_trials() -> None:
+    """Install QuietFailures once on the handlers of Optuna's logger (a logger's own filters do
+    not see the records of its children, optuna.study._optimize among them)."""
+    for handler in logging.getLogger("optuna").handlers:
+        if not any(isinstance(f, QuietFailures) for f in handler.filters):
+            handler.addFilter(QuietFailures())
 
 
 def trial_spec(loaded: LoadedSpec, sampled: dict[str, Any], label: str) -> LoadedSpec:
@@ -109,8 +167,18 @@ class SplitsCache:
         return Splits(copy(cached.train), copy(cached.validation), copy(cached.test), cached.origin)
 
 
-def pruning_callback(trial: optuna.Trial, key: str | None):
-    """A Keras callback that reports the per-epoch metric to the trial and stops a pruned run."""
+def epoch_figures(logs: dict | None) -> dict[str, float]:
+    """The epoch's loss and metrics, rounded for a progress line."""
+    return {
+        k: round(float(v), 4)
+        for k, v in (logs or {}).items()
+        if isinstance(v, (int, float)) and math.isfinite(v) and k not in ("learning_rate", "seconds")
+    }
+
+
+def pruning_callback(trial: optuna.Trial, key: str | None, epochs: int, shown=None):
+    """A Keras callback that reports the per-epoch metric to the trial and stops a pruned run;
+    each epoch's figures go into the trial's `progress` (the tuner shows them while it runs)."""
     # Keras is imported when the first trial starts, not with this module: the command validates
     # the spec before paying for Keras, and importing Keras fixes its backend. So the callback
     # class is made here rather than at module level.
@@ -122,6 +190,11 @@ def pruning_callback(trial: optuna.Trial, key: str | None):
             self.pruned_at: int | None = None
 
         def on_epoch_end(self, epoch, logs=None):
+            if stop_requested():  # Ctrl-C that the training loop swallowed
+                raise KeyboardInterrupt
+            trial.set_user_attr("progress", {"epoch": epoch + 1, "epochs": epochs, **epoch_figures(logs)})
+            if shown is not None:
+                shown()
             value = (logs or {}).get(key) if key else None
             if value is None:
                 return
@@ -136,8 +209,11 @@ def pruning_callback(trial: optuna.Trial, key: str | None):
 class TrialRunner:
     """The objective of one worker: keeps the tuned spec and the data cache between trials."""
 
-    def __init__(self, config: TuneConfig, loaded, target: int, sampler=None):
+    def __init__(self, config: TuneConfig, loaded, target: int, sampler=None, on_progress=None):
         self.config = config
+        self.on_progress = (
+            on_progress  # called when a trial starts and after each epoch (in-process progress)
+        )
         self.loaded = loaded
         self.search = search_section(loaded)
         self.target = target
@@ -160,6 +236,7 @@ class TrialRunner:
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
+        self._progress(trial)
         try:
             loaded = trial_spec(self.loaded, sampled, f"trial {trial.number}")
             self._share_cores(loaded)
@@ -168,13 +245,14 @@ class TrialRunner:
             self._requeue(trial)
             raise Interrupted() from None
         except Exception as exc:  # noqa: BLE001  (any failure fails this trial, not the study)
-            if isinstance(
-                exc.__context__, KeyboardInterrupt
-            ):  # the runner turns Ctrl-C into a RuntimeFailure
+            if stop_requested() or _caused_by_interrupt(exc):  # the runner turns Ctrl-C into a RuntimeFailure
                 self._requeue(trial)
                 raise Interrupted() from None
             trial.set_user_attr("error", _message(exc))
             raise TrialFailed(_message(exc)) from None
+        if stop_requested():  # Ctrl-C was swallowed on the way: this trial may have stopped short
+            self._requeue(trial)
+            raise Interrupted()
         figures = {
             k: result.metrics.get(k) for k in FIGURES if isinstance(result.metrics.get(k), (int, float))
         }
@@ -198,7 +276,9 @@ class TrialRunner:
         import keras  # when a trial starts (see pruning_callback)
 
         keras.utils.clear_session()  # the previous trial's model and functions are not needed again
-        callback = pruning_callback(trial, self.search.epoch_metric())
+        callback = pruning_callback(
+            trial, self.search.epoch_metric(), loaded.spec.train.epochs, lambda: self._progress(trial)
+        )
         result = train(
             loaded,
             TrainOptions(
@@ -213,6 +293,10 @@ class TrialRunner:
         )
         return result, callback
 
+    def _progress(self, trial: optuna.Trial) -> None:
+        if self.on_progress is not None:
+            self.on_progress(trial.study)
+
     def _share_cores(self, loaded) -> None:
         """K workers on one machine split its cores (unless the spec sets threads): K math
         libraries each using every core slow each other down more than they gain."""
@@ -225,6 +309,16 @@ class TrialRunner:
         trial.study.enqueue_trial(
             dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False
         )
+
+
+def _caused_by_interrupt(exc: BaseException | None) -> bool:
+    """Whether Ctrl-C is anywhere in the chain of errors that led to this one."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _message(exc: BaseException) -> str:
