@@ -6,12 +6,14 @@ shown before any trial finishes."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 
+import optuna
 import pytest
 
 from tests.conftest import REPO
@@ -86,12 +88,18 @@ class Tuner:
         for line in self.process.stderr:
             self.lines.append(line)
 
-    def wait_for(self, text: str, timeout: float = 120) -> None:
+    def wait_for(self, pattern: str, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.lines):
+        while not any(re.search(pattern, line) for line in self.lines):
             assert self.process.poll() is None, "".join(self.lines)
-            assert time.monotonic() < deadline, f"no {text!r} in time:\n" + "".join(self.lines)
+            assert time.monotonic() < deadline, f"no {pattern!r} in time:\n" + "".join(self.lines)
             time.sleep(0.05)
+
+    def end(self) -> None:
+        """After a failed check: the tuner and its workers go with the test."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
 
     def wait_for_file(self, path, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -124,11 +132,17 @@ def test_ctrl_c_stops_every_worker_every_time(tmp_path):
     times = []
     for repeat in range(REPEATS):
         tuner = Tuner(tmp_path)
-        if repeat % 3 == 0:  # while the workers start (importing, opening the study)
-            tuner.wait_for_file(tmp_path / "runs" / "tune-xor_interrupt" / "study.db")
-            time.sleep(0.3 + repeat / 4)
-        else:  # while they train: the running trials' epochs show before any trial finishes
-            tuner.wait_for(" epoch " if repeat % 3 == 1 else " epoch 3/")
+        try:
+            if repeat % 3 == 0:  # while the workers start (importing, opening the study)
+                tuner.wait_for_file(tmp_path / "runs" / "tune-xor_interrupt" / "study.db")
+                time.sleep(0.3 + repeat / 4)
+            elif repeat % 3 == 1:  # as soon as a trial shows (the figures come once a second)
+                tuner.wait_for(r"^trial \d+ (starting|epoch)")
+            else:  # in the middle of training, before any trial of this run finishes
+                tuner.wait_for(r"^trial \d+ epoch ([3-9]|\d\d)/")
+        except BaseException:
+            tuner.end()
+            raise
         elapsed = tuner.ctrl_c()
         times.append(elapsed)
         print(f"repetition {repeat}: stopped in {elapsed:.2f} s")
@@ -137,7 +151,12 @@ def test_ctrl_c_stops_every_worker_every_time(tmp_path):
         assert tuner.process.returncode == 130, f"repetition {repeat}\n{stderr}"
         assert "interrupted" in stderr and "run the same command to resume" in stderr, stderr
         assert "Traceback" not in stderr and "Interrupted" not in stderr, stderr
-        if repeat % 3 == 1:  # piped: a plain line per epoch with the trial's values
+        if repeat % 3 == 2:  # piped: a plain line per new epoch with the trial's figures and values
             line = next(line for line in tuner.lines if " epoch " in line)
-            assert line.startswith("trial ") and "/40 " in line and "width=" in line, line
+            assert "/40 val_accuracy=" in line and "| params.width=" in line, line
+    study = optuna.load_study(
+        study_name="xor_interrupt",
+        storage=f"sqlite:///{tmp_path / 'runs' / 'tune-xor_interrupt' / 'study.db'}",
+    )
+    assert study.metric_names == ["val_accuracy"]  # what optuna-dashboard shows
     print(f"Ctrl-C: {len(times)} stops, worst {max(times):.2f} s, mean {sum(times) / len(times):.2f} s")

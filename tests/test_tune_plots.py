@@ -3,15 +3,11 @@ and marked; the study's objective named for optuna-dashboard."""
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import optuna
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import optuna  # noqa: E402
-import pytest  # noqa: E402
-
-from kbuilder.experiments.tune.plots import draw, robust_range, write_plots  # noqa: E402
+from kbuilder.experiments.tune.plots import draw, robust_range, write_plots
 
 
 def study_with_a_diverged_trial() -> optuna.Study:

@@ -176,7 +176,9 @@ def tune(
             )
         return TuneResult(summary, search)
     except KeyboardInterrupt:  # Ctrl-C outside the workers (opening the study, the report)
-        raise Interrupted("interrupted; run the same command to resume the study (finished trials are kept)") from None
+        raise Interrupted(
+            "interrupted; run the same command to resume the study (finished trials are kept)"
+        ) from None
 
 
 def tune_report(

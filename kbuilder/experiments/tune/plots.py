@@ -70,7 +70,7 @@ def draw(study: optuna.Study, name: str, metric: str) -> Any:
     # Optuna's matplotlib plots load matplotlib (a second or more): only when plots are drawn.
     from optuna.visualization import matplotlib as ovm
 
-    plot = {
+    plot: Any = {
         "history": ovm.plot_optimization_history,
         "slice": ovm.plot_slice,
         "importance": ovm.plot_param_importances,

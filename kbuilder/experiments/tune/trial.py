@@ -29,6 +29,7 @@ from kbuilder.experiments.tune.study import (
     is_duplicate_retry,
     is_surplus,
     search_section,
+    train_epochs,
 )
 from kbuilder.spec import LoadedSpec, validate_data
 from kbuilder.spec.loader import SourceMap
@@ -277,7 +278,7 @@ class TrialRunner:
 
         keras.utils.clear_session()  # the previous trial's model and functions are not needed again
         callback = pruning_callback(
-            trial, self.search.epoch_metric(), loaded.spec.train.epochs, lambda: self._progress(trial)
+            trial, self.search.epoch_metric(), train_epochs(loaded), lambda: self._progress(trial)
         )
         result = train(
             loaded,
