@@ -100,7 +100,16 @@ def test_the_table_shows_the_differing_setting_and_final_figures(two_runs, tmp_p
 
 
 @pytest.mark.slow
-def test_plain_and_markdown_tables(two_runs):
+def test_plain_and_markdown_tables(two_runs, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # too narrow for a row per run: one row per setting
+    code, stdout, _ = run_cli(
+        ["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "--format", "plain"]
+    )
+    assert code == 0
+    lines = stdout.splitlines()
+    assert any(line.split() == ["run", "relu", "sigmoid"] for line in lines), stdout
+    assert any(line.split() == ["layers.0.dense.activation", "relu", "sigmoid"] for line in lines), stdout
+    monkeypatch.setenv("COLUMNS", "200")
     code, stdout, _ = run_cli(
         ["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "--format", "plain"]
     )

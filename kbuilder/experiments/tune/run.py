@@ -91,7 +91,7 @@ def _worker_main(config: TuneConfig, listening: Any) -> None:
     """Entry point of a spawned worker process (exit code 0, or the error's code). It starts with
     Ctrl-C ignored (see _start_workers), takes it from here on and says so (`listening`)."""
     catch_interrupts()
-    listening.set()
+    listening.value = 1
     quiet_tensorflow_startup()  # as the command does: TensorFlow's start-up chatter stays out of the output
     try:
         run_worker(config)
@@ -173,7 +173,7 @@ def _start_workers(config: TuneConfig) -> list[Any]:
     context = multiprocessing.get_context("spawn")
     workers = []
     for i in range(config.workers):
-        listening = context.Event()
+        listening = context.RawValue("b", 0)  # shared memory without a lock: nothing to clean up
         worker = context.Process(target=_worker_main, args=(config, listening), name=f"tune-worker-{i}")
         worker.listening = listening  # type: ignore[attr-defined]
         workers.append(worker)
@@ -192,7 +192,7 @@ def _stop_workers(workers: list[Any]) -> None:
     trials go stale and are retried when the study resumes). A worker still starting (not yet
     listening for Ctrl-C) holds no trial: it is ended at once."""
     for worker in workers:
-        if worker.is_alive() and not worker.listening.is_set():
+        if worker.is_alive() and not worker.listening.value:
             worker.terminate()
         elif worker.is_alive() and worker.pid is not None:
             try:

@@ -15,6 +15,7 @@ import math
 import os
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,15 @@ def catch_interrupts() -> None:
     """In a worker: Ctrl-C sets the stop flag (and interrupts once)."""
     _STOP.clear()
     signal.signal(signal.SIGINT, _on_interrupt)
+    sys.unraisablehook = _quiet_unraisable
+
+
+def _quiet_unraisable(info) -> None:
+    """Ctrl-C that lands in a finalizer (a weakref callback of TensorFlow's) cannot propagate;
+    Python would print it as 'Exception ignored' with a traceback. The stop flag carries it."""
+    if isinstance(info.exc_value, KeyboardInterrupt) and _STOP.is_set():
+        return
+    sys.__unraisablehook__(info)
 
 
 class QuietFailures(logging.Filter):
@@ -190,8 +200,19 @@ def pruning_callback(trial: optuna.Trial, key: str | None, epochs: int, shown=No
             super().__init__()
             self.pruned_at: int | None = None
 
+        # Ctrl-C that something on the way swallowed stops the run at the next step, not at the
+        # epoch's end. The *_begin hooks run in the training thread (Keras dispatches *_end
+        # hooks to another thread when no callback needs them there), and cost one check a step.
+        def on_train_batch_begin(self, batch, logs=None):
+            if stop_requested():
+                raise KeyboardInterrupt
+
+        def on_test_batch_begin(self, batch, logs=None):
+            if stop_requested():
+                raise KeyboardInterrupt
+
         def on_epoch_end(self, epoch, logs=None):
-            if stop_requested():  # Ctrl-C that the training loop swallowed
+            if stop_requested():
                 raise KeyboardInterrupt
             trial.set_user_attr("progress", {"epoch": epoch + 1, "epochs": epochs, **epoch_figures(logs)})
             if shown is not None:
