@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import optuna
 import pytest
@@ -72,3 +73,24 @@ def test_kbuilder_check_passes_on_the_best_spec(tmp_path):
     path = write_best_spec(study, best, tmp_path / "best.yaml")
     built = kb.check(path)  # raises CheckFailed on any difference
     assert built.model.count_params() == yaml.safe_load(path.read_text())["expect"]["params"]
+
+
+@pytest.mark.slow
+def test_a_search_with_fewer_epochs_writes_a_best_spec_that_checks(tmp_path, monkeypatch):
+    from tests.test_tune import SPEC
+
+    spec = SPEC.replace("  epochs: 2\n", "  epochs: 7\n").replace(
+        "train:\n", "expect: {params: 33, output_shape: [1]}\ntrain:\n", 1
+    )
+    (tmp_path / "spec.yaml").write_text(spec)
+    monkeypatch.chdir(tmp_path)
+    result = kb.tune(tmp_path / "spec.yaml", ["search.trials=2"], epochs=1, progress=False)
+    best = yaml.safe_load(Path(result.summary["best_spec"]).read_text())
+    assert best["train"]["epochs"] == 7  # the recipe's, not the search's 1
+    trials = [
+        yaml.safe_load((Path(r["run_dir"]) / "spec.yaml").read_text()) for r in result.summary["trials"]
+    ]
+    assert all(t["train"]["epochs"] == 1 for t in trials)
+    width = best["params"]["width"]
+    assert best["expect"] == {"params": 2 * width + width + width + 1, "output_shape": [1]}
+    kb.check(result.summary["best_spec"])
