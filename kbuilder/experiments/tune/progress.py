@@ -27,13 +27,14 @@ UP, CLEAR = "\x1b[{}F", "\x1b[J"
 def running_line(trial: Any, search: SearchSpec) -> str:
     """`trial 3 epoch 2/10 val_accuracy=0.9312 loss=0.2210 | lr=0.0123 width=256`."""
     values = " ".join(f"{key}={short(v)}" for key, v in trial.params.items())
+    values = f" | {values}" if values else ""  # none yet: the trial was created, not yet sampled
     progress = dict(trial.user_attrs.get("progress") or {})
     if not progress:
-        return f"trial {trial.number} starting | {values}"
+        return f"trial {trial.number} starting{values}"
     epoch, epochs = progress.pop("epoch", "?"), progress.pop("epochs", "?")
     order = sorted(progress, key=lambda k: (k != search.metric, k.startswith("val_"), k))
     figures = " ".join(f"{key}={short(progress[key])}" for key in order)
-    return f"trial {trial.number} epoch {epoch}/{epochs} {figures} | {values}"
+    return f"trial {trial.number} epoch {epoch}/{epochs} {figures}{values}"
 
 
 class Progress:
