@@ -88,11 +88,19 @@ class Tuner:
         for line in self.process.stderr:
             self.lines.append(line)
 
-    def wait_for(self, pattern: str, timeout: float = 300) -> None:
+    def wait_for_trial(self, first: int, epoch: int, timeout: float = 300) -> None:
+        """Until a trial numbered `first` or later (one this run started) shows, at `epoch` or later
+        (0: as soon as it starts)."""
+        pattern = re.compile(r"^trial (\d+) (starting|epoch (\d+)/)")
+
+        def seen(line: str) -> bool:
+            found = pattern.match(line)
+            return bool(found) and int(found[1]) >= first and int(found[3] or 0) >= epoch
+
         deadline = time.monotonic() + timeout
-        while not any(re.search(pattern, line) for line in self.lines):
+        while not any(seen(line) for line in self.lines):
             assert self.process.poll() is None, "".join(self.lines)
-            assert time.monotonic() < deadline, f"no {pattern!r} in time:\n" + "".join(self.lines)
+            assert time.monotonic() < deadline, f"no trial {first}+ at epoch {epoch}:\n" + "".join(self.lines)
             time.sleep(0.05)
 
     def end(self) -> None:
@@ -127,19 +135,33 @@ class Tuner:
         return elapsed
 
 
+def load(folder) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{folder / 'runs' / 'tune-xor_interrupt' / 'study.db'}"
+    return optuna.load_study(study_name="xor_interrupt", storage=storage)
+
+
+def trial_count(folder) -> int:
+    try:
+        return len(load(folder).get_trials(deepcopy=False))
+    except KeyError:  # stopped before the study was created
+        return 0
+
+
 def test_ctrl_c_stops_every_worker_every_time(tmp_path):
     (tmp_path / "spec.yaml").write_text(SPEC)
     times = []
     for repeat in range(REPEATS):
+        first = trial_count(tmp_path)  # trials of earlier repetitions (some still marked running)
         tuner = Tuner(tmp_path)
         try:
             if repeat % 3 == 0:  # while the workers start (importing, opening the study)
                 tuner.wait_for_file(tmp_path / "runs" / "tune-xor_interrupt" / "study.db")
                 time.sleep(0.3 + repeat / 4)
-            elif repeat % 3 == 1:  # as soon as a trial shows (the figures come once a second)
-                tuner.wait_for(r"^trial \d+ (starting|epoch)")
-            else:  # in the middle of training, before any trial of this run finishes
-                tuner.wait_for(r"^trial \d+ epoch ([3-9]|\d\d)/")
+            elif repeat % 3 == 1:  # as soon as a new trial shows (the figures come once a second)
+                tuner.wait_for_trial(first, epoch=0)
+            else:  # in the middle of a new trial's training
+                tuner.wait_for_trial(first, epoch=3)
         except BaseException:
             tuner.end()
             raise

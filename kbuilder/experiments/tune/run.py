@@ -89,9 +89,11 @@ def run_worker(config: TuneConfig, progress: Progress | None = None) -> None:
 
 def _worker_main(config: TuneConfig, listening: Any) -> None:
     """Entry point of a spawned worker process (exit code 0, or the error's code). It starts with
-    Ctrl-C ignored (see _start_workers), takes it from here on and says so (`listening`)."""
+    Ctrl-C blocked (see _start_workers), takes it from here on and says so (`listening`); one
+    that came while it started arrives now."""
     catch_interrupts()
     listening.value = 1
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     quiet_tensorflow_startup()  # as the command does: TensorFlow's start-up chatter stays out of the output
     try:
         run_worker(config)
@@ -136,8 +138,9 @@ def run_study(
             signal.signal(signal.SIGINT, previous)
         progress.finish()
         return
-    workers = _start_workers(config)
+    workers: list[Any] = []
     try:
+        _start_workers(config, workers)
         while any(worker.is_alive() for worker in workers):
             progress.poll(study)
             time.sleep(POLL_SECONDS)
@@ -166,24 +169,23 @@ def _interrupted() -> Interrupted:
     return Interrupted(INTERRUPTED)
 
 
-def _start_workers(config: TuneConfig) -> list[Any]:
-    """`config.workers` spawned processes (fresh interpreters: no forked TensorFlow state).
-    They start with Ctrl-C ignored, so one that arrives while a worker is still importing
-    stops it through the tuner (_stop_workers) instead of as a traceback from the import."""
+def _start_workers(config: TuneConfig, workers: list[Any]) -> None:
+    """Start `config.workers` spawned processes (fresh interpreters: no forked TensorFlow state)
+    into `workers`. They start with Ctrl-C blocked (the signal mask is inherited), so one that
+    arrives while a worker is still importing waits until the worker listens for it, instead of
+    ending it with a traceback from the import; a worker that never got there holds no trial
+    and is ended at once (_stop_workers)."""
     context = multiprocessing.get_context("spawn")
-    workers = []
-    for i in range(config.workers):
-        listening = context.RawValue("b", 0)  # shared memory without a lock: nothing to clean up
-        worker = context.Process(target=_worker_main, args=(config, listening), name=f"tune-worker-{i}")
-        worker.listening = listening  # type: ignore[attr-defined]
-        workers.append(worker)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        for worker in workers:
+        for i in range(config.workers):
+            listening = context.RawValue("b", 0)  # shared memory without a lock: nothing to clean up
+            worker = context.Process(target=_worker_main, args=(config, listening), name=f"tune-worker-{i}")
+            worker.listening = listening  # type: ignore[attr-defined]
+            workers.append(worker)
             worker.start()
     finally:
-        signal.signal(signal.SIGINT, previous)
-    return workers
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _stop_workers(workers: list[Any]) -> None:
