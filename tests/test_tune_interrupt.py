@@ -142,6 +142,8 @@ def load(folder) -> optuna.Study:
 
 
 def trial_count(folder) -> int:
+    if not (folder / "runs" / "tune-xor_interrupt" / "study.db").exists():
+        return 0  # (opening a SQLite URL would create the file)
     try:
         return len(load(folder).get_trials(deepcopy=False))
     except KeyError:  # stopped before the study was created
