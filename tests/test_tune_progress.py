@@ -70,3 +70,29 @@ def test_on_a_terminal_the_running_lines_are_redrawn_in_place():
     assert redraw.startswith("\x1b[2F\x1b[J") and "epoch 3/10" in redraw  # up two lines, cleared, drawn again
     progress.finish()
     assert stream.getvalue().endswith("\x1b[2F\x1b[J")  # the running lines leave with the study
+
+
+def test_optuna_failure_records_lose_their_tracebacks_unless_debug(monkeypatch):
+    import logging
+
+    from kbuilder.experiments.tune.trial import Interrupted, QuietFailures, TrialFailed
+
+    def record(message, error=None):
+        exc_info = (type(error), error, None) if error else None
+        return logging.LogRecord("optuna.study._optimize", logging.WARNING, "", 0, message, (), exc_info)
+
+    monkeypatch.delenv("KBUILDER_DEBUG", raising=False)
+    quiet = QuietFailures()
+    assert not quiet.filter(
+        record("Trial 3 failed with parameters: {} because of Interrupted().", Interrupted())
+    )
+    assert not quiet.filter(record("Trial 3 failed with value None."))
+    assert not quiet.filter(
+        record("Trial 4 failed with parameters: {} because of TrialFailed().", TrialFailed())
+    )
+    other = record("Trial 5 failed with parameters: {} because of ValueError().", ValueError("x"))
+    assert quiet.filter(other) and other.exc_info is None  # said, without the traceback
+    assert quiet.filter(record("Trial 5 failed with value None."))
+    monkeypatch.setenv("KBUILDER_DEBUG", "1")
+    kept = record("Trial 6 failed with parameters: {} because of Interrupted().", Interrupted())
+    assert quiet.filter(kept) and kept.exc_info is not None

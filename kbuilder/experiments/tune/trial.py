@@ -97,23 +97,27 @@ def _quiet_unraisable(info) -> None:
 
 
 class QuietFailures(logging.Filter):
-    """Optuna logs every failed trial with its traceback. The trial's error is in the message
-    (and in the trials table); an interrupted trial is said once by the command. Tracebacks
-    stay with --debug (KBUILDER_DEBUG)."""
+    """Optuna logs every failed trial twice, the first time with its traceback. kbuilder says
+    each already: a trial that failed on its own in its progress line and the table (with its
+    error), an interrupted one in the command's last line; a surplus one never ran. Their
+    records go; any other keeps its message without the traceback. All stay with --debug
+    (KBUILDER_DEBUG)."""
+
+    SAID = (Interrupted, KeyboardInterrupt, TrialFailed, Surplus)
 
     def __init__(self) -> None:
         super().__init__()
-        self.interrupted: set[str] = set()
+        self.said: set[str] = set()  # trial numbers whose records are dropped
 
     def filter(self, record: logging.LogRecord) -> bool:
         if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
             return True
         message = record.getMessage()
         trial = message.split(" ", 2)[1] if message.startswith("Trial ") else ""
-        if record.exc_info and record.exc_info[0] in (Interrupted, KeyboardInterrupt):
-            self.interrupted.add(trial)
+        if record.exc_info and record.exc_info[0] in self.SAID:
+            self.said.add(trial)
             return False
-        if trial in self.interrupted and "failed with value" in message:
+        if trial in self.said and "failed with value" in message:
             return False
         record.exc_info, record.exc_text = None, None
         return True
