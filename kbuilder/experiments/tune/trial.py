@@ -63,11 +63,14 @@ class Interrupted(Exception):
     """Ctrl-C during a trial: the trial is failed, queued again, and the worker stops."""
 
 
-# Set by the first Ctrl-C (SIGINT) a worker receives. The KeyboardInterrupt it raises may land
-# anywhere, and code between the trial and the signal (Keras, the training run, a library) may
-# turn it into another error or swallow it; the flag does not depend on it: a worker that saw
-# Ctrl-C fails its trial as interrupted and never starts another.
+# Set by the first Ctrl-C (SIGINT) a worker receives; a worker that saw it fails its trial as
+# interrupted and never starts another. Only while a trial prepares and trains does Ctrl-C also
+# raise KeyboardInterrupt (to stop it at once): raised in Optuna's bookkeeping (between creating
+# a trial and its heartbeat, while telling its result) it would leave a trial running forever.
+# Code on the way (Keras, the training run, a library) may turn the KeyboardInterrupt into
+# another error or swallow it; the flag does not depend on it.
 _STOP = threading.Event()
+_IN_TRIAL = threading.Event()
 
 
 def stop_requested() -> bool:
@@ -77,7 +80,7 @@ def stop_requested() -> bool:
 def _on_interrupt(signum, frame) -> None:
     first = not _STOP.is_set()
     _STOP.set()
-    if first:  # a second Ctrl-C (the tuner passes the first on) must not break the clean-up
+    if first and _IN_TRIAL.is_set():  # a second Ctrl-C (the tuner passes it on) must not break the clean-up
         raise KeyboardInterrupt
 
 
@@ -247,6 +250,8 @@ class TrialRunner:
         self.splits = SplitsCache()
 
     def __call__(self, trial: optuna.Trial) -> float:
+        if stop_requested():  # Ctrl-C while Optuna created this trial: not sampled, nothing to queue
+            raise Interrupted()
         if is_surplus(trial.study, trial.number, self.target) or is_duplicate_retry(
             trial.study, trial.number
         ):
@@ -264,6 +269,9 @@ class TrialRunner:
         trial.set_user_attr("pid", os.getpid())
         self._progress(trial)
         try:
+            _IN_TRIAL.set()
+            if stop_requested():  # Ctrl-C while the trial was sampled
+                raise KeyboardInterrupt
             loaded = trial_spec(self.loaded, sampled, f"trial {trial.number}")
             self._share_cores(loaded)
             result, callback = self._train(trial, loaded, run_dir)
@@ -276,6 +284,8 @@ class TrialRunner:
                 raise Interrupted() from None
             trial.set_user_attr("error", _message(exc))
             raise TrialFailed(_message(exc)) from None
+        finally:
+            _IN_TRIAL.clear()
         if stop_requested():  # Ctrl-C was swallowed on the way: this trial may have stopped short
             self._requeue(trial)
             raise Interrupted()
