@@ -8,12 +8,14 @@ for them instead of starting more, so a study never trains more than it was aske
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -45,6 +47,7 @@ from kbuilder.spec.search import SearchSpec
 from kbuilder.spec.search_check import baseline_values
 
 POLL_SECONDS = 1.0
+ASK_LOCK = ".ask.lock"  # in the study folder (SQLite): see serialize_ask
 STOP_SECONDS = 5.0  # after Ctrl-C, how long workers have to fail their trials before they are ended
 INTERRUPTED = (
     "interrupted; the finished trials are kept and the interrupted ones queued again: "
@@ -64,6 +67,8 @@ def run_worker(config: TuneConfig, progress: Progress | None = None) -> None:
     search = search_section(loaded)
     study = open_study(config, search, loaded.data, epochs=train_epochs(loaded))
     target = target_of(config, search)
+    if not config.storage:  # SQLite: this machine's workers take queued trials one at a time
+        serialize_ask(study, Path(config.study_dir) / ASK_LOCK)
     shown = progress.poll if progress is not None else None
     runner = TrialRunner(config, loaded, target, sampler=study.sampler, on_progress=shown)
     callbacks: list[Callable] | None = [progress] if progress is not None else None
@@ -85,6 +90,23 @@ def run_worker(config: TuneConfig, progress: Progress | None = None) -> None:
             raise KeyboardInterrupt from None
         except optuna.exceptions.OptunaError as exc:
             raise RuntimeFailure(f"the study storage failed: {exc}") from None
+
+
+def serialize_ask(study: optuna.Study, lock_path: Path) -> None:
+    """Make the study's `ask` (which Optuna's optimize calls) hold a file lock. SQLite has no row
+    locks: two workers popping queued trials at once (the retries of interrupted trials, when the
+    same command starts again) can both take one, and then both train it."""
+    ask = study.ask
+
+    def locked_ask(*args: Any, **kwargs: Any) -> Any:
+        with open(lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                return ask(*args, **kwargs)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    study.ask = locked_ask  # type: ignore[method-assign]
 
 
 def _worker_main(config: TuneConfig, listening: Any) -> None:
