@@ -100,7 +100,16 @@ def test_the_table_shows_the_differing_setting_and_final_figures(two_runs, tmp_p
 
 
 @pytest.mark.slow
-def test_plain_and_markdown_tables(two_runs):
+def test_plain_and_markdown_tables(two_runs, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # too narrow for a row per run: one row per setting
+    code, stdout, _ = run_cli(
+        ["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "--format", "plain"]
+    )
+    assert code == 0
+    lines = stdout.splitlines()
+    assert any(line.split() == ["run", "relu", "sigmoid"] for line in lines), stdout
+    assert any(line.split() == ["layers.0.dense.activation", "relu", "sigmoid"] for line in lines), stdout
+    monkeypatch.setenv("COLUMNS", "200")
     code, stdout, _ = run_cli(
         ["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "--format", "plain"]
     )
@@ -180,3 +189,77 @@ def test_one_run_or_a_bad_figure_name_is_a_usage_error(two_runs, tmp_path):
         ["compare", str(two_runs["relu"]), str(two_runs["sigmoid"]), "-o", str(tmp_path / "c.svg")]
     )
     assert code == 2 and ".png" in stderr and not (tmp_path / "c.svg").exists()
+
+
+def fake_run(folder, spec_name: str, accuracy: float, edit=None):
+    """A finished run directory as `kbuilder train` leaves it (spec.yaml, metrics.json), without training."""
+    import yaml
+
+    from kbuilder.spec import load_spec
+    from tests.conftest import REPO
+
+    data = load_spec(REPO / "specs" / f"{spec_name}.yaml").data
+    if edit:
+        edit(data)
+    folder.mkdir(parents=True)
+    (folder / "spec.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    (folder / "metrics.json").write_text(json.dumps({"test_accuracy": accuracy, "test_loss": 0.1}))
+    (folder / "history.json").write_text("[]")
+    return folder
+
+
+@pytest.fixture
+def two_architectures(tmp_path):
+    def tuned(data):  # best.yaml as tune writes it: no search, its own expect
+        data.pop("search")
+        data["expect"] = {"params": 1}
+
+    return [
+        fake_run(tmp_path / "mlp", "mnist_mlp", 0.9761),
+        fake_run(tmp_path / "best", "mnist_mlp", 0.9801, tuned),
+        fake_run(tmp_path / "lenet", "lenet5_modern", 0.9902),
+    ]
+
+
+def test_search_and_expect_are_ignored_and_architectures_summarized(two_architectures):
+    from kbuilder.experiments.compare import compare_runs, notes
+
+    mlp, best, lenet = two_architectures
+    assert compare_runs([mlp, best]).settings == {}  # only search and expect differ
+    comparison = compare_runs([mlp, lenet])
+    assert not any(p.startswith(("search", "expect", "layers")) for p in comparison.settings)
+    assert len(comparison.summarized) > 4
+    assert comparison.architecture["params"] == [109386, 61706]
+    assert comparison.architecture["MACs"][0] == 109184 and comparison.architecture["layers"][0] == 4
+    assert "architecture differs" in notes(comparison)[0] and "--all" in notes(comparison)[0]
+    everything = compare_runs([mlp, lenet], all_settings=True)
+    assert not everything.summarized and any(p.startswith("layers.") for p in everything.settings)
+
+
+def test_a_changed_width_shows_the_setting_and_the_figures_that_differ(tmp_path):
+    from kbuilder.experiments.compare import compare_runs
+
+    def wider(data):
+        data["layers"][1]["dense"]["units"] = 256
+
+    a = fake_run(tmp_path / "a", "mnist_mlp", 0.97)
+    b = fake_run(tmp_path / "b", "mnist_mlp", 0.98, wider)
+    comparison = compare_runs([a, b])
+    assert list(comparison.settings) == ["layers.1.dense.units"] and not comparison.summarized
+    assert set(comparison.architecture) == {"params", "MACs"}  # the layer count is the same
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_the_table_fits_the_terminal(two_architectures, monkeypatch, capsys, columns):
+    from kbuilder.cli.app import main
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for fmt in ("plain", "rich"):
+        for extra in ([], ["--all"]):
+            code = main(["compare", *map(str, two_architectures), "--format", fmt, *extra])
+            stdout = capsys.readouterr().out
+            assert code == 0
+            lines = [line for line in stdout.splitlines() if line.strip()]
+            assert max(len(line) for line in lines) <= columns, stdout
+            assert "lenet" in stdout and "0.9902" in stdout and "61.7 k" in stdout
+            assert "train.optimizer.learning_rate" in stdout  # setting names are never cut short

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kbuilder.api.loading import SpecSource, is_yaml_text, load, validated
 from kbuilder.backend import before_keras, check_backend, select_backend
-from kbuilder.errors import RuntimeFailure, SpecError, UsageError
+from kbuilder.errors import Interrupted, RuntimeFailure, SpecError, UsageError
 from kbuilder.experiments.sources import refuse_repeated
 from kbuilder.spec import LoadedSpec
 from kbuilder.spec.search import SearchSpec
@@ -154,17 +154,22 @@ def tune(
     export: bool = False,
     heartbeat: int = 10,
     progress: bool = True,
+    epochs: int | None = None,
 ) -> TuneResult:
     """Search the spec's `search` space on Optuna: every trial is a run directory in the study
     folder `out` (default runs/tune-<study>); `storage` (an RDB URL) and `study` join a study
     shared with other machines. Writes the report (trials.csv, best.yaml, plots, summary.json);
-    `progress` prints a line per finished trial on stderr.
+    `progress` shows the running trials and a line per finished one on stderr. `epochs` is
+    what each trial trains (a cheaper search); best.yaml keeps the recipe's (an override
+    `train.epochs=N` changes the recipe, and best.yaml with it).
 
     Example: `kb.tune("specs/mnist_mlp.yaml", ["search.trials=4"], data_dir="datasets").summary["best"]`"""
     if backend is not None:
         check_backend(backend)
     path = _spec_file(spec)
-    loaded = validated(path, overrides)
+    recipe = validated(path, overrides)
+    trial_overrides = [*overrides, *([] if epochs is None else [f"train.epochs={epochs}"])]
+    loaded = validated(path, trial_overrides) if epochs is not None else recipe
     if loaded.spec.search is None:
         raise UsageError(f"{path} has no search section (see docs/experiments.md, 'Hyperparameter search')")
     if loaded.spec.train is None:
@@ -188,35 +193,39 @@ def tune(
     check_workers(workers)
     if storage:
         storage_url(storage)  # an in-memory or driverless URL is refused before the folder is made
-    before_keras(backend)
-
-    name = study or loaded.spec.name
-    study_dir = Path(out) if out is not None else default_study_dir(name)
-    config = TuneConfig(
-        spec_file=str(path.resolve()),
-        overrides=list(overrides),
-        study_name=name,
-        study_dir=str(study_dir),
-        storage=storage or "",
-        workers=workers,
-        trials=trials,
-        heartbeat=heartbeat,
-        export=export,
-        data_dir=str(data_dir) if data_dir else None,
-        backend=backend,
-    )
-    study_dir.mkdir(parents=True, exist_ok=True)
-    search = loaded.spec.search
-    run_study(config, loaded, Progress(search, target_of(config, search), enabled=progress))
-    found = open_study(config, search, loaded.data)
-    summary = write_report(found, search, study_dir, shown_url(config.resolved_storage()))
-    if summary["complete"] == 0:
-        errors = [r["error"] for r in summary["trials"] if r.get("error")]
-        raise RuntimeFailure(
-            f"no trial of the study in {study_dir} completed"
-            + (f"; the first error: {errors[0]}" if errors else "")
+    try:
+        before_keras(backend)
+        name = study or loaded.spec.name
+        study_dir = Path(out) if out is not None else default_study_dir(name)
+        config = TuneConfig(
+            spec_file=str(path.resolve()),
+            overrides=trial_overrides,
+            study_name=name,
+            study_dir=str(study_dir),
+            storage=storage or "",
+            workers=workers,
+            trials=trials,
+            heartbeat=heartbeat,
+            export=export,
+            data_dir=str(data_dir) if data_dir else None,
+            backend=backend,
         )
-    return TuneResult(summary, search)
+        study_dir.mkdir(parents=True, exist_ok=True)
+        search = loaded.spec.search
+        run_study(config, loaded, Progress(search, target_of(config, search), enabled=progress), recipe.data)
+        found = open_study(config, search, loaded.data)
+        summary = write_report(found, search, study_dir, shown_url(config.resolved_storage()))
+        if summary["complete"] == 0:
+            errors = [r["error"] for r in summary["trials"] if r.get("error")]
+            raise RuntimeFailure(
+                f"no trial of the study in {study_dir} completed"
+                + (f"; the first error: {errors[0]}" if errors else "")
+            )
+        return TuneResult(summary, search)
+    except KeyboardInterrupt:  # Ctrl-C outside the workers (opening the study, the report)
+        raise Interrupted(
+            "interrupted; run the same command to resume the study (finished trials are kept)"
+        ) from None
 
 
 def tune_report(
@@ -275,9 +284,12 @@ def ensemble(
     return run_ensemble(options)
 
 
-def compare(runs: Sequence[str | Path], figure: str | Path | None = None) -> Comparison:
-    """Runs side by side: the settings that differ and the final figures (a Comparison); with
-    `figure`, their learning curves overlaid in one PNG.
+def compare(
+    runs: Sequence[str | Path], figure: str | Path | None = None, *, all_settings: bool = False
+) -> Comparison:
+    """Runs side by side: the settings that differ (`search` and `expect` aside; two
+    architectures summarized as params, MACs and layers unless `all_settings`) and the final
+    figures (a Comparison); with `figure`, their learning curves overlaid in one PNG.
 
     Example: `kb.compare(["runs/relu", "runs/sigmoid"], "relu_vs_sigmoid.png").settings`"""
     from kbuilder.experiments.compare import (  # matplotlib, for the figure
@@ -288,7 +300,7 @@ def compare(runs: Sequence[str | Path], figure: str | Path | None = None) -> Com
 
     if figure is not None:
         check_figure_target(figure)
-    comparison = compare_runs(runs)
+    comparison = compare_runs(runs, all_settings)
     if figure is not None:
         plot_curves(comparison, figure)
     return comparison

@@ -8,6 +8,8 @@ kbuilder tune --report runs/tune-mnist_mlp                                     #
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -17,16 +19,14 @@ from kbuilder.cli.common import (
     TABLE_FORMATS,
     BackendOpt,
     DataDirOpt,
-    EpochsOpt,
     JsonOpt,
     SetOpt,
     checked_backend,
-    epochs_override,
     format_option,
     pick_format,
 )
 from kbuilder.cli.output import Output
-from kbuilder.errors import UsageError
+from kbuilder.errors import Interrupted, UsageError
 from kbuilder.zoo import spec_path
 
 
@@ -93,7 +93,12 @@ def register(app: typer.Typer) -> None:
         ),
         data_dir: Path | None = DataDirOpt,
         backend: str | None = BackendOpt,
-        epochs: int | None = EpochsOpt,
+        epochs: int | None = typer.Option(
+            None,
+            "--epochs",
+            help="Epochs each trial trains (a cheaper search); best.yaml keeps the recipe's "
+            "(--set train.epochs=N changes the recipe).",
+        ),
         export: bool = typer.Option(
             False,
             "--export",
@@ -120,20 +125,29 @@ def register(app: typer.Typer) -> None:
         elif spec is None:
             raise UsageError("give a SPEC file with a search section (or --report STUDY_FOLDER)")
         else:
-            result = kb.tune(
-                spec_path(spec),
-                [*(overrides or ()), *epochs_override(epochs)],
-                trials=trials,
-                workers=workers,
-                storage=storage,
-                study=study,
-                out=out,
-                data_dir=data_dir,
-                backend=checked_backend(backend),
-                export=export,
-                heartbeat=heartbeat,
-                progress=not quiet,
-            )
+            try:
+                result = kb.tune(
+                    spec_path(spec),
+                    list(overrides or ()),
+                    epochs=epochs,
+                    trials=trials,
+                    workers=workers,
+                    storage=storage,
+                    study=study,
+                    out=out,
+                    data_dir=data_dir,
+                    backend=checked_backend(backend),
+                    export=export,
+                    heartbeat=heartbeat,
+                    progress=not quiet,
+                )
+            except Interrupted as exc:
+                # Every worker has stopped and the storage holds the study: nothing is left to
+                # write, and TensorFlow's teardown at exit takes seconds on a busy machine.
+                code = Output(fmt == "json").error(exc)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
         from kbuilder.storage.atomic import finite  # JSON without NaN; loaded with the study
 
         data = finite(result.summary if report is not None else {"ok": True, **result.summary})

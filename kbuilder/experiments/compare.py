@@ -4,18 +4,26 @@ figure of their learning curves overlaid.
 Each run's resolved spec.yaml is flattened to the dotted paths `--set` and `search` take
 (`layers.2.dense.activation`, `train.optimizer.learning_rate`); only paths whose values differ
 between the runs are shown, so two runs of one spec with one `--set` show just that setting.
+`search` and `expect` are left out (they change nothing a run trained). Two different
+architectures differ in dozens of `layers.*` paths: past a few, those are summarized as each
+model's parameters, MACs and layer count (computed from the spec alone), `all_settings` lists
+them every one.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbuilder.errors import RuntimeFailure, UsageError
-from kbuilder.spec.loader import read_yaml
+from kbuilder.errors import KBuilderError, RuntimeFailure, UsageError
+from kbuilder.graph import expand
+from kbuilder.graph.figures import static_figures
+from kbuilder.spec import LoadedSpec, validate_data
+from kbuilder.spec.loader import SourceMap, read_yaml
 from kbuilder.storage.atomic import save_figure
 from kbuilder.storage.run_reader import RunRecord, read_run
 
@@ -33,6 +41,9 @@ METRIC_KEYS = (
 MISSING = "(absent)"
 MAX_RUNS = 50
 CURVES = ("loss", "accuracy")
+IGNORED = ("search", "expect")  # neither changes what a run trained
+ARCHITECTURE = ("inputs", "blocks", "layers", "outputs")  # the model's own sections
+SUMMARIZE_OVER = 4  # more differing architecture paths than this are summarized
 
 
 @dataclass
@@ -41,6 +52,10 @@ class Comparison:
     labels: list[str]
     settings: dict[str, list[Any]]  # dotted path -> value per run (MISSING where a run lacks it)
     metrics: dict[str, list[Any]]  # metric -> value per run (None where a run lacks it)
+    # params, MACs and layer count per run (None where the spec alone does not give it), when
+    # the architectures differ; `summarized`: the architecture paths shown only through them.
+    architecture: dict[str, list[Any]] = field(default_factory=dict)
+    summarized: list[str] = field(default_factory=list)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -75,7 +90,31 @@ def run_labels(paths: Sequence[Path]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(p) for p in paths]
 
 
-def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
+def architecture_figures(spec: Any, where: str) -> dict[str, int | None]:
+    """A run's parameters, MACs per sample and layer count from its spec alone (no Keras);
+    None where its spec does not give them (a shape known only once built)."""
+    try:
+        data = copy.deepcopy({k: v for k, v in spec.items() if k not in IGNORED})
+        source = SourceMap(where)
+        graph = expand(LoadedSpec(validate_data(data, source), data, source))
+        figures = static_figures(graph)
+    except (KBuilderError, AttributeError):
+        return {"params": None, "MACs": None, "layers": None}
+    params = [f.params.total if f.params is not None else None for f in figures.values()]
+    macs = [f.macs for f in figures.values()]
+    return {
+        "params": None if None in params else sum(p or 0 for p in params),
+        "MACs": None if None in macs else sum(m or 0 for m in macs),
+        "layers": sum(node.kind != "input" for node in graph.nodes),
+    }
+
+
+def _architectural(path: str) -> bool:
+    return path.split(".", 1)[0] in ARCHITECTURE
+
+
+def compare_runs(run_dirs: Sequence[str | Path], all_settings: bool = False) -> Comparison:
+    """The runs side by side; `all_settings`: every differing path, architecture ones included."""
     if len(run_dirs) < 2:
         raise UsageError(f"give at least 2 run directories to compare, got {len(run_dirs)}")
     if len(run_dirs) > MAX_RUNS:
@@ -83,15 +122,28 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
     runs = [read_run(path, read_yaml) for path in run_dirs]
     if not any(run.finished or run.history for run in runs):
         raise UsageError("none of the runs has finished an epoch yet: nothing to compare")
-    differing = differing_paths([run.spec for run in runs])
-    flats = [flatten(run.spec) for run in runs]
-    settings = {path: [flat.get(path, MISSING) for flat in flats] for path in differing}
+    specs = [{k: v for k, v in run.spec.items() if k not in IGNORED} for run in runs]
+    differing = differing_paths(specs)
+    flats = [flatten(spec) for spec in specs]
+    model_paths = [p for p in differing if _architectural(p)]
+    summarized = [] if all_settings or len(model_paths) <= SUMMARIZE_OVER else model_paths
+    settings = {
+        path: [flat.get(path, MISSING) for flat in flats] for path in differing if path not in summarized
+    }
+    architecture: dict[str, list[Any]] = {}
+    if model_paths:
+        per_run = [architecture_figures(run.spec, str(run.path / "spec.yaml")) for run in runs]
+        architecture = {key: [f[key] for f in per_run] for key in per_run[0]}
+        if not summarized:  # only the figures that differ say something beside the settings
+            architecture = {k: v for k, v in architecture.items() if len({repr(x) for x in v}) > 1}
     metrics = {
         key: [(run.metrics or {}).get(key) for run in runs]
         for key in METRIC_KEYS
         if any((run.metrics or {}).get(key) is not None for run in runs)
     }
-    return Comparison(runs, run_labels([run.path for run in runs]), settings, metrics)
+    return Comparison(
+        runs, run_labels([run.path for run in runs]), settings, metrics, architecture, summarized
+    )
 
 
 def as_json(comparison: Comparison, figure: str | None) -> dict[str, Any]:
@@ -103,26 +155,56 @@ def as_json(comparison: Comparison, figure: str | None) -> dict[str, Any]:
                 "run_dir": str(run.path),
                 "finished": run.finished,
                 "settings": {path: values[i] for path, values in comparison.settings.items()},
+                "architecture": {key: values[i] for key, values in comparison.architecture.items()},
                 "metrics": {key: values[i] for key, values in comparison.metrics.items()},
                 "epochs_recorded": len(run.history),
             }
             for i, (label, run) in enumerate(zip(comparison.labels, comparison.runs))
         ],
         "differing_settings": list(comparison.settings),
+        "summarized_settings": comparison.summarized,
         "figure": figure,
     }
 
 
-def table_rows(comparison: Comparison) -> tuple[list[str], list[list[Any]]]:
-    """One row per run: its label, then the differing settings, then the final figures."""
-    headers = ["run", *comparison.settings, *comparison.metrics]
+def table_rows(comparison: Comparison, human: bool = True) -> tuple[list[str], list[list[Any]]]:
+    """One row per run: its label, the differing settings, the architecture's figures, the final figures."""
+    headers = ["run", *comparison.settings, *comparison.architecture, *comparison.metrics]
     rows = []
     for index, (label, run) in enumerate(zip(comparison.labels, comparison.runs)):
         row: list[Any] = [label if run.finished else f"{label} (unfinished)"]
         row += [_setting_text(values[index]) for values in comparison.settings.values()]
+        row += [
+            _count(values[index]) if human else values[index] for values in comparison.architecture.values()
+        ]
         row += [values[index] for values in comparison.metrics.values()]
         rows.append(row)
     return headers, rows
+
+
+def notes(comparison: Comparison) -> list[str]:
+    """What the table leaves out, said below it."""
+    if not comparison.settings and not comparison.architecture:
+        return ["the runs' resolved specs are identical (search and expect aside)"]
+    if not comparison.summarized:
+        return []
+    sections = sorted({p.split(".", 1)[0] for p in comparison.summarized})
+    return [
+        (
+            f"architecture differs in {len(comparison.summarized)} settings ({', '.join(sections)}): "
+            "shown as params, MACs and layers; --all lists every one"
+        )
+    ]
+
+
+def _count(value: Any) -> Any:
+    """Large counts in human units (3.86 G) in the table; JSON and CSV keep the integers."""
+    if not isinstance(value, int) or abs(value) < 10_000:
+        return "?" if value is None else value
+    for size, unit in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g} {unit}"
+    return value
 
 
 def _setting_text(value: Any) -> Any:

@@ -4,14 +4,17 @@
     study.py   where a study lives (folder, storage, heartbeats) and how its trials are counted
     space.py   the searched values as Optuna suggestions, the samplers and the pruners
     trial.py   one trial: sample, validate the sampled spec, train it as an ordinary run
-    run.py     the worker loops (in this process or several) and the progress lines
+    run.py     the worker loops (in this process or several), Ctrl-C
+    progress.py   the finished trials' lines and the running ones' epochs
+    best.py    best.yaml: the best trial's spec, its `expect` and epochs rewritten
     report.py  the trials table, best.yaml, plots and summary.json of a study
 
 Importing this package loads Optuna but not Keras: a trial imports Keras when it starts.
 """
 
+from kbuilder.experiments.tune.progress import Progress
 from kbuilder.experiments.tune.report import render_table, write_report
-from kbuilder.experiments.tune.run import Progress, check_workers, run_study, target_of
+from kbuilder.experiments.tune.run import INTERRUPTED, check_workers, run_study, target_of
 from kbuilder.experiments.tune.storage import storage_url
 from kbuilder.experiments.tune.study import (
     TuneConfig,
@@ -22,6 +25,7 @@ from kbuilder.experiments.tune.study import (
 )
 
 __all__ = [
+    "INTERRUPTED",
     "Progress",
     "TuneConfig",
     "check_workers",

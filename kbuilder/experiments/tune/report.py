@@ -4,35 +4,29 @@ Written into the study folder (each file whole or not at all):
     trials.csv        one row per trial, best first
     summary.json      the study, its counts, the best trial and where everything is
     best.yaml         the best trial's spec, without `search`: `kbuilder train best.yaml` takes it as is
-    plots/history.png      the metric of each trial and the best so far (Optuna's optimization history)
-    plots/slice.png        the metric against each searched value
-    plots/importance.png   each searched value's importance (Optuna's fANOVA)
+    plots/*.png       history, slice and importance, named after the metric (plots.py)
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from kbuilder.errors import RuntimeFailure
+from kbuilder.experiments.tune.best import BEST_SPEC, REPORT_MODE, write_best_spec
+from kbuilder.experiments.tune.plots import write_plots
 from kbuilder.experiments.tune.study import count_trials
-from kbuilder.experiments.tune.trial import spec_data_for
 from kbuilder.spec.search import SearchSpec
 from kbuilder.storage import atomic
 
 PLOTS_DIR = "plots"
-BEST_SPEC = "best.yaml"
-REPORT_MODE = 0o644  # a report is for everyone who can read the study folder
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     if value is True:
         return "yes"
     if isinstance(value, float):
@@ -55,9 +49,9 @@ def state_of(trial) -> str:
 
 def trial_line(trial, search) -> str:
     """`trial 3 complete val_accuracy=0.9712 lr=0.0123 width=256 (12.3 s)` for progress output."""
-    values = " ".join(f"{key}={_short(v)}" for key, v in trial.params.items())
+    values = " ".join(f"{key}={short(v)}" for key, v in trial.params.items())
     state = state_of(trial)
-    figure = f" {search.metric}={_short(trial.value)}" if trial.value is not None else ""
+    figure = f" {search.metric}={short(trial.value)}" if trial.value is not None else ""
     if state == "pruned":
         figure = f" pruned after epoch {trial.user_attrs.get('pruned_at_epoch', '?')}"
     error = f": {trial.user_attrs['error']}" if "error" in trial.user_attrs else ""
@@ -70,7 +64,7 @@ def trial_line(trial, search) -> str:
 def _intervals(intervals: dict | None) -> str:
     if not intervals:
         return "the whole space"
-    return ", ".join(f"{k} in [{', '.join(_short(v) for v in vals)}]" for k, vals in intervals.items())
+    return ", ".join(f"{k} in [{', '.join(short(v) for v in vals)}]" for k, vals in intervals.items())
 
 
 def trial_rows(study, search) -> list[dict[str, Any]]:
@@ -118,7 +112,7 @@ def table_columns(rows: list[dict], search) -> list[str]:
 
 def render_table(rows: list[dict], search, fmt: str) -> str:
     columns = table_columns(rows, search)
-    cells = [[_short(row.get(c)) for c in columns] for row in rows]
+    cells = [[short(row.get(c)) for c in columns] for row in rows]
     if fmt == "markdown":
         lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells]) + "\n"
@@ -138,77 +132,6 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
         t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None
     ]
     return study.best_trial if complete else None
-
-
-class CompactDumper(yaml.SafeDumper):
-    """Lists of numbers (shapes, inline data) on one line, as people write them."""
-
-
-def _represent_list(dumper: yaml.SafeDumper, items: list) -> yaml.SequenceNode:
-    flat = all(
-        not isinstance(i, (dict, list))
-        or (isinstance(i, list) and all(not isinstance(j, (dict, list)) for j in i))
-        for i in items
-    )
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flat and bool(items))
-
-
-CompactDumper.add_representer(list, _represent_list)
-
-
-def write_best_spec(study: optuna.Study, trial: FrozenTrial, path: Path) -> Path:
-    """The tuned spec with the best trial's values, without `search`, as YAML."""
-    spec_data = study.user_attrs.get("spec_data")
-    if spec_data is None:
-        raise RuntimeFailure(
-            f"the study '{study.study_name}' holds no spec (was it started by kbuilder tune?)"
-        )
-    data = spec_data_for(spec_data, trial.params)
-    header = (
-        f"# Best trial ({trial.number}) of the kbuilder tune study '{study.study_name}': "
-        f"{study.user_attrs['search']['metric']} = {trial.value:.6g}.\n"
-        f"# Tuned from {study.user_attrs.get('spec_file')}; train it with `kbuilder train {path.name}`.\n"
-    )
-    text = header + yaml.dump(data, Dumper=CompactDumper, sort_keys=False, allow_unicode=True)
-    atomic.write_text(path, text, mode=REPORT_MODE)
-    return path
-
-
-def write_plots(study: optuna.Study, folder: Path) -> dict[str, str]:
-    """PNG files of Optuna's matplotlib plots; a plot that cannot be drawn says why."""
-    # The plotting libraries load only when plots are drawn (a second or more), and
-    # matplotlib must be told to draw into files (Agg) before pyplot is imported.
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as ovm
-
-    folder.mkdir(parents=True, exist_ok=True)
-    made: dict[str, str] = {}
-    for name, draw in (
-        ("history", ovm.plot_optimization_history),
-        ("slice", ovm.plot_slice),
-        ("importance", ovm.plot_param_importances),
-    ):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-                axes = draw(study)
-            first = axes.flat[0] if hasattr(axes, "flat") else axes
-            figure: Any = first.figure
-            figure.set_size_inches(max(6.4, 4.0 * (len(axes.flat) if hasattr(axes, "flat") else 1)), 4.8)
-            path = folder / f"{name}.png"
-            try:
-                atomic.save_figure(path, figure, mode=REPORT_MODE, format="png", dpi=100, bbox_inches="tight")
-            finally:
-                plt.close(figure)
-            made[name] = str(path)
-        except Exception as exc:  # noqa: BLE001  (e.g. importances need two finished trials)
-            made[name] = (
-                f"skipped: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            )
-    return made
 
 
 def write_report(
@@ -240,7 +163,7 @@ def write_report(
     if best is not None:
         summary["best"] = next(r for r in rows if r["trial"] == best.number)
         summary["best_spec"] = str(write_best_spec(study, best, study_dir / BEST_SPEC))
-    summary["plots"] = write_plots(study, study_dir / PLOTS_DIR)
+    summary["plots"] = write_plots(study, study_dir / PLOTS_DIR, search.metric)
     summary["trials"] = rows
     atomic.write_json(study_dir / "summary.json", summary)
     return summary

@@ -8,19 +8,22 @@ for them instead of starting more, so a study never trains more than it was aske
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import fail_stale_trials
 
 from kbuilder.backend import quiet_tensorflow_startup
-from kbuilder.errors import KBuilderError, RuntimeFailure, UsageError
-from kbuilder.experiments.tune.report import trial_line
+from kbuilder.errors import EXIT_INTERRUPTED, Interrupted, KBuilderError, RuntimeFailure, UsageError
+from kbuilder.experiments.tune.progress import Progress
 from kbuilder.experiments.tune.storage import (
     STORAGE_LOST_EXIT,
     StorageLost,
@@ -35,13 +38,30 @@ from kbuilder.experiments.tune.study import (
     search_section,
     train_epochs,
 )
-from kbuilder.experiments.tune.trial import Interrupted, Surplus, TrialFailed, TrialRunner
+from kbuilder.experiments.tune.trial import (
+    Interrupted as TrialInterrupted,
+)
+from kbuilder.experiments.tune.trial import (
+    Surplus,
+    TrialFailed,
+    TrialRunner,
+    catch_interrupts,
+    quiet_failed_trials,
+    stop_requested,
+)
 from kbuilder.spec import LoadedSpec, load_spec
 from kbuilder.spec.search import SearchSpec
 from kbuilder.spec.search_check import baseline_values
 from kbuilder.train.safe_arrays import available_memory, describe_size
 
 POLL_SECONDS = 1.0
+ASK_LOCK = ".ask.lock"  # in the study folder (SQLite): see serialize_ask
+STOP_SECONDS = 5.0  # after Ctrl-C, how long workers have to fail their trials before they are ended
+INTERRUPTED = (
+    "interrupted; the finished trials are kept and the interrupted ones queued again: "
+    "run the same command to resume the study"
+)
+
 # What an idle worker process holds (Python, TensorFlow, Optuna), measured: about 1 GiB.
 WORKER_MEMORY = 1 << 30
 
@@ -63,12 +83,14 @@ def target_of(config: TuneConfig, search: SearchSpec) -> int:
     return config.trials or search.trial_count()
 
 
-def run_worker(config: TuneConfig, announce: Callable | None = None) -> None:
-    """One worker's loop; returns when the study has its trials. A database that stops
-    answering ends it with storage.py's one message."""
+def run_worker(config: TuneConfig, progress: Progress | None = None) -> None:
+    """One worker's loop; returns when the study has its trials, raises KeyboardInterrupt after
+    Ctrl-C (its running trial failed and queued again). A database that stops answering ends
+    it with storage.py's one message."""
     quiet_storage_thread_errors()
+    quiet_failed_trials()
     try:
-        _worker_loop(config, announce)
+        _worker_loop(config, progress)
     except (KBuilderError, KeyboardInterrupt):
         raise
     except Exception as exc:
@@ -77,14 +99,19 @@ def run_worker(config: TuneConfig, announce: Callable | None = None) -> None:
         raise
 
 
-def _worker_loop(config: TuneConfig, announce: Callable | None) -> None:
+def _worker_loop(config: TuneConfig, progress: Progress | None) -> None:
     loaded = load_spec(config.spec_file, overrides=config.overrides)
     search = search_section(loaded)
     study = open_study(config, search, loaded.data, epochs=train_epochs(loaded))
     target = target_of(config, search)
-    runner = TrialRunner(config, loaded, target, sampler=study.sampler)
-    callbacks = [announce] if announce is not None else None
+    if not config.storage:  # SQLite: this machine's workers take queued trials one at a time
+        serialize_ask(study, Path(config.study_dir) / ASK_LOCK)
+    shown = progress.poll if progress is not None else None
+    runner = TrialRunner(config, loaded, target, sampler=study.sampler, on_progress=shown)
+    callbacks: list[Callable] | None = [progress] if progress is not None else None
     while True:
+        if stop_requested():
+            raise KeyboardInterrupt
         fail_stale_trials(study)
         counts = count_trials(study)
         if counts.done >= target:
@@ -96,7 +123,7 @@ def _worker_loop(config: TuneConfig, announce: Callable | None) -> None:
             study.optimize(
                 runner, n_trials=1, catch=(TrialFailed, Surplus), callbacks=callbacks, gc_after_trial=True
             )
-        except Interrupted:
+        except TrialInterrupted:
             raise KeyboardInterrupt from None
         except optuna.exceptions.OptunaError as exc:
             if is_storage_lost(exc):
@@ -104,13 +131,39 @@ def _worker_loop(config: TuneConfig, announce: Callable | None) -> None:
             raise RuntimeFailure(f"the study storage failed: {exc}") from None
 
 
-def _worker_main(config: TuneConfig) -> None:
-    """Entry point of a spawned worker process (exit code 0, or the error's code)."""
+def serialize_ask(study: optuna.Study, lock_path: Path) -> None:
+    """Make the study's `ask` (which Optuna's optimize calls) hold a file lock. SQLite has no row
+    locks: two workers popping queued trials at once (the retries of interrupted trials, when the
+    same command starts again) can both take one, and then both train it."""
+    ask = study.ask
+
+    def locked_ask(*args: Any, **kwargs: Any) -> Any:
+        with open(lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                return ask(*args, **kwargs)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    study.ask = locked_ask  # type: ignore[method-assign]
+
+
+def _worker_main(config: TuneConfig, listening: Any) -> None:
+    """Entry point of a spawned worker process (exit code 0, or the error's code). It starts with
+    Ctrl-C blocked (see _start_workers), takes it from here on and says so (`listening`); one
+    that came while it started arrives now."""
+    catch_interrupts()
+    listening.value = 1
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     quiet_tensorflow_startup()  # as the command does: TensorFlow's start-up chatter stays out of the output
     try:
         run_worker(config)
     except KeyboardInterrupt:
-        sys.exit(130)
+        # The trial is failed and queued again in the storage: nothing is left to save, and the
+        # interpreter's teardown (TensorFlow's, threads') can take seconds on a busy machine.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     except KBuilderError as exc:
         if isinstance(exc, StorageLost):  # the tuner says it once
             sys.exit(STORAGE_LOST_EXIT)
@@ -118,37 +171,15 @@ def _worker_main(config: TuneConfig) -> None:
         sys.exit(exc.exit_code)
 
 
-class Progress:
-    """One line per finished trial on stderr, in the order the study sees them."""
-
-    def __init__(self, search: SearchSpec, target: int, stream: TextIO | None = None, enabled: bool = True):
-        self.search, self.target = search, target
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.seen: set[int] = set()
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:  # an Optuna callback
-        self.show(study, [trial])
-
-    def poll(self, study: optuna.Study) -> None:
-        self.show(study, study.get_trials(deepcopy=False))
-
-    def show(self, study: optuna.Study, trials: list[Any]) -> None:
-        for trial in sorted(trials, key=lambda t: t.number):
-            if trial.number in self.seen or trial.user_attrs.get("surplus") or not trial.state.is_finished():
-                continue
-            self.seen.add(trial.number)
-            if self.enabled:
-                done = count_trials(study).done
-                self.stream.write(f"[{done}/{self.target}] {trial_line(trial, self.search)}\n")
-                self.stream.flush()
-
-
-def run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> None:
-    """Create (or join) the study, then run its workers here or in `config.workers` processes."""
+def run_study(
+    config: TuneConfig, loaded: LoadedSpec, progress: Progress, recipe: dict[str, Any] | None = None
+) -> None:
+    """Create (or join) the study, then run its workers here or in `config.workers` processes.
+    `loaded` is the spec the trials train; `recipe` the spec data best.yaml starts from (without
+    the `--epochs` of the search; default: the trials')."""
     quiet_storage_thread_errors()
     try:
-        _run_study(config, loaded, progress)
+        _run_study(config, loaded, progress, recipe)
     except (KBuilderError, KeyboardInterrupt):
         raise
     except Exception as exc:
@@ -157,31 +188,36 @@ def run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> Non
         raise
 
 
-def _run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> None:
+def _run_study(
+    config: TuneConfig, loaded: LoadedSpec, progress: Progress, recipe: dict[str, Any] | None
+) -> None:
     search = search_section(loaded)
-    study = open_study(config, search, loaded.data, epochs=train_epochs(loaded))
+    study = open_study(config, search, recipe or loaded.data, epochs=train_epochs(loaded))
     study.set_user_attr("target", target_of(config, search))
+    study.set_user_attr("trial_epochs", train_epochs(loaded))
+    if study.metric_names is None:  # optuna-dashboard then says `val_accuracy`, not "Objective 0"
+        study.set_metric_names([search.metric])
     if search.baseline and search.sampler != "grid" and not study.get_trials(deepcopy=False):
         values = baseline_values(search, loaded.data, loaded.spec.model_dump(mode="json", exclude={"search"}))
         if values is not None:
             study.enqueue_trial(values, user_attrs={"baseline": True})
     progress.seen.update(t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished())
     if config.workers <= 1:
+        previous = signal.getsignal(signal.SIGINT)
+        catch_interrupts()
         try:
-            run_worker(config, announce=progress)
+            run_worker(config, progress)
         except KeyboardInterrupt:
-            raise RuntimeFailure(
-                "interrupted; the finished trials are kept: run the same command again to continue the study"
-            ) from None
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the clean-up is short: let it finish
+            progress.finish()
+            raise _interrupted() from None
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        progress.finish()
         return
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked TensorFlow state
-    workers = [
-        context.Process(target=_worker_main, args=(config,), name=f"tune-worker-{i}")
-        for i in range(config.workers)
-    ]
-    for worker in workers:
-        worker.start()
+    workers: list[Any] = []
     try:
+        _start_workers(config, workers)
         while any(worker.is_alive() for worker in workers):
             progress.poll(study)
             time.sleep(POLL_SECONDS)
@@ -189,16 +225,21 @@ def _run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> No
         _stop(workers)  # the database is gone (or the tuner failed): a trial can record nothing now
         raise
     except KeyboardInterrupt:
-        for worker in workers:
-            worker.join(timeout=60)
-        raise RuntimeFailure(
-            "interrupted; the finished trials are kept: run the same command again to continue the study"
-        ) from None
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C again must not break the stop
+        try:
+            progress.finish()
+            _stop_workers(workers)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        raise _interrupted() from None
     if any(w.exitcode == STORAGE_LOST_EXIT for w in workers):
         _stop(workers)
         raise storage_lost(config.resolved_storage(), config.study_dir)
     progress.poll(study)
+    progress.finish()
     failed = [w for w in workers if w.exitcode not in (0, None)]
+    if any(w.exitcode in (EXIT_INTERRUPTED, -signal.SIGINT) for w in failed):
+        raise _interrupted()  # Ctrl-C reached the workers only (a signal to their process group)
     if failed and count_trials(study).done < target_of(config, search):
         codes = ", ".join(f"{w.name} exit {w.exitcode}" for w in failed)
         raise RuntimeFailure(
@@ -207,10 +248,55 @@ def _run_study(config: TuneConfig, loaded: LoadedSpec, progress: Progress) -> No
         )
 
 
-def _stop(workers: list) -> None:
+def _interrupted() -> Interrupted:
+    return Interrupted(INTERRUPTED)
+
+
+def _start_workers(config: TuneConfig, workers: list[Any]) -> None:
+    """Start `config.workers` spawned processes (fresh interpreters: no forked TensorFlow state)
+    into `workers`. They start with Ctrl-C blocked (the signal mask is inherited), so one that
+    arrives while a worker is still importing waits until the worker listens for it, instead of
+    ending it with a traceback from the import; a worker that never got there holds no trial
+    and is ended at once (_stop_workers)."""
+    context = multiprocessing.get_context("spawn")
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        for i in range(config.workers):
+            listening = context.RawValue("b", 0)  # shared memory without a lock: nothing to clean up
+            worker = context.Process(target=_worker_main, args=(config, listening), name=f"tune-worker-{i}")
+            worker.listening = listening  # type: ignore[attr-defined]
+            workers.append(worker)
+            worker.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _stop_workers(workers: list[Any]) -> None:
+    """Ctrl-C for every worker (a terminal sends it to all; `kill -INT` to the tuner only), then
+    up to STOP_SECONDS for them to fail and queue their trials; any left are ended (their
+    trials go stale and are retried when the study resumes). A worker still starting (not yet
+    listening for Ctrl-C) holds no trial: it is ended at once."""
+    for worker in workers:
+        if worker.is_alive() and not worker.listening.value:
+            worker.terminate()
+        elif worker.is_alive() and worker.pid is not None:
+            try:
+                os.kill(worker.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + STOP_SECONDS
+    for worker in workers:
+        worker.join(timeout=max(0.0, deadline - time.monotonic()))
+    _stop(workers)
+
+
+def _stop(workers: list[Any]) -> None:
     """End the workers (their running trials go stale and are retried when the study resumes)."""
     for worker in workers:
         if worker.is_alive():
             worker.terminate()
     for worker in workers:
-        worker.join(timeout=30)
+        worker.join(timeout=2)
+        if worker.is_alive():
+            worker.kill()
+            worker.join(timeout=2)

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import os
+import signal
 import socket
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ from kbuilder.experiments.tune.study import (
     is_duplicate_retry,
     is_surplus,
     search_section,
+    train_epochs,
 )
 from kbuilder.spec import LoadedSpec, validate_data
 from kbuilder.spec.loader import SourceMap
@@ -56,6 +61,77 @@ class Surplus(Exception):
 
 class Interrupted(Exception):
     """Ctrl-C during a trial: the trial is failed, queued again, and the worker stops."""
+
+
+# Set by the first Ctrl-C (SIGINT) a worker receives; a worker that saw it fails its trial as
+# interrupted and never starts another. Only while a trial prepares and trains does Ctrl-C also
+# raise KeyboardInterrupt (to stop it at once): raised in Optuna's bookkeeping (between creating
+# a trial and its heartbeat, while telling its result) it would leave a trial running forever.
+# Code on the way (Keras, the training run, a library) may turn the KeyboardInterrupt into
+# another error or swallow it; the flag does not depend on it.
+_STOP = threading.Event()
+_IN_TRIAL = threading.Event()
+
+
+def stop_requested() -> bool:
+    return _STOP.is_set()
+
+
+def _on_interrupt(signum, frame) -> None:
+    first = not _STOP.is_set()
+    _STOP.set()
+    if first and _IN_TRIAL.is_set():  # a second Ctrl-C (the tuner passes it on) must not break the clean-up
+        raise KeyboardInterrupt
+
+
+def catch_interrupts() -> None:
+    """In a worker: Ctrl-C sets the stop flag (and interrupts once)."""
+    _STOP.clear()
+    signal.signal(signal.SIGINT, _on_interrupt)
+    sys.unraisablehook = _quiet_unraisable
+
+
+def _quiet_unraisable(info) -> None:
+    """Ctrl-C that lands in a finalizer (a weakref callback of TensorFlow's) cannot propagate;
+    Python would print it as 'Exception ignored' with a traceback. The stop flag carries it."""
+    if isinstance(info.exc_value, KeyboardInterrupt) and _STOP.is_set():
+        return
+    sys.__unraisablehook__(info)
+
+
+class QuietFailures(logging.Filter):
+    """Optuna logs every failed trial twice, the first time with its traceback. kbuilder says
+    each already: a trial that failed on its own in its progress line and the table (with its
+    error), an interrupted one in the command's last line; a surplus one never ran. Their
+    records go; any other keeps its message without the traceback. All stay with --debug
+    (KBUILDER_DEBUG)."""
+
+    SAID = (Interrupted, KeyboardInterrupt, TrialFailed, Surplus)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: set[str] = set()  # trial numbers whose records are dropped
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
+            return True
+        message = record.getMessage()
+        trial = message.split(" ", 2)[1] if message.startswith("Trial ") else ""
+        if record.exc_info and record.exc_info[0] in self.SAID:
+            self.said.add(trial)
+            return False
+        if trial in self.said and "failed with value" in message:
+            return False
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_failed_trials() -> None:
+    """Install QuietFailures once on the handlers of Optuna's logger (a logger's own filters do
+    not see the records of its children, optuna.study._optimize among them)."""
+    for handler in logging.getLogger("optuna").handlers:
+        if not any(isinstance(f, QuietFailures) for f in handler.filters):
+            handler.addFilter(QuietFailures())
 
 
 def trial_spec(loaded: LoadedSpec, sampled: dict[str, Any], label: str) -> LoadedSpec:
@@ -109,8 +185,18 @@ class SplitsCache:
         return Splits(copy(cached.train), copy(cached.validation), copy(cached.test), cached.origin)
 
 
-def pruning_callback(trial: optuna.Trial, key: str | None):
-    """A Keras callback that reports the per-epoch metric to the trial and stops a pruned run."""
+def epoch_figures(logs: dict | None) -> dict[str, float]:
+    """The epoch's loss and metrics, rounded for a progress line."""
+    return {
+        k: round(float(v), 4)
+        for k, v in (logs or {}).items()
+        if isinstance(v, (int, float)) and math.isfinite(v) and k not in ("learning_rate", "seconds")
+    }
+
+
+def pruning_callback(trial: optuna.Trial, key: str | None, epochs: int, shown=None):
+    """A Keras callback that reports the per-epoch metric to the trial and stops a pruned run;
+    each epoch's figures go into the trial's `progress` (the tuner shows them while it runs)."""
     # Keras is imported when the first trial starts, not with this module: the command validates
     # the spec before paying for Keras, and importing Keras fixes its backend. So the callback
     # class is made here rather than at module level.
@@ -121,7 +207,23 @@ def pruning_callback(trial: optuna.Trial, key: str | None):
             super().__init__()
             self.pruned_at: int | None = None
 
+        # Ctrl-C that something on the way swallowed stops the run at the next step, not at the
+        # epoch's end. The *_begin hooks run in the training thread (Keras dispatches *_end
+        # hooks to another thread when no callback needs them there), and cost one check a step.
+        def on_train_batch_begin(self, batch, logs=None):
+            if stop_requested():
+                raise KeyboardInterrupt
+
+        def on_test_batch_begin(self, batch, logs=None):
+            if stop_requested():
+                raise KeyboardInterrupt
+
         def on_epoch_end(self, epoch, logs=None):
+            if stop_requested():
+                raise KeyboardInterrupt
+            trial.set_user_attr("progress", {"epoch": epoch + 1, "epochs": epochs, **epoch_figures(logs)})
+            if shown is not None:
+                shown()
             value = (logs or {}).get(key) if key else None
             if value is None:
                 return
@@ -136,8 +238,11 @@ def pruning_callback(trial: optuna.Trial, key: str | None):
 class TrialRunner:
     """The objective of one worker: keeps the tuned spec and the data cache between trials."""
 
-    def __init__(self, config: TuneConfig, loaded, target: int, sampler=None):
+    def __init__(self, config: TuneConfig, loaded, target: int, sampler=None, on_progress=None):
         self.config = config
+        self.on_progress = (
+            on_progress  # called when a trial starts and after each epoch (in-process progress)
+        )
         self.loaded = loaded
         self.search = search_section(loaded)
         self.target = target
@@ -145,6 +250,8 @@ class TrialRunner:
         self.splits = SplitsCache()
 
     def __call__(self, trial: optuna.Trial) -> float:
+        if stop_requested():  # Ctrl-C while Optuna created this trial: not sampled, nothing to queue
+            raise Interrupted()
         if is_surplus(trial.study, trial.number, self.target) or is_duplicate_retry(
             trial.study, trial.number
         ):
@@ -160,7 +267,11 @@ class TrialRunner:
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
+        self._progress(trial)
         try:
+            _IN_TRIAL.set()
+            if stop_requested():  # Ctrl-C while the trial was sampled
+                raise KeyboardInterrupt
             loaded = trial_spec(self.loaded, sampled, f"trial {trial.number}")
             self._share_cores(loaded)
             result, callback = self._train(trial, loaded, run_dir)
@@ -168,13 +279,16 @@ class TrialRunner:
             self._requeue(trial)
             raise Interrupted() from None
         except Exception as exc:  # noqa: BLE001  (any failure fails this trial, not the study)
-            if isinstance(
-                exc.__context__, KeyboardInterrupt
-            ):  # the runner turns Ctrl-C into a RuntimeFailure
+            if stop_requested() or _caused_by_interrupt(exc):  # the runner turns Ctrl-C into a RuntimeFailure
                 self._requeue(trial)
                 raise Interrupted() from None
             trial.set_user_attr("error", _message(exc))
             raise TrialFailed(_message(exc)) from None
+        finally:
+            _IN_TRIAL.clear()
+        if stop_requested():  # Ctrl-C was swallowed on the way: this trial may have stopped short
+            self._requeue(trial)
+            raise Interrupted()
         figures = {
             k: result.metrics.get(k) for k in FIGURES if isinstance(result.metrics.get(k), (int, float))
         }
@@ -198,7 +312,9 @@ class TrialRunner:
         import keras  # when a trial starts (see pruning_callback)
 
         keras.utils.clear_session()  # the previous trial's model and functions are not needed again
-        callback = pruning_callback(trial, self.search.epoch_metric())
+        callback = pruning_callback(
+            trial, self.search.epoch_metric(), train_epochs(loaded), lambda: self._progress(trial)
+        )
         result = train(
             loaded,
             TrainOptions(
@@ -213,6 +329,10 @@ class TrialRunner:
         )
         return result, callback
 
+    def _progress(self, trial: optuna.Trial) -> None:
+        if self.on_progress is not None:
+            self.on_progress(trial.study)
+
     def _share_cores(self, loaded) -> None:
         """K workers on one machine split its cores (unless the spec sets threads): K math
         libraries each using every core slow each other down more than they gain."""
@@ -225,6 +345,16 @@ class TrialRunner:
         trial.study.enqueue_trial(
             dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False
         )
+
+
+def _caused_by_interrupt(exc: BaseException | None) -> bool:
+    """Whether Ctrl-C is anywhere in the chain of errors that led to this one."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _message(exc: BaseException) -> str:
