@@ -199,7 +199,8 @@ def test_hostile_overrides_go_through_the_same_limits(override, fragment):
 @pytest.mark.slow
 def test_alias_bombs_across_many_overrides_share_one_budget():
     bomb = "[" + ", ".join(["&a0 [x, x, x, x, x, x, x, x, x, x]"] + ["*a0"] * 99) + "]"  # 1,101 values each
-    error, _ = refusal(HEAD + "  - dense: 3\n", [f"params.p{i}={bomb}" for i in range(300)])
+    declared = "params: {" + ", ".join(f"p{i}: 0" for i in range(300)) + "}\n"
+    error, _ = refusal(declared + HEAD + "  - dense: 3\n", [f"params.p{i}={bomb}" for i in range(300)])
     assert "expands to more than" in str(error)
 
 

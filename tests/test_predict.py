@@ -211,7 +211,8 @@ def test_studies_exports_ensembles_and_older_runs_predict_alike(run, mnist_test,
     del metrics["data"]["input_contract"]
     (older / "metrics.json").write_text(json.dumps(metrics))
     np.testing.assert_allclose(kb.predict(older, inputs, which="last")["probabilities"], expected, atol=1e-6)
-    ensemble = kb.ensemble([str(run), str(run)], data_dir=DATASETS, out=tmp_path / "ens", verbose=0)
+    twin = shutil.copytree(run, tmp_path / "twin")  # the same run twice is refused: a copy
+    ensemble = kb.ensemble([str(run), str(twin)], data_dir=DATASETS, out=tmp_path / "ens", verbose=0)
     result = kb.predict(ensemble.directory, inputs)
     np.testing.assert_allclose(result["probabilities"], expected, atol=1e-6)
     assert result["model"]["kind"] == "ensemble"

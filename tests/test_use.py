@@ -7,6 +7,7 @@ refused with exit 2, naming the file, and leave nothing behind."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -162,7 +163,8 @@ def test_train_writes_the_report_and_evaluate_refreshes_it(run_dir):
 
 @pytest.mark.slow
 def test_an_ensemble_evaluates_its_averaged_model(run_dir, tmp_path):
-    kb.ensemble([str(run_dir), str(run_dir)], data_dir=DATASETS, out=tmp_path / "ens", verbose=0)
+    twin = shutil.copytree(run_dir, tmp_path / "twin")  # the same run twice is refused: a copy
+    kb.ensemble([str(run_dir), str(twin)], data_dir=DATASETS, out=tmp_path / "ens", verbose=0)
     document = kb.evaluate(tmp_path / "ens", data_dir=DATASETS, out=tmp_path / "ens_eval")
     single = kb.evaluate(run_dir, model="last", data_dir=DATASETS, out=tmp_path / "single")
     assert document["kind"] == "ensemble" and len(document["members"]) == 2
