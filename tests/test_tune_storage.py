@@ -121,7 +121,10 @@ def test_the_documented_postgresql_url_works_and_a_stopped_server_ends_with_one_
         assert "Traceback" not in err and "internal error" not in err, err
         assert err.count("the study database postgresql://postgres@/postgres") == 1, err
         assert "stopped answering" in err and "run the same command to continue the study" in err
-        said = [line for line in err.splitlines() if not line.startswith("[")]  # not the progress lines
+        lines = err.splitlines()
+        said = (
+            lines[lines.index("kbuilder: failed:") :] if "kbuilder: failed:" in lines else lines
+        )  # after the progress
         assert len(said) == 3 and said[0] == "kbuilder: failed:", err  # the message, its text, the hint
         # Nothing it recorded is lost: with the server back, the finished trials and their runs are there.
         restart_server(url)
