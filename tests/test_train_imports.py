@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 # Modules that must stay free of Keras and every backend at import time.
 LIGHT = (
     "kbuilder.train",
@@ -19,6 +21,7 @@ LIGHT = (
 )
 
 
+@pytest.mark.subprocess
 def test_the_light_train_modules_import_no_framework():
     code = (
         "import importlib, sys\n"
@@ -29,6 +32,7 @@ def test_the_light_train_modules_import_no_framework():
     assert out.strip().splitlines()[-1] == "[]", out
 
 
+@pytest.mark.subprocess
 def test_the_stages_are_what_imports_keras():
     code = "import sys\nimport kbuilder.train.stages\nprint('keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
