@@ -119,8 +119,13 @@ def read_inputs(paths: list[str | Path], target: RawTarget) -> Inputs:
     return inputs
 
 
-def read_image(path: Path, target: RawTarget) -> np.ndarray:
-    """One image file as a raw sample of `target`'s shape and dtype."""
+def read_image(
+    path: Path, target: RawTarget, *, same_channels: bool = False, max_pixels: int | None = None
+) -> np.ndarray:
+    """One image file as a raw sample of `target`'s shape and dtype. predict converts any
+    grayscale, RGB or RGBA image to the model's channels; `same_channels` refuses another
+    channel count instead, and `max_pixels` bounds the image below Pillow's bomb limit
+    (kbuilder inspect, which looks at one image as the data delivered it)."""
     if len(target.shape) not in (2, 3) or target.channels not in (1, 3, 4):
         raise InputError(
             f"{path}: the model's raw input is {list(target.shape)}, not an image "
@@ -134,7 +139,14 @@ def read_image(path: Path, target: RawTarget) -> np.ndarray:
                     raise InputError(
                         f"{path}: a {image.format} image; kbuilder reads {', '.join(IMAGE_FORMATS)}"
                     )
+                if max_pixels is not None and image.width * image.height > max_pixels:
+                    raise InputError(
+                        f"{path}: {image.width}x{image.height} pixels; kbuilder reads images of at most "
+                        f"{max_pixels:,} pixels"
+                    )
                 image.load()
+                if same_channels:
+                    _check_channels(path, image, target)
                 pixels = _converted(path, image, target)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise InputError(
@@ -142,8 +154,23 @@ def read_image(path: Path, target: RawTarget) -> np.ndarray:
                 f"{Image.MAX_IMAGE_PIXELS} pixels"
             ) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise InputError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
+            raise InputError(f"{path}: not an image Pillow can read ({type(exc).__name__}: {exc})") from None
     return _sized(path, pixels, target)
+
+
+def _check_channels(path: Path, image: Image.Image, target: RawTarget) -> None:
+    """Refuse an image whose channel count differs from the data's (a palette image counts
+    the channels of its colours: RGBA with transparency, else RGB)."""
+    if image.mode in ("P", "PA"):
+        channels = 4 if image.mode == "PA" or "transparency" in image.info else 3
+    else:
+        channels = len(image.getbands())
+    if channels != target.channels:
+        wanted = {1: "L", 3: "RGB", 4: "RGBA"}[target.channels]
+        raise InputError(
+            f"{path}: a {image.mode} image with {channels} channels, but the run's data has "
+            f"{target.channels} (convert it to {wanted} first, e.g. `Image.open(f).convert('{wanted}')` in Pillow)"
+        )
 
 
 def _converted(path: Path, image: Image.Image, target: RawTarget) -> np.ndarray:

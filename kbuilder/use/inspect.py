@@ -20,10 +20,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from kbuilder.errors import UsageError
+from kbuilder.errors import DataError, UsageError
 from kbuilder.use import inspect_figures as drawn
-from kbuilder.use.images import inspect_shape, read_image
+from kbuilder.use.inputs import raw_target, read_image
 from kbuilder.use.source import TrainedModel
+
+MAX_PIXELS = 40_000_000  # 40 megapixels: larger than any camera image a network here takes
 
 INSPECT_DIR = "inspect"
 SQUASHING = ("softmax", "sigmoid")
@@ -133,8 +135,11 @@ def inspect_image(
     if trained.kind == "ensemble":
         raise UsageError(f"{trained.path}: inspect one of the ensemble's members (a run directory)")
     model = trained.model
-    shape = inspect_shape(trained.contract)
-    pixels = read_image(image, shape)
+    if not Path(image).is_file():
+        raise DataError(f"{image}: no such image file")
+    # The image as the data delivered its samples: another channel count is refused rather
+    # than converted (the maps would show what the conversion made), and so is a huge image.
+    pixels = read_image(Path(image), raw_target(trained.contract), same_channels=True, max_pixels=MAX_PIXELS)
     chosen = pick_layers(model, layers)
     target_layer = cam_layer(model, cam_layer_name)
     width = trained.output_width
