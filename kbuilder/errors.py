@@ -11,6 +11,9 @@ Exit codes (documented in docs/errors.md):
 from __future__ import annotations
 
 import difflib
+import signal
+import sys
+import threading
 from dataclasses import dataclass, field
 
 EXIT_OK = 0
@@ -137,6 +140,38 @@ class RuntimeFailure(KBuilderError):
 
     exit_code = EXIT_RUNTIME
     title = "failed"
+
+
+# Ctrl-C, noted as well as raised. A KeyboardInterrupt that lands in a library's gc callback or
+# finalizer (JAX registers a gc callback) is printed as "Exception ignored" and swallowed; a
+# command that runs on (the tuner starting its workers) asks `ctrl_c_pressed()` at its steps.
+_CTRL_C = threading.Event()
+
+
+def _on_ctrl_c(signum, frame) -> None:
+    _CTRL_C.set()
+    raise KeyboardInterrupt
+
+
+def _quiet_swallowed_ctrl_c(info) -> None:
+    """The swallowed KeyboardInterrupt is not an error to print with its traceback: the flag
+    carries it on."""
+    if isinstance(info.exc_value, KeyboardInterrupt) and _CTRL_C.is_set():
+        return
+    sys.__unraisablehook__(info)
+
+
+def note_ctrl_c() -> None:
+    """Make Ctrl-C set the flag `ctrl_c_pressed()` reads, besides raising KeyboardInterrupt as
+    Python does (from the main thread; elsewhere a signal handler cannot be set)."""
+    _CTRL_C.clear()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_ctrl_c)
+        sys.unraisablehook = _quiet_swallowed_ctrl_c
+
+
+def ctrl_c_pressed() -> bool:
+    return _CTRL_C.is_set()
 
 
 class Interrupted(KBuilderError):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
 
 import typer
 
@@ -17,7 +19,7 @@ import kbuilder
 from kbuilder.backend import keep_startup_quiet
 from kbuilder.cli.common import DebugOpt, with_debug_option
 from kbuilder.cli.output import Output, reports_errors
-from kbuilder.errors import Location, SpecError
+from kbuilder.errors import Location, SpecError, note_ctrl_c
 from kbuilder.spec.overrides import MAX_OVERRIDES
 
 COMMAND_MODULES = (
@@ -81,11 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     if too_many is not None:
         return Output("--json" in args).error(too_many)
     debug_before = os.environ.get("KBUILDER_DEBUG")
+    previous_ctrl_c = signal.getsignal(signal.SIGINT)
+    note_ctrl_c()
     try:
         app(args=args, prog_name="kbuilder")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     finally:
+        if previous_ctrl_c is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous_ctrl_c)
         if debug_before is None:
             os.environ.pop("KBUILDER_DEBUG", None)
         else:

@@ -22,7 +22,14 @@ import optuna
 from optuna.storages import fail_stale_trials
 
 from kbuilder.backend import quiet_tensorflow_startup
-from kbuilder.errors import EXIT_INTERRUPTED, Interrupted, KBuilderError, RuntimeFailure, UsageError
+from kbuilder.errors import (
+    EXIT_INTERRUPTED,
+    Interrupted,
+    KBuilderError,
+    RuntimeFailure,
+    UsageError,
+    ctrl_c_pressed,
+)
 from kbuilder.experiments.tune.progress import Progress
 from kbuilder.experiments.tune.storage import (
     STORAGE_LOST_EXIT,
@@ -150,11 +157,9 @@ def serialize_ask(study: optuna.Study, lock_path: Path) -> None:
 
 def _worker_main(config: TuneConfig, listening: Any) -> None:
     """Entry point of a spawned worker process (exit code 0, or the error's code). It starts with
-    Ctrl-C blocked (see _start_workers), takes it from here on and says so (`listening`); one
-    that came while it started arrives now."""
+    Ctrl-C ignored (see _start_workers), takes it from here on and says so (`listening`)."""
     catch_interrupts()
     listening.value = 1
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     quiet_tensorflow_startup()  # as the command does: TensorFlow's start-up chatter stays out of the output
     try:
         run_worker(config)
@@ -202,6 +207,8 @@ def _run_study(
         if values is not None:
             study.enqueue_trial(values, user_attrs={"baseline": True})
     progress.seen.update(t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+    if ctrl_c_pressed():
+        raise _interrupted()  # a Ctrl-C a library swallowed while the study opened
     if config.workers <= 1:
         previous = signal.getsignal(signal.SIGINT)
         catch_interrupts()
@@ -219,6 +226,8 @@ def _run_study(
     try:
         _start_workers(config, workers)
         while any(worker.is_alive() for worker in workers):
+            if ctrl_c_pressed():
+                raise KeyboardInterrupt  # raised once already, and swallowed on the way
             progress.poll(study)
             time.sleep(POLL_SECONDS)
     except Exception:
@@ -254,21 +263,36 @@ def _interrupted() -> Interrupted:
 
 def _start_workers(config: TuneConfig, workers: list[Any]) -> None:
     """Start `config.workers` spawned processes (fresh interpreters: no forked TensorFlow state)
-    into `workers`. They start with Ctrl-C blocked (the signal mask is inherited), so one that
-    arrives while a worker is still importing waits until the worker listens for it, instead of
-    ending it with a traceback from the import; a worker that never got there holds no trial
-    and is ended at once (_stop_workers)."""
+    into `workers`. Each starts with Ctrl-C ignored (an ignored signal stays ignored across exec,
+    and Python then installs no KeyboardInterrupt handler), so Ctrl-C while a worker is still
+    importing cannot end it with a traceback; the tuner takes that Ctrl-C and ends a worker that
+    is not yet listening at once (it holds no trial, _stop_workers).
+
+    The signal mask would not do: multiprocessing's spawn clears it in the child (Python 3.11).
+    Meanwhile Ctrl-C is only noted here and raised once every worker has its start-up data: a
+    KeyboardInterrupt in the middle of writing it would leave a worker a truncated pickle."""
     context = multiprocessing.get_context("spawn")
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    interrupted: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        interrupted.append(signum)
+
+    previous = signal.signal(signal.SIGINT, note)
     try:
         for i in range(config.workers):
             listening = context.RawValue("b", 0)  # shared memory without a lock: nothing to clean up
             worker = context.Process(target=_worker_main, args=(config, listening), name=f"tune-worker-{i}")
             worker.listening = listening  # type: ignore[attr-defined]
             workers.append(worker)
-            worker.start()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the worker (milliseconds here)
+            try:
+                worker.start()
+            finally:
+                signal.signal(signal.SIGINT, note)
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt  # now that every worker has all it needs to start (or be stopped)
 
 
 def _stop_workers(workers: list[Any]) -> None:
