@@ -171,3 +171,39 @@ def test_build_error_type():
     with pytest.raises(BuildError):
         problems("- max_pooling2d: {pool_size: 64}\n", build=True)
         raise BuildError([])
+
+
+def test_ctrl_c_is_noted_even_when_a_library_swallows_the_keyboard_interrupt():
+    """JAX's gc callback (and any finalizer) swallows a KeyboardInterrupt raised inside it; the
+    CLI's handler also sets a flag the tuner reads, and the swallowed one is not printed."""
+    import gc
+    import io
+    import signal
+    import sys
+
+    from kbuilder.errors import ctrl_c_pressed, note_ctrl_c
+
+    previous_handler, previous_hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+    swallowed: list[bool] = []
+
+    def callback(phase, info):
+        if phase == "start" and not swallowed:
+            swallowed.append(True)
+            signal.raise_signal(signal.SIGINT)  # lands here, inside the gc callback
+
+    stderr, sys.stderr = sys.stderr, io.StringIO()
+    try:
+        note_ctrl_c()
+        assert not ctrl_c_pressed()
+        gc.callbacks.append(callback)
+        try:
+            gc.collect()  # the KeyboardInterrupt dies in the callback ("Exception ignored")
+        finally:
+            gc.callbacks.remove(callback)
+        printed = sys.stderr.getvalue()
+    finally:
+        sys.stderr = stderr
+        signal.signal(signal.SIGINT, previous_handler)
+        sys.unraisablehook = previous_hook
+    assert swallowed and ctrl_c_pressed()
+    assert "KeyboardInterrupt" not in printed and "Traceback" not in printed, printed
