@@ -146,11 +146,13 @@ class RuntimeFailure(KBuilderError):
 # finalizer (JAX registers a gc callback) is printed as "Exception ignored" and swallowed; a
 # command that runs on (the tuner starting its workers) asks `ctrl_c_pressed()` at its steps.
 _CTRL_C = threading.Event()
+_RAISES = threading.Event()  # clear while the CLI imports its modules: Ctrl-C is only noted
 
 
 def _on_ctrl_c(signum, frame) -> None:
     _CTRL_C.set()
-    raise KeyboardInterrupt
+    if _RAISES.is_set():
+        raise KeyboardInterrupt
 
 
 def _quiet_swallowed_ctrl_c(info) -> None:
@@ -161,10 +163,16 @@ def _quiet_swallowed_ctrl_c(info) -> None:
     sys.__unraisablehook__(info)
 
 
-def note_ctrl_c() -> None:
-    """Make Ctrl-C set the flag `ctrl_c_pressed()` reads, besides raising KeyboardInterrupt as
-    Python does (from the main thread; elsewhere a signal handler cannot be set)."""
-    _CTRL_C.clear()
+def note_ctrl_c(*, raise_now: bool = True) -> None:
+    """Make Ctrl-C set the flag `ctrl_c_pressed()` reads, and raise KeyboardInterrupt as Python
+    does unless `raise_now` is false (from the main thread; elsewhere a signal handler cannot
+    be set). The CLI's package calls it with `raise_now=False` as it is imported, so Ctrl-C
+    during the start-up imports ends the command with its message (exit 130), not a traceback
+    from the middle of an import; its `main` then turns raising on."""
+    if raise_now:
+        _RAISES.set()
+    else:
+        _RAISES.clear()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_ctrl_c)
         sys.unraisablehook = _quiet_swallowed_ctrl_c
@@ -172,6 +180,11 @@ def note_ctrl_c() -> None:
 
 def ctrl_c_pressed() -> bool:
     return _CTRL_C.is_set()
+
+
+def forget_ctrl_c() -> None:
+    """For a process that goes on after handling a Ctrl-C (a test calling the CLI again)."""
+    _CTRL_C.clear()
 
 
 class Interrupted(KBuilderError):

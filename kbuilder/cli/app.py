@@ -19,7 +19,7 @@ import kbuilder
 from kbuilder.backend import keep_startup_quiet
 from kbuilder.cli.common import DebugOpt, with_debug_option
 from kbuilder.cli.output import Output, reports_errors
-from kbuilder.errors import Location, SpecError, note_ctrl_c
+from kbuilder.errors import Interrupted, Location, SpecError, ctrl_c_pressed, note_ctrl_c
 from kbuilder.spec.overrides import MAX_OVERRIDES
 
 COMMAND_MODULES = (
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     debug_before = os.environ.get("KBUILDER_DEBUG")
     previous_ctrl_c = signal.getsignal(signal.SIGINT)
     note_ctrl_c()
+    if ctrl_c_pressed():  # while this process started
+        return Output("--json" in args).error(Interrupted())
     try:
         app(args=args, prog_name="kbuilder")
     except SystemExit as exc:

@@ -7,7 +7,7 @@ import time
 import warnings
 from typing import Any
 
-from kbuilder.errors import Interrupted, RuntimeFailure
+from kbuilder.errors import Interrupted, RuntimeFailure, ctrl_c_pressed
 from kbuilder.storage import rundir as rd
 from kbuilder.train import performance, pipeline
 from kbuilder.train.callbacks import EpochRecorder, build_callbacks, enabled_callback
@@ -80,6 +80,8 @@ def fit(run: TrainingRun) -> None:
         if run.lockstep:
             # Sharded evaluation sets have no known length; Keras warns when they end.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
+        if ctrl_c_pressed():  # pressed while the run prepared, and swallowed on the way
+            raise KeyboardInterrupt
         run.model.fit(run.train_input, epochs=train_spec.epochs, verbose=0, **_fit_arguments(run))
     except KeyboardInterrupt:
         for callback in run.callbacks:
