@@ -10,10 +10,12 @@ Exit codes (documented in docs/errors.md):
 
 from __future__ import annotations
 
+import _thread
 import difflib
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 
 EXIT_OK = 0
@@ -147,12 +149,48 @@ class RuntimeFailure(KBuilderError):
 # command that runs on (the tuner starting its workers) asks `ctrl_c_pressed()` at its steps.
 _CTRL_C = threading.Event()
 _RAISES = threading.Event()  # clear while the CLI imports its modules: Ctrl-C is only noted
+_WAITING = threading.Event()  # a Ctrl-C waits for the main thread to leave an import
 
 
 def _on_ctrl_c(signum, frame) -> None:
     _CTRL_C.set()
-    if _RAISES.is_set():
-        raise KeyboardInterrupt
+    if not _RAISES.is_set():
+        return
+    if _inside_import(frame):  # a module half-imported (TensorFlow's, JAX's) may crash the exit
+        _raise_after_import()
+        return
+    raise KeyboardInterrupt
+
+
+def _inside_import(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _raise_after_import() -> None:
+    """Interrupt the main thread again as soon as it is out of the import it is in."""
+    if _WAITING.is_set():
+        return
+    _WAITING.set()
+    main = threading.main_thread().ident
+
+    def wait() -> None:
+        try:
+            while True:
+                time.sleep(0.02)
+                frame = sys._current_frames().get(main or 0)
+                if frame is None:
+                    return  # the main thread has ended
+                if not _inside_import(frame):
+                    break
+        finally:
+            _WAITING.clear()
+        _thread.interrupt_main()  # runs _on_ctrl_c in the main thread, now outside the import
+
+    threading.Thread(target=wait, name="kbuilder-ctrl-c", daemon=True).start()
 
 
 def _quiet_swallowed_ctrl_c(info) -> None:

@@ -210,3 +210,38 @@ def test_ctrl_c_is_noted_even_when_a_library_swallows_the_keyboard_interrupt():
         forget_ctrl_c()  # the tests after this one call the CLI in this process
     assert swallowed and pressed
     assert "KeyboardInterrupt" not in printed and "Traceback" not in printed, printed
+
+
+def test_ctrl_c_during_an_import_is_raised_once_the_import_is_done(tmp_path, monkeypatch):
+    """A KeyboardInterrupt in the middle of importing TensorFlow or JAX leaves a half-built
+    module behind; the CLI's handler lets the import finish and interrupts right after it."""
+    import signal
+    import sys
+    import time
+
+    import pytest
+
+    from kbuilder.errors import forget_ctrl_c, note_ctrl_c
+
+    (tmp_path / "kbuilder_slow_import_probe.py").write_text(
+        "import signal, time\n"
+        "signal.raise_signal(signal.SIGINT)\n"
+        "started = time.monotonic()\n"
+        "while time.monotonic() - started < 0.3:\n"
+        "    pass\n"
+        "DONE = True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    previous_handler, previous_hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+    try:
+        note_ctrl_c()
+        with pytest.raises(KeyboardInterrupt):
+            import kbuilder_slow_import_probe  # noqa: F401
+
+            time.sleep(5)  # the interrupt lands here, after the import
+        assert sys.modules["kbuilder_slow_import_probe"].DONE
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+        sys.unraisablehook = previous_hook
+        sys.modules.pop("kbuilder_slow_import_probe", None)
+        forget_ctrl_c()
