@@ -71,3 +71,26 @@ def test_the_message_names_the_run_directory_when_the_command_chose_it(tmp_path)
     assert interrupted_message(run(tmp_path, nothing)).endswith(
         "(no epoch finished); run the same command to start again"
     )
+
+
+@pytest.mark.subprocess
+def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback():
+    """Ctrl-C during the CLI's start-up imports (as early as a user can press it) is noted and
+    answered once `main` runs: the message and exit 130, not a traceback from an import."""
+    import sys
+
+    from tests.test_train_support import REPO_ROOT
+
+    script = (
+        "import signal, sys\n"
+        "import kbuilder.cli\n"
+        "signal.raise_signal(signal.SIGINT)  # the user presses Ctrl-C while the CLI imports\n"
+        "from kbuilder.cli.app import main\n"
+        f"sys.exit(main(['validate', {str(REPO_ROOT / 'specs' / 'lenet5.yaml')!r}]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 130, done.stderr
+    assert "interrupted" in done.stderr and "run the same command" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "valid" not in done.stdout, (done.stdout, done.stderr)

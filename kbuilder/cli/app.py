@@ -73,6 +73,11 @@ for _command in app.registered_commands:
         _command.callback = reports_errors(with_debug_option(_command.callback))
 
 
+STARTUP_INTERRUPTED = (
+    "interrupted while the command started, before it changed anything: run the same command to resume"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code (typer reports its own usage errors, code 2).
 
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     previous_ctrl_c = signal.getsignal(signal.SIGINT)
     note_ctrl_c()
     if ctrl_c_pressed():  # while this process started
-        return Output("--json" in args).error(Interrupted())
+        return Output("--json" in args).error(Interrupted(STARTUP_INTERRUPTED))
     try:
         app(args=args, prog_name="kbuilder")
     except SystemExit as exc:
