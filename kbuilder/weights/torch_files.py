@@ -13,7 +13,9 @@ refused. Every refusal is a DataError (exit 2) naming the file and saying how to
 from __future__ import annotations
 
 import pickle
+import re
 import stat
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,11 +83,15 @@ def _read_pickled(file: Path, limit: int) -> dict[str, np.ndarray]:
     if zipped:
         _check_archive(file, limit)
     try:
-        # mmap maps the storages instead of reading them; the legacy (non-zip) format cannot be mapped
-        loaded = torch.load(file, weights_only=True, map_location="cpu", mmap=zipped)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols: the outcome says enough
+            warnings.simplefilter("ignore", UserWarning)
+            # mmap maps the storages instead of reading them; the legacy (non-zip) format cannot be mapped
+            loaded = torch.load(file, weights_only=True, map_location="cpu", mmap=zipped)
     except pickle.UnpicklingError as exc:
+        named = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f"it names {named.group(1)}, " if named else ""
         raise DataError(
-            f"{file}: holds more than tensors (refused without running it: {_first_line(exc)}); {RESAVE}"
+            f"{file}: holds more than tensors ({what}refused without running it); {RESAVE}"
         ) from None
     except Exception as exc:  # noqa: BLE001  (torch reports a corrupt archive as RuntimeError, EOFError, ...)
         raise DataError(
