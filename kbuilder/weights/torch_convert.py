@@ -68,7 +68,7 @@ def convert(
     """The PyTorch tensor `array` (for the Keras weight `key`, of shape `expected`) in Keras's
     layout, and a note saying how it was converted ('' if unchanged). A tensor that cannot
     be converted comes back as it is: the caller compares its shape with `expected`."""
-    if key == "depthwise_kernel" and array.ndim >= 3 and isinstance(layer, DEPTHWISE):
+    if key in ("kernel", "depthwise_kernel") and array.ndim >= 3 and isinstance(layer, DEPTHWISE):
         channels, multiplier = int(expected[-2]), int(expected[-1])
         if array.shape[0] != channels * multiplier or array.shape[1] != 1:
             return array, ""

@@ -35,6 +35,7 @@ from kbuilder.weights.torch_convert import (
 )
 
 TORCH_EPSILON = 1e-5  # nn.BatchNorm*d's and nn.LayerNorm's default; a state_dict does not record it
+Noted = tuple[str, Problem]  # a problem and its kind ("epsilon", "no bias", ...), to merge repeats
 PASS_THROUGH = ("dropout", "activation", "alpha_dropout", "gaussian_dropout", "gaussian_noise", "identity")
 
 
@@ -75,14 +76,19 @@ def match_torch(
             )
         elif module is None:
             problems.append(
-                _at(nodes, name, f"layer '{name}' has weights but the source has no module left for it")
+                _at(
+                    nodes,
+                    name,
+                    f"layer '{name}' has weights but the source has no module left for it",
+                    "no module",
+                )
             )
         else:
             row = _load(model, nodes, name, module, source, epsilon, problems)
             if row is not None:
                 rows.append(row)
     if problems:
-        raise WeightsMismatch(problems)
+        raise WeightsMismatch(_merged(problems))
     return LoadPlan(source.path, source.layout, "map" if mapping else "order", rows)
 
 
@@ -93,21 +99,24 @@ def _weighted_layers(model: Any, graph: Graph) -> list[str]:
 
 def _pair(
     layers: list[str], modules: list[Module], mapping: Mapping[str, str], path: str
-) -> tuple[list[tuple[str, Module | None]], list[Problem]]:
+) -> tuple[list[tuple[str, Module | None]], list[Noted]]:
     """Each weighted layer with its module (None when the source ran out), in the spec's order."""
     chosen: dict[str, Module] = {}
-    problems: list[Problem] = []
+    problems: list[Noted] = []
     free = list(modules)
     for layer_glob, module_glob in mapping.items():
         picked = [name for name in layers if fnmatch.fnmatchcase(name, layer_glob) and name not in chosen]
         sources = [m for m in free if fnmatch.fnmatchcase(m.name, module_glob)]
         if len(picked) != len(sources):
             problems.append(
-                Problem(
-                    Location(path, path=f"map['{layer_glob}']"),
-                    f"selects {len(picked)} weighted spec layers ({_names(picked)}) but '{module_glob}' "
-                    f"selects {len(sources)} modules ({_names([m.name for m in sources])}); "
-                    "the two must pair one to one",
+                (
+                    "map",
+                    Problem(
+                        Location(path, path=f"map['{layer_glob}']"),
+                        f"selects {len(picked)} weighted spec layers ({_names(picked)}) but '{module_glob}' "
+                        f"selects {len(sources)} modules ({_names([m.name for m in sources])}); "
+                        "the two must pair one to one",
+                    ),
                 )
             )
             continue
@@ -118,11 +127,14 @@ def _pair(
     left = list(rest)
     if left:
         problems.append(
-            Problem(
-                Location(path),
-                f"{len(left)} module(s) left over after the spec's {len(layers)} weighted layers: "
-                f"{_names([m.name for m in left])}; exclude the spec layers they replace, drop them "
-                "from the file, or pair them with `map`",
+            (
+                "left over",
+                Problem(
+                    Location(path),
+                    f"{len(left)} module(s) left over after the spec's {len(layers)} weighted layers: "
+                    f"{_names([m.name for m in left])}; exclude the spec layers they replace, drop them "
+                    "from the file, or pair them with `map`",
+                ),
             )
         )
     return pairs, problems
@@ -135,7 +147,7 @@ def _load(
     module: Module,
     source: SourceTensors,
     epsilon: float | None,
-    problems: list[Problem],
+    problems: list[Noted],
 ) -> LayerLoad | None:
     """The layer's row, its weights converted from the module's tensors; None (and the
     problems noted) when they do not fit."""
@@ -144,19 +156,21 @@ def _load(
     where = f"layer '{name}' ({kind}) <- torch module {module.describe(source.tensors)}"
     if not is_supported(layer):
         message = f"{where}: no PyTorch conversion for {type(layer).__name__}; exclude it or use `map`"
-        problems.append(_at(nodes, name, message))
+        problems.append(_at(nodes, name, message, "unsupported"))
         return None
     found = len(problems)
     normalization = isinstance(layer, NORMALIZATIONS)
     if normalization and epsilon is not None and not math.isclose(layer.epsilon, epsilon, rel_tol=1e-6):
-        problems.append(_at(nodes, name, _epsilon_problem(name, kind, layer.epsilon, epsilon)))
+        problems.append(_at(nodes, name, _epsilon_problem(name, kind, layer.epsilon, epsilon), "epsilon"))
     arrays, sources, notes = [], [], []
     flatten_input = _flatten_input(model, nodes, name)
     for weight in layer.weights:
         key = weight.name.rsplit("/", 1)[-1]
         tensor = module.tensors.get(TORCH_NAMES.get(key, key))
         if tensor is None:
-            problems.append(_at(nodes, name, f"{where}: {_missing(name, key, TORCH_NAMES.get(key, key))}"))
+            problems.append(
+                _at(nodes, name, f"{where}: {_missing(name, key, TORCH_NAMES.get(key, key))}", f"no {key}")
+            )
             continue
         sources.append(tensor)
         array, note = convert(layer, key, source.tensors[tensor], tuple(weight.shape), flatten_input)
@@ -168,6 +182,7 @@ def _load(
                     name,
                     f"layer '{name}' ({kind}) expects {key} of shape {tuple(weight.shape)}, torch tensor "
                     f"'{tensor}' has {tuple(source.tensors[tensor].shape)}{converted}",
+                    f"shape {key}",
                 )
             )
         arrays.append(array.astype(np.float32, copy=False))
@@ -179,7 +194,7 @@ def _load(
             if extra.endswith(".bias")
             else "the layer has no weight for it"
         )
-        problems.append(_at(nodes, name, f"{where}: torch tensor '{extra}' is not used: {fix}"))
+        problems.append(_at(nodes, name, f"{where}: torch tensor '{extra}' is not used: {fix}", "extra"))
     if len(problems) > found:
         return None
     return LayerLoad(name, "loaded", tuple(sources), tuple(arrays), "; ".join(notes))
@@ -218,9 +233,23 @@ def _flatten_input(model: Any, nodes: dict[str, Node], name: str) -> tuple[int, 
     return None
 
 
-def _at(nodes: dict[str, Node], name: str, message: str) -> Problem:
+def _at(nodes: dict[str, Node], name: str, message: str, category: str) -> Noted:
     node = nodes.get(name)
-    return Problem(node.location, message, node.context) if node else Problem(Location(path=name), message)
+    where = Problem(node.location, message, node.context) if node else Problem(Location(path=name), message)
+    return category, where
+
+
+def _merged(problems: list[Noted]) -> list[Problem]:
+    """One problem per spec line and kind of mistake: a block used 16 times with the same
+    wrong bias is one message (the first use's), with the count of the others."""
+    groups: dict[tuple[Location, str], list[Problem]] = {}
+    for category, problem in problems:
+        groups.setdefault((problem.location, category), []).append(problem)
+    merged = []
+    for first, *others in groups.values():
+        more = f" (and {len(others)} more layers from this line)" if others else ""
+        merged.append(Problem(first.location, first.message + more, first.context))
+    return merged
 
 
 def _any_match(name: str, patterns: Sequence[str]) -> bool:
