@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from kbuilder.build.model import build
@@ -201,6 +202,17 @@ def test_alexnet_state_dict_loads_into_alexnet_torchvision(tmp_path):
     difference = relative_difference(torch_run(net, images), outputs(model, "fc8", images))
     print(f"alexnet_torchvision: max relative output difference {difference:.2e}")
     assert difference < TOLERANCE
+    # The same weights as .safetensors give the same plan. Its writer sorts the tensors by name,
+    # which keeps each nn.Sequential's order (features.2 before features.10) but puts
+    # `classifier` before `features`: a map pairs the two parts.
+    path = tmp_path / "alexnet.safetensors"
+    save_file(net.state_dict(), path)
+    built = build(load_spec(SPECS / "alexnet_torchvision.yaml"))
+    mapping = {"conv*": "features.*", "fc*": "classifier.*"}
+    again = match_torch(built.model, read_torch(path), graph=built.graph, mapping=mapping)
+    assert [row.sources for row in again.rows] == [row.sources for row in plan.rows]
+    for first, second in zip(plan.rows, again.rows, strict=True):
+        assert all(np.array_equal(a, b) for a, b in zip(first.arrays, second.arrays, strict=True))
 
 
 @pytest.mark.slow

@@ -29,8 +29,9 @@ OTHER_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F
 
 def natural_key(name: str) -> list[Any]:
     """`features.10` after `features.2`: digits compare as numbers. A safetensors file does
-    not keep the state_dict's order (its writer sorts the tensors), so this is the order
-    order-matching sees; it is the modules' order for `nn.Sequential` models."""
+    not keep the state_dict's order (its writer sorts the tensors by name), so this is the
+    order order-matching sees: each `nn.Sequential`'s own order, but attributes sorted by
+    name (`classifier` before `features`, `bn1` before `conv1`), which a `map` puts right."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
