@@ -207,3 +207,34 @@ def test_a_repeated_mistake_is_one_problem():
     module = nn.Sequential(*(nn.Conv2d(4, 4, 1, bias=False) for _ in range(3)))
     error = mismatch(spec, module, "net.yaml:5:", "(and 2 more layers from this line)")
     assert len(error.problems) == 1
+
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 6)
+        self.norm = nn.LayerNorm(6)
+        self.out = nn.Linear(6, 3)
+
+    def forward(self, tokens):
+        return self.out(self.norm(self.embed(tokens)))
+
+
+def test_embedding_and_layer_norm():
+    head = "name: tagger\ninputs:\n  tokens: {shape: [7], dtype: int32}\nlayers:\n"
+    layers = (
+        "  - embedding: {name: e, input_dim: 20, output_dim: 6}\n"
+        "  - layer_norm: {name: n, epsilon: 1.0e-5}\n"
+        "  - dense: {name: d, units: 3}\n"
+    )
+    spec, module = built(layers, head), randomized(Tagger())
+    loaded(spec, module)
+    tokens = np.random.default_rng(0).integers(0, 20, size=(2, 7))
+    with torch.no_grad():
+        expected = module(torch.from_numpy(tokens)).numpy()
+    np.testing.assert_allclose(
+        np.asarray(spec.model(tokens.astype(np.int32))), expected, rtol=1e-5, atol=1e-5
+    )
+    mismatch(
+        built(layers.replace("1.0e-5", "1.0e-3"), head), module, "layer 'n' (layer_norm) has epsilon 0.001"
+    )
