@@ -7,6 +7,8 @@ import json
 import os
 import pickle
 import struct
+import sys
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -172,3 +174,28 @@ def test_safetensors_truncated_or_garbage(tmp_path):
     refused(path, "header declares")
     path.write_bytes(struct.pack("<Q", 3) + b"{x}")
     refused(path, "not JSON")
+
+
+def forged_archive(tmp_path: Path, field_offset: int, value: int) -> Path:
+    """A zip whose central directory lies about its one member's size (compressed size at
+    offset 20 of the entry, uncompressed at 24)."""
+    path = tmp_path / "forged.pt"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("archive/data/0", b"\0" * 64)
+    data = bytearray(path.read_bytes())
+    entry = data.rindex(b"PK\x01\x02")
+    data[entry + field_offset : entry + field_offset + 4] = struct.pack("<I", value)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_archive_members_checked_before_torch_reads_them(tmp_path):
+    refused(forged_archive(tmp_path, 20, 2**31), "member 'archive/data/0' ends past the end of the file")
+    refused(forged_archive(tmp_path, 24, 2**31), "more than the limit of 1,000 parameters", max_values=1000)
+
+
+def test_without_torch_pt_files_say_what_to_install(tmp_path, monkeypatch):
+    path = tmp_path / "net.pt"
+    torch.save(small_state(), path)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    refused(path, "pip install 'kbuilder[torch]'", ".safetensors, which needs no torch")
