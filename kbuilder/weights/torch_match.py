@@ -79,7 +79,8 @@ def match_torch(
                 _at(
                     nodes,
                     name,
-                    f"layer '{name}' has weights but the source has no module left for it",
+                    f"layer '{name}' has weights but the source has no module left for it; exclude it "
+                    "if it is new (a head the source lacks) or pair it with `map`",
                     "no module",
                 )
             )
