@@ -36,18 +36,24 @@ def inputs(seed: int = 0) -> np.ndarray:
 
 
 def randomize(model: Any, seed: int = 1) -> None:
-    """Every variable to seeded random values (batch norm's variance positive): a source
-    that differs from any fresh initialization."""
+    """Every float variable to seeded random values of a sane scale (kernels ~ 1/sqrt(fan-in),
+    batch norm's scale and variance in [0.5, 1.5], offsets and means small): a source that
+    differs from any fresh initialization and keeps a deep network's activations finite."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
-        weights = layer.get_weights()
-        if weights:
-            layer.set_weights(
-                [
-                    np.abs(rng.normal(size=w.shape)).astype(w.dtype) + 0.5 if w.dtype.kind == "f" else w
-                    for w in weights
-                ]
-            )
+        values = []
+        for variable, w in zip(layer.weights, layer.get_weights()):
+            name = str(variable.path).rsplit("/", 1)[-1]
+            if w.dtype.kind != "f":
+                values.append(w)
+            elif w.ndim >= 2:
+                values.append((rng.normal(size=w.shape) / np.sqrt(np.prod(w.shape[:-1]))).astype(w.dtype))
+            elif name in ("gamma", "moving_variance", "variance"):
+                values.append(rng.uniform(0.5, 1.5, size=w.shape).astype(w.dtype))
+            else:
+                values.append(rng.normal(scale=0.1, size=w.shape).astype(w.dtype))
+        if values:
+            layer.set_weights(values)
 
 
 def write_legacy(path: Path, model: Any) -> Path:
