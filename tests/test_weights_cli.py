@@ -98,3 +98,33 @@ def test_predict_with_other_weights_uses_them(run, tmp_path, capsys):
     assert main(args) == 0
     trained = json.loads(capsys.readouterr().out)["predictions"]
     assert max(entry["probability"] for row in trained for entry in row["top"]) > 0.2
+
+
+def test_a_resumed_run_restores_its_checkpoint_and_reads_no_weights(run, tmp_path):
+    import shutil
+
+    import keras
+
+    from kbuilder.errors import Interrupted
+    from kbuilder.spec import load_spec
+    from kbuilder.train import TrainOptions, train
+    from kbuilder.zoo import spec_path
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt  # what Ctrl-C does in the middle of a run
+
+    source = shutil.copy(run / "best.keras", tmp_path / "start.keras")
+    overrides = [*TINY_RUN, "train.epochs=2", f"weights.from={source}"]
+    out = tmp_path / "run"
+    options = dict(data_dir=DATASETS, out=out, verbose=0, export=False)
+    with pytest.raises(Interrupted):
+        train(
+            load_spec(spec_path("mnist_mlp"), overrides=overrides),
+            TrainOptions(**options, extra_callbacks=[StopAfterFirstEpoch()]),
+        )
+    assert json.loads((out / "weights_plan.json").read_text())["counts"]["loaded"] == 3
+    Path(source).unlink()  # a resumed run that read the weights again would fail here
+    result = train(load_spec(out / "spec.yaml"), TrainOptions(**options))
+    assert result.metrics["epochs_run"] == 2
