@@ -118,7 +118,7 @@ def test_a_resumed_run_restores_its_checkpoint_and_reads_no_weights(run, tmp_pat
     source = shutil.copy(run / "best.keras", tmp_path / "start.keras")
     overrides = [*TINY_RUN, "train.epochs=2", f"weights.from={source}"]
     out = tmp_path / "run"
-    options = dict(data_dir=DATASETS, out=out, verbose=0, export=False)
+    options = {"data_dir": DATASETS, "out": out, "verbose": 0, "export": False}
     with pytest.raises(Interrupted):
         train(
             load_spec(spec_path("mnist_mlp"), overrides=overrides),
