@@ -118,7 +118,11 @@ def register(app: typer.Typer) -> None:
             num_processes=num_processes,
             process_id=process_id,
         )
-        extra += weights_override(weights)  # loaded once, before the first epoch (not on --resume)
+        if weights is not None and resume is not None:
+            raise UsageError(
+                "--weights starts a run from other weights; a resumed run restores its own checkpoint"
+            )
+        extra += weights_override(weights)  # loaded once, before the first epoch
         result = kb.train(
             None if spec is None else spec_path(spec),
             [*(overrides or ()), *extra],
