@@ -67,3 +67,22 @@ def test_keras_applications_weights_load_into_the_zoo_spec_with_identical_output
         worst = float(np.max(np.abs(got - expected) / np.abs(expected).max(axis=-1, keepdims=True)))
         print(f"{name} from {source}: {weighted} layers, max difference {worst:.2e} of the largest output")
         assert worst <= 1e-5, f"{name} from {source}: max difference {worst:.2e} of the largest output"
+
+
+def test_a_legacy_file_loads_by_order_into_mobilenet_v3_large(tmp_path):
+    """The zoo's mobilenet_v3_large follows keras.applications.MobileNetV3Large layer for layer,
+    so the order of weighted layers a legacy file records pairs them without any map."""
+    app = keras.applications.MobileNetV3Large(weights=None)
+    randomize(app, seed=4)
+    write_legacy(tmp_path / "app.h5", app)
+    x = np.random.default_rng(0).uniform(0, 255, size=(2, 224, 224, 3)).astype("float32")
+    expected = np.asarray(app(x))
+    spec = kb.load("mobilenet_v3_large").spec.model_dump(mode="json")
+    spec["weights"] = {"from": str(tmp_path / "app.h5"), "match": "order"}
+    built = kb.build(spec)
+    assert built.weights.counts() == {"loaded": 110, "new": 0, "skipped": 0}
+    worst = float(
+        np.max(np.abs(np.asarray(built.model(x)) - expected) / np.abs(expected).max(axis=-1, keepdims=True))
+    )
+    print(f"mobilenet_v3_large by order: max difference {worst:.2e} of the largest output")
+    assert worst <= 1e-5
