@@ -158,3 +158,22 @@ def test_a_pytorch_file_without_its_reader_is_refused_unread(tmp_path, monkeypat
 def test_weights_with_resume_is_refused_before_any_work(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--weights", str(tmp_path / "w.h5")]) == 2
     assert "a resumed run restores its own checkpoint" in capsys.readouterr().err
+
+
+def test_a_compressed_keras_zip_and_a_nested_model_are_read(tmp_path):
+    inner = tmp_path / "inner.weights.h5"
+    with h5py.File(inner, "w") as handle:
+        stem = handle.create_group("layers/conv2d/vars")
+        stem.attrs["name"] = "stem"
+        stem.create_dataset("0", data=np.ones((3, 3, 1, 2), "float32"))
+        nested = handle.create_group("layers/functional/layers/dense/vars")  # a model used as a layer
+        nested.attrs["name"] = "head"
+        nested.create_dataset("0", data=np.ones((2, 2), "float32"))
+        nested.create_dataset("1", data=np.zeros(2, "float32"))
+    archive = tmp_path / "deflated.keras"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("config.json", "{}")
+        zipped.write(inner, "model.weights.h5")
+    source = read_source(archive, LIMIT)
+    assert source.layers == {"stem": ["stem/vars/0"], "head": ["head/vars/0", "head/vars/1"]}
+    assert source.path == str(archive)
