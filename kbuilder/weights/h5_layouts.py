@@ -44,7 +44,11 @@ class Reader:
 
     def child(self, group: h5py.Group, key: str, where: str) -> h5py.Group | h5py.Dataset:
         """A member of `group` that lives in this file (a hard link), never one elsewhere."""
+        if "/" in key:
+            raise self.fail(f"{where}/{key}", "a name with '/' (a path, not a layer or variable name)")
         link = group.get(key, getlink=True)
+        if link is None:
+            raise self.fail(f"{where}/{key}", "listed but missing")
         if not isinstance(link, h5py.HardLink):
             kind = "an external link" if isinstance(link, h5py.ExternalLink) else "a soft link"
             raise self.fail(f"{where}/{key}", f"{kind}; a weights file holds its arrays itself")
@@ -81,6 +85,11 @@ class Reader:
         self.layers[name] = keys
 
 
+def has(group: h5py.Group, key: str) -> bool:
+    """Whether `group` holds `key`, without following a link (`key in group` resolves it)."""
+    return group.get(key, getlink=True) is not None
+
+
 def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -97,7 +106,7 @@ def _read_model(layers: h5py.Group | h5py.Dataset, where: str, reader: Reader) -
         group = reader.child(layers, key, where)
         if not isinstance(group, h5py.Group):
             raise reader.fail(f"{where}/{key}", "expected a layer's group")
-        if "layers" in group:  # a model used as a layer: its layers are the model's too
+        if has(group, "layers"):  # a model used as a layer: its layers are the model's too
             _read_model(reader.child(group, "layers", f"{where}/{key}"), f"{where}/{key}/layers", reader)
             continue
         name = _layer_name(group, key, f"{where}/{key}", reader)
@@ -106,7 +115,7 @@ def _read_model(layers: h5py.Group | h5py.Dataset, where: str, reader: Reader) -
 
 
 def _layer_name(group: h5py.Group, key: str, where: str, reader: Reader) -> str:
-    if "vars" not in group:
+    if not has(group, "vars"):
         return key
     variables = reader.child(group, "vars", where)
     return _text(variables.attrs.get("name", key))
@@ -121,7 +130,7 @@ def _layer_tensors(group: h5py.Group, prefix: str, where: str, reader: Reader) -
         sub = reader.child(group, key, where)
         if not isinstance(sub, h5py.Group):
             raise reader.fail(f"{where}/{key}", "expected a sublayer's group")
-    if "vars" in group:
+    if has(group, "vars"):
         variables = reader.child(group, "vars", where)
         if not isinstance(variables, h5py.Group):
             raise reader.fail(f"{where}/vars", "expected a group of variables")
@@ -154,9 +163,6 @@ def read_legacy(group: h5py.Group, reader: Reader) -> None:
         keys = []
         for weight in np.atleast_1d(layer.attrs.get("weight_names", [])):
             weight_name = _text(weight)
-            dataset = layer.get(weight_name, getlink=True)
-            if dataset is None:
-                raise reader.fail(f"{name}/{weight_name}", "listed in weight_names but missing")
             node: h5py.Group | h5py.Dataset = layer
             for part in weight_name.split("/"):
                 if not isinstance(node, h5py.Group):
@@ -175,10 +181,12 @@ def read_weights(handle: h5py.File, reader: Reader) -> str:
     if "layer_names" in handle.attrs:
         read_legacy(handle, reader)
         return "legacy"
-    if "model_weights" in handle and "layer_names" in handle["model_weights"].attrs:
-        read_legacy(reader.child(handle, "model_weights", ""), reader)
-        return "legacy"
-    if "layers" in handle:
+    if has(handle, "model_weights"):
+        weights = reader.child(handle, "model_weights", "")
+        if isinstance(weights, h5py.Group) and "layer_names" in weights.attrs:
+            read_legacy(weights, reader)
+            return "legacy"
+    if has(handle, "layers"):
         read_keras3(handle, reader)
         return "keras3"
     raise WeightsFileError(

@@ -49,7 +49,8 @@ class Problems:
     """The problems found while matching, each at the spec's layer or at the weights section."""
 
     def __init__(self, built: Any):
-        self.loaded, self.items = built.loaded, []  # type: ignore[var-annotated]
+        self.loaded = built.loaded
+        self.items: list[Problem] = []
 
     def at_layer(self, target: Target, message: str) -> None:
         self.items.append(Problem(target.node.location, message, target.node.context))
