@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         weights: str | None = WeightsOpt,
     ) -> None:
         """Export the trained model of a run, ensemble, study or export directory (SPEC a directory),
-        or a model built from SPEC with untrained (random) weights."""
+        or a model built from SPEC: random weights, or the trained ones its `weights` (--weights) names."""
         json_mode = output_format(fmt, json_out) == "json"
         apply_max_params(max_params)
         chosen = parse_file_formats(to or [])
