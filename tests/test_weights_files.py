@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -177,3 +178,22 @@ def test_a_compressed_keras_zip_and_a_nested_model_are_read(tmp_path):
     source = read_source(archive, LIMIT)
     assert source.layers == {"stem": ["stem/vars/0"], "head": ["head/vars/0", "head/vars/1"]}
     assert source.path == str(archive)
+
+
+def test_a_spec_revalidated_from_its_data_still_finds_from_beside_its_file(tmp_path):
+    from types import SimpleNamespace
+
+    from kbuilder.spec import LoadedSpec, load_spec, validate_data
+    from kbuilder.weights.load import weights_options
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY + "weights: {from: w.weights.h5}\n")
+    loaded = load_spec(spec)
+    assert loaded.spec.weights.from_ == str(tmp_path / "w.weights.h5")
+    again = LoadedSpec(
+        validate_data(loaded.data, loaded.source), loaded.data, loaded.source, loaded.path
+    )  # a tune trial's
+    assert again.spec.weights.from_ == "w.weights.h5"
+    assert weights_options(SimpleNamespace(loaded=again)).from_ == str(tmp_path / "w.weights.h5")
+    given = weights_options(SimpleNamespace(loaded=again), "other.h5").from_
+    assert given == str((Path.cwd() / "other.h5").resolve())  # --weights: from here

@@ -22,7 +22,10 @@ from kbuilder.weights.sources import read_source
 
 def weights_options(built: Any, source: str | Path | None = None) -> WeightsSpec:
     """The spec's weights section, with `from` replaced by `source` (relative to here) if given."""
-    options = built.loaded.spec.weights
+    loaded = built.loaded
+    options = loaded.spec.weights
+    if options is not None and loaded.path is not None:  # a spec revalidated from its data (a tune trial)
+        options = options.resolved(Path(loaded.path).parent)
     if source is not None:
         given = str(Path(source).expanduser().resolve())
         options = options.model_copy(update={"from_": given}) if options else WeightsSpec(**{"from": given})
