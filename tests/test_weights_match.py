@@ -160,3 +160,33 @@ def test_the_section_is_validated_with_the_spec():
         loads_spec(spec_with("weights: {from: x.h5, match: nme}\n"))
     dumped = loads_spec(spec_with("weights: {from: /x.h5}\n")).spec.model_dump(mode="json")
     assert dumped["weights"]["from"] == "/x.h5"  # written out under its YAML name
+
+
+def test_an_inception_network_takes_its_features_and_a_new_head(tmp_path):
+    """googlenet's inception modules expand into named branch layers, each matched by name;
+    its 1000-class head replaced by a 10-class one stays new, and the features agree."""
+    import keras
+
+    source = kb.build("googlenet", weights=False)
+    randomize(source.model, seed=5)
+    source.model.save_weights(tmp_path / "googlenet.weights.h5")
+    spec = kb.load("googlenet").spec.model_dump(mode="json")
+    spec["layers"][-1]["dense"]["units"] = 10
+    spec.pop("expect")
+    spec["weights"] = {"from": str(tmp_path / "googlenet.weights.h5"), "exclude": ["linear"]}
+    built = kb.build(spec)
+    counts = built.weights.counts()
+    weighted = len([layer for layer in source.model.layers if layer.weights])
+    assert counts == {"loaded": weighted - 1, "new": 1, "skipped": 0}
+    assert any(row.layer.startswith("inception_3a-") for row in built.weights.loaded())
+    x = np.random.default_rng(0).uniform(0, 1, size=(1, 224, 224, 3)).astype("float32")
+
+    def features(model):
+        return np.asarray(keras.Model(model.input, model.get_layer("avg_pool").output)(x))
+
+    np.testing.assert_allclose(features(built.model), features(source.model), rtol=1e-5, atol=1e-6)
+    options = built.loaded.spec.weights
+    built.loaded.spec.weights = options.model_copy(update={"include": ["inception_3*"]})
+    only = kb.load_weights(built)
+    loaded = {row.layer.split("-")[0] for row in only.loaded()}
+    assert loaded == {"inception_3a", "inception_3b"} and only.counts()["skipped"] > 0
