@@ -145,17 +145,6 @@ def test_the_cli_refuses_a_bad_file_with_exit_2_and_a_float_weight_from_integers
     assert "tiny.yaml:14:5" in err and "the source's head/vars/0 is int32, not a float" in err
 
 
-def test_a_pytorch_file_without_its_reader_is_refused_unread(tmp_path, monkeypatch):
-    from kbuilder.weights import sources
-
-    # What a build without kbuilder.weights.torch_files does (it registers its own reader).
-    monkeypatch.setitem(sources.READERS, ".pt", sources._refuse_torch)
-    path = tmp_path / "model.pt"
-    path.write_bytes(b"\x80\x02}q\x00.")  # a pickle: never unpickled here
-    with pytest.raises(WeightsFileError, match="model.pt: PyTorch state_dicts are read by"):
-        read_source(path, LIMIT)
-
-
 def test_weights_with_resume_is_refused_before_any_work(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--weights", str(tmp_path / "w.h5")]) == 2
     assert "a resumed run restores its own checkpoint" in capsys.readouterr().err

@@ -69,6 +69,13 @@ class WeightsSpec(StrictModel):
         "name; shown as `new` in the plan.",
     )
 
+    epsilon: float | None = Field(
+        1e-5,
+        gt=0,
+        description="PyTorch sources: the batch/layer-norm epsilon the weights were trained with "
+        "(PyTorch's default 1e-5), checked against the spec's; null skips the check.",
+    )
+
     @model_validator(mode="after")
     def _map_with_its_rule(self):
         if self.match == "map" and not self.map:

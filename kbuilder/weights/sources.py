@@ -27,7 +27,7 @@ KERAS_WEIGHTS_MEMBER = "model.weights.h5"
 EXPORT_MANIFEST = "manifest.json"  # kbuilder.export.manifest.MANIFEST_FILE (a package above this one)
 EXPORT_MODEL = "model.keras"
 ENSEMBLE_PLAN = "plan.json"  # kbuilder.use.targets.ENSEMBLE_PLAN
-TORCH_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin")
+TORCH_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 SourceReader = Callable[[Path, int], SourceTensors]
 
