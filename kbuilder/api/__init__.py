@@ -13,7 +13,8 @@ Commands and functions: validate -> `validate` (and `load`), build -> `build`, `
 `differences`), diagram -> `diagram`, export -> `export` (and `manifest`), train -> `train`,
 tune -> `tune` and `tune_report`, ensemble -> `ensemble`, compare -> `compare`, schema ->
 `schema`, zoo -> `zoo`, evaluate -> `evaluate`, inspect -> `inspect`, report -> `run_report`
-(`report` is the layer figures of a model), predict -> `predict`, export RUN_DIR -> `export_trained`.
+(`report` is the layer figures of a model), predict -> `predict`, export RUN_DIR -> `export_trained`,
+`--weights` -> `load_weights` (and `weights_table`).
 
 A spec is loaded and validated before Keras is imported, so a bad one is refused in a
 fraction of a second with located problems (`file:line:column: path: message`; a spec given
@@ -28,11 +29,13 @@ from kbuilder.api.models import (
     diagram,
     differences,
     export,
+    load_weights,
     manifest,
     report,
     schema,
     static,
     table,
+    weights_table,
     zoo,
 )
 from kbuilder.api.runs import TuneResult, compare, ensemble, train, tune, tune_report
@@ -53,6 +56,7 @@ __all__ = [
     "export_trained",
     "inspect",
     "load",
+    "load_weights",
     "manifest",
     "predict",
     "report",
@@ -64,5 +68,6 @@ __all__ = [
     "tune",
     "tune_report",
     "validate",
+    "weights_table",
     "zoo",
 ]

@@ -30,28 +30,65 @@ if TYPE_CHECKING:
     from kbuilder.diagram.structure import Diagram
 
 
-def build(spec: SpecSource, overrides: Sequence[str] = (), max_params: int | None = None) -> BuiltModel:
-    """Build the Keras model; returns a BuiltModel (`.model`, `.graph`, `.loaded`).
+def build(
+    spec: SpecSource,
+    overrides: Sequence[str] = (),
+    max_params: int | None = None,
+    *,
+    weights: bool | str | Path = True,
+) -> BuiltModel:
+    """Build the Keras model; returns a BuiltModel (`.model`, `.graph`, `.loaded`, `.weights`).
     A model over `max_params` parameters (default: KBUILDER_MAX_PARAMS or 2e9) is refused
     before any weight is allocated. A shape problem raises BuildError carrying `.partial`,
-    the model of the layers built before it (so no static shape check here).
+    the model of the layers built before it (so no static shape check here). The spec's
+    `weights` section is loaded (`.weights` is its LoadPlan); `weights=False` leaves the
+    initial weights, a path loads that source instead (docs/weights.md).
 
     Example: `kb.build("lenet5_modern").model.summary()`"""
     loaded = validated(spec, overrides, shapes=False)
     before_keras()
     from kbuilder.build import build as build_loaded  # imports Keras: only once the spec validated
 
-    return build_loaded(loaded, max_params)
+    built = build_loaded(loaded, max_params)
+    if weights is not False and (weights is not True or loaded.spec.weights is not None):
+        load_weights(built, None if weights is True else weights)
+    return built
 
 
-def _built(model: Any, overrides: Sequence[str] = (), *, shapes: bool = False) -> BuiltModel:
+def load_weights(built: BuiltModel, source: str | Path | None = None) -> Any:
+    """Load trained weights into a built model: the spec's `weights` section, or `source` (a
+    run or export directory, .keras, .weights.h5, legacy .h5) matched with the section's
+    rules. Returns the LoadPlan (also set as `built.weights`); every mismatch raises a
+    SpecError located at the spec's layer, before any layer changes.
+
+    Example: `kb.load_weights(kb.build(spec, weights=False), "runs/x").counts()`"""
+    from kbuilder.weights.load import load_weights as load_into  # imports Keras and h5py
+
+    built.weights = load_into(built, source)
+    return built.weights
+
+
+def weights_table(plan: Any, fmt: str = "plain") -> str:
+    """A LoadPlan as text: plain, rich, markdown or json (one row per weighted layer).
+
+    Example: `print(kb.weights_table(kb.build("specs/finetune.yaml").weights))`"""
+    from kbuilder.weights.table import render_plan  # rich and the plan's types: only when asked
+
+    return render_plan(plan, fmt)
+
+
+def _built(
+    model: Any, overrides: Sequence[str] = (), *, shapes: bool = False, weights: str | Path | None = None
+) -> BuiltModel:
     """A BuiltModel as it is; any spec source is built (with `shapes`, once its shapes passed
     the static check: an error then comes before Keras loads, without the partial table)."""
     if not isinstance(model, (str, Path, Mapping, LoadedSpec)):
+        if weights is not None:
+            load_weights(model, weights)
         return model
     if shapes:
         model, overrides = validated(model, overrides, shapes=True), ()
-    return build(model, overrides)
+    return build(model, overrides, weights=True if weights is None else weights)
 
 
 def static(
@@ -159,7 +196,13 @@ def manifest(built: BuiltModel) -> dict[str, Any]:
         "resolved_spec_sha256": digest,
         "resolved_spec": resolved,
         "trained": False,  # fresh random weights: `kb.export_trained` exports a run's
+        **({"weights": _weights_record(built.weights)} if built.weights is not None else {}),
     }
+
+
+def _weights_record(plan: Any) -> dict[str, Any]:
+    """Where the export's weights came from (the spec's `weights`: not random, not trained here)."""
+    return {"from": plan.source, "match": plan.match, **plan.counts()}
 
 
 def export(
@@ -171,15 +214,17 @@ def export(
     quantize: str = "none",
     data_dir: str | Path | None = None,
     overrides: Sequence[str] = (),
+    weights: str | Path | None = None,
 ) -> Path:
     """SavedModel + .keras (+ "onnx", "tflite" in `formats`) + manifest.json of a built model
     or spec, written atomically and verified on reload; `quantize` ("float16", "int8") applies
-    to the TFLite file, int8 calibrated on the spec's train.data (`data_dir` as for training).
+    to the TFLite file, int8 calibrated on the spec's train.data (`data_dir` as for training);
+    `weights` loads that source into a spec's model (else its `weights` section, if any).
 
     Example: `kb.export("lenet5", "out/lenet5", formats=["onnx", "tflite"])`"""
     if quantize not in ("none", "float16", "int8"):
         raise UsageError(f"unknown quantization '{quantize}'; choose none, float16 or int8")
-    built = _built(model, overrides, shapes=True)
+    built = _built(model, overrides, shapes=True, weights=weights)
     from kbuilder.export import export_model  # imports Keras: only once the spec validated
 
     calibration = None

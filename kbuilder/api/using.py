@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kbuilder.api.loading import validate
+from kbuilder.api.models import load_weights
 from kbuilder.backend import before_keras
 from kbuilder.errors import UsageError
 
@@ -19,12 +21,14 @@ def predict(
     which: str = "best",
     top_k: int = 5,
     batch_size: int = 256,
+    weights: str | Path | None = None,
 ) -> dict[str, Any]:
     """Classify raw inputs (image files, folders of them, .npy/.npz arrays) with a trained
     model (a run, ensemble, export or tune study directory; `which`: best or last model of a
     run), preprocessed exactly as in training. Returns {"inputs": names, "probabilities":
     array [N, classes], "class_ids": top-1 ids, "class_names": names or None, "top": per-input
-    top-k dicts, "model": where it came from}.
+    top-k dicts, "model": where it came from}. `weights` (a weights source) replaces the
+    trained model's weights, matched by the run's spec as `kb.load_weights` does.
 
     Example: `kb.predict("runs/lenet5_modern-20261206", ["digit.png"])["top"][0]`"""
     if top_k < 1:
@@ -36,6 +40,11 @@ def predict(
     from kbuilder.use.source import load_trained
 
     trained = load_trained(model, which=which)
+    if weights is not None:
+        from kbuilder.build import BuiltModel  # the model is loaded: Keras is in already
+
+        built = BuiltModel(trained.model, validate(trained.loaded, shapes=False), trained.loaded)
+        load_weights(built, weights)
     samples = read_inputs(list(inputs), raw_target(trained.contract))
     result = predict_samples(trained, samples, batch_size=batch_size)
     return {

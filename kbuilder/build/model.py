@@ -23,6 +23,7 @@ class BuiltModel:
     model: Any
     graph: Graph
     loaded: LoadedSpec
+    weights: Any = None  # the LoadPlan (kbuilder.weights) when trained weights were loaded
 
 
 def _precheck(node, inputs: list[Any], tensors: dict[str, Any]) -> str | None:

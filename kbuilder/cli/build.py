@@ -21,15 +21,18 @@ from kbuilder.cli.common import (
     MaxParamsOpt,
     SetOpt,
     SpecArg,
+    WeightsOpt,
     apply_max_params,
     format_option,
     pick_format,
+    weights_override,
 )
 from kbuilder.cli.output import Output, error_payload
 from kbuilder.errors import RuntimeFailure, SpecError
 from kbuilder.report import RENDERERS, Report
 from kbuilder.report.cross_check import report_differences
 from kbuilder.report.render import terminal_width
+from kbuilder.weights.table import plan_json, render_plan
 from kbuilder.zoo import spec_path
 
 KerasOpt = typer.Option(
@@ -48,9 +51,10 @@ PARTIAL_HINT = "the table above shows every layer built before the failing one"
 
 def measure(spec: str, overrides: Sequence[str], *, keras: bool = False) -> tuple[Any, list[str]]:
     """The model the table is made of, and notes for the user: the spec's static model, or
-    the Keras model where one is needed (`keras`) or the rules cannot tell a layer's figures."""
+    the Keras model where one is needed (`keras`, trained weights to load and match) or the
+    rules cannot tell a layer's figures."""
     loaded = kb.load(spec_path(spec), overrides)
-    if keras:
+    if keras or loaded.spec.weights is not None:
         return kb.build(loaded), []
     model = kb.static(loaded)
     if model.complete:
@@ -62,7 +66,13 @@ def render(model: Any, fmt: str, depth: int | None = None) -> tuple[Report, dict
     """The report of a static or built model, as JSON data and as text in `fmt` (rows down
     to `depth` nested blocks, columns that fit the terminal)."""
     rep = kb.report(model)
-    return rep, rep.as_json(), RENDERERS[fmt](rep, depth=depth, width=terminal_width())
+    data, text = rep.as_json(), RENDERERS[fmt](rep, depth=depth, width=terminal_width())
+    plan = getattr(model, "weights", None)
+    if plan is not None:  # the spec's trained weights, loaded: where each layer's came from
+        data["weights"] = plan_json(plan)
+        if fmt not in ("json", "csv"):
+            text += "\n" + render_plan(plan, fmt, terminal_width())
+    return rep, data, text
 
 
 def cross_check(built: Any, rep: Report) -> tuple[RuntimeFailure | None, list[str]]:
@@ -122,13 +132,15 @@ def register(app: typer.Typer) -> None:
         export: Path | None = typer.Option(None, "--export", help="Also export SavedModel + .keras to DIR."),
         keras: bool = KerasOpt,
         depth: int | None = DepthOpt,
+        weights: str | None = WeightsOpt,
     ) -> None:
-        """Print one row per layer with totals, from the spec alone (no Keras unless --keras
-        or --export asks for the model)."""
+        """Print one row per layer with totals, from the spec alone (no Keras unless --keras,
+        --export or trained weights to load ask for the model)."""
         apply_max_params(max_params)
         fmt = pick_format(fmt, json_out)
+        overrides = [*(overrides or ()), *weights_override(weights)]
         try:
-            model, notes = measure(spec, overrides or (), keras=keras or export is not None)
+            model, notes = measure(spec, overrides, keras=keras or export is not None)
         except SpecError as exc:
             if getattr(exc, "partial", None) is None:
                 raise

@@ -21,9 +21,11 @@ from kbuilder.cli.common import (
     MaxParamsOpt,
     SetOpt,
     SpecsArg,
+    WeightsOpt,
     apply_max_params,
     format_option,
     pick_format,
+    weights_override,
 )
 from kbuilder.cli.output import Output, error_payload
 from kbuilder.errors import EXIT_CHECK_FAILED, EXIT_OK, CheckFailed
@@ -94,11 +96,14 @@ def register(app: typer.Typer) -> None:
         max_params: str | None = MaxParamsOpt,
         keras: bool = KerasOpt,
         depth: int | None = DepthOpt,
+        weights: str | None = WeightsOpt,
     ) -> None:
-        """Print each spec's figures (from the spec alone) and compare them with `expect`."""
+        """Print each spec's figures (from the spec alone) and compare them with `expect`; with
+        trained weights (--weights or the spec's), check they load into the model."""
         apply_max_params(max_params)
         fmt = pick_format(fmt, json_out)
-        results = [check_spec(spec, list(overrides or ()), fmt, keras, depth) for spec in specs]
+        overrides = [*(overrides or ()), *weights_override(weights)]
+        results = [check_spec(spec, overrides, fmt, keras, depth) for spec in specs]
         code = max(r.exit_code for r in results)
         output = Output(fmt == "json")
         if fmt == "json":

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -44,6 +46,12 @@ DataDirOpt = typer.Option(
 )
 # Checked as the override it stands for, like the spec file's own value (located, JSON with --json).
 EpochsOpt = typer.Option(None, "--epochs", help="Shorthand for --set train.epochs=N.")
+WeightsOpt = typer.Option(
+    None,
+    "--weights",
+    help="Start from these trained weights (a run or export directory, .keras, .weights.h5, legacy .h5): "
+    "sets the spec's weights.from (docs/weights.md).",
+)
 MaxParamsOpt = typer.Option(
     None,
     "--max-params",
@@ -90,6 +98,14 @@ def apply_max_params(raw: str | None) -> None:
 def epochs_override(epochs: int | None) -> list[str]:
     """`--epochs N` as the override it stands for (validated and recorded like the file)."""
     return [] if epochs is None else [f"train.epochs={epochs}"]
+
+
+def weights_override(source: str | None) -> list[str]:
+    """`--weights SOURCE` as the override it stands for, the path made absolute (a spec's own
+    relative `from` starts at the spec's folder; a command-line path starts here)."""
+    if source is None:
+        return []
+    return [f"weights.from={json.dumps(str(Path(source).expanduser().resolve()))}"]
 
 
 def enable_debug(value: bool) -> None:

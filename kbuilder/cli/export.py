@@ -14,9 +14,11 @@ from kbuilder.cli.common import (
     JsonOpt,
     MaxParamsOpt,
     SetOpt,
+    WeightsOpt,
     apply_max_params,
     format_option,
     pick_format,
+    weights_override,
 )
 from kbuilder.cli.output import Output
 from kbuilder.errors import UsageError, did_you_mean
@@ -84,9 +86,10 @@ def register(app: typer.Typer) -> None:
         which: str = typer.Option(
             "best", "--model", help="A run's best or last model (SPEC a run directory)."
         ),
+        weights: str | None = WeightsOpt,
     ) -> None:
         """Export the trained model of a run, ensemble, study or export directory (SPEC a directory),
-        or a model built from SPEC with untrained (random) weights."""
+        or a model built from SPEC: random weights, or the trained ones its `weights` (--weights) names."""
         json_mode = output_format(fmt, json_out) == "json"
         apply_max_params(max_params)
         chosen = parse_file_formats(to or [])
@@ -94,8 +97,9 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--quantize {quantize} applies to the TFLite file: add --to tflite")
         warnings: list[str] = []
         if Path(spec).is_dir():
-            if overrides:
-                raise UsageError("--set changes a spec; a trained model is exported as it was trained")
+            if overrides or weights is not None:
+                option = "--set" if overrides else "--weights"
+                raise UsageError(f"{option} changes a spec; a trained model is exported as it was trained")
             path = kb.export_trained(
                 spec,
                 directory,
@@ -106,11 +110,14 @@ def register(app: typer.Typer) -> None:
                 data_dir=data_dir,
             )
         else:
-            warnings.append(
-                f"the weights are UNTRAINED (random): {spec} is a spec, so the export predicts nothing useful "
-                "(manifest: trained: false); export a run directory for trained weights"
-            )
-            Output(json_mode).warn([] if json_mode else warnings)
+            overrides = [*(overrides or ()), *weights_override(weights)]
+            if kb.load(spec_path(spec), overrides).spec.weights is None:
+                warnings.append(
+                    f"the weights are UNTRAINED (random): {spec} is a spec, so the export predicts nothing "
+                    "useful (manifest: trained: false); export a run directory for trained weights, or give "
+                    "the spec weights (--weights)"
+                )
+                Output(json_mode).warn([] if json_mode else warnings)
             path = kb.export(
                 spec_path(spec),
                 directory,
@@ -118,7 +125,7 @@ def register(app: typer.Typer) -> None:
                 formats=chosen,
                 quantize=quantize,
                 data_dir=data_dir,
-                overrides=overrides or (),
+                overrides=overrides,
             )
         files = sorted(str(p.relative_to(path)) for p in path.iterdir())
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
@@ -137,6 +144,7 @@ def register(app: typer.Typer) -> None:
                 "export": str(path),
                 "files": files,
                 "trained": manifest.get("trained"),
+                "weights": manifest.get("weights"),
                 "raw_inputs": raw or None,
                 "check": check,
                 **({"warnings": warnings} if warnings else {}),

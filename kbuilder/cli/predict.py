@@ -74,6 +74,12 @@ def register(app: typer.Typer) -> None:
         ),
         fmt: str | None = format_option(PREDICT_FORMATS),
         json_out: bool = JsonOpt,
+        weights: Path | None = typer.Option(
+            None,
+            "--weights",
+            help="Predict with these weights instead of the trained ones, matched by the run's spec "
+            "(docs/weights.md).",
+        ),
     ) -> None:
         """Classify images or arrays with a trained model, preprocessed exactly as in training."""
         chosen = pick_format(fmt, json_out, PREDICT_FORMATS)
@@ -81,7 +87,7 @@ def register(app: typer.Typer) -> None:
         file_format = SUFFIX_FORMATS.get(out.suffix.lower(), chosen) if out is not None else None
         if out is not None and out.is_dir():
             raise UsageError(f"-o {out} is a folder; give a file name (.csv, .json or .md)")
-        result = kb.predict(model, inputs, which=which, top_k=top_k, batch_size=batch_size)
+        result = kb.predict(model, inputs, which=which, top_k=top_k, batch_size=batch_size, weights=weights)
         rows = result["top"]
         document = {"ok": True, "model": result["model"], "predictions": rows}
         if out is not None:

@@ -24,11 +24,13 @@ from kbuilder.cli.common import (
     JsonOpt,
     MaxParamsOpt,
     SetOpt,
+    WeightsOpt,
     apply_max_params,
     checked_backend,
     epochs_override,
     format_option,
     pick_format,
+    weights_override,
 )
 from kbuilder.cli.export import parse_file_formats
 from kbuilder.cli.output import Output
@@ -100,6 +102,7 @@ def register(app: typer.Typer) -> None:
         fmt: str | None = format_option(TEXT_FORMATS),
         json_out: bool = JsonOpt,
         max_params: str | None = MaxParamsOpt,
+        weights: str | None = WeightsOpt,
     ) -> None:
         """Train SPEC's model as its `train` section says; everything lands in a run directory."""
         json_mode = pick_format(fmt, json_out, TEXT_FORMATS) == "json"
@@ -115,6 +118,11 @@ def register(app: typer.Typer) -> None:
             num_processes=num_processes,
             process_id=process_id,
         )
+        if weights is not None and resume is not None:
+            raise UsageError(
+                "--weights starts a run from other weights; a resumed run restores its own checkpoint"
+            )
+        extra += weights_override(weights)  # loaded once, before the first epoch
         result = kb.train(
             None if spec is None else spec_path(spec),
             [*(overrides or ()), *extra],

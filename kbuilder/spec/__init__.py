@@ -54,6 +54,8 @@ def _finish(data: Any, source: SourceMap, overrides: Sequence[str], path: Path |
         )
     apply_overrides(data, overrides, source)
     spec = validate_data(data, source)
+    if spec.weights is not None:  # a relative `from` names a file beside the spec, wherever it runs
+        spec.weights = spec.weights.resolved(path.parent if path else None)
     if spec.search is not None:
         check_search(spec.search, data, source, spec.model_dump(mode="json", exclude={"search"}))
     return LoadedSpec(spec, data, source, path)

@@ -1,4 +1,4 @@
-"""The top-level spec: name, inputs, blocks, layers, outputs, expect and train."""
+"""The top-level spec: name, inputs, blocks, layers, outputs, expect, train and weights."""
 
 from typing import Any, Literal
 
@@ -9,6 +9,7 @@ from kbuilder.spec.composite import ParamValue, RawLayers
 from kbuilder.spec.fields import Shape
 from kbuilder.spec.search import SearchSpec
 from kbuilder.spec.train import TrainSpec
+from kbuilder.spec.weights import WeightsSpec
 
 
 class InputSpec(StrictModel):
@@ -77,6 +78,9 @@ class ModelSpec(StrictModel):
     train: TrainSpec | None = Field(None, description="How `kbuilder train` trains the model.")
     search: SearchSpec | None = Field(
         None, description="What `kbuilder tune` searches (ignored by `kbuilder train`)."
+    )
+    weights: WeightsSpec | None = Field(
+        None, description="Trained weights the model starts from (docs/weights.md)."
     )
 
     @model_validator(mode="before")

@@ -7,20 +7,28 @@ process (threads, distributed runtime) before importing this.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import keras
 import numpy as np
 
+from kbuilder.build import BuiltModel
 from kbuilder.build import build_model as default_build
 from kbuilder.errors import UsageError
+from kbuilder.graph import expand
+from kbuilder.storage import rundir as rd
 from kbuilder.train import compile as kc
 from kbuilder.train import distribute, performance, pipeline
 from kbuilder.train.classes import check_class_count, class_names
 from kbuilder.train.data import data_directory, load_splits
 from kbuilder.train.preprocess import check_against_model, preprocess_splits
 from kbuilder.train.run import TrainingRun
+from kbuilder.weights.load import load_weights
+from kbuilder.weights.table import plan_json, summary
+
+WEIGHTS_PLAN = "weights_plan.json"  # in the run directory: where the starting weights came from
 
 
 def load_data(run: TrainingRun) -> None:
@@ -65,7 +73,18 @@ def build_model(run: TrainingRun) -> None:
     build = run.options.build or default_build
     with run.dist.scope():
         run.model = build(run.loaded)
+        if run.spec.weights is not None and run.resume_epoch is None:
+            _load_start_weights(run)
     run.settings = performance.settle_for_model(run.settings, run.train_spec.performance, run.model)
+
+
+def _load_start_weights(run: TrainingRun) -> None:
+    """The spec's trained weights, once, before the first epoch (a resumed run restores its
+    own checkpoint instead); the plan is kept in the run directory."""
+    plan = load_weights(BuiltModel(run.model, expand(run.loaded), run.loaded))
+    rd.write_json(run.run_dir / WEIGHTS_PLAN, plan_json(plan))
+    if run.options.verbose != 0:
+        print(summary(plan), file=sys.stderr)
 
 
 def prepare_inputs(run: TrainingRun) -> None:

@@ -23,6 +23,8 @@ class LayerLoad:
     sources: tuple[str, ...] = ()
     arrays: tuple[np.ndarray, ...] = ()
     note: str = ""  # how it was converted ("OIHW -> HWIO", "flatten order CHW -> HWC", ...)
+    source_layer: str = ""  # the source's layer (Keras sources) the tensors came from
+    shapes: tuple[tuple[int, ...], ...] = ()  # the spec layer's weight shapes, for the plan's table
 
 
 @dataclass

@@ -22,6 +22,9 @@ class SourceTensors:
     layout: Layout
     tensors: dict[str, np.ndarray]
     layers: dict[str, list[str]] = field(default_factory=dict)
+    # Whether `layers` is in the model's order (legacy HDF5 lists it; Keras 3's files key layers
+    # by class, so order matching cannot use them).
+    ordered: bool = True
 
     def describe(self) -> str:
         return f"{self.path} ({self.layout} layout, {len(self.tensors)} tensors)"
