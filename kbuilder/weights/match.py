@@ -24,6 +24,7 @@ from kbuilder.weights.globs import captures, fill, is_glob, matches_any
 from kbuilder.weights.plan import LayerLoad, LoadPlan
 from kbuilder.weights.targets import Target, weighted_targets
 from kbuilder.weights.tensors import SourceTensors
+from kbuilder.weights.torch_match import match_torch
 
 # (built model: kbuilder.build.BuiltModel with .model, .graph, .loaded; source; options) -> plan
 Matcher = Callable[[Any, SourceTensors, WeightsSpec], LoadPlan]
@@ -239,3 +240,24 @@ def _check_globs(
 
 
 MATCHERS["keras"] = match_keras
+
+
+def _match_torch(built: Any, source: SourceTensors, options: WeightsSpec) -> LoadPlan:
+    """PyTorch state_dicts: by module order (auto), or a map first (kbuilder.weights.torch_match)."""
+    if options.match == "name":
+        raise UsageError(
+            f"{source.path}: a state_dict's module names ('features.0') are not the spec's layer names; "
+            "match by order (weights.match: auto) or pair them with weights.map"
+        )
+    return match_torch(
+        built.model,
+        source,
+        graph=built.graph,
+        include=options.include or (),
+        exclude=options.exclude,
+        mapping=options.map,
+        epsilon=options.epsilon,
+    )
+
+
+MATCHERS["torch"] = _match_torch

@@ -21,6 +21,7 @@ import h5py
 from kbuilder.storage import rundir as rd
 from kbuilder.weights.h5_layouts import Reader, WeightsFileError, read_weights
 from kbuilder.weights.tensors import SourceTensors
+from kbuilder.weights.torch_files import read_torch
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 KERAS_WEIGHTS_MEMBER = "model.weights.h5"
@@ -80,18 +81,15 @@ def _read_open(file: object, path: str, limit: int, shown: str) -> SourceTensors
     )
 
 
-def _refuse_torch(path: Path, limit: int) -> SourceTensors:
-    raise WeightsFileError(
-        f"{path}: PyTorch state_dicts are read by kbuilder.weights.torch_files, which this build "
-        "lacks; give a Keras source (run directory, .keras, .weights.h5, legacy .h5)"
-    )
+def _read_torch(path: Path, limit: int) -> SourceTensors:
+    return read_torch(path, max_values=limit)
 
 
 READERS: dict[str, SourceReader] = {
     ".keras": _read_keras_zip,
     ".h5": _read_hdf5,
     ".hdf5": _read_hdf5,
-    **dict.fromkeys(TORCH_SUFFIXES, _refuse_torch),
+    **dict.fromkeys(TORCH_SUFFIXES, _read_torch),
 }
 
 
