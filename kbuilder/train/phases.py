@@ -31,6 +31,7 @@ def fit_phases(run: TrainingRun) -> None:
         backup.restore_on_begin = False
         if resume:
             enter(run, plans[writer])
+            backup.set_model(run.model)  # fit sets it too, later: the restore comes first
             backup.restore()
     for index, plan in enumerate(plans):
         if plan.end <= resume:
