@@ -3,6 +3,7 @@ frozen in inference mode, the history and curves, and a run cut in phase 2 resum
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -74,7 +75,7 @@ def _watch(names: list[str]):
 
 def _changed(seen: list[dict], name: str) -> list[bool]:
     """Per epoch: whether the weight moved during it."""
-    return [not np.array_equal(a[name], b[name]) for a, b in zip(seen, seen[1:])]
+    return [not np.array_equal(a[name], b[name]) for a, b in itertools.pairwise(seen)]
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,12 @@ def test_an_unfrozen_batch_norm_updates_its_statistics_in_phase_one(tmp_path):
 
 def test_each_phase_is_in_the_history_metrics_and_curves(phased):
     result, _, out = phased
-    assert [(r["epoch"], r["phase"]) for r in result.history] == [(1, "head"), (2, "head"), (3, "all"), (4, "all")]
+    assert [(r["epoch"], r["phase"]) for r in result.history] == [
+        (1, "head"),
+        (2, "head"),
+        (3, "all"),
+        (4, "all"),
+    ]
     assert [r["learning_rate"] for r in result.history] == pytest.approx([0.01, 0.01, 0.001, 0.001])
     head, everything = json.loads((out / "metrics.json").read_text())["phases"]
     assert (head["name"], head["epochs"], head["frozen"]) == ("head", [1, 2], ["bn", "hidden"])
@@ -145,7 +151,12 @@ def test_a_run_cut_in_phase_two_resumes_there(phased, stop_after, tmp_path):
         train(load_spec(spec), _options(out, extra_callbacks=[_interrupt_after(stop_after)]))
     resumed = train(load_spec(out / "spec.yaml"), _options(out))
     assert resumed.metrics["resumed_after_epoch"] == stop_after
-    assert [(r["epoch"], r["phase"]) for r in resumed.history] == [(1, "head"), (2, "head"), (3, "all"), (4, "all")]
+    assert [(r["epoch"], r["phase"]) for r in resumed.history] == [
+        (1, "head"),
+        (2, "head"),
+        (3, "all"),
+        (4, "all"),
+    ]
     # Weights, the phase's optimizer state and the data order carried over: the same figures.
     for before, after in zip(straight.history, resumed.history):
         assert after["loss"] == pytest.approx(before["loss"], rel=1e-4), (straight.history, resumed.history)

@@ -84,7 +84,11 @@ def test_a_phase_optimizer_by_name_and_its_learning_rate(tmp_path):
     first, second, third = plan_phases(loaded)
     assert (first.optimizer.type, first.optimizer.learning_rate) == ("sgd", 0.1)
     assert (second.optimizer.type, second.optimizer.learning_rate) == ("adam", 0.0001)
-    assert (third.optimizer.type, third.optimizer.momentum, third.optimizer.learning_rate) == ("sgd", 0.9, 0.01)
+    assert (third.optimizer.type, third.optimizer.momentum, third.optimizer.learning_rate) == (
+        "sgd",
+        0.9,
+        0.01,
+    )
     assert [(p.start, p.end) for p in (first, second, third)] == [(0, 1), (1, 2), (2, 3)]
 
 
@@ -109,7 +113,9 @@ def test_patterns_name_layers_composites_and_globs(tmp_path):
 
 
 def test_without_phases_freeze_holds_for_the_whole_run(tmp_path):
-    loaded = _load(tmp_path, "train:\n  data: {source: {type: keras, name: mnist}}\n  freeze: [stem]\n  epochs: 4\n")
+    loaded = _load(
+        tmp_path, "train:\n  data: {source: {type: keras, name: mnist}}\n  freeze: [stem]\n  epochs: 4\n"
+    )
     (plan,) = plan_phases(loaded)
     assert (plan.name, plan.start, plan.end, plan.frozen) == (None, 0, 4, {"stem", "fixed"})
 

@@ -89,9 +89,9 @@ def plan_phases(loaded: Any) -> list[PhasePlan]:
                 frozen = layers.fixed
             else:
                 frozen = (frozen - layers.match(list(phase.unfreeze), path + ("unfreeze",))) | layers.fixed
-            plans.append(PhasePlan(
-                    phase.name, start, start + phase.epochs, frozen, _optimizer(train, phase), names
-                ))
+            plans.append(
+                PhasePlan(phase.name, start, start + phase.epochs, frozen, _optimizer(train, phase), names)
+            )
             start += phase.epochs
     if layers.problems:
         raise SpecError(layers.problems)

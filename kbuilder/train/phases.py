@@ -41,9 +41,7 @@ def fit_phases(run: TrainingRun) -> None:
         first = max(plan.start, resume)
         run.recorder.phase = plan.name
         run.train_input = prepare.train_input(run, first)
-        run.model.fit(
-            run.train_input, initial_epoch=first, epochs=plan.end, verbose=0, **fit_arguments(run)
-        )
+        run.model.fit(run.train_input, initial_epoch=first, epochs=plan.end, verbose=0, **fit_arguments(run))
         if run.guard.diverged_at is not None:
             return
 

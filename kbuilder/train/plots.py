@@ -3,6 +3,7 @@ phase boundaries as dashed lines with the phases' names."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from kbuilder.storage.atomic import save_figure
@@ -49,7 +50,7 @@ def plot_curves(rows: list[dict], path: Path, *, title: str) -> Path | None:
 
 def _mark_phases(ax, rows: list[dict]) -> None:
     """A dashed line before the first epoch of every phase but the first, named."""
-    for before, row in zip(rows, rows[1:]):
+    for before, row in itertools.pairwise(rows):
         if row.get("phase") is not None and row.get("phase") != before.get("phase"):
             ax.axvline(row["epoch"] - 0.5, color="0.4", linestyle="--", linewidth=1)
             ax.annotate(

@@ -61,10 +61,14 @@ class Phase(StrictModel):
         description="Layers trainable again from this phase on; `all`: every layer the spec does not mark `trainable: false`.",
     )
     optimizer: Optimizer | OptimizerName | None = Field(
-        None, description="This phase's optimizer (a fresh one, its state starts empty); default: train.optimizer."
+        None,
+        description="This phase's optimizer (a fresh one, its state starts empty); default: train.optimizer.",
     )
     learning_rate: float | None = Field(
-        None, gt=0.0, le=10.0, description="The phase's optimizer with this learning rate (its schedule starts from it)."
+        None,
+        gt=0.0,
+        le=10.0,
+        description="The phase's optimizer with this learning rate (its schedule starts from it).",
     )
 
     @field_validator("optimizer", mode="after")
