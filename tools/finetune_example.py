@@ -4,8 +4,9 @@
    or reuses that run when it finished before in --out.
 2. For each seed: fine-tunes specs/lenet5_finetune_fashion.yaml (1,000 Fashion-MNIST images,
    a head phase on frozen features, then everything at a lower learning rate) from the MNIST
-   weights, and trains the same network from scratch on the same images for as many epochs
-   with train.optimizer, no freezing, no phases.
+   weights; trains the same network from scratch on the same images for as many epochs
+   with train.optimizer, no freezing, no phases; and, to tell the starting weights from the
+   recipe, trains that from-scratch recipe from the MNIST weights ("warm start").
 3. Prints the test accuracy (10,000 Fashion-MNIST test images) of both, mean and spread over
    the seeds, and writes them to <out>/summary.json.
 
@@ -49,8 +50,8 @@ def pretrain(out: Path, epochs: int | None, data_dir: Path) -> Path:
     return run
 
 
-def specs(seed: int) -> tuple[dict, dict]:
-    """The fine-tuning spec and its from-scratch twin, both with `seed`."""
+def specs(seed: int) -> tuple[dict, dict, dict]:
+    """The fine-tuning spec, its from-scratch twin and the twin for a warm start, with `seed`."""
     tuned = yaml.safe_load(FINETUNE_SPEC.read_text())
     tuned.pop("weights", None)  # loaded by `starting_from` below until the field exists
     tuned["train"]["seed"] = seed
@@ -59,7 +60,8 @@ def specs(seed: int) -> tuple[dict, dict]:
     train = scratch["train"]
     train["epochs"] = sum(p["epochs"] for p in train.pop("phases"))
     train.pop("freeze")
-    return tuned, scratch
+    warm = {**copy.deepcopy(scratch), "name": "lenet5_warm_fashion"}
+    return tuned, scratch, warm
 
 
 def starting_from(run: Path):
@@ -112,12 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     pretrained = pretrain(args.out, args.pretrain_epochs, args.data_dir)
-    results: dict[str, list[dict]] = {"fine-tuned": [], "from scratch": []}
+    results: dict[str, list[dict]] = {"fine-tuned": [], "from scratch": [], "warm start": []}
     for seed in args.seeds:
-        tuned, scratch = specs(seed)
+        tuned, scratch, warm = specs(seed)
         runs = (
             ("fine-tuned", tuned, starting_from(pretrained)),
             ("from scratch", scratch, None),
+            ("warm start", warm, starting_from(pretrained)),
         )
         for label, spec, build in runs:
             out = args.out / f"{spec['name']}-seed{seed}"

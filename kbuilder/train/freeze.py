@@ -19,6 +19,7 @@ from typing import Any
 
 from kbuilder.errors import Problem, SpecError, did_you_mean
 from kbuilder.graph.expand import expand
+from kbuilder.graph.graph import Graph
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,8 @@ class _Layers:
     """The expanded spec's layers: each name with the composites around it, and where
     each pattern is written (for located errors)."""
 
-    def __init__(self, loaded: Any):
-        graph = expand(loaded)
+    def __init__(self, loaded: Any, graph: Graph | None):
+        graph = graph or expand(loaded)
         self.groups = {n.name: n.group for n in graph.nodes if n.kind != "input"}
         self.fixed = frozenset(n.name for n in graph.nodes if n.frozen)  # `trainable: false`
         self.source = loaded.source
@@ -71,11 +72,12 @@ class _Layers:
         return found
 
 
-def plan_phases(loaded: Any) -> list[PhasePlan]:
+def plan_phases(loaded: Any, graph: Graph | None = None) -> list[PhasePlan]:
     """The run's phases (one when the spec has none), each with its frozen layers; every
-    pattern that names no layer is reported, located, in one SpecError."""
+    pattern that names no layer is reported, located, in one SpecError. `graph`: the
+    spec's expanded graph where the caller has it."""
     train = loaded.spec.train
-    layers = _Layers(loaded)
+    layers = _Layers(loaded, graph)
     frozen = layers.fixed | layers.match(train.freeze, ("train", "freeze"))
     names = frozenset(layers.groups)
     if not train.phases:
