@@ -161,3 +161,19 @@ def test_a_run_cut_in_phase_two_resumes_there(phased, stop_after, tmp_path):
     for before, after in zip(straight.history, resumed.history):
         assert after["loss"] == pytest.approx(before["loss"], rel=1e-4), (straight.history, resumed.history)
     assert resumed.metrics["test_loss"] == pytest.approx(straight.metrics["test_loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ("  freeze: ['*']\n  epochs: 1\n", "train.freeze"),
+        ("  phases:\n    - {epochs: 1}\n    - {name: none, epochs: 1, freeze: ['*']}\n", "phase 'none'"),
+    ],
+)
+def test_a_run_that_would_train_nothing_is_refused(fields, where, tmp_path):
+    from kbuilder.errors import UsageError
+    from kbuilder.train import train
+
+    spec = write_spec(tmp_path, train=TRAIN_SECTION.replace("  epochs: 3\n", "") + fields, model=MODEL)
+    with pytest.raises(UsageError, match=f"{where} leaves no trainable weight"):
+        train(load_spec(spec), _options(tmp_path / "run"))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from kbuilder.errors import Problem, SpecError, did_you_mean
+from kbuilder.errors import Problem, SpecError, UsageError, did_you_mean
 from kbuilder.graph.expand import expand
 from kbuilder.graph.graph import Graph
 
@@ -115,6 +115,17 @@ def apply(model: Any, plan: PhasePlan) -> int:
         if layer.name in plan.layers:
             layer.trainable = layer.name not in plan.frozen
     return sum(int(_size(w)) for w in model.trainable_weights)
+
+
+def require_trainable(count: int, plan: PhasePlan) -> int:
+    """`count` (trainable parameters), unless it is 0: a run that would train nothing is refused."""
+    if count == 0:
+        where = f"phase '{plan.name}'" if plan.name else "train.freeze"
+        raise UsageError(
+            f"{where} leaves no trainable weight (every layer with weights is frozen); "
+            "freeze fewer layers or unfreeze some in train.phases"
+        )
+    return count
 
 
 def _size(weight: Any) -> int:

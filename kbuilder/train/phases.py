@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 
-from kbuilder.errors import UsageError
 from kbuilder.train import freeze, pipeline, prepare
 from kbuilder.train.checkpoints import RunBackup
 from kbuilder.train.fit import fit_arguments
@@ -68,12 +67,7 @@ def enter(run: TrainingRun, plan: PhasePlan) -> None:
 
 def describe(run: TrainingRun, plan: PhasePlan) -> dict:
     """The phase's entry in metrics.json; a phase that leaves nothing to train is refused."""
-    trainable = freeze.apply(run.model, plan)
-    if trainable == 0:
-        raise UsageError(
-            f"phase '{plan.name}' leaves no trainable weight (every layer with weights is frozen); "
-            "unfreeze some layers in train.phases or drop the phase"
-        )
+    trainable = freeze.require_trainable(freeze.apply(run.model, plan), plan)
     return {
         "name": plan.name,
         "epochs": [plan.start + 1, plan.end],

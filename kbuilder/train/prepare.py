@@ -66,7 +66,7 @@ def build_model(run: TrainingRun) -> None:
     with run.dist.scope():
         run.model = build(run.loaded)
     if run.phase_plans:  # train.freeze (and the first phase's freeze) over the spec's `trainable: false`
-        freeze.apply(run.model, run.phase_plans[0])
+        freeze.require_trainable(freeze.apply(run.model, run.phase_plans[0]), run.phase_plans[0])
     run.settings = performance.settle_for_model(run.settings, run.train_spec.performance, run.model)
 
 
