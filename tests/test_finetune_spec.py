@@ -141,3 +141,11 @@ def test_a_pattern_naming_no_layer_is_a_located_error(tmp_path):
     assert second.location.path == "train.phases[1].unfreeze[0]"
     assert "'blok-*' matches no layer - did you mean 'block'?" in second.message
     assert str(first).startswith(f"{tmp_path / 'spec.yaml'}:{line}:12:")
+
+
+def test_validate_refuses_a_pattern_naming_no_layer(tmp_path):
+    import kbuilder.api as kb
+
+    _load(tmp_path, "train:\n  data: {source: {type: keras, name: mnist}}\n  freeze: [stme]\n")
+    with pytest.raises(SpecError, match="train.freeze\\[0\\]: 'stme' matches no layer - did you mean 'stem'"):
+        kb.validate(tmp_path / "spec.yaml")
