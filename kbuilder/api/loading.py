@@ -19,6 +19,7 @@ from kbuilder.graph import Graph, expand
 from kbuilder.graph.search_values import check_search_values
 from kbuilder.graph.shapes import static_shapes
 from kbuilder.spec import LoadedSpec, load_spec, loads_spec
+from kbuilder.train.freeze import plan_phases
 from kbuilder.zoo import spec_path
 
 # A spec: a file path, a bundled spec's name, YAML text, a dict, or an already loaded spec.
@@ -70,6 +71,8 @@ def validate(spec: SpecSource, overrides: Sequence[str] = (), *, shapes: bool = 
     loaded = load(spec, overrides)
     graph = expand(loaded)
     check_search_values(loaded)  # a fixed or searched value that every trial would refuse
+    if loaded.spec.train is not None:
+        plan_phases(loaded, graph)  # train.freeze and train.phases name existing layers
     if shapes:
         static_shapes(graph)
     return graph

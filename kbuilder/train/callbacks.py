@@ -35,6 +35,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.csv_separator = csv_separator
         self.rows = list(earlier_rows)
         self.train_samples = train_samples
+        self.phase: str | None = None  # the phase the next epochs belong to (phased runs)
         self.train_seconds: list[float] = []
         self.epoch_seconds: list[float] = []
         self._start = self._train_end = 0.0
@@ -56,6 +57,8 @@ class EpochRecorder(keras.callbacks.Callback):
             logs["seconds"] = round(now - self._start, 4)
             logs["learning_rate"] = _current_lr(self.model)
         row = {"epoch": epoch + 1, **{k: _number(v) for k, v in (logs or {}).items()}}
+        if self.phase is not None:
+            row["phase"] = self.phase
         self.rows = [r for r in self.rows if r.get("epoch") != epoch + 1] + [row]
         write_json(self.run / HISTORY_JSON, self.rows)
         if self.csv_separator is not None:

@@ -78,8 +78,16 @@ class RunBackup(keras.callbacks.Callback):
         self.guard = guard
         self._completed = 0
         self._batches = 0
+        # A phased run restores once, itself, with the phase that wrote the backup compiled
+        # (its optimizer state fits that phase's optimizer): kbuilder/train/phases.py.
+        self.restore_on_begin = True
 
     def on_train_begin(self, logs=None):
+        if self.restore_on_begin:
+            self.restore()
+
+    def restore(self) -> None:
+        """Weights and optimizer state from the backup, if there is one."""
         state = read_backup_state(self.directory)
         if state is None:
             return

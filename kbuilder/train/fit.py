@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from kbuilder.errors import Interrupted, RuntimeFailure, ctrl_c_pressed
@@ -62,9 +63,10 @@ def make_callbacks(run: TrainingRun) -> None:
     run.callbacks = [run.recorder, *progress, *spec_callbacks, *run.options.extra_callbacks]
 
 
-def fit(run: TrainingRun) -> None:
-    """`model.fit` over the planned batches. Ctrl-C ends the run with Interrupted (exit 130),
-    a failure inside Keras or a diverged loss with a RuntimeFailure; each says what was kept."""
+def fit(run: TrainingRun, fit_all: Callable[[TrainingRun], None] | None = None) -> None:
+    """`model.fit` over the planned batches (or `fit_all`: a phased run's fits). Ctrl-C ends
+    the run with Interrupted (exit 130), a failure inside Keras or a diverged loss with a
+    RuntimeFailure; each says what was kept."""
     make_callbacks(run)
     train_spec = run.train_spec
     note = performance.slow_settings_note(run.settings, train_spec.performance)
@@ -82,7 +84,10 @@ def fit(run: TrainingRun) -> None:
             warnings.filterwarnings("ignore", message="Your input ran out of data")
         if ctrl_c_pressed():  # pressed while the run prepared, and swallowed on the way
             raise KeyboardInterrupt
-        run.model.fit(run.train_input, epochs=train_spec.epochs, verbose=0, **_fit_arguments(run))
+        if fit_all is not None:
+            fit_all(run)
+        else:
+            run.model.fit(run.train_input, epochs=train_spec.epochs, verbose=0, **fit_arguments(run))
     except KeyboardInterrupt:
         for callback in run.callbacks:
             if isinstance(callback, EpochProgress):
@@ -109,7 +114,7 @@ def interrupted_message(run: TrainingRun) -> str:
     return f"interrupted ({kept}); run the same command with --out {run.run_dir.path} to {again}"
 
 
-def _fit_arguments(run: TrainingRun) -> dict[str, Any]:
+def fit_arguments(run: TrainingRun) -> dict[str, Any]:
     """Callbacks, steps and validation data as the input pipeline needs them."""
     tf_data = run.settings.pipeline == "tf_data"
     validation = run.splits.validation

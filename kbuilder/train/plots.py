@@ -1,7 +1,9 @@
-"""curves.png: loss and accuracy per epoch, training against validation."""
+"""curves.png: loss and accuracy per epoch, training against validation; a phased run's
+phase boundaries as dashed lines with the phases' names."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from kbuilder.storage.atomic import save_figure
@@ -31,6 +33,7 @@ def plot_curves(rows: list[dict], path: Path, *, title: str) -> Path | None:
                     label=label,
                     markersize=3,
                 )
+        _mark_phases(ax, rows)
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.set_title(name)
@@ -43,3 +46,19 @@ def plot_curves(rows: list[dict], path: Path, *, title: str) -> Path | None:
     finally:
         plt.close(fig)
     return path
+
+
+def _mark_phases(ax, rows: list[dict]) -> None:
+    """A dashed line before the first epoch of every phase but the first, named."""
+    for before, row in itertools.pairwise(rows):
+        if row.get("phase") is not None and row.get("phase") != before.get("phase"):
+            ax.axvline(row["epoch"] - 0.5, color="0.4", linestyle="--", linewidth=1)
+            ax.annotate(
+                str(row["phase"]),
+                (row["epoch"] - 0.5, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -12),
+                textcoords="offset points",
+                fontsize=8,
+                color="0.3",
+            )

@@ -20,7 +20,7 @@ from kbuilder.errors import UsageError
 from kbuilder.graph import expand
 from kbuilder.storage import rundir as rd
 from kbuilder.train import compile as kc
-from kbuilder.train import distribute, performance, pipeline
+from kbuilder.train import distribute, freeze, performance, pipeline
 from kbuilder.train.classes import check_class_count, class_names
 from kbuilder.train.data import data_directory, load_splits
 from kbuilder.train.preprocess import check_against_model, preprocess_splits
@@ -75,6 +75,8 @@ def build_model(run: TrainingRun) -> None:
         run.model = build(run.loaded)
         if run.spec.weights is not None and run.resume_epoch is None:
             _load_start_weights(run)
+    if run.phase_plans:  # train.freeze (and the first phase's freeze) over the spec's `trainable: false`
+        freeze.require_trainable(freeze.apply(run.model, run.phase_plans[0]), run.phase_plans[0])
     run.settings = performance.settle_for_model(run.settings, run.train_spec.performance, run.model)
 
 
@@ -118,16 +120,17 @@ def prepare_inputs(run: TrainingRun) -> None:
     run.plan = pipeline.plan_batches(
         len(splits.train), train_spec.batch_size, run.settings.fused_steps, equal_batches=run.lockstep
     )
-    run.train_input = _train_input(run)
+    run.train_input = train_input(run, run.start_epoch)
 
 
-def _train_input(run: TrainingRun) -> object:
-    """A tf.data pipeline or numpy batches, each continuing a resumed run's epoch order."""
+def train_input(run: TrainingRun, start_epoch: int) -> object:
+    """A tf.data pipeline or numpy batches whose epoch order starts after `start_epoch` (a
+    resumed run's, or a phase's first), so a run cut and resumed sees the same batches."""
     train_spec = run.train_spec
     order = pipeline.SampleOrder(
         shuffle=train_spec.data.shuffle,
         seed=train_spec.seed,
-        start_epoch=run.start_epoch,
+        start_epoch=start_epoch,
         augment=pipeline.augmenter(train_spec.data.augment, train_spec.seed),
     )
     if run.settings.pipeline == "tf_data":
@@ -142,13 +145,15 @@ def _train_input(run: TrainingRun) -> object:
     return pipeline.NumpyBatches(run.splits.train, run.plan, order)
 
 
-def compile_model(run: TrainingRun) -> None:
-    """Optimizer (its schedule counted in this run's batches), loss and metrics; the fused
-    train step where batches are fused."""
+def compile_model(run: TrainingRun, optimizer_spec: object = None, epochs: int | None = None) -> None:
+    """Optimizer (its schedule counted in this run's batches, or a phase's), loss and metrics;
+    the fused train step where batches are fused. A phase passes its optimizer and epochs."""
     train_spec, model, plan = run.train_spec, run.model, run.plan
     with run.dist.scope():
         optimizer = kc.make_optimizer(
-            train_spec.optimizer, steps_per_epoch=plan.batches, epochs=train_spec.epochs
+            optimizer_spec or train_spec.optimizer,
+            steps_per_epoch=plan.batches,
+            epochs=epochs or train_spec.epochs,
         )
         loss, logits = kc.make_loss(run.loss, model)
         model.compile(

@@ -25,12 +25,14 @@ def finish(run: TrainingRun) -> TrainResult:
     The backup goes last: a kill before metrics.json still resumes from it."""
     rows = run.recorder.rows
     run.metrics = {"model": run.spec.name, "spec_file": str(run.loaded.path) if run.loaded.path else None}
-    for key in sorted({k for r in rows for k in r} - {"epoch", "seconds", "learning_rate"}):
+    for key in sorted({k for r in rows for k in r} - {"epoch", "seconds", "learning_rate", "phase"}):
         run.metrics[f"{key}" if key.startswith("val_") else f"train_{key}"] = _final(rows, key)
     if run.splits.test is not None:
         figures = run.model.evaluate(**eval_feed(run, run.splits.test), verbose=0, return_dict=True)
         run.metrics.update({f"test_{k}": float(v) for k, v in figures.items()})
     run.metrics["weights"] = weights_used(run)
+    if run.phases:
+        run.metrics["phases"] = run.phases
     run.metrics.update(_timing(run))
     run.metrics.update(_environment(run))
     run.metrics["tensorboard"] = _tensorboard(run)

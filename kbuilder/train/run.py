@@ -1,14 +1,16 @@
 """`TrainingRun`: one training run, which the stages fill in turn (no Keras import here).
 
 The stage                      the fields it sets
-- runner.train                 loaded, train_spec, options, run_dir, resolved, backend, input_*
+- runner.train                 loaded, train_spec, options, run_dir, resolved, backend, input_*,
+                               phase_plans (the patterns checked)
 - runner.set_up_process        resume_epoch (after the process's threads, distributed runtime)
 - prepare.load_data            splits (as loaded: not yet preprocessed)
 - prepare.keras_settings       dist, settings (and the seed, distribution, dtype policy)
 - prepare.build_model          model (settings settled for it)
 - prepare.prepare_inputs       splits (preprocessed), statistics, class_names, plan, train_input
 - prepare.compile_model        (the model compiled: optimizer, loss, metrics)
-- fit.fit                      recorder, guard, callbacks, fit_seconds
+- fit.fit                      recorder, guard, callbacks, fit_seconds, phases (phased runs:
+                               kbuilder/train/phases.py recompiles the model at each phase)
 - report.finish                metrics (and last.keras, curves.png, export/, metrics.json)
 """
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:  # the stages' types; importing them here would import Keras
     from kbuilder.train.checkpoints import DivergenceGuard
     from kbuilder.train.data import Splits
     from kbuilder.train.distribute import Distribution
+    from kbuilder.train.freeze import PhasePlan
     from kbuilder.train.options import TrainOptions
     from kbuilder.train.performance import Settings
     from kbuilder.train.pipeline import BatchPlan
@@ -50,6 +53,7 @@ class TrainingRun:
     backend: str
     input_name: str
     input_shape: tuple[int | None, ...]
+    phase_plans: list[PhasePlan] = field(default_factory=list)  # one when the spec has no phases
     # data
     resume_epoch: int | None = None  # the epoch a resumed run continues after; None for a fresh one
     splits: Splits = field(init=False)
@@ -66,6 +70,7 @@ class TrainingRun:
     guard: DivergenceGuard = field(init=False)
     callbacks: list[Any] = field(default_factory=list)
     fit_seconds: float = 0.0
+    phases: list[dict[str, Any]] = field(default_factory=list)  # per phase: epochs, trainable params
     # finish
     metrics: dict[str, Any] = field(default_factory=dict)
 

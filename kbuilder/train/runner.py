@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from kbuilder.backend import select_backend
 from kbuilder.errors import UsageError
 from kbuilder.storage import rundir as rd
-from kbuilder.train import distribute, performance
+from kbuilder.train import distribute, freeze, performance
 from kbuilder.train.options import TrainOptions, TrainResult
 from kbuilder.train.run import TrainingRun
 
@@ -49,6 +49,7 @@ def train(loaded: LoadedSpec, options: TrainOptions | None = None) -> TrainResul
         raise UsageError(f"the spec '{spec.name}' has no train section (see docs/training.md)")
     backend = select_backend(options.backend or spec.train.backend)
     input_name, input_shape = _single_io(spec)
+    phase_plans = freeze.plan_phases(loaded)  # a pattern naming no layer stops here, before any work
     # The run directory is chosen and locked first, so a second process on the same --out is
     # refused before any work.
     resolved = spec.model_dump(mode="json")
@@ -69,6 +70,7 @@ def train(loaded: LoadedSpec, options: TrainOptions | None = None) -> TrainResul
             backend=backend,
             input_name=input_name,
             input_shape=input_shape,
+            phase_plans=phase_plans,
         )
         set_up_process(run)
         # Deferred: the stages import Keras at their top, which must follow select_backend

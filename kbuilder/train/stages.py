@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kbuilder.train import fit, prepare, report
+from kbuilder.train import fit, phases, prepare, report
 from kbuilder.train.options import TrainResult
 from kbuilder.train.run import TrainingRun
 
@@ -15,5 +15,5 @@ def run_stages(run: TrainingRun) -> TrainResult:
         prepare.build_model(run)
         prepare.prepare_inputs(run)
         prepare.compile_model(run)
-        fit.fit(run)
+        fit.fit(run, phases.fit_phases if run.train_spec.phases else None)
         return report.finish(run)

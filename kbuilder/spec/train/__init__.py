@@ -16,10 +16,10 @@ from typing import Literal
 
 from pydantic import Field, TypeAdapter, field_validator, model_validator
 
-from kbuilder.spec.base import StrictModel
 from kbuilder.spec.train.augment import Augment
 from kbuilder.spec.train.callbacks import DEFAULT_CALLBACKS, Callback
 from kbuilder.spec.train.data import DataSource, DataSpec, Preprocess, Validation
+from kbuilder.spec.train.finetune import FineTuning, Phase
 from kbuilder.spec.train.optim import (
     SGD,
     LossName,
@@ -35,8 +35,9 @@ from kbuilder.spec.train.run import DistributeSpec, PerformanceSpec
 BackendName = Literal["tensorflow", "jax", "torch"]
 
 
-class TrainSpec(StrictModel):
-    """How `kbuilder train` trains the model: data, optimizer, loss, epochs, callbacks."""
+class TrainSpec(FineTuning):
+    """How `kbuilder train` trains the model: data, optimizer, loss, epochs, callbacks (and,
+    from FineTuning, frozen layers and phases)."""
 
     data: DataSpec = Field(description="Training, validation and test data.")
     optimizer: Optimizer | OptimizerName = Field(
@@ -111,6 +112,9 @@ class TrainSpec(StrictModel):
             raise ValueError("reduce_lr_on_plateau cannot change a scheduled learning rate; drop one of them")
         if self.distribute.multi_process and self.backend not in (None, "jax"):
             raise ValueError("multi-process training runs on the JAX backend (set backend: jax)")
+        epochs = self.settle_epochs(self.epochs, "epochs" in self.model_fields_set)
+        if epochs != self.epochs:
+            self.epochs = epochs
         return self
 
     def callback(self, kind: str):
@@ -127,6 +131,7 @@ __all__ = [
     "LossSpec",
     "Optimizer",
     "PerformanceSpec",
+    "Phase",
     "Preprocess",
     "Schedule",
     "TrainSpec",
