@@ -34,7 +34,7 @@ def profile(
     Example: `kb.profile("lenet5_modern", batch_sizes=[128], train=True).layers.difference`"""
     budget = parse_size(memory) if isinstance(memory, str) else memory
     if repeats < 3:
-        raise UsageError(f"--repeats {repeats}: the median needs at least 3 repeats")
+        raise UsageError(f"--repeats {repeats}: at least 3 repeats are timed (the fastest counts)")
     check_batch_sizes(tuple(batch_sizes))
     loaded = validated(spec, overrides, shapes=True)
     chosen = select_backend(backend)

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
             None, "--plot", help="Write samples/s against batch size to this PNG file."
         ),
         repeats: int = typer.Option(
-            10, "--repeats", help="Timed calls per measurement (median; at least 3)."
+            10, "--repeats", help="Timed calls per measurement (the fastest counts; at least 3)."
         ),
         backend: str | None = BackendOpt,
         fmt: str | None = format_option(PROFILE_FORMATS),

@@ -12,7 +12,6 @@ the whole model (a layer whose input is the model's input computes no input grad
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -170,19 +169,14 @@ def synchronize(result: Any) -> None:
             torch.cuda.synchronize()
 
 
-def median_seconds(call: Call, *, warmup: int = 2, repeats: int = 10, budget_s: float = 1.0) -> float:
-    """The median time of `call` after `warmup` calls (compiling, kernel selection): at least
-    three repeats, at most `repeats`, fewer once `budget_s` is spent."""
-    return interleaved_medians([call], warmup=warmup, repeats=repeats, budget_s=budget_s)[0]
-
-
-def interleaved_medians(
+def interleaved_best(
     calls: Sequence[Call], *, warmup: int = 2, repeats: int = 10, budget_s: float = 5.0
 ) -> list[float]:
-    """The median time of each call, measured in rounds (each call once per round) so that a
-    change in the machine's load (a shared machine) falls on all of them alike, not on the
-    ones timed while it lasted: `warmup` rounds first (compiling, kernel selection), then at
-    least three rounds, at most `repeats`, fewer once `budget_s` is spent."""
+    """The fastest time of each call, measured in rounds (each call once per round) so that a
+    change in the machine's load falls on all of them alike: `warmup` rounds first (compiling,
+    kernel selection), then at least three rounds, at most `repeats`, fewer once `budget_s`
+    is spent. The fastest, as `timeit` advises and as the peak is measured: on a shared
+    machine the slower rounds measure the other processes' work, not the model's."""
     for _ in range(warmup):
         for call in calls:
             synchronize(call())
@@ -195,4 +189,4 @@ def interleaved_medians(
             synchronize(call())
             times.append(time.perf_counter() - start)
         rounds.append(times)
-    return [statistics.median(column) for column in zip(*rounds)]
+    return [min(column) for column in zip(*rounds)]

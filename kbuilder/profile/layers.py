@@ -2,7 +2,7 @@
 
 The whole model runs once on a random batch and every layer's output is kept; each layer is
 then timed as a model of its own (the Keras operations its node built, so a composite layer
-is timed as a unit) on the tensors its inputs produced: a few warm-up calls, then the median
+is timed as a unit) on the tensors its inputs produced: a few warm-up calls, then the fastest
 of repeats (kbuilder.profile.calls). The whole model's forward pass (and, with `train`, its
 forward + backward) is timed the same way, so the report can say how far the sum of the
 layers is from the measured step: the difference is what running layers one at a time costs
@@ -146,12 +146,12 @@ def profile_layers(built: Any, batch_size: int, *, train: bool = False, repeats:
     if train:
         timed.append(calls.gradient(whole, inputs, [False] * len(inputs)))
     # Every layer and the whole model in the same rounds: a change of load hits them alike.
-    medians = calls.interleaved_medians(timed, repeats=repeats, budget_s=MEASURE_BUDGET_S)
+    best = calls.interleaved_best(timed, repeats=repeats, budget_s=MEASURE_BUDGET_S)
     per_node = 2 if train else 1
     result = LayerProfile(batch_size, train)
     for index, node in enumerate(nodes):
-        forward = medians[index * per_node]
-        backward = max(medians[index * per_node + 1] - forward, 0.0) if train else None
+        forward = best[index * per_node]
+        backward = max(best[index * per_node + 1] - forward, 0.0) if train else None
         row = rows[node.name]
         result.layers.append(
             LayerTime(
@@ -166,7 +166,7 @@ def profile_layers(built: Any, batch_size: int, *, train: bool = False, repeats:
                 backward_s=backward,
             )
         )
-    whole_times = medians[len(nodes) * per_node :]
+    whole_times = best[len(nodes) * per_node :]
     result.model_forward_s = whole_times[0]
     result.model_step_s = whole_times[1] if train else None
     return result

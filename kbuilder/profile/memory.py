@@ -6,8 +6,9 @@
                      the model's weights (Adam and AdamW 2 per weight, SGD with momentum 1,
                      RMSprop 1 or 2, ...); no train section: Adam
     activations      per sample: the input and every layer's output, kept for the backward
-                     pass, plus the gradient of the largest output, alive while the backward
-                     pass goes through its layer; times the batch size
+                     pass, plus the gradients in flight where the backward pass holds the
+                     most (the gradient of a layer's output and of its input, alive together,
+                     at the layer where they are largest); times the batch size
 
 The framework's own memory (the runtime, compiled code, kernels' workspaces) is not in it:
 tests/test_profile_memory.py measures it at batch size 1 and compares the rest with the
@@ -20,6 +21,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import keras
 import numpy as np
 
 
@@ -80,15 +82,25 @@ def memory_model(model: Any, optimizer: Any, optimizer_name: str) -> MemoryModel
     built here on the model's weights: its slot variables are counted, not assumed)."""
     optimizer.build(model.trainable_variables)
     slots = [v for v in optimizer.variables if len(v.shape) > 0]  # not the step counter, the rate
-    outputs = [layer.output for layer in model.layers]
-    per_sample = [_sample_bytes(t) for t in outputs]
+    kept = sum(_sample_bytes(t) for layer in model.layers for t in keras.tree.flatten(layer.output))
+    in_flight = max((_gradients_in_flight(layer) for layer in model.layers), default=0)
     return MemoryModel(
         parameters=_bytes(model.weights),
         gradients=_bytes(model.trainable_weights),
         optimizer_state=_bytes(slots),
         optimizer=optimizer_name,
-        activation_bytes_per_sample=sum(per_sample) + max(per_sample, default=0),
+        activation_bytes_per_sample=kept + in_flight,
     )
+
+
+def _gradients_in_flight(layer: Any) -> int:
+    """Bytes a sample's backward pass through `layer` holds beside the kept activations: the
+    gradient of its output and the gradient of its input, alive together."""
+    try:
+        inputs = keras.tree.flatten(layer.input)
+    except (AttributeError, ValueError):  # an input layer has no input
+        inputs = []
+    return sum(_sample_bytes(t) for t in (*inputs, *keras.tree.flatten(layer.output)))
 
 
 def _sample_bytes(tensor: Any) -> int:

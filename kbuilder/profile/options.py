@@ -50,7 +50,7 @@ def parse_size(text: str, option: str = "--memory") -> int:
         )
     size = int(float(match.group(1)) * _UNITS[unit])
     if size <= 0:
-        raise UsageError(f"{option} {text!r}: the size must be positive")
+        raise UsageError(f"{option} {text!r}: the size must be positive, e.g. 8GiB")
     return size
 
 

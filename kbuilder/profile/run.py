@@ -33,6 +33,7 @@ class Profile:
     throughput: list[Throughput]
     memory: MemoryModel
     memory_budget: int | None = None
+    built: Any = None  # the kbuilder.build.BuiltModel measured
     plot: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -112,6 +113,7 @@ def profile(built: Any, options: ProfileOptions) -> Profile:
         throughput=throughput,
         memory=memory_model(built.model, new_optimizer(), optimizer_name),
         memory_budget=options.memory,
+        built=built,
         notes=notes,
     )
     if options.plot is not None:

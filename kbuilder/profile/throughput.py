@@ -39,7 +39,7 @@ def measure_throughput(
     built: Any, batch_sizes: Sequence[int], new_optimizer: Callable[[], Any], *, repeats: int = 10
 ) -> list[Throughput]:
     """Time the whole model's forward pass and training step at each batch size (in the same
-    rounds, kbuilder.profile.calls.interleaved_medians)."""
+    rounds, kbuilder.profile.calls.interleaved_best)."""
     model, graph = built.model, built.graph
     layers = {layer.name: layer for layer in model.layers}
     sources = [layers[name].output for name in graph.inputs]
@@ -48,8 +48,8 @@ def measure_throughput(
     for size in batch_sizes:
         inputs = random_inputs(sources, size)
         timed += [calls.forward(whole, inputs), calls.training_step(whole, inputs, new_optimizer())]
-    medians = calls.interleaved_medians(timed, repeats=repeats, budget_s=10.0)
-    return [Throughput(size, medians[2 * i], medians[2 * i + 1]) for i, size in enumerate(batch_sizes)]
+    best = calls.interleaved_best(timed, repeats=repeats, budget_s=10.0)
+    return [Throughput(size, best[2 * i], best[2 * i + 1]) for i, size in enumerate(batch_sizes)]
 
 
 def plot_throughput(rows: list[dict[str, Any]], path: Path, *, title: str) -> Path:
