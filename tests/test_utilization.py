@@ -83,6 +83,10 @@ def test_the_measurement_is_cached_per_machine_and_refreshed_on_request(monkeypa
     monkeypatch.setenv(peak_module.REFRESH_ENV, "1")
     measured_peak("tensorflow", 2)
     assert len(calls) == 3
+    monkeypatch.setattr(peak_module, "measured_matmul_rate", lambda: 2e10)  # a busy machine
+    assert measured_peak("tensorflow", 2).flop_per_s == 5e10  # the higher figure is kept
+    monkeypatch.setattr(peak_module, "measured_matmul_rate", lambda: 9e10)
+    assert measured_peak("tensorflow", 2).flop_per_s == 9e10
 
 
 def test_a_damaged_cache_is_measured_again(monkeypatch, tmp_path):
