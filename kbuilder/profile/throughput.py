@@ -77,6 +77,8 @@ def plot_throughput(rows: list[dict[str, Any]], path: Path, *, title: str) -> Pa
             )
     if len(set(sizes)) > 1:
         ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [str(size) for size in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("batch size")
     ax.set_ylabel("samples per second")
     ax.set_title(f"{title} (labels: % of the machine's peak)", fontsize=10)
