@@ -12,13 +12,28 @@ the whole model (a layer whose input is the model's input computes no input grad
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import keras
 
 Call = Callable[[], Any]
+
+
+@contextlib.contextmanager
+def quiet_retracing() -> Iterator[None]:
+    """Every layer is a compiled function of its own, and TensorFlow warns ("triggered
+    tf.function retracing") after a few: here that is the design, not a mistake to report."""
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _feed(inputs: Sequence[Any]) -> Any:

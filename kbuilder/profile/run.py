@@ -9,6 +9,7 @@ from typing import Any
 
 import keras
 
+from kbuilder.profile.calls import quiet_retracing
 from kbuilder.profile.layers import LayerProfile, profile_layers
 from kbuilder.profile.memory import MemoryModel, memory_model
 from kbuilder.profile.options import ProfileOptions, check_batch_sizes
@@ -101,8 +102,9 @@ def profile(built: Any, options: ProfileOptions) -> Profile:
     backend = keras.backend.backend()
     device, accelerator = describe_device(backend)
     new_optimizer, optimizer_name, notes = optimizer_factory(built)
-    layers = profile_layers(built, sizes[0], train=options.train, repeats=options.repeats)
-    throughput = measure_throughput(built, sizes, new_optimizer, repeats=options.repeats)
+    with quiet_retracing():
+        layers = profile_layers(built, sizes[0], train=options.train, repeats=options.repeats)
+        throughput = measure_throughput(built, sizes, new_optimizer, repeats=options.repeats)
     result = Profile(
         name=spec.name,
         backend=backend,
