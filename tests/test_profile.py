@@ -6,6 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +199,32 @@ def test_json_markdown_csv_and_table_formats(capsys, tmp_path):
     assert next(iter(csv.DictReader(io.StringIO(batches_part))))["batch_size"] == "256"  # the spec's
     code, out, _ = run(capsys, "profile", str(spec), "--repeats", "3")
     assert code == 0 and "sum of the layers" in out and "per batch size:" in out
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_other_backends_profile_too(backend, tmp_path):
+    """Each backend has its own compiled calls (kbuilder.profile.calls): a fresh process each,
+    since Keras cannot switch backends in one."""
+    root = Path(__file__).resolve().parents[1]
+    spec = tmp_path / "small.yaml"
+    spec.write_text(HEAVY_MLP.replace("1024", "64"))
+    done = subprocess.run(
+        [sys.executable, "-m", "kbuilder.cli.app", "profile", str(spec), "--backend", backend, "--train"]
+        + ["-b", "16", "-b", "4", "--repeats", "3", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(root), "XDG_CACHE_HOME": str(tmp_path / "cache")},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(done.stdout)
+    assert data["backend"] == backend
+    rows = data["layers"]["layers"]
+    assert [row["name"] for row in rows] == ["d1", "d2", "d3", "out"]
+    assert all(row["forward_ms"] > 0 and row["backward_ms"] is not None for row in rows)
+    assert [row["batch_size"] for row in data["batch_sizes"]] == [16, 4]
+    assert all(row["training_samples_per_s"] > 0 for row in data["batch_sizes"])
+    assert data["memory"]["optimizer_state"] == data["memory"]["gradients"]  # SGD with momentum
