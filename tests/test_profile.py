@@ -228,3 +228,27 @@ def test_the_other_backends_profile_too(backend, tmp_path):
     assert [row["batch_size"] for row in data["batch_sizes"]] == [16, 4]
     assert all(row["training_samples_per_s"] > 0 for row in data["batch_sizes"])
     assert data["memory"]["optimizer_state"] == data["memory"]["gradients"]  # SGD with momentum
+
+
+@pytest.mark.slow
+def test_blocks_get_the_sum_of_their_layers():
+    repeated = """
+name: repeated
+inputs:
+  x: {shape: [64]}
+layers:
+  - repeat: {name: body, times: 2, layers: [{dense: {name: d, units: 64, activation: relu}}]}
+  - dense: {name: out, units: 10}
+"""
+    import kbuilder.api as kb
+    from kbuilder.profile.render import as_markdown
+
+    data = kb.profile(repeated, batch_sizes=[8], train=True, repeats=3).as_json()
+    rows = {row["name"]: row for row in data["layers"]["layers"]}
+    assert rows["body-0-d"]["group"] == "body" and rows["out"]["group"] == ""
+    (block,) = data["layers"]["blocks"]
+    assert block["block"] == "body" and block["layers"] == 2 and block["macs"] == 2 * 64 * 64
+    inside = [rows["body-0-d"], rows["body-1-d"]]
+    assert block["forward_ms"] == pytest.approx(sum(r["forward_ms"] for r in inside), abs=1e-3)
+    assert block["share"] == pytest.approx(sum(r["share"] for r in inside), abs=2e-4)
+    assert "Per block (its layers' sum):" in as_markdown(data) and "| body | 2 |" in as_markdown(data)

@@ -97,7 +97,29 @@ class LayerProfile:
             if self.train
             else "forward of the whole model",
             "difference": round(self.difference, 4),
+            "blocks": self.blocks(total),
         }
+
+    def blocks(self, total: float) -> list[dict[str, Any]]:
+        """Subtotals of every block (each level of nesting), in the order they first appear."""
+        sums: dict[str, list[LayerTime]] = {}
+        for layer in self.layers:
+            parts = layer.group.split("/") if layer.group else []
+            for depth in range(1, len(parts) + 1):
+                sums.setdefault("/".join(parts[:depth]), []).append(layer)
+        return [
+            {
+                "block": name,
+                "layers": len(members),
+                "macs": sum(m.macs for m in members),
+                "forward_ms": round(sum(m.forward_s for m in members) * 1e3, 4),
+                "backward_ms": round(sum(m.backward_s or 0.0 for m in members) * 1e3, 4)
+                if self.train
+                else None,
+                "share": round(sum(m.step_s for m in members) / total, 4) if total else None,
+            }
+            for name, members in sums.items()
+        ]
 
 
 def random_inputs(tensors: list[Any], batch_size: int, seed: int = 0) -> list[Any]:

@@ -21,6 +21,14 @@ LAYER_COLUMNS = (
     ("step_gflop_per_s", "step GFLOP/s"),
     ("activation_bytes", "activation"),
 )
+BLOCK_COLUMNS = (
+    ("block", "block"),
+    ("layers", "layers"),
+    ("macs", "MACs"),
+    ("forward_ms", "forward ms"),
+    ("backward_ms", "backward ms"),
+    ("share", "share"),
+)
 BATCH_COLUMNS = (
     ("batch_size", "batch"),
     ("inference_samples_per_s", "inference/s"),
@@ -70,6 +78,13 @@ def _columns(data: dict[str, Any]) -> tuple[tuple[tuple[str, str], ...], list[li
     layers = [[_cell(k, row[k]) for k, _ in layer_columns] for row in data["layers"]["layers"]]
     batches = [[_cell(k, row[k]) for k, _ in BATCH_COLUMNS] for row in data["batch_sizes"]]
     return layer_columns, layers, batches
+
+
+def _blocks(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    train = data["layers"]["train"]
+    columns = [c for c in BLOCK_COLUMNS if train or c[0] != "backward_ms"]
+    rows = [[_cell(k, row[k]) for k, _ in columns] for row in data["layers"]["blocks"]]
+    return [h for _, h in columns], rows
 
 
 def summary_lines(data: dict[str, Any]) -> list[str]:
@@ -126,6 +141,9 @@ def as_text(data: dict[str, Any]) -> str:
     what = "forward and backward" if data["layers"]["train"] else "forward"
     out = [heading(data), "", f"per layer, {what}, batch size {data['layers']['batch_size']}:"]
     out += _aligned([h for _, h in layer_columns], layers)
+    headers, blocks = _blocks(data)
+    if blocks:
+        out += ["", "per block (its layers' sum):", *_aligned(headers, blocks)]
     out += ["", "per batch size:"]
     out += _aligned([h for _, h in BATCH_COLUMNS], batches)
     out += ["", *summary_lines(data)]
@@ -144,6 +162,9 @@ def as_markdown(data: dict[str, Any]) -> str:
     what = "forward and backward" if data["layers"]["train"] else "forward"
     out = [f"**{heading(data)}**", "", f"Per layer, {what}, batch size {data['layers']['batch_size']}:", ""]
     out += _markdown_table([h for _, h in layer_columns], layers)
+    headers, blocks = _blocks(data)
+    if blocks:
+        out += ["", "Per block (its layers' sum):", "", *_markdown_table(headers, blocks)]
     out += ["", "Per batch size:", ""]
     out += _markdown_table([h for _, h in BATCH_COLUMNS], batches)
     out += ["", *(f"- {line}" for line in summary_lines(data))]
