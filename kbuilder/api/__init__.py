@@ -14,7 +14,7 @@ Commands and functions: validate -> `validate` (and `load`), build -> `build`, `
 tune -> `tune` and `tune_report`, ensemble -> `ensemble`, compare -> `compare`, schema ->
 `schema`, zoo -> `zoo`, evaluate -> `evaluate`, inspect -> `inspect`, report -> `run_report`
 (`report` is the layer figures of a model), predict -> `predict`, export RUN_DIR -> `export_trained`,
-`--weights` -> `load_weights` (and `weights_table`).
+`--weights` -> `load_weights` (and `weights_table`), profile -> `profile`.
 
 A spec is loaded and validated before Keras is imported, so a bad one is refused in a
 fraction of a second with located problems (`file:line:column: path: message`; a spec given
@@ -38,6 +38,7 @@ from kbuilder.api.models import (
     weights_table,
     zoo,
 )
+from kbuilder.api.profile import profile
 from kbuilder.api.runs import TuneResult, compare, ensemble, train, tune, tune_report
 from kbuilder.api.use import evaluate, inspect, run_report
 from kbuilder.api.using import export_trained, predict
@@ -59,6 +60,7 @@ __all__ = [
     "load_weights",
     "manifest",
     "predict",
+    "profile",
     "report",
     "run_report",
     "schema",

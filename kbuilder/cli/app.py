@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "inspect",
     "report",
     "predict",
+    "profile",
 )
 
 app = typer.Typer(

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from kbuilder.train.utilization import utilization_line
+
 
 @dataclass
 class TrainOptions:
@@ -56,6 +58,9 @@ def summary_lines(result: TrainResult) -> list[str]:
             f"{count} epoch{'s' if count != 1 else ''} in {m['train_seconds']:.1f} s ({pace}), "
             f"{rate} samples/s, {m['backend']} on {m['device']}"
         )
+    used = utilization_line(m.get("utilization"))
+    if used:
+        lines.append(used)
     if str(m.get("export", "")).startswith(("skipped", "failed")):
         lines.append(f"export {m['export']}")
     return lines

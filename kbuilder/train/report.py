@@ -16,8 +16,11 @@ from kbuilder.train.compile import outputs_logits
 from kbuilder.train.contract import input_contract
 from kbuilder.train.fit import eval_feed
 from kbuilder.train.options import TrainResult
+from kbuilder.train.peak import machine_peak
+from kbuilder.train.performance import model_macs
 from kbuilder.train.plots import plot_curves
 from kbuilder.train.run import TrainingRun
+from kbuilder.train.utilization import utilization
 
 
 def finish(run: TrainingRun) -> TrainResult:
@@ -35,6 +38,7 @@ def finish(run: TrainingRun) -> TrainResult:
         run.metrics["phases"] = run.phases
     run.metrics.update(_timing(run))
     run.metrics.update(_environment(run))
+    run.metrics["utilization"] = _utilization(run)
     run.metrics["tensorboard"] = _tensorboard(run)
     rd.save_model(run.model, run.run_dir / rd.LAST_MODEL)
     plot_curves(rows, run.run_dir / rd.CURVES, title=f"{run.spec.name} ({run.settings.backend})")
@@ -108,6 +112,26 @@ def _steady_rate(seconds: list[float], run: TrainingRun) -> float | None:
     if not later or sum(later) <= 0:
         return None
     return round(run.plan.batches * run.plan.batch_size * len(later) / sum(later), 1)
+
+
+def _utilization(run: TrainingRun) -> dict[str, Any]:
+    """Achieved training FLOP/s from the model's MACs and the steady throughput, against the
+    machine's peak (kbuilder.train.utilization, kbuilder.train.peak)."""
+    steady = run.metrics.get("samples_per_second_after_first_epoch")
+    rate, basis = (
+        (steady, "epochs after the first")
+        if steady
+        else (run.metrics.get("samples_per_second"), "all epochs")
+    )
+    settings = run.settings
+    peak = machine_peak(
+        settings.backend,
+        settings.device,
+        accelerator=settings.accelerator,
+        mixed_precision=settings.mixed_precision,
+        threads=settings.threads,
+    )
+    return utilization(model_macs(run.model), rate, peak, basis=basis)
 
 
 def _environment(run: TrainingRun) -> dict[str, Any]:
