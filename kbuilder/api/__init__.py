@@ -21,6 +21,7 @@ as text is called `<string>`, a dict `<dict>`). Errors are kbuilder.errors types
 BuildError, CheckFailed, UsageError, DataError, RuntimeFailure).
 """
 
+from kbuilder.api.importing import ImportResult, import_model
 from kbuilder.api.loading import SpecSource, load, validate
 from kbuilder.api.models import (
     build,
@@ -48,6 +49,8 @@ __all__ = [
     "diagram",
     "differences",
     "ensemble",
+    "ImportResult",
+    "import_model",
     "evaluate",
     "export",
     "export_trained",

@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "inspect",
     "report",
     "predict",
+    "import_model",
 )
 
 app = typer.Typer(
