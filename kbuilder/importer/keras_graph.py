@@ -28,6 +28,7 @@ class KerasLayer:
     config: dict[str, Any]
     inputs: list[str]
     where: str  # e.g. "config.layers[12]": where it is in config.json
+    constants: list[tuple[int, float]] = field(default_factory=list)  # numbers among an operation's arguments
 
 
 @dataclass
@@ -73,7 +74,8 @@ def _tensor_names(value: Any, source: str, where: str) -> list[str]:
     return []
 
 
-def _call_inputs(entry: dict[str, Any], source: str, where: str) -> list[str]:
+def _call_inputs(entry: dict[str, Any], source: str, where: str) -> tuple[list[str], list[tuple[int, float]]]:
+    """The layers a call takes, and the numbers among its arguments (position, value)."""
     nodes = entry.get("inbound_nodes", [])
     if not isinstance(nodes, list):
         raise _refuse(source, where, "inbound_nodes must be a list")
@@ -85,21 +87,24 @@ def _call_inputs(entry: dict[str, Any], source: str, where: str) -> list[str]:
             "a kbuilder layer is called once",
         )
     if not nodes:
-        return []
+        return [], []
     node = _mapping(nodes[0], source, where)
     args = node.get("args", [])
     if not isinstance(args, list) or not args:
         raise _refuse(source, where, f"expected positional arguments (tensors), got {args!r:.80}")
-    if len(args) > 1:  # an operation on tensors (`x + y` in Keras is ops.add(x, y)): tensors only
-        names = [_tensor_names(a, source, where) for a in args]
-        if not all(len(n) == 1 and isinstance(a, dict) for n, a in zip(names, args, strict=True)):
-            raise _refuse(source, where, f"expected tensors as positional arguments, got {args!r:.120}")
-        args = [args]
+    constants: list[tuple[int, float]] = []
+    if len(args) > 1:  # an operation (`x + y` is ops.add(x, y)): tensors, or a tensor and a number
+        constants = [(i, float(a)) for i, a in enumerate(args) if isinstance(a, (int, float))]
+        tensors = [a for a in args if not isinstance(a, (int, float))]
+        names = [_tensor_names(a, source, where) for a in tensors]
+        if len(constants) > 1 or not all(len(n) == 1 and isinstance(a, dict) for n, a in zip(names, tensors, strict=True)):
+            raise _refuse(source, where, f"expected tensors (and one number) as arguments, got {args!r:.120}")
+        args = [tensors]
     kwargs = _mapping(node.get("kwargs", {}), source, where)
     tensor_kwargs = [k for k, v in kwargs.items() if _tensor_names(v, source, where)]
     if tensor_kwargs:
         raise _refuse(source, where, f"tensors passed as keyword arguments ({', '.join(tensor_kwargs)})")
-    return _tensor_names(args[0], source, where)
+    return _tensor_names(args[0], source, where), constants
 
 
 def _shape(config: dict[str, Any], source: str, where: str) -> list[int | None]:
@@ -192,7 +197,11 @@ class _Reader:
         for i, entry in enumerate(layers):
             here = f"{where}.config.layers[{i}]" if where else f"config.layers[{i}]"
             mapped = _mapping(entry, self.source, here)
-            self.layer_entry(mapped, here, _call_inputs(mapped, self.source, here), 0)
+            top = 0 if mapped.get("class_name") == "InputLayer" else 1  # a nested model's input is not the model's
+            inputs, constants = _call_inputs(mapped, self.source, here)
+            self.layer_entry(mapped, here, inputs, top)
+            if constants and self.graph.layers and self.graph.layers[-1].where == here:
+                self.graph.layers[-1].constants = constants
         outputs = config.get("output_layers")
         if isinstance(outputs, list) and outputs and isinstance(outputs[0], str):
             outputs = [outputs]

@@ -24,7 +24,10 @@ META_KEYS = frozenset({"name", "trainable", "dtype", "data_format", "build_confi
 PREFERRED = {"Activation": "activation"}
 # Layers Keras's applications define in their own modules, by (module, class): their kbuilder kind
 # and how their config's fields are named there. Any other non-Keras class is a custom object.
-APPLICATION_LAYERS = {("keras.src.applications.convnext", "LayerScale"): ("layer_scale", {"init_values": "init_value"})}
+APPLICATION_LAYERS = {
+    ("keras.src.applications.convnext", "LayerScale"): ("layer_scale", {"init_values": "init_value"}),
+    ("keras.src.applications.inception_resnet_v2", "CustomScaleLayer"): ("scaled_add", {}),
+}
 # Keras operations on tensors recorded in a functional model (`x + y` is ops.numpy.Add): the
 # merge kinds compute the same, with broadcasting.
 OPERATIONS = {
@@ -34,6 +37,8 @@ OPERATIONS = {
     ("keras.src.ops.numpy", "Maximum"): "maximum",
 }
 REGULARIZERS = {"L1": ("l1",), "L2": ("l2",), "L1L2": ("l1", "l2")}
+# Defaults Keras takes through **kwargs (not in the constructor's signature).
+KNOWN_DEFAULTS = {"rms_scaling": False}
 SQUEEZABLE = frozenset({"kernel_size", "strides", "pool_size", "dilation_rate", "size", "padding", "cropping"})
 
 
@@ -114,6 +119,8 @@ def map_layer(layer: KerasLayer) -> tuple[str, dict[str, Any]] | Unmapped:
         extra = [k for k in layer.config if k != "name"]
         if extra:
             return Unmapped(layer, f"operation {layer.class_name} with arguments {extra}: not a plain merge")
+        if layer.constants:
+            return _with_constant(layer, operation)
         return operation, {}
     if app_layer is not None:
         kind, renames = app_layer
@@ -154,13 +161,28 @@ def map_layer(layer: KerasLayer) -> tuple[str, dict[str, Any]] | Unmapped:
             if value != field.default:
                 args[field.alias or fields[key]] = value
             continue
-        default = _default(layer.class_name, key)
+        default = KNOWN_DEFAULTS.get(key, inspect.Parameter.empty)
+        if default is inspect.Parameter.empty:
+            default = _default(layer.class_name, key)
         if value is None or value == _convert(key, default) or key == "projection_dim" and app_layer:
             continue
         return Unmapped(layer, f"argument {key}={value!r:.80} has no field in kbuilder's '{kind}' kind")
     if kind == "activation" and args.get("activation") is None:
         args["activation"] = "linear"
     return kind, args
+
+
+def _with_constant(layer: KerasLayer, operation: str) -> tuple[str, dict[str, Any]] | Unmapped:
+    """`x + c`, `x * c`, `x - c` (MobileNetV3 writes its hard sigmoid so) as `rescaling`:
+    x * 1 + c and x * c + 0 give the same floats as the operation."""
+    (position, value), = layer.constants
+    if operation == "add":
+        return "rescaling", {"scale": 1.0, "offset": value}
+    if operation == "multiply":
+        return "rescaling", {"scale": value}
+    if operation == "subtract" and position == 1:
+        return "rescaling", {"scale": 1.0, "offset": -value}
+    return Unmapped(layer, f"operation {layer.class_name} with the number {value} as argument {position}")
 
 
 def _float32(policy: Any) -> bool:
