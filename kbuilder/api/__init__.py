@@ -41,6 +41,7 @@ from kbuilder.api.use import evaluate, inspect, run_report
 from kbuilder.api.using import export_trained, predict
 
 __all__ = [
+    "ImportResult",
     "SpecSource",
     "TuneResult",
     "build",
@@ -49,11 +50,10 @@ __all__ = [
     "diagram",
     "differences",
     "ensemble",
-    "ImportResult",
-    "import_model",
     "evaluate",
     "export",
     "export_trained",
+    "import_model",
     "inspect",
     "load",
     "manifest",

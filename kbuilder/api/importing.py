@@ -74,10 +74,12 @@ def import_model(
         if not exactness.exact:
             raise CheckFailed(
                 [
-                    f"the imported spec differs from {imported.source}: params {exactness.params:,} vs "
-                    f"{exactness.source_params:,}, output {exactness.output_shape} vs "
-                    f"{exactness.source_output_shape}, max relative output difference "
-                    f"{exactness.max_relative_diff:.3g}"
+                    (
+                        f"the imported spec differs from {imported.source}: params {exactness.params:,} vs "
+                        f"{exactness.source_params:,}, output {exactness.output_shape} vs "
+                        f"{exactness.source_output_shape}, max relative output difference "
+                        f"{exactness.max_relative_diff:.3g}"
+                    )
                 ]
             )
         params, shapes = exactness.params, exactness.output_shape

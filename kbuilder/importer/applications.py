@@ -12,7 +12,9 @@ from kbuilder.errors import UsageError, did_you_mean
 
 def application_names() -> list[str]:
     """The model constructors keras.applications offers (ResNet50, MobileNetV2, ...)."""
-    return sorted(n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n)))
+    return sorted(
+        n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n))
+    )
 
 
 def build_application(name: str, input_shape: tuple[int, ...] | None = None) -> Any:

@@ -63,8 +63,6 @@ def read_keras_archive(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise _refuse(path, f"{CONFIG_MEMBER} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise _refuse(
-            path, f"{CONFIG_MEMBER}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
-        ) from None
+        raise _refuse(path, f"{CONFIG_MEMBER}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     except RecursionError:
         raise _refuse(path, f"{CONFIG_MEMBER} is nested too deeply") from None

@@ -44,9 +44,16 @@ def _refusal(source: str, unmapped: list[Unmapped]) -> SpecError:
     needed = sorted({u.needed_kind for u in unmapped if u.needed_kind})
     for reason, items in by_class.items():
         first = items[0].layer
-        more = f" (and {len(items) - 1} more: {', '.join(i.layer.name for i in items[1:4])}{', ...' if len(items) > 4 else ''})" if len(items) > 1 else ""
+        more = (
+            f" (and {len(items) - 1} more: {', '.join(i.layer.name for i in items[1:4])}{', ...' if len(items) > 4 else ''})"
+            if len(items) > 1
+            else ""
+        )
         problems.append(
-            Problem(Location(source, path=first.where), f"layer '{first.name}' ({first.class_name}): {reason}{more}")
+            Problem(
+                Location(source, path=first.where),
+                f"layer '{first.name}' ({first.class_name}): {reason}{more}",
+            )
         )
     if needed:
         problems.append(
@@ -64,11 +71,17 @@ def convert_graph(graph: KerasGraph, source: str, description: str) -> Imported:
     unmapped: list[Unmapped] = []
     layers: list[SpecLayer] = []
     bad_names = [
-        Problem(Location(source, path=layer.where), f"layer name '{layer.name}' is not a valid kbuilder name (letters, digits, '_', '-')")
+        Problem(
+            Location(source, path=layer.where),
+            f"layer name '{layer.name}' is not a valid kbuilder name (letters, digits, '_', '-')",
+        )
         for layer in graph.layers
         if not NAME_PATTERN.match(layer.name)
     ] + [
-        Problem(Location(source, path="config.input_layers"), f"input name '{name}' is not a valid kbuilder input name (letters, digits, '_')")
+        Problem(
+            Location(source, path="config.input_layers"),
+            f"input name '{name}' is not a valid kbuilder input name (letters, digits, '_')",
+        )
         for name in graph.inputs
         if not IDENTIFIER_PATTERN.match(name)
     ]

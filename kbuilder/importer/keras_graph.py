@@ -62,7 +62,9 @@ def _tensor_names(value: Any, source: str, where: str) -> list[str]:
     if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
         history = _mapping(value.get("config"), source, where).get("keras_history")
         if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)):
-            raise _refuse(source, where, f"a tensor reference must be [layer, node, index], got {history!r:.80}")
+            raise _refuse(
+                source, where, f"a tensor reference must be [layer, node, index], got {history!r:.80}"
+            )
         if history[1:] != [0, 0]:
             raise _refuse(
                 source,
@@ -97,7 +99,9 @@ def _call_inputs(entry: dict[str, Any], source: str, where: str) -> tuple[list[s
         constants = [(i, float(a)) for i, a in enumerate(args) if isinstance(a, (int, float))]
         tensors = [a for a in args if not isinstance(a, (int, float))]
         names = [_tensor_names(a, source, where) for a in tensors]
-        if len(constants) > 1 or not all(len(n) == 1 and isinstance(a, dict) for n, a in zip(names, tensors, strict=True)):
+        if len(constants) > 1 or not all(
+            len(n) == 1 and isinstance(a, dict) for n, a in zip(names, tensors, strict=True)
+        ):
             raise _refuse(source, where, f"expected tensors (and one number) as arguments, got {args!r:.120}")
         args = [tensors]
     kwargs = _mapping(node.get("kwargs", {}), source, where)
@@ -172,7 +176,9 @@ class _Reader:
                 shape = build.get("input_shape") if isinstance(build, dict) else None
                 if not isinstance(shape, list):
                     raise _refuse(
-                        self.source, where, "a Sequential model without an Input and without a built input shape"
+                        self.source,
+                        where,
+                        "a Sequential model without an Input and without a built input shape",
                     )
                 self.graph.inputs["input"] = list(shape[1:])
                 previous = ["input"]
@@ -197,7 +203,8 @@ class _Reader:
         for i, entry in enumerate(layers):
             here = f"{where}.config.layers[{i}]" if where else f"config.layers[{i}]"
             mapped = _mapping(entry, self.source, here)
-            top = 0 if mapped.get("class_name") == "InputLayer" else 1  # a nested model's input is not the model's
+            # Only the model's own InputLayers are model inputs (not a nested model's).
+            top = 0 if mapped.get("class_name") == "InputLayer" else 1
             inputs, constants = _call_inputs(mapped, self.source, here)
             self.layer_entry(mapped, here, inputs, top)
             if constants and self.graph.layers and self.graph.layers[-1].where == here:
@@ -206,7 +213,9 @@ class _Reader:
         if isinstance(outputs, list) and outputs and isinstance(outputs[0], str):
             outputs = [outputs]
         if not isinstance(outputs, list) or not all(isinstance(o, list) and o for o in outputs):
-            raise _refuse(self.source, "config.output_layers", f"expected [[name, 0, 0], ...], got {outputs!r:.80}")
+            raise _refuse(
+                self.source, "config.output_layers", f"expected [[name, 0, 0], ...], got {outputs!r:.80}"
+            )
         self.graph.outputs = [self.aliases.get(o[0], o[0]) for o in outputs]
 
 

@@ -39,7 +39,9 @@ OPERATIONS = {
 REGULARIZERS = {"L1": ("l1",), "L2": ("l2",), "L1L2": ("l1", "l2")}
 # Defaults Keras takes through **kwargs (not in the constructor's signature).
 KNOWN_DEFAULTS = {"rms_scaling": False}
-SQUEEZABLE = frozenset({"kernel_size", "strides", "pool_size", "dilation_rate", "size", "padding", "cropping"})
+SQUEEZABLE = frozenset(
+    {"kernel_size", "strides", "pool_size", "dilation_rate", "size", "padding", "cropping"}
+)
 
 
 @dataclass
@@ -96,7 +98,9 @@ def _regularizer(value: Any) -> dict[str, float] | None:
     if not isinstance(value, dict):
         return None
     keys = REGULARIZERS.get(value.get("class_name", ""))
-    config = value.get("config") if isinstance(value.get("config"), dict) else {}
+    config = value.get("config")
+    if not isinstance(config, dict):
+        return None
     if keys is None or not all(isinstance(config.get(k), (int, float)) for k in keys):
         return None
     return {k: float(config[k]) for k in keys if config[k]}
@@ -134,7 +138,11 @@ def map_layer(layer: KerasLayer) -> tuple[str, dict[str, Any]] | Unmapped:
     else:
         found = keras_kinds().get(layer.class_name)
         if found is None:
-            return Unmapped(layer, f"no kbuilder kind builds keras.layers.{layer.class_name}", snake_case(layer.class_name))
+            return Unmapped(
+                layer,
+                f"no kbuilder kind builds keras.layers.{layer.class_name}",
+                snake_case(layer.class_name),
+            )
         kind = found
     spec = LAYER_KINDS[kind]
     fields = _field_names(spec)
@@ -175,7 +183,7 @@ def map_layer(layer: KerasLayer) -> tuple[str, dict[str, Any]] | Unmapped:
 def _with_constant(layer: KerasLayer, operation: str) -> tuple[str, dict[str, Any]] | Unmapped:
     """`x + c`, `x * c`, `x - c` (MobileNetV3 writes its hard sigmoid so) as `rescaling`:
     x * 1 + c and x * c + 0 give the same floats as the operation."""
-    (position, value), = layer.constants
+    ((position, value),) = layer.constants
     if operation == "add":
         return "rescaling", {"scale": 1.0, "offset": value}
     if operation == "multiply":

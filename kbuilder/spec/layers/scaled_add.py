@@ -17,5 +17,6 @@ class ScaledAdd(_Merge):
         max_length=2,
         description="The shortcut, then the residual branch that is scaled.",
     )
-    scale: float = Field(description="Factor of the second input (a constant: MACs count weights only, so 0).")
-
+    scale: float = Field(
+        description="Factor of the second input (a constant: MACs count weights only, so 0)."
+    )
