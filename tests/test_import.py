@@ -35,7 +35,9 @@ def _functional():
     y = keras.layers.SeparableConv2D(4, 3, strides=2, name="sep")(y)
     y = keras.layers.Flatten(name="flat")(y)
     y = keras.layers.Dropout(0.2, name="drop")(y)
-    outputs = keras.layers.Dense(5, activation="softmax", name="head")(y)
+    outputs = keras.layers.Dense(
+        5, activation="softmax", kernel_regularizer=keras.regularizers.L2(1e-4), name="head"
+    )(y)
     return keras.Model(inputs, outputs, name="small_net")
 
 
@@ -87,6 +89,7 @@ def test_merges_name_their_inputs_and_a_chain_does_not(tmp_path):
     assert "- concat: {name: joined, inputs: [residual, same_pool]}" in text
     assert "- relu: {name: stem_relu, max_value: 6.0}" in text  # no `inputs:`: it takes the line above
     assert "- global_average_pooling2d: {name: se_pool, keepdims: true}" in text
+    assert "kernel_regularizer: {l2: 0.0001}" in text
 
 
 def _save_config(path, config):
