@@ -144,6 +144,19 @@ def test_a_keras_class_without_a_kind_lists_every_missing_kind(tmp_path):
     assert "would need the layer kind(s) gaussian_noise, unit_normalization" in message
 
 
+def test_a_bad_value_is_refused_at_the_source_layer(tmp_path, capsys):
+    config = _sequential_config()
+    config["config"]["layers"][1]["config"]["units"] = -5
+    source = tmp_path / "m.keras"
+    _save_config(source, config)
+    assert main(["import", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{source}: config.layers[1]: layer 'hidden' (Dense): units: input should be greater than 0; got -5"
+        in err
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

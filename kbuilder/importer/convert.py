@@ -6,13 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from kbuilder.errors import Location, Problem, SpecError
 from kbuilder.importer.applications import application_config, build_application
 from kbuilder.importer.archive import read_keras_archive
 from kbuilder.importer.folding import Run, find_runs, folded_lines
-from kbuilder.importer.keras_graph import KerasGraph, read_keras_config
+from kbuilder.importer.keras_graph import KerasGraph, KerasLayer, read_keras_config
 from kbuilder.importer.kinds import Unmapped, map_layer
 from kbuilder.importer.spec_writer import IDENTIFIER_PATTERN, NAME_PATTERN, SpecLayer, spec_text
+from kbuilder.spec.registry import LAYER_KINDS
 
 
 @dataclass
@@ -66,6 +69,17 @@ def _refusal(source: str, unmapped: list[Unmapped]) -> SpecError:
     return SpecError(problems)
 
 
+def _checked(layer: KerasLayer, kind: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | Unmapped:
+    """The arguments validated by the kind's spec, so a bad value is reported at the source's layer."""
+    try:
+        LAYER_KINDS[kind].model_validate(args)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        return Unmapped(layer, f"{field}: {first['msg'].lower()}; got {first.get('input')!r:.80}")
+    return kind, args
+
+
 def convert_graph(graph: KerasGraph, source: str, description: str) -> Imported:
     """Map every layer, refusing the model (every problem at once) when one has no kind."""
     unmapped: list[Unmapped] = []
@@ -89,6 +103,8 @@ def convert_graph(graph: KerasGraph, source: str, description: str) -> Imported:
         raise SpecError(bad_names)
     for layer in graph.layers:
         mapped = map_layer(layer)
+        if not isinstance(mapped, Unmapped):
+            mapped = _checked(layer, *mapped)
         if isinstance(mapped, Unmapped):
             unmapped.append(mapped)
         else:

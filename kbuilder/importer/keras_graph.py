@@ -183,7 +183,7 @@ class _Reader:
                 self.graph.inputs["input"] = list(shape[1:])
                 previous = ["input"]
         for i, entry in enumerate(layers):
-            here = f"{where}.config.layers[{i}]"
+            here = f"{where}.config.layers[{i}]" if where else f"config.layers[{i}]"
             count = len(self.graph.layers)
             inputs_before = dict(self.graph.inputs)
             self.layer_entry(entry, here, previous, depth + 1 if depth or i else 0)
