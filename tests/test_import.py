@@ -14,7 +14,9 @@ import kbuilder.api as kb
 from kbuilder.cli.app import main
 from kbuilder.errors import SpecError
 
-pytestmark = pytest.mark.slow  # each test builds Keras models (a second or more with TensorFlow's start)
+# Tests that build Keras models (or map layers, which reads Keras's defaults) are `slow`: TensorFlow's
+# start alone takes seconds. A crafted archive is refused before Keras loads.
+slow = pytest.mark.slow
 
 
 def _functional():
@@ -69,6 +71,7 @@ def _same_outputs(result, model):
     assert built.count_params() == model.count_params() == result.params
 
 
+@slow
 @pytest.mark.parametrize("make", [_functional, _sequential])
 def test_a_saved_model_imports_with_its_names_graph_and_outputs(tmp_path, make):
     model = make()
@@ -81,6 +84,7 @@ def test_a_saved_model_imports_with_its_names_graph_and_outputs(tmp_path, make):
     _same_outputs(result, model)
 
 
+@slow
 def test_merges_name_their_inputs_and_a_chain_does_not(tmp_path):
     source = tmp_path / "model.keras"
     _functional().save(source)
@@ -98,6 +102,7 @@ def _save_config(path, config):
         archive.writestr("metadata.json", "{}")
 
 
+@slow
 def test_a_lambda_is_refused_without_running_it(tmp_path, capsys):
     import keras
 
@@ -111,6 +116,7 @@ def test_a_lambda_is_refused_without_running_it(tmp_path, capsys):
     assert not (tmp_path / "out.yaml").exists()
 
 
+@slow
 def test_a_custom_class_is_refused_naming_the_layer_and_the_kind_needed(tmp_path):
     source = tmp_path / "custom.keras"
     config = _sequential_config()
@@ -131,6 +137,7 @@ def _sequential_config():
     return json.loads(json.dumps(keras.saving.serialize_keras_object(_sequential())))
 
 
+@slow
 def test_a_keras_class_without_a_kind_lists_every_missing_kind(tmp_path):
     config = _sequential_config()
     config["config"]["layers"][1]["class_name"] = "GaussianNoise"
@@ -144,6 +151,7 @@ def test_a_keras_class_without_a_kind_lists_every_missing_kind(tmp_path):
     assert "would need the layer kind(s) gaussian_noise, unit_normalization" in message
 
 
+@slow
 def test_a_bad_value_is_refused_at_the_source_layer(tmp_path, capsys):
     config = _sequential_config()
     config["config"]["layers"][1]["config"]["units"] = -5
@@ -174,6 +182,7 @@ def test_bad_config_json_is_refused_with_exit_2(tmp_path, capsys, content, expec
 
 
 def test_crafted_archives_are_refused(tmp_path, capsys):
+    """Refused before Keras loads (the fast test subset never imports it)."""
     traversal = tmp_path / "traversal.keras"
     with zipfile.ZipFile(traversal, "w") as archive:
         archive.writestr("config.json", "{}")
@@ -193,6 +202,18 @@ def test_crafted_archives_are_refused(tmp_path, capsys):
         assert not (tmp_path / "out.yaml").exists()
 
 
+@slow
 def test_an_unknown_source_name_suggests_the_applications(capsys):
     assert main(["import", "ResNet5O"]) == 2
     assert "did you mean 'ResNet50'" in capsys.readouterr().err
+
+
+@slow
+def test_the_spec_comes_in_json_with_its_figures(tmp_path, capsys):
+    """Refused or not, `--json` prints one document; here a valid model."""
+    source = tmp_path / "seq.keras"
+    _save_config(source, _sequential_config())
+    assert main(["import", str(source), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["layers"] == 3 and document["params"] == 12 * 8 + 8 + 8 * 3 + 3
+    assert document["exact"] is None and document["spec"].startswith("name: seq\n")

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from kbuilder.backend import before_keras
 from kbuilder.errors import CheckFailed
+from kbuilder.importer.archive import read_keras_archive
+from kbuilder.importer.keras_graph import read_keras_config
 from kbuilder.storage.atomic import write_text
 
 if TYPE_CHECKING:
@@ -62,13 +64,15 @@ def import_model(
     kbuilder kind raises SpecError naming it and the kinds needed; nothing is written then.
 
     Example: `kb.import_model("MobileNetV2", "mobilenet_v2.yaml", input_shape=(96, 96, 3))`"""
+    path = Path(source)
+    is_file = path.suffix == ".keras" or path.exists()
+    # A file is read (and a crafted one refused) before Keras loads: that takes seconds.
+    graph = read_keras_config(read_keras_archive(path), str(path)) if is_file else None
     before_keras()
     from kbuilder.importer.convert import import_application, import_keras_file  # imports Keras
     from kbuilder.importer.exactness import check_built, compare  # imports Keras
 
-    path = Path(source)
-    is_file = path.suffix == ".keras" or path.exists()
-    imported = import_keras_file(path) if is_file else import_application(str(source), input_shape)
+    imported = import_keras_file(path, graph) if is_file else import_application(str(source), input_shape)
     exactness = compare(imported.text, imported.model) if check and imported.model is not None else None
     if exactness is not None:
         if not exactness.exact:

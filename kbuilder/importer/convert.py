@@ -115,9 +115,14 @@ def convert_graph(graph: KerasGraph, source: str, description: str) -> Imported:
     return Imported(source, text, graph, layers, find_runs(layers))
 
 
-def import_keras_file(path: Path) -> Imported:
-    """A `.keras` file's model as a spec, from its config.json alone."""
-    graph = read_keras_config(read_keras_archive(path), str(path))
+def read_keras_file(path: Path) -> KerasGraph:
+    """A `.keras` file's layers, from its config.json alone (no Keras needed)."""
+    return read_keras_config(read_keras_archive(path), str(path))
+
+
+def import_keras_file(path: Path, graph: KerasGraph | None = None) -> Imported:
+    """A `.keras` file's model as a spec (`graph`: the file, already read)."""
+    graph = graph if graph is not None else read_keras_file(path)
     return convert_graph(graph, str(path), f"imported by `kbuilder import` from {path.name}")
 
 
