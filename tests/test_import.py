@@ -13,6 +13,7 @@ import pytest
 import kbuilder.api as kb
 from kbuilder.cli.app import main
 from kbuilder.errors import SpecError
+from kbuilder.importer import archive as reader
 
 # Tests that build Keras models (or map layers, which reads Keras's defaults) are `slow`: TensorFlow's
 # start alone takes seconds. A crafted archive is refused before Keras loads.
@@ -181,20 +182,21 @@ def test_bad_config_json_is_refused_with_exit_2(tmp_path, capsys, content, expec
     assert expected in capsys.readouterr().err
 
 
-def test_crafted_archives_are_refused(tmp_path, capsys):
+def test_crafted_archives_are_refused(tmp_path, capsys, monkeypatch):
     """Refused before Keras loads (the fast test subset never imports it)."""
     traversal = tmp_path / "traversal.keras"
     with zipfile.ZipFile(traversal, "w") as archive:
         archive.writestr("config.json", "{}")
         archive.writestr("../../escape.txt", "x")
+    monkeypatch.setattr(reader, "MAX_CONFIG_BYTES", 1000)  # 64 MiB in use: the same check, smaller
     huge = tmp_path / "huge.keras"
     with zipfile.ZipFile(huge, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("config.json", " " * (65 * 1024 * 1024))  # compresses to ~64 KB
+        archive.writestr("config.json", " " * 5000)
     not_zip = tmp_path / "plain.keras"
     not_zip.write_text("name: x\n")
     for path, expected in [
         (traversal, "member name '../../escape.txt' points outside the archive"),
-        (huge, "declares 68,157,440 bytes"),
+        (huge, "config.json declares 5,000 bytes (at most 1,000)"),
         (not_zip, "not a .keras file"),
     ]:
         assert main(["import", str(path), "-o", str(tmp_path / "out.yaml")]) == 2
