@@ -35,7 +35,9 @@ def _functional():
     x = keras.layers.Add(name="residual")([x, branch])
     y = keras.layers.Concatenate(name="joined")([x, keras.layers.MaxPooling2D(1, name="same_pool")(x)])
     y = keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name="pad")(y)
-    y = keras.layers.SeparableConv2D(4, 3, strides=2, name="sep")(y)
+    sep = keras.layers.SeparableConv2D(4, 3, strides=2, name="sep")
+    sep.trainable = False
+    y = sep(y)
     y = keras.layers.Flatten(name="flat")(y)
     y = keras.layers.Dropout(0.2, name="drop")(y)
     outputs = keras.layers.Dense(
@@ -95,6 +97,7 @@ def test_merges_name_their_inputs_and_a_chain_does_not(tmp_path):
     assert "- relu: {name: stem_relu, max_value: 6.0}" in text  # no `inputs:`: it takes the line above
     assert "- global_average_pooling2d: {name: se_pool, keepdims: true}" in text
     assert "kernel_regularizer: {l2: 0.0001}" in text
+    assert "- separable_conv2d: {name: sep, trainable: false, filters: 4, kernel_size: 3, strides: 2}" in text
 
 
 def _save_config(path, config):

@@ -153,6 +153,8 @@ def map_layer(layer: KerasLayer) -> tuple[str, dict[str, Any]] | Unmapped:
                 return Unmapped(layer, f"data_format {value!r}: kbuilder builds channels-last layers only")
             if key == "dtype" and not _float32(value):
                 return Unmapped(layer, f"dtype policy {value!r:.60}: kbuilder builds float32 layers")
+            if key == "trainable" and value is False:  # a frozen layer stays frozen
+                args["trainable"] = False
             continue
         key = renames.get(key, key)
         if key.endswith("_initializer"):
@@ -172,7 +174,7 @@ def map_layer(layer: KerasLayer) -> tuple[str, dict[str, Any]] | Unmapped:
         default = KNOWN_DEFAULTS.get(key, inspect.Parameter.empty)
         if default is inspect.Parameter.empty:
             default = _default(layer.class_name, key)
-        if value is None or value == _convert(key, default) or key == "projection_dim" and app_layer:
+        if value == _convert(key, default) or key == "projection_dim" and app_layer:
             continue
         return Unmapped(layer, f"argument {key}={value!r:.80} has no field in kbuilder's '{kind}' kind")
     if kind == "activation" and args.get("activation") is None:
