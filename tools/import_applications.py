@@ -36,7 +36,9 @@ def row(name: str, size: int | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="*", help="models (default: every keras.applications model)")
     parser.add_argument("--size", type=int, default=96, help="input height and width (0: the model's own)")
     args = parser.parse_args()
