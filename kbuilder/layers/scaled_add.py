@@ -30,7 +30,7 @@ class ScaledAdd(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         shortcut, residual = inputs
-        return shortcut + residual * self.scale
+        return keras.ops.add(shortcut, keras.ops.multiply(residual, self.scale))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return tuple(input_shape[0])
