@@ -189,6 +189,7 @@ EXAMPLES: dict[str, Example] = {
     "multiply": Example(None, PAIR_IMG, _merge(lambda: _layers().Multiply())),
     "average": Example(None, PAIR_IMG, _merge(lambda: _layers().Average())),
     "maximum": Example(None, PAIR_IMG, _merge(lambda: _layers().Maximum())),
+    "scaled_add": Example({"scale": 0.17}, PAIR_IMG, _merge(lambda: _custom().ScaledAdd(0.17))),
     "lrn": Example(
         {"depth_radius": 2, "bias": 2.0, "alpha": 1e-4, "beta": 0.75},
         IMG,

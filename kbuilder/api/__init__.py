@@ -22,6 +22,7 @@ as text is called `<string>`, a dict `<dict>`). Errors are kbuilder.errors types
 BuildError, CheckFailed, UsageError, DataError, RuntimeFailure).
 """
 
+from kbuilder.api.importing import ImportResult, import_model
 from kbuilder.api.loading import SpecSource, load, validate
 from kbuilder.api.models import (
     build,
@@ -44,6 +45,7 @@ from kbuilder.api.use import evaluate, inspect, run_report
 from kbuilder.api.using import export_trained, predict
 
 __all__ = [
+    "ImportResult",
     "SpecSource",
     "TuneResult",
     "build",
@@ -55,6 +57,7 @@ __all__ = [
     "evaluate",
     "export",
     "export_trained",
+    "import_model",
     "inspect",
     "load",
     "load_weights",

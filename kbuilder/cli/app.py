@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "report",
     "predict",
     "profile",
+    "import_model",
 )
 
 app = typer.Typer(

@@ -17,6 +17,7 @@ from kbuilder.layers.maxout import Maxout
 from kbuilder.layers.partial_conv2d import LENET5_C3_CONNECTIONS, PartialConv2D
 from kbuilder.layers.position_embedding import PositionEmbedding
 from kbuilder.layers.rbf import EuclideanRBF
+from kbuilder.layers.scaled_add import ScaledAdd
 from kbuilder.layers.scaled_tanh import ScaledTanh
 from kbuilder.layers.select_token import SelectToken
 from kbuilder.layers.trainable_subsampling import TrainableSubsampling
@@ -30,6 +31,7 @@ __all__ = [
     "Maxout",
     "PartialConv2D",
     "PositionEmbedding",
+    "ScaledAdd",
     "ScaledTanh",
     "SelectToken",
     "TrainableSubsampling",

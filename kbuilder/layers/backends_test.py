@@ -71,6 +71,11 @@ SCRIPT = textwrap.dedent(
     actual = keras.ops.convert_to_numpy(LocalResponseNormalization(2, 2.0, 1e-1, 0.75)(x))
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
     print("ok numeric")
+
+    from kbuilder.layers import ScaledAdd
+    a, b = (rng.normal(size=(2, 4, 4, 3)).astype("float32") for _ in range(2))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(ScaledAdd(0.17)([a, b])), a + b * np.float32(0.17))
+    print("ok ScaledAdd")
     """
 )
 
@@ -100,3 +105,4 @@ def test_layers_run_on_jax_backend(tmp_path):
     assert "ok TrainableSubsampling 12" in lines
     assert "ok LayerScale 96" in lines
     assert "ok numeric" in lines
+    assert "ok ScaledAdd" in lines

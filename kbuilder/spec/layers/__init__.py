@@ -11,6 +11,7 @@ from kbuilder.spec.layers import (  # noqa: F401  (registration side effect)
     normalization,
     pooling,
     projection,
+    scaled_add,
     transformer,
     transpose,
 )
