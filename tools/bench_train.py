@@ -225,10 +225,36 @@ def run_torch(loaded, data_dir: str) -> dict:
     }
 
 
+def spec_macs(loaded) -> int:
+    """Multiply-accumulates per sample of the spec's model, as `kbuilder build` counts them."""
+    from kbuilder.build import build_model
+    from kbuilder.train.performance import model_macs
+
+    return model_macs(build_model(loaded))
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """The machine's float32 rate: the best of a few n x n numpy matrix products (2 n^3 FLOPs)."""
+    import numpy as np
+
+    a, b = (np.random.default_rng(i).standard_normal((n, n), dtype=np.float32) for i in (0, 1))
+    a @ b  # the first product pays for thread start-up
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
 def worker(args) -> None:
     base = [f"train.epochs={args.epochs}"] if args.epochs else []
     loaded = _recipe(args.spec, base)
-    if args.worker == "kbuilder":
+    if args.worker == "macs":
+        result = {"macs": spec_macs(loaded)}
+    elif args.worker == "kbuilder":
         loaded = _recipe(args.spec, base + list(args.set or []))
         out = Path(args.out) / f"{args.spec}-{args.kbuilder_backend}"
         shutil.rmtree(out, ignore_errors=True)  # a scratch run: the benchmark keeps only its figures
@@ -244,6 +270,8 @@ def _spawn(way: str, spec: str, args) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if way == "keras":
         env["KERAS_BACKEND"] = args.keras_backend
+    if way == "torch" and args.torch_passive:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     command = [
         sys.executable,
         __file__,
@@ -259,11 +287,14 @@ def _spawn(way: str, spec: str, args) -> dict:
         args.kbuilder_backend,
     ] + (["--epochs", str(args.epochs)] if args.epochs else [])
     command += [f"--set={item}" for item in (args.set or [])]
+    start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    seconds = time.perf_counter() - start
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"{way} on {spec} failed:\n{done.stderr[-4000:]}")
-    return json.loads(lines[-1][len("RESULT ") :])
+    # The whole run: process start, imports, data, compiling, every epoch and the evaluation.
+    return {**json.loads(lines[-1][len("RESULT ") :]), "whole_seconds": seconds, "load": os.getloadavg()[0]}
 
 
 def _steady(seconds: list[float]) -> float:
@@ -285,31 +316,47 @@ def main() -> None:
     parser.add_argument(
         "--set", action="append", help="A spec override for the kbuilder way only (repeatable)."
     )
-    parser.add_argument("--worker", default=None, choices=WAYS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--torch-passive",
+        action="store_true",
+        help="Run the torch loop with OMP_WAIT_POLICY=PASSIVE: on a loaded machine PyTorch's spinning "
+        "OpenMP threads slow it 10x and more (tools/bench_train.md).",
+    )
+    parser.add_argument("--worker", default=None, choices=(*WAYS, "macs"), help=argparse.SUPPRESS)
     parser.add_argument("--spec", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
         return
-    report = {"load_before": os.getloadavg(), "cpus": os.cpu_count(), "results": {}}
+    peak = matmul_peak_gflops()
+    report = {"load_before": os.getloadavg(), "cpus": os.cpu_count(), "peak_gflops": peak, "results": {}}
+    print(
+        f"peak: float32 matrix product (numpy, n=2048, best of 5) {peak:.0f} GFLOP/s, load {os.getloadavg()[0]:.2f}"
+    )
     for spec in args.specs:
+        macs = _spawn("macs", spec, args)["macs"]
         results = {way: _spawn(way, spec, args) for way in args.ways}
-        report["results"][spec] = results
+        report["results"][spec] = {"macs": macs, **results}
         print(
-            f"\n{spec} ({len(next(iter(results.values()))['epoch_seconds'])} epochs, load {os.getloadavg()[0]:.2f}):"
+            f"\n{spec} ({len(next(iter(results.values()))['epoch_seconds'])} epochs, {macs:,} MACs per sample, "
+            f"load {os.getloadavg()[0]:.2f}):"
         )
         for way, r in results.items():
             acc = r.get("test_accuracy")
             steady = _steady(r["epoch_seconds"])
+            # Training arithmetic: forward, input gradient and weight gradient, 2 FLOPs per MAC.
+            r["fraction_of_peak"] = 6 * macs * r["samples"] / steady / 1e9 / peak
             print(
-                f"  {way:9s} {steady:7.2f} s/epoch (first {r['epoch_seconds'][0]:6.2f} s)  {r['samples'] / steady:9,.0f} samples/s  "
-                f"test accuracy {acc:.4f}  [{r['backend']}]"
+                f"  {way:9s} {steady:7.2f} s/epoch (first {r['epoch_seconds'][0]:6.2f} s, whole run {r['whole_seconds']:6.1f} s)  "
+                f"{r['samples'] / steady:9,.0f} samples/s  {100 * r['fraction_of_peak']:4.1f}% of peak  "
+                f"test accuracy {acc:.4f}  load {r['load']:.2f}  [{r['backend']}]"
                 if acc is not None
                 else f"  {way}: {r}"
             )
         if {"kbuilder", "torch"} <= results.keys():
             print(
-                f"  kbuilder/torch = {_steady(results['kbuilder']['epoch_seconds']) / _steady(results['torch']['epoch_seconds']):.2f} (goal <= 1.0)"
+                f"  kbuilder/torch = {_steady(results['kbuilder']['epoch_seconds']) / _steady(results['torch']['epoch_seconds']):.2f} per epoch, "
+                f"{results['kbuilder']['whole_seconds'] / results['torch']['whole_seconds']:.2f} whole run (goal <= 0.5)"
             )
         if {"kbuilder", "keras"} <= results.keys():
             print(
