@@ -1,19 +1,19 @@
 """Fine-tuning against training from scratch, end to end (tools/finetune_example.md).
 
-1. Trains lenet5_modern on MNIST (specs/lenet5_modern.yaml; --pretrain-epochs to shorten it),
-   or reuses that run when it finished before in --out.
-2. For each seed: fine-tunes specs/lenet5_finetune_fashion.yaml (1,000 Fashion-MNIST images,
-   a head phase on frozen features, then everything at a lower learning rate) from the MNIST
-   weights; trains the same network from scratch on the same images for as many epochs
-   with train.optimizer, no freezing, no phases; and, to tell the starting weights from the
-   recipe, trains that from-scratch recipe from the MNIST weights ("warm start").
-3. Prints the test accuracy (10,000 Fashion-MNIST test images) of both, mean and spread over
-   the seeds, and writes them to <out>/summary.json.
+1. Trains lenet5_modern on MNIST (specs/lenet5_modern.yaml; --pretrain-epochs to shorten it)
+   into runs/lenet5_modern, the run specs/lenet5_finetune_fashion.yaml names in
+   `weights.from`, or reuses that run when it finished before (--pretrained elsewhere).
+2. `--select`: picks the recipe. Each candidate (RECIPES) trains on 800 of the 1,000
+   Fashion-MNIST images and is scored on the other 200 (train.data.validation split 0.2);
+   the test set is not looked at. The winner is what the spec's train section holds.
+3. Otherwise, for each seed: the spec as written (its recipe, the MNIST weights through its
+   `weights` section: every layer but `output`); the same network trained from scratch on the
+   same images for as many epochs with train.optimizer, no freezing, no phases; and that
+   from-scratch recipe from the MNIST weights ("warm start"). Prints the test accuracy (10,000
+   Fashion-MNIST test images) of each, mean and sample std over the seeds, and writes them with
+   the load average to <out>/summary.json.
 
-Until the spec's `weights: {from: ...}` field is merged, the fine-tuned runs get their
-starting weights here: the model is built from the spec, then each layer but the new head
-takes the MNIST run's weights by name (Keras `set_weights`).
-
+    PYTHONPATH=$PWD python tools/finetune_example.py --data-dir ../shared/datasets --select
     PYTHONPATH=$PWD python tools/finetune_example.py --data-dir ../shared/datasets
 """
 
@@ -35,12 +35,35 @@ import kbuilder.api as kb
 REPO = Path(__file__).resolve().parents[1]
 PRETRAIN_SPEC = REPO / "specs" / "lenet5_modern.yaml"
 FINETUNE_SPEC = REPO / "specs" / "lenet5_finetune_fashion.yaml"
-NEW_HEAD = ("output",)  # the layer the fine-tuned network does not take from MNIST
+SELECT_SEED = 0
+HELD_OUT = {"type": "split", "fraction": 0.2}  # 200 of the 1,000 images score the candidates
+
+# Candidate recipes, 30 epochs each (as the from-scratch arm): train-section fields over the spec's.
+RECIPES: dict[str, dict] = {
+    "two-phase, 1e-4": {  # Keras's transfer-learning guide: a head on frozen features, then all at /10
+        "freeze": ["c1", "c3", "c5"],
+        "phases": [
+            {"name": "head", "epochs": 10},
+            {"name": "all", "epochs": 20, "unfreeze": "all", "learning_rate": 0.0001},
+        ],
+    },
+    "two-phase, 1e-3": {
+        "freeze": ["c1", "c3", "c5"],
+        "phases": [
+            {"name": "head", "epochs": 10},
+            {"name": "all", "epochs": 20, "unfreeze": "all", "learning_rate": 0.001},
+        ],
+    },
+    "freeze c1 only": {"freeze": ["c1"], "epochs": 30},
+    "no freeze, 3e-4": {"epochs": 30, "optimizer": {"type": "adam", "learning_rate": 0.0003}},
+    "no freeze, 1e-3 (warm start)": {"epochs": 30},
+}
+RECIPE_FIELDS = ("freeze", "phases", "epochs", "optimizer")
+SCRATCH_OPTIMIZER = {"type": "adam", "learning_rate": 0.001}  # lenet5_modern's, for both baselines
 
 
-def pretrain(out: Path, epochs: int | None, data_dir: Path) -> Path:
-    """The MNIST run's directory (its last.keras holds the weights); trained unless it exists."""
-    run = out / "lenet5_modern"
+def pretrain(run: Path, epochs: int | None, data_dir: Path) -> Path:
+    """The MNIST run's directory (its last.keras holds the weights); trained unless it finished."""
     if (run / "metrics.json").is_file():
         print(f"reusing {run}", file=sys.stderr)
         return run
@@ -50,47 +73,51 @@ def pretrain(out: Path, epochs: int | None, data_dir: Path) -> Path:
     return run
 
 
-def specs(seed: int) -> tuple[dict, dict, dict]:
-    """The fine-tuning spec, its from-scratch twin and the twin for a warm start, with `seed`."""
+def finetune_spec(seed: int, pretrained: Path) -> dict:
+    """The fine-tuning spec as committed, with `seed`; its `weights.from` pointed at
+    `pretrained` (what `--weights` does on the command line)."""
     tuned = yaml.safe_load(FINETUNE_SPEC.read_text())
-    tuned.pop("weights", None)  # loaded by `starting_from` below until the field exists
+    tuned["weights"]["from"] = str(pretrained.resolve())
     tuned["train"]["seed"] = seed
-    scratch = copy.deepcopy(tuned)
-    scratch["name"] = "lenet5_scratch_fashion"
-    train = scratch["train"]
-    train["epochs"] = sum(p["epochs"] for p in train.pop("phases"))
-    train.pop("freeze")
-    warm = {**copy.deepcopy(scratch), "name": "lenet5_warm_fashion"}
-    return tuned, scratch, warm
+    return tuned
 
 
-def starting_from(run: Path):
-    """A model factory: the spec's model with every layer but the new head from `run`."""
-
-    def build(loaded):
-        # Deferred: the build and Keras import only after kbuilder.train selected the backend.
-        from kbuilder.build import build_model
-        from kbuilder.train.safe_keras import load_keras_file
-
-        model = build_model(loaded)
-        pretrained = load_keras_file(run / "last.keras", compile=False)
-        for layer in model.layers:
-            if layer.weights and layer.name not in NEW_HEAD:
-                layer.set_weights(pretrained.get_layer(layer.name).get_weights())
-        return model
-
-    return build
+def with_recipe(spec: dict, name: str, recipe: dict, *, pretrained: bool = True) -> dict:
+    """`spec` with its train section's recipe replaced by `recipe` (no weights unless `pretrained`)."""
+    spec = copy.deepcopy(spec)
+    spec["name"] = name
+    train = spec["train"]
+    for field in RECIPE_FIELDS:
+        train.pop(field, None)
+    train["optimizer"] = dict(SCRATCH_OPTIMIZER)
+    train.update(copy.deepcopy(recipe))
+    if not pretrained:
+        spec.pop("weights")
+    return spec
 
 
-def train_one(spec: dict, out: Path, data_dir: Path, build=None) -> dict:
-    """One run; its test accuracy, epochs and seconds."""
-    from kbuilder.train import TrainOptions, train
+def arms(seed: int, pretrained: Path) -> list[tuple[str, dict]]:
+    """The three arms of one seed: the spec's recipe, from scratch, warm start."""
+    tuned = finetune_spec(seed, pretrained)
+    train = tuned["train"]
+    epochs = sum(p["epochs"] for p in train["phases"]) if train.get("phases") else train["epochs"]
+    scratch = {"epochs": epochs}  # Adam 0.001, no freezing, no phases
+    return [
+        ("fine-tuned", tuned),
+        ("from scratch", with_recipe(tuned, "lenet5_scratch_fashion", scratch, pretrained=False)),
+        ("warm start", with_recipe(tuned, "lenet5_warm_fashion", scratch)),
+    ]
 
-    options = TrainOptions(data_dir=data_dir, out=out, verbose=0, export=False, build=build)
+
+def train_one(spec: dict, out: Path, data_dir: Path) -> dict:
+    """One run: its test accuracy, last training and validation accuracy, epochs and seconds."""
     started = time.perf_counter()
-    result = train(kb.load(spec), options)
+    result = kb.train(spec, data_dir=data_dir, out=out, verbose=0, export=False)
+    last = result.history[-1] if result.history else {}
     return {
         "test_accuracy": result.metrics["test_accuracy"],
+        "val_accuracy": last.get("val_accuracy"),
+        "train_accuracy": last.get("accuracy"),
         "epochs": len(result.history),
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -105,41 +132,66 @@ def summary(values: list[float]) -> dict:
     }
 
 
+def select(pretrained: Path, out: Path, data_dir: Path) -> dict:
+    """Each candidate recipe on the 800/200 split of the 1,000 images: validation accuracy only."""
+    base = finetune_spec(SELECT_SEED, pretrained)
+    base["train"]["data"]["validation"] = dict(HELD_OUT)
+    rows = {}
+    for index, (label, recipe) in enumerate(RECIPES.items()):
+        spec = with_recipe(base, f"lenet5_select{index}_fashion", recipe)
+        figures = train_one(spec, out / f"select-{index}", data_dir)
+        del figures["test_accuracy"]  # not looked at: the choice is made on validation alone
+        rows[label] = figures
+        print(f"{label:>30}: validation accuracy {figures['val_accuracy']:.4f} ({figures['seconds']} s)")
+    best = max(rows, key=lambda label: rows[label]["val_accuracy"])
+    print(f"chosen on validation: {best}")
+    return {"candidates": rows, "chosen": best, "recipe": RECIPES[best]}
+
+
+def compare(pretrained: Path, out: Path, data_dir: Path, seeds: list[int]) -> dict:
+    """The spec's recipe, from scratch and warm start for each seed; test accuracy summarized."""
+    results: dict[str, list[dict]] = {}
+    for seed in seeds:
+        for label, spec in arms(seed, pretrained):
+            figures = train_one(spec, out / f"{spec['name']}-seed{seed}", data_dir)
+            results.setdefault(label, []).append({"seed": seed, **figures})
+            print(
+                f"seed {seed} {label:>12}: test accuracy {figures['test_accuracy']:.4f} ({figures['seconds']} s)"
+            )
+    report: dict = {
+        label: {"runs": rows, "test_accuracy": summary([r["test_accuracy"] for r in rows])}
+        for label, rows in results.items()
+    }
+    for label in results:
+        s = report[label]["test_accuracy"]
+        print(f"{label:>12}: {s['mean']:.4f} +- {s['std']:.4f} (min {s['min']:.4f}, max {s['max']:.4f})")
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "finetune_example")
+    parser.add_argument("--pretrained", type=Path, default=REPO / "runs" / "lenet5_modern")
     parser.add_argument("--pretrain-epochs", type=int, default=None, help="default: the spec's 10")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--select", action="store_true", help="score the candidate recipes on validation")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    pretrained = pretrain(args.out, args.pretrain_epochs, args.data_dir)
-    results: dict[str, list[dict]] = {"fine-tuned": [], "from scratch": [], "warm start": []}
-    for seed in args.seeds:
-        tuned, scratch, warm = specs(seed)
-        runs = (
-            ("fine-tuned", tuned, starting_from(pretrained)),
-            ("from scratch", scratch, None),
-            ("warm start", warm, starting_from(pretrained)),
-        )
-        for label, spec, build in runs:
-            out = args.out / f"{spec['name']}-seed{seed}"
-            figures = train_one(spec, out, args.data_dir, build)
-            results[label].append({"seed": seed, **figures})
-            print(
-                f"seed {seed} {label:>12}: test accuracy {figures['test_accuracy']:.4f} ({figures['seconds']} s)"
-            )
-    report = {
-        label: {"runs": rows, "test_accuracy": summary([r["test_accuracy"] for r in rows])}
-        for label, rows in results.items()
-    }
-    report["pretrained_run"] = str(pretrained)
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    report["load_average"] = os.getloadavg()
-    (args.out / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
-    for label in results:
-        s = report[label]["test_accuracy"]
-        print(f"{label:>12}: {s['mean']:.4f} +- {s['std']:.4f} (min {s['min']:.4f}, max {s['max']:.4f})")
+    started, load_before = time.perf_counter(), os.getloadavg()
+    pretrained = pretrain(args.pretrained, args.pretrain_epochs, args.data_dir)
+    if args.select:
+        report = select(pretrained, args.out, args.data_dir)
+    else:
+        report = compare(pretrained, args.out, args.data_dir, args.seeds)
+    report.update(
+        pretrained_run=str(pretrained),
+        seconds=round(time.perf_counter() - started, 1),
+        load_average={"start": load_before, "end": os.getloadavg()},
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "select.json" if args.select else "summary.json"
+    (args.out / name).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{time.perf_counter() - started:.0f} s; load average {load_before} -> {os.getloadavg()}")
     return 0
 
 

@@ -32,6 +32,7 @@ from kbuilder.errors import RuntimeFailure, SpecError
 from kbuilder.report import RENDERERS, Report
 from kbuilder.report.cross_check import report_differences
 from kbuilder.report.render import terminal_width
+from kbuilder.weights.missing import spec_source_missing
 from kbuilder.weights.table import plan_json, render_plan
 from kbuilder.zoo import spec_path
 
@@ -55,7 +56,19 @@ def measure(spec: str, overrides: Sequence[str], *, keras: bool = False) -> tupl
     rules cannot tell a layer's figures."""
     loaded = kb.load(spec_path(spec), overrides)
     if keras or loaded.spec.weights is not None:
-        return kb.build(loaded), []
+        # The spec's own source, not made yet (a run to fine-tune from): the figures, and a note;
+        # one asked for on the command line (--weights, --set weights...) must load.
+        asked = keras or any(path[:1] == ("weights",) for path in loaded.source.overridden)
+        missing = None if asked else spec_source_missing(loaded)
+        if missing is None:
+            return kb.build(loaded), []
+        notes = [f"weights not checked: {missing} (the figures come from the spec alone)"]
+        static = kb.static(loaded)
+        return (
+            (static, notes)
+            if static.complete
+            else (kb.build(loaded, weights=False), [*notes, static.fallback_note()])
+        )
     model = kb.static(loaded)
     if model.complete:
         return model, []

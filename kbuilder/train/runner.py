@@ -16,6 +16,7 @@ from kbuilder.storage import rundir as rd
 from kbuilder.train import distribute, freeze, performance
 from kbuilder.train.options import TrainOptions, TrainResult
 from kbuilder.train.run import TrainingRun
+from kbuilder.weights.missing import spec_source_missing
 
 if TYPE_CHECKING:
     from kbuilder.spec import LoadedSpec
@@ -50,6 +51,9 @@ def train(loaded: LoadedSpec, options: TrainOptions | None = None) -> TrainResul
     backend = select_backend(options.backend or spec.train.backend)
     input_name, input_shape = _single_io(spec)
     phase_plans = freeze.plan_phases(loaded)  # a pattern naming no layer stops here, before any work
+    missing = spec_source_missing(loaded)
+    if missing is not None and not (options.out and Path(options.out).exists()):  # not a resume
+        raise missing  # before the run directory: a fresh run from absent weights leaves nothing
     # The run directory is chosen and locked first, so a second process on the same --out is
     # refused before any work.
     resolved = spec.model_dump(mode="json")

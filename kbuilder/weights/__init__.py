@@ -11,7 +11,7 @@ The modules, in the order of the flow: sources.py (a path -> SourceTensors: run 
 directories, `.keras`, HDF5; READERS maps a file suffix to its reader), h5_layouts.py (Keras 3's
 and the legacy HDF5 layouts, read as untrusted), targets.py (the spec's weighted layers as the
 model holds them), globs.py (map/include/exclude globs), match.py (MATCHERS maps a source's
-layout to its matcher; Keras sources by name, map or order), load.py (read, match, set),
+layout to its matcher; Keras sources by name, map or order), load.py (read, match, set; missing.py: a source not made yet, refused at `weights.from`),
 table.py (the plan for people and `--json`). PyTorch support plugs in through
 `sources.register_reader` and `match.register_matcher("torch", ...)`; until it does, PyTorch
 files are refused with a message saying so.

@@ -16,6 +16,7 @@ from kbuilder.build.budget import max_params_limit
 from kbuilder.errors import UsageError
 from kbuilder.spec.weights import WeightsSpec
 from kbuilder.weights.match import match
+from kbuilder.weights.missing import missing_source
 from kbuilder.weights.plan import LoadPlan
 from kbuilder.weights.sources import read_source
 
@@ -39,6 +40,9 @@ def weights_options(built: Any, source: str | Path | None = None) -> WeightsSpec
 def plan_weights(built: Any, source: str | Path | None = None) -> LoadPlan:
     """What loading would do, without changing the model (every mismatch raised, located)."""
     options = weights_options(built, source)
+    missing = missing_source(built.loaded, options)
+    if missing is not None:  # located at the spec's `weights.from`, with how to make the run
+        raise missing
     tensors = read_source(options.from_, max_params_limit())
     return match(built, tensors, options)
 
