@@ -1,9 +1,28 @@
-"""`kbuilder import` of every keras.applications model (weights=None: built offline, random values).
+"""`kbuilder import` of keras.applications models (weights=None: built offline, random values).
 
-Every model: the spec validates and its parameter count and output shape, from the spec's own
-rules (no Keras build of the spec), equal the Keras model's. A representative subset at a small
-input: the spec built with Keras, the source's weights copied by layer name, gives equal outputs.
-docs/import.md has the table of all of them (tools/import_applications.py).
+A representative set, one model per construct the importer maps, each at the smallest input
+Keras allows (tests must stay within CI's budget: all 40 models took 13½ minutes here):
+
+  ResNet50           residual adds, batch norm, zero padding (the V1 ResNets, VGG)
+  MobileNetV3Small   depthwise convolutions, squeeze-and-excitation, Keras operations
+                     (hard sigmoid as `relu6(x + 3) * (1 / 6)`), ReLU(max_value)
+  EfficientNetB0     Rescaling and Normalization preprocessing, swish, SE, stochastic dropout
+  ConvNeXtTiny       nested Sequential stems, LayerScale, layer norm, `x + y` operations
+  Xception           separable convolutions
+  InceptionResNetV2  concatenated branches and CustomScaleLayer (`scaled_add`)
+  DenseNet121        concatenation-heavy
+
+InceptionResNetV2 and DenseNet121 check parameters and output shape only: comparing outputs is
+most of what they cost (26 of 31 s and 12 of 15 s on the loaded 2-core machine, more than the
+five others' whole checks together).
+
+For each: the spec validates, its parameter count and output shape from the spec's own rules
+(no Keras build of the spec) equal the Keras model's, every weighted Keras layer keeps its name;
+and, for the other five, the spec built with Keras, given the source's weights copied by
+name, gives the same outputs. The command's test imports MobileNet (through kb.import_model,
+which checks outputs too). The other 32 models (the other ResNets, DenseNets, EfficientNets,
+ConvNeXts and MobileNets, the NASNets, InceptionV3, the VGGs) are checked nowhere in CI:
+tools/import_applications.py imports and compares all 40 (docs/import.md has its table); rerun it after changing the importer.
 """
 
 from __future__ import annotations
@@ -30,14 +49,12 @@ APPLICATIONS = [
     "NASNetLarge", "NASNetMobile", "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2",
     "ResNet50", "ResNet50V2", "VGG16", "VGG19", "Xception",
 ]  # fmt: skip
-# One of each family (and each construct: concatenation, depthwise and separable convolutions,
-# squeeze-and-excitation, Keras operations, nested Sequential stems, scaled residuals).
-EXACT = [
-    "ResNet50", "ResNet50V2", "DenseNet121", "MobileNetV2", "MobileNetV3Small", "EfficientNetB0",
-    "EfficientNetV2B0", "ConvNeXtTiny", "InceptionV3", "InceptionResNetV2", "Xception", "NASNetMobile",
-    "VGG16", "MobileNet",
-]  # fmt: skip
-SIZE = (96, 96, 3)  # small enough to be quick, large enough for every model's downsampling
+# (model, input size): the smallest Keras accepts (32, or 71 and 75 for Xception and Inception).
+REPRESENTATIVE = {
+    "ResNet50": 32, "MobileNetV3Small": 32, "EfficientNetB0": 32, "ConvNeXtTiny": 32,
+    "Xception": 71, "InceptionResNetV2": 75, "DenseNet121": 32,
+}  # fmt: skip
+SHAPES_ONLY = {"DenseNet121", "InceptionResNetV2"}  # outputs compared by tools/import_applications.py
 
 
 def test_the_list_is_every_application():
@@ -46,11 +63,13 @@ def test_the_list_is_every_application():
     assert application_names() == sorted(APPLICATIONS)
 
 
-@pytest.mark.parametrize("name", APPLICATIONS)
-def test_every_application_imports_with_the_same_parameters_and_output(name):
+@pytest.mark.parametrize("name", sorted(REPRESENTATIVE))
+def test_the_spec_has_the_same_parameters_output_and_outputs(name):
     from kbuilder.importer.convert import import_application
+    from kbuilder.importer.exactness import compare
 
-    imported = import_application(name, SIZE)
+    size = REPRESENTATIVE[name]
+    imported = import_application(name, (size, size, 3))
     static = kb.static(imported.text)
     assert static.complete
     params = sum(f.params.total for f in static.figures.values() if f.params is not None)
@@ -62,21 +81,16 @@ def test_every_application_imports_with_the_same_parameters_and_output(name):
         layer.name for layer in imported.model.layers if layer.weights and not hasattr(layer, "layers")
     }
     assert weighted <= names  # every weighted Keras layer keeps its name in the spec
-
-
-@pytest.mark.parametrize("name", EXACT)
-def test_outputs_are_identical_with_the_weights_copied_by_name(name, tmp_path):
-    result = kb.import_model(name, tmp_path / "spec.yaml", input_shape=SIZE)
-    exact = result.exactness
-    assert exact is not None and exact.exact
-    assert exact.max_relative_diff is not None and exact.max_relative_diff <= 1e-6
+    if name in SHAPES_ONLY:
+        return
+    exact = compare(imported.text, imported.model)
+    assert exact.exact and exact.max_relative_diff is not None and exact.max_relative_diff <= 1e-6
     assert exact.params == exact.source_params and exact.layers_copied > 0
-    assert kb.validate(tmp_path / "spec.yaml").name
 
 
 def test_the_command_writes_the_spec_and_reports_lines_and_the_check(tmp_path, capsys):
     target = tmp_path / "mobilenet.yaml"
-    code = main(["import", "MobileNet", "-o", str(target), "--input-shape", "64,64,3"])
+    code = main(["import", "MobileNet", "-o", str(target), "--input-shape", "32,32,3"])
     out = capsys.readouterr().out
     assert code == 0 and target.exists()
     found = re.search(r"wrote .*: (\d+) Keras layers in (\d+) spec lines", out)
@@ -84,3 +98,4 @@ def test_the_command_writes_the_spec_and_reports_lines_and_the_check(tmp_path, c
     assert re.search(
         r"exact: outputs equal after copying \d+ layers' weights by name \(max abs diff 0\)", out
     )
+    assert kb.validate(target).name

@@ -18,9 +18,13 @@ counts them) and its fraction of the GPU's published peak for that precision (PE
     KERAS_BACKEND=jax python tools/gpu_bench.py --models resnet50 --batch-size 256
     python tools/gpu_bench.py --dry-run                          # here: everything but the GPU
 
-`--dry-run` runs on the CPU at tiny sizes (resnet50 at 32x32, batch 4, two epochs of two
+`--dry-run` runs on the CPU at tiny sizes (resnet50 at 32x32, batch 2, two epochs of two
 steps) and checks the imports, the spec builds, both ways' training, the peak table and the
-report; its figures mean nothing. How to run it on a GPU machine: tools/gpu_bench.md.
+report; its figures mean nothing. Compiling resnet50's step with XLA takes most of its time,
+but `--jit-compile false` is slower still on the CPU (JAX then runs and compiles each
+operation on its own: resnet50's first epoch took 132 s against 41 s compiled, on the loaded
+2-core machine), so the dry run compiles as a GPU run does. How to run it on a GPU machine:
+tools/gpu_bench.md.
 """
 
 from __future__ import annotations
@@ -99,9 +103,14 @@ def load_bench_spec(name: str, args):
     data.pop("expect", None)  # the dry run's smaller input changes the shapes it states
     if args.dry_run and name == "resnet50":
         next(iter(data["inputs"].values()))["shape"] = [32, 32, 3]
-    precision = args.precision
-    if precision != "auto":
-        data["train"]["performance"] = {"mixed_precision": precision}
+    performance = {}
+    if args.precision != "auto":
+        # The spec calls float32 'off' (a policy name for Keras, a switch for kbuilder).
+        performance["mixed_precision"] = "off" if args.precision == "float32" else args.precision
+    if args.jit_compile != "auto":
+        performance["jit_compile"] = args.jit_compile == "true"
+    if performance:
+        data["train"]["performance"] = performance
     return loads_spec(yaml.safe_dump(data, sort_keys=False), file=str(path))
 
 
@@ -184,7 +193,10 @@ def run_keras(name: str, args, precision: str) -> dict:
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
     model = hand_model(name, shape)
-    model.compile(keras.optimizers.Adam(0.001), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    jit = {"true": True, "false": False}.get(args.jit_compile, "auto")
+    model.compile(
+        keras.optimizers.Adam(0.001), "sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=jit
+    )
     seconds: list[float] = []
 
     class Timer(keras.callbacks.Callback):
@@ -260,6 +272,7 @@ def _spawn(kind: str, model: str, args, precision: str = "") -> dict:
     command = [sys.executable, __file__, "--worker", kind, "--model", model]
     command += ["--backend", args.backend, "--batch-size", str(args.batch_size)]
     command += ["--steps", str(args.steps), "--epochs", str(args.epochs), "--precision", args.precision]
+    command += ["--jit-compile", args.jit_compile]
     command += (["--dry-run"] if args.dry_run else []) + (
         ["--worker-precision", precision] if precision else []
     )
@@ -336,7 +349,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--ways", nargs="+", default=list(WAYS), choices=WAYS)
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "jax"))
-    parser.add_argument("--batch-size", type=int, default=None, help="Default 128 (4 in a dry run).")
+    parser.add_argument("--batch-size", type=int, default=None, help="Default 128 (2 in a dry run).")
     parser.add_argument("--steps", type=int, default=None, help="Steps per epoch; default 100 (2 dry).")
     parser.add_argument("--epochs", type=int, default=None, help="Default 3 (2 dry); the first compiles.")
     parser.add_argument(
@@ -346,6 +359,12 @@ def main() -> None:
         help="auto: kbuilder's choice for the device (bfloat16 from compute capability 8).",
     )
     parser.add_argument(
+        "--jit-compile",
+        default="auto",
+        choices=("auto", "true", "false"),
+        help="XLA-compile the training step (both ways); auto: kbuilder's choice and Keras's.",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="Tiny sizes on the CPU: checks all but the GPU."
     )
     parser.add_argument("--json", default=None, help="Also write the rows to this file.")
@@ -353,7 +372,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker-precision", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.batch_size = args.batch_size or (4 if args.dry_run else 128)
+    args.batch_size = args.batch_size or (2 if args.dry_run else 128)
     args.steps = args.steps or (2 if args.dry_run else 100)
     args.epochs = args.epochs or (2 if args.dry_run else 3)
     if args.dry_run and args.precision == "auto":
@@ -384,7 +403,8 @@ def main() -> None:
         )
     device = rows[0]["device"] if rows else "-"
     print(
-        f"\n{device} ({args.backend}), batch {args.batch_size}, {args.steps} steps per epoch, {args.epochs} epochs"
+        f"\n{device} ({args.backend}), batch {args.batch_size}, {args.steps} steps per epoch, "
+        f"{args.epochs} epochs, jit_compile {args.jit_compile}"
     )
     print(format_table(rows))
     if args.dry_run:
