@@ -14,6 +14,7 @@ from kbuilder.importer.folding import find_runs
 from kbuilder.importer.keras_graph import KerasGraph
 from kbuilder.importer.spec_writer import SpecLayer, spec_text
 from kbuilder.spec import loads_spec
+from tests.test_static_figures import assert_static_matches_built
 
 slow = pytest.mark.slow
 
@@ -172,6 +173,8 @@ def test_a_folded_keras_model_builds_and_loads_its_weights_by_name(tmp_path):
     built = kb.build(tmp_path / "units.yaml", weights=False)
     assert [layer.name for layer in built.model.layers] == [layer.name for layer in model.layers]
     assert built.model.count_params() == model.count_params()
+    # The folded spec's figures, from the spec alone, are the built table's (names, groups).
+    assert_static_matches_built(kb.validate(tmp_path / "units.yaml"), kb.report(built))
     kb.load_weights(built, source)
     x = rng.normal(size=(2, 8, 8, 4)).astype("float32")
     np.testing.assert_array_equal(built.model.predict(x, verbose=0), model.predict(x, verbose=0))
