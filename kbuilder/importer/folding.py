@@ -48,6 +48,11 @@ class Fold:
     uses: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
     @property
+    def whole_names(self) -> int:
+        """Layers whose whole name is an argument (no template fits them)."""
+        return sum(param.startswith("name") for param in self.params)
+
+    @property
     def lines(self) -> int:
         """Spec lines: a `repeat` header (5) or a block definition (3) and its uses, plus the body."""
         return len(self.body) + (3 + len(self.uses) if self.uses else 5)
@@ -122,15 +127,16 @@ def plan_fold(layers: list[SpecLayer], run: Run, previous: str | None, taken: se
     """The fold of `run` (`previous`: the layer before it), or None where its names follow
     no template (one varying part, the same in every layer of a repetition)."""
     reps = [layers[run.start + r * run.period : run.start + (r + 1) * run.period] for r in range(run.times)]
-    templates, unit = [], None
+    unit = _name_template([layer.name for layer in [rep[0] for rep in reps]])[1]
+    if len(set(unit)) != run.times:
+        return None
+    templates: list[tuple[str, str]] = []
+    named: dict[int, str] = {}  # layers whose names vary otherwise (`add`, `add_1`): an argument each
     for j in range(run.period):
         prefix, middles, suffix = _name_template([rep[j].name for rep in reps])
-        if unit is None:
-            unit = middles
-        if middles != unit or len(set(middles)) != run.times:
-            return None
+        if middles != unit:
+            named[j] = f"name{j}"
         templates.append((prefix, suffix))
-    assert unit is not None
     first = _counting(unit)
     sources = [previous] + [rep[-1].name for rep in reps[:-1]]  # each repetition's input
     body_inputs: list[list[tuple[str, list[str]]]] = []  # per layer: (what, values per repetition)
@@ -150,14 +156,19 @@ def plan_fold(layers: list[SpecLayer], run: Run, previous: str | None, taken: se
             else:
                 inputs.append(("varies", values))
         body_inputs.append(inputs)
-    as_repeat = first is not None and all(w != "varies" for inputs in body_inputs for w, _ in inputs)
+    as_repeat = (
+        first is not None and not named and all(w != "varies" for inputs in body_inputs for w, _ in inputs)
+    )
     unit_expr = (f"${{index + {first}}}" if first else "${index}") if as_repeat else "${unit}"
 
     def template(k: int) -> str:
-        return templates[k][0] + unit_expr + templates[k][1]
+        return f"${{{named[k]}}}" if k in named else templates[k][0] + unit_expr + templates[k][1]
 
-    params = [] if as_repeat else ["unit"]
-    args: list[dict[str, str]] = [{"unit": u} for u in unit]
+    params = [] if as_repeat else ["unit", *named.values()]
+    args: list[dict[str, str]] = [
+        {"unit": u, **{param: rep[j].name for j, param in named.items()}} for u, rep in zip(unit, reps)
+    ]
+    outer = 0  # outer layers a repetition takes, each an argument: in0, in1, ...
     body = []
     for j, inputs in enumerate(body_inputs):
         written = []
@@ -171,7 +182,7 @@ def plan_fold(layers: list[SpecLayer], run: Run, previous: str | None, taken: se
             elif as_repeat:  # the repetition's input
                 written.append("${prev(1)}")
             else:
-                param = f"in{len(params) - 1}"
+                param, outer = f"in{outer}", outer + 1
                 params.append(param)
                 for use, value in zip(args, values):
                     use[param] = value
@@ -203,15 +214,21 @@ def plan_folds(layers: list[SpecLayer], runs: list[Run], first_input: str | None
     folds: list[Fold] = []
     blocks: set[str] = set()
     for found in runs:
+        # The alignment whose names vary least otherwise (fewest whole-name arguments), then
+        # the shortest: ResNet's run found from `conv2_block1_out` lines up one layer later.
+        best: Fold | None = None
         for run in _alignments(found, signatures):
             if folds and run.start < folds[-1].run.end:
                 continue
             previous = layers[run.start - 1].name if run.start else first_input
             fold = plan_fold(layers, run, previous, set(taken))
-            if fold is not None and fold.lines < run.layers:
-                taken.update([fold.name] if not fold.uses else [name for name, _ in fold.uses])
-                if fold.uses:
-                    fold.name = _unique(fold.name, blocks)
-                folds.append(fold)
-                break
+            if fold is None or fold.lines >= run.layers or 2 * fold.whole_names > run.period:
+                continue
+            if best is None or (fold.whole_names, fold.lines) < (best.whole_names, best.lines):
+                best = fold
+        if best is not None:
+            taken.update([best.name] if not best.uses else [name for name, _ in best.uses])
+            if best.uses:
+                best.name = _unique(best.name, blocks)
+            folds.append(best)
     return folds
