@@ -122,6 +122,21 @@ def test_units_numbered_irregularly_fold_to_block_uses():
     assert expanded(text) == expanded(flat)
 
 
+def test_a_layer_named_apart_from_the_units_is_a_block_argument():
+    # Keras names an operation's layer `add`, `add_1`, ... (ConvNeXt): not the unit's number.
+    names = {"s2_block1_add": "add", "s2_block2_add": "add_1", "s2_block3_add": "add_2"}
+    layers = [
+        SpecLayer(
+            layer.kind, names.get(layer.name, layer.name), [names.get(n, n) for n in layer.inputs], layer.args
+        )
+        for layer in _units(3)
+    ]
+    text, folds, flat = _fold(layers)
+    assert len(folds) == 1 and folds[0].whole_names == 1
+    assert "- add: {name: '${name2}'" in text and "name2: add_1" in text
+    assert expanded(text) == expanded(flat)
+
+
 def test_a_unit_differing_in_one_argument_stays_flat():
     layers = _units(3, filters=lambda unit: 16 if unit == 2 else 8)
     text, folds, flat = _fold(layers)
@@ -130,7 +145,8 @@ def test_a_unit_differing_in_one_argument_stays_flat():
 
 def test_names_without_a_common_template_stay_flat():
     layers = _units(3)
-    names = {"s2_block2_bn": "other_norm"}
+    # Three of the four layers of unit 2 named apart: more than half, not worth a block.
+    names = {"s2_block2_bn": "other_norm", "s2_block2_add": "other_add", "s2_block2_out": "other_out"}
     renamed = [
         SpecLayer(
             layer.kind, names.get(layer.name, layer.name), [names.get(n, n) for n in layer.inputs], layer.args
