@@ -123,9 +123,35 @@ def _unique(wanted: str, taken: set[str]) -> str:
     return name
 
 
+def _classify_inputs(reps: list[list[SpecLayer]], previous: str | None) -> list[list[tuple[str, list[str]]]]:
+    """Per body layer, each input as (what, values per repetition): `own` (a layer of the
+    same repetition, by position), `chain` (the first layer takes the repetition's input),
+    `source` (the repetition's input, taken by name), `fixed` (one outer layer) or `varies`."""
+    sources = [previous] + [rep[-1].name for rep in reps[:-1]]  # each repetition's input
+    position = {layer.name: k for k, layer in enumerate(reps[0])}
+    body_inputs = []
+    for j, layer in enumerate(reps[0]):
+        inputs = []
+        for i, name in enumerate(layer.inputs):
+            values = [rep[j].inputs[i] for rep in reps]
+            if name in position:
+                inputs.append(("own", [str(position[name])]))
+            elif values == sources and len(layer.inputs) == 1 and j == 0:
+                inputs.append(("chain", values))
+            elif values == sources:
+                inputs.append(("source", values))
+            elif len(set(values)) == 1:
+                inputs.append(("fixed", values))
+            else:
+                inputs.append(("varies", values))
+        body_inputs.append(inputs)
+    return body_inputs
+
+
 def plan_fold(layers: list[SpecLayer], run: Run, previous: str | None, taken: set[str]) -> Fold | None:
-    """The fold of `run` (`previous`: the layer before it), or None where its names follow
-    no template (one varying part, the same in every layer of a repetition)."""
+    """The fold of `run` (`previous`: the layer before it), or None where the names of the
+    repetitions' first layers share no varying part. The other layers' names are templates
+    with that part (`conv2_block${unit}_1_conv`), or else whole names given as arguments."""
     reps = [layers[run.start + r * run.period : run.start + (r + 1) * run.period] for r in range(run.times)]
     unit = _name_template([layer.name for layer in [rep[0] for rep in reps]])[1]
     if len(set(unit)) != run.times:
@@ -138,24 +164,7 @@ def plan_fold(layers: list[SpecLayer], run: Run, previous: str | None, taken: se
             named[j] = f"name{j}"
         templates.append((prefix, suffix))
     first = _counting(unit)
-    sources = [previous] + [rep[-1].name for rep in reps[:-1]]  # each repetition's input
-    body_inputs: list[list[tuple[str, list[str]]]] = []  # per layer: (what, values per repetition)
-    for j in range(run.period):
-        position = {layer.name: k for k, layer in enumerate(reps[0])}
-        inputs = []
-        for i, name in enumerate(reps[0][j].inputs):
-            values = [rep[j].inputs[i] for rep in reps]
-            if name in position:
-                inputs.append(("own", [str(position[name])]))
-            elif values == sources and len(reps[0][j].inputs) == 1 and j == 0:
-                inputs.append(("chain", values))
-            elif values == sources:
-                inputs.append(("source", values))
-            elif len(set(values)) == 1:
-                inputs.append(("fixed", values))
-            else:
-                inputs.append(("varies", values))
-        body_inputs.append(inputs)
+    body_inputs = _classify_inputs(reps, previous)
     as_repeat = (
         first is not None and not named and all(w != "varies" for inputs in body_inputs for w, _ in inputs)
     )
