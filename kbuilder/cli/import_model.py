@@ -61,8 +61,8 @@ def register(app: typer.Typer) -> None:
             else "built (outputs not compared: no source weights read)"
         )
         folds = (
-            f"; {summary['repeated_runs']} repeated runs would fold to {summary['folded_layer_lines']} layer "
-            "lines but rename their layers, so it stays flat"
+            f" ({summary['folded_runs']} of {summary['repeated_runs']} repeated runs folded; "
+            f"{summary['flat_spec_lines']} lines flat)"
             if summary["repeated_runs"]
             else ""
         )

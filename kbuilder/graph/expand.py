@@ -231,7 +231,8 @@ class Expander(NodeTable):
         for r in range(spec.times):
             earlier = EarlierOutputs(outputs, self._resolve, name, spec.index)
             scope = {**frame.scope, spec.index: r, PREV: earlier}
-            inner = frame.enter(f"{name}{SEP}{r}{SEP}", group=frame.group + (name,), scope=scope)
+            prefix = f"{name}{SEP}{r}{SEP}" if spec.prefix else frame.prefix
+            inner = frame.enter(prefix, group=frame.group + (name,), scope=scope)
             outputs.append(self._chain(spec.layers, path + ("layers",), inner, outputs[-1]))
         return outputs[-1]
 
@@ -272,7 +273,7 @@ class Expander(NodeTable):
         where = f"in block '{spec.use}' used at {location.prefix()}"
         context = f"{where}; {frame.context}" if frame.context else where
         inner = frame.enter(
-            f"{name}{SEP}",
+            f"{name}{SEP}" if spec.prefix else frame.prefix,  # `prefix: false`: the names as written
             group=frame.group + (name,),
             scope=scope,
             context=context,

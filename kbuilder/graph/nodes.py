@@ -127,10 +127,19 @@ class NodeTable:
     def _claim(self, name: str, location: Location, context: str) -> None:
         if name in self.where:
             first = self.where[name]
+            # The same line twice: an unprefixed block or `repeat` whose names do not vary.
+            again = (
+                "; a block used with `prefix: false` (or such a `repeat`) must make its names differ "
+                "by its arguments (or `${index}`)"
+                if (first.file, first.line) == (location.file, location.line)
+                else ""
+            )
             raise SpecError(
                 [
                     Problem(
-                        location, f"duplicate layer name '{name}' (first used at line {first.line})", context
+                        location,
+                        f"duplicate layer name '{name}' (first used at line {first.line}{again})",
+                        context,
                     )
                 ]
             )

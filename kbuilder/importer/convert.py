@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from kbuilder.errors import Location, Problem, SpecError
 from kbuilder.importer.applications import application_config, build_application
 from kbuilder.importer.archive import read_keras_archive
-from kbuilder.importer.folding import Run, find_runs, folded_lines
+from kbuilder.importer.fold_check import folded_spec
+from kbuilder.importer.folding import Fold, Run, find_runs
 from kbuilder.importer.keras_graph import KerasGraph, KerasLayer, read_keras_config
 from kbuilder.importer.kinds import Unmapped, map_layer
 from kbuilder.importer.spec_writer import IDENTIFIER_PATTERN, NAME_PATTERN, SpecLayer, spec_text
@@ -27,16 +28,13 @@ class Imported:
     graph: KerasGraph
     layers: list[SpecLayer]
     runs: list[Run] = field(default_factory=list)
+    folds: list[Fold] = field(default_factory=list)  # the runs written folded
+    flat_lines: int = 0  # the spec's lines written flat, one line per layer
     model: Any = None  # the Keras model, for a keras.applications name (built here anyway)
 
     @property
     def spec_lines(self) -> int:
         return len(self.text.splitlines())
-
-    @property
-    def folded_lines(self) -> int:
-        """Layer lines if the runs were folded (names would change: see importer.folding)."""
-        return folded_lines(self.layers, self.runs)
 
 
 def _refusal(source: str, unmapped: list[Unmapped]) -> SpecError:
@@ -111,8 +109,10 @@ def convert_graph(graph: KerasGraph, source: str, description: str) -> Imported:
             layers.append(SpecLayer(mapped[0], layer.name, layer.inputs, mapped[1]))
     if unmapped:
         raise _refusal(source, unmapped)
-    text = spec_text(graph, layers, description)
-    return Imported(source, text, graph, layers, find_runs(layers))
+    runs = find_runs(layers)
+    text, folds = folded_spec(graph, layers, runs, description)
+    flat_lines = len(spec_text(graph, layers, description).splitlines())
+    return Imported(source, text, graph, layers, runs, folds, flat_lines)
 
 
 def read_keras_file(path: Path) -> KerasGraph:

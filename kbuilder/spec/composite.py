@@ -71,6 +71,11 @@ class Repeat(LayerSpec):
     times: int = Field(ge=0, le=10_000, description="How many times to repeat the layers (0: the identity).")
     layers: RawLayers = Field(min_length=1, description="The layers of one repetition.")
     index: Name = Field("index", description="Parameter name of the 0-based repetition number.")
+    prefix: bool = Field(
+        True,
+        description="Prefix the layers' names with `NAME-INDEX-` (false: the names as written, "
+        "which must then differ by `${index}`).",
+    )
 
 
 @layer_kind("block", shorthand="use", category="composite")
@@ -81,6 +86,11 @@ class BlockUse(LayerSpec):
     use: Name = Field(description="The name of a block under `blocks:`.")
     args: dict[Name, ParamValue] = Field(
         default_factory=dict, description="Values of the block's parameters."
+    )
+    prefix: bool = Field(
+        True,
+        description="Prefix the block's layer names with `NAME-` (false: the names as written, "
+        "which must then differ by the block's arguments).",
     )
 
 
