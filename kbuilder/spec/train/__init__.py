@@ -14,7 +14,7 @@ Pure Pydantic (no TensorFlow or Keras), so validation is instant. Example:
 
 from typing import Literal
 
-from pydantic import Field, TypeAdapter, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kbuilder.spec.train.augment import Augment
 from kbuilder.spec.train.callbacks import DEFAULT_CALLBACKS, Callback
@@ -29,6 +29,7 @@ from kbuilder.spec.train.optim import (
     OptimizerName,
     Schedule,
     name_to_mapping,
+    optimizer_by_name,
 )
 from kbuilder.spec.train.run import DistributeSpec, PerformanceSpec
 
@@ -78,10 +79,7 @@ class TrainSpec(FineTuning):
     @field_validator("optimizer", mode="after")
     @classmethod
     def _optimizer_by_name(cls, value):
-        # A bare name (`optimizer: adam`) is the optimizer with its defaults.
-        if isinstance(value, str):
-            return TypeAdapter(Optimizer).validate_python(name_to_mapping(value, "type"))
-        return value
+        return optimizer_by_name(value)
 
     @field_validator("loss", mode="after")
     @classmethod

@@ -18,10 +18,10 @@ train stage checks every pattern against them (kbuilder/train/freeze.py).
 
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kbuilder.spec.base import StrictModel
-from kbuilder.spec.train.optim import Optimizer, OptimizerName, name_to_mapping
+from kbuilder.spec.train.optim import Optimizer, OptimizerName, optimizer_by_name
 
 LayerPattern = Annotated[
     str,
@@ -74,9 +74,7 @@ class Phase(StrictModel):
     @field_validator("optimizer", mode="after")
     @classmethod
     def _optimizer_by_name(cls, value):
-        if isinstance(value, str):
-            return TypeAdapter(Optimizer).validate_python(name_to_mapping(value, "type"))
-        return value
+        return optimizer_by_name(value)
 
     @field_validator("freeze")
     @classmethod

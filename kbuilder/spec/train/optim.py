@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
 from kbuilder.spec.base import StrictModel
 
@@ -176,3 +176,11 @@ MetricName = Literal[
 def name_to_mapping(value: Any, key: str) -> Any:
     """Let `optimizer: adam` stand for `optimizer: {type: adam}` (and likewise for the loss)."""
     return {key: value} if isinstance(value, str) else value
+
+
+def optimizer_by_name(value: Any) -> Any:
+    """A bare name (`optimizer: adam`) is the optimizer with its defaults (a field validator's
+    body, shared by `train.optimizer` and a phase's `optimizer`)."""
+    if isinstance(value, str):
+        return TypeAdapter(Optimizer).validate_python(name_to_mapping(value, "type"))
+    return value
