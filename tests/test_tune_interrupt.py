@@ -51,7 +51,7 @@ search:
   space:
     params.width: {int: [2, 16]}
 """
-REPEATS = 10
+REPEATS = 6  # each of the three moments twice
 STOP_WITHIN = 10.0  # seconds from Ctrl-C to the last process gone (the tuner allows workers 5)
 
 
