@@ -11,20 +11,11 @@ import pytest
 
 from kbuilder.spec import load_spec
 from tests.test_crash_kill import TRAIN, _command, _env, _wait_for
+from tests.test_finetune import MODEL
 from tests.test_train_support import DATASETS, current_backend, write_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
-MODEL = """
-name: tiny_bn
-inputs:
-  image: {shape: [28, 28]}
-layers:
-  - flatten: {name: flatten}
-  - dense: {name: hidden, units: 32, activation: relu}
-  - batch_norm: {name: bn}
-  - dense: {name: logits, units: 10}
-"""
 PHASED = TRAIN.replace("  epochs: 4\n", "") + (
     "  freeze: [hidden, bn]\n"
     "  phases:\n"
