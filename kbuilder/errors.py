@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import _thread
 import difflib
+import logging
+import os
 import signal
 import sys
 import threading
@@ -201,6 +203,25 @@ def _quiet_swallowed_ctrl_c(info) -> None:
     sys.__unraisablehook__(info)
 
 
+class _DropLoggedCtrlC(logging.Filter):
+    """A library that catches everything while it cleans up (SQLAlchemy returning a pooled
+    connection from a garbage-collection callback) logs the KeyboardInterrupt that landed there
+    as an error, with its traceback, through Python's last-resort handler, then lets it go on.
+    That Ctrl-C is the one kbuilder reports in its own last line; with --debug it is shown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
+            return True
+        return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+
+
+def quiet_logged_ctrl_c() -> None:
+    """Drop Ctrl-C's tracebacks from the records of loggers that have no handler of their own."""
+    last_resort = logging.lastResort
+    if last_resort is not None and not any(isinstance(f, _DropLoggedCtrlC) for f in last_resort.filters):
+        last_resort.addFilter(_DropLoggedCtrlC())
+
+
 def note_ctrl_c(*, raise_now: bool = True) -> None:
     """Make Ctrl-C set the flag `ctrl_c_pressed()` reads, and raise KeyboardInterrupt as Python
     does unless `raise_now` is false (from the main thread; elsewhere a signal handler cannot
@@ -214,6 +235,7 @@ def note_ctrl_c(*, raise_now: bool = True) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_ctrl_c)
         sys.unraisablehook = _quiet_swallowed_ctrl_c
+    quiet_logged_ctrl_c()
 
 
 def ctrl_c_pressed() -> bool:

@@ -94,3 +94,39 @@ def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback():
     assert done.returncode == 130, done.stderr
     assert "interrupted" in done.stderr and "run the same command" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "valid" not in done.stdout, (done.stdout, done.stderr)
+
+
+# What SQLAlchemy does with an exception raised while a garbage-collected connection is reset:
+# it logs it with its traceback on a logger without a handler (Python's last resort). Run in a
+# process of its own: pytest puts its own handlers on the root logger.
+LOG_LIKE_SQLALCHEMY = """
+import logging, sys
+from kbuilder.errors import quiet_logged_ctrl_c
+if sys.argv[1] == "quiet":
+    quiet_logged_ctrl_c()
+    quiet_logged_ctrl_c()  # once is enough: a second call adds nothing
+for exception in (KeyboardInterrupt(), OSError("disk full")):
+    try:
+        raise exception
+    except BaseException:
+        logging.getLogger("sqlalchemy.pool.impl.QueuePool").error("reset failed", exc_info=True)
+"""
+
+
+def _logged(mode: str, debug: bool) -> str:
+    import os
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "KBUILDER_DEBUG"}
+    if debug:
+        env["KBUILDER_DEBUG"] = "1"
+    command = [sys.executable, "-c", LOG_LIKE_SQLALCHEMY, mode]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True).stderr
+
+
+def test_a_ctrl_c_a_library_logs_shows_no_traceback():
+    assert _logged("plain", debug=False).count("Traceback") == 2  # what Python does on its own
+    quiet = _logged("quiet", debug=False)
+    assert quiet.count("Traceback") == 1 and "KeyboardInterrupt" not in quiet
+    assert "OSError: disk full" in quiet  # any other error is still shown
+    assert _logged("quiet", debug=True).count("KeyboardInterrupt") == 1

@@ -109,17 +109,24 @@ def heavy(tmp_path_factory):
 def test_the_layers_add_up_to_the_measured_step(heavy):
     from kbuilder.profile.layers import profile_layers
 
+    def forward_difference(layers) -> float:
+        forward_sum = sum(layer.forward_s for layer in layers.layers)
+        return abs(forward_sum - layers.model_forward_s) / layers.model_forward_s
+
+    def adds_up(layers) -> bool:
+        return abs(layers.difference) < ADDS_UP_TOLERANCE and forward_difference(layers) < ADDS_UP_TOLERANCE
+
     layers = heavy.layers
     # A measurement on a shared machine: a burst of load from other processes can move one of
-    # them; measured again (at most twice) before it counts as a failure.
-    for _ in range(2):
-        if abs(layers.difference) < ADDS_UP_TOLERANCE:
+    # the timings (the step, the forward pass or a layer's); measured again (at most three
+    # times) before it counts as a failure.
+    for _ in range(3):
+        if adds_up(layers):
             break
         layers = profile_layers(heavy.built, 256, train=True, repeats=7)
     assert layers.train and layers.model_step_s and layers.model_forward_s
     assert abs(layers.difference) < ADDS_UP_TOLERANCE, layers.as_json()
-    forward_sum = sum(layer.forward_s for layer in layers.layers)
-    assert abs(forward_sum - layers.model_forward_s) / layers.model_forward_s < ADDS_UP_TOLERANCE
+    assert forward_difference(layers) < ADDS_UP_TOLERANCE, layers.as_json()
     shares = [row["share"] for row in layers.as_json()["layers"]]
     assert sum(shares) == pytest.approx(1.0, abs=0.01)
 

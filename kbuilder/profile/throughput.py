@@ -28,10 +28,10 @@ class Throughput:
             "batch_size": self.batch_size,
             "inference_ms": round(self.inference_s * 1e3, 4),
             "inference_samples_per_s": round(inference, 1),
-            "inference_fraction_of_peak": round(2 * macs * inference / peak.flop_per_s, 4),
+            "inference_fraction_of_peak": float(f"{2 * macs * inference / peak.flop_per_s:.4g}"),
             "training_step_ms": round(self.training_s * 1e3, 4),
             "training_samples_per_s": round(training, 1),
-            "training_fraction_of_peak": round(6 * macs * training / peak.flop_per_s, 4),
+            "training_fraction_of_peak": float(f"{6 * macs * training / peak.flop_per_s:.4g}"),
         }
 
 

@@ -36,7 +36,10 @@ def utilization(
         "peak_flop_per_s": round(peak.flop_per_s, 1),
         "peak_precision": peak.precision,
         "peak_source": peak.source,
-        "fraction_of_peak": round(achieved / peak.flop_per_s, 4) if achieved and peak.flop_per_s else None,
+        # Four significant digits: a tiny model's fraction (0.0002) keeps its precision.
+        "fraction_of_peak": float(f"{achieved / peak.flop_per_s:.4g}")
+        if achieved and peak.flop_per_s
+        else None,
     }
 
 

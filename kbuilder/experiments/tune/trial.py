@@ -22,7 +22,7 @@ from typing import Any
 
 import optuna
 
-from kbuilder.errors import KBuilderError, RuntimeFailure, SpecError
+from kbuilder.errors import KBuilderError, RuntimeFailure, SpecError, quiet_logged_ctrl_c
 from kbuilder.experiments.tune.space import suggest
 from kbuilder.experiments.tune.study import (
     TRIALS_DIR,
@@ -89,6 +89,7 @@ def catch_interrupts() -> None:
     _STOP.clear()
     signal.signal(signal.SIGINT, _on_interrupt)
     sys.unraisablehook = _quiet_unraisable
+    quiet_logged_ctrl_c()
 
 
 def _quiet_unraisable(info) -> None:
