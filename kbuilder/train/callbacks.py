@@ -103,6 +103,15 @@ def enabled_callback(train, kind: str) -> Any:
     return spec if spec is not None and spec.enabled else None
 
 
+def counts_batches(train) -> bool:
+    """Whether a callback acts every N batches: it counts Keras's calls, so it keeps Keras's
+    steps_per_execution at 1 under `auto` (performance.settle_keras_steps)."""
+    backup, board = enabled_callback(train, "backup_and_restore"), enabled_callback(train, "tensorboard")
+    return (backup is not None and backup.save_freq != "epoch") or (
+        board is not None and board.update_freq != "epoch"
+    )
+
+
 def build_callbacks(
     train, run: RunDir, *, has_validation: bool, start_epoch: int, earlier_rows: list[dict]
 ) -> list[Any]:

@@ -185,6 +185,35 @@ def settle_for_model(settings: Settings, perf, model) -> Settings:
     return settings
 
 
+def settle_keras_steps(
+    settings: Settings, perf, calls: int, *, distributed: bool, batch_callbacks: bool
+) -> Settings:
+    """Keras's own steps_per_execution, once the epoch's calls are known.
+
+    Where kbuilder fuses no steps on TensorFlow (no XLA: convolutional models on a CPU), `auto`
+    still runs up to AUTO_FUSED_STEPS steps in one call of Keras's graph loop, without XLA:
+    LeNet-5's epoch went from 4.2 to 3.6 s (tools/bench_train.md), with the same figures. Not
+    under a distribution strategy (see _check_mirrored) nor where a callback counts batches
+    (backups every N batches, TensorBoard's batch logs), which would count calls instead.
+
+    Keras runs whole executions: asked for 67 steps an epoch at 4 a call, it runs 68, and the
+    extra one is the next epoch's first batch. So the value used is the largest divisor of the
+    epoch's calls up to the one wanted (469 batches: 67)."""
+    wanted = settings.keras_steps_per_execution
+    if (
+        perf.steps_per_execution == "auto"
+        and settings.backend == "tensorflow"
+        and not settings.jit_compile
+        and settings.fused_steps == 1
+        and not distributed
+        and not batch_callbacks
+    ):
+        wanted = AUTO_FUSED_STEPS
+    wanted = max(1, min(wanted, calls))
+    chosen = max(d for d in range(1, wanted + 1) if calls % d == 0)
+    return replace(settings, keras_steps_per_execution=chosen)
+
+
 def model_macs(model) -> int:
     """Multiply-accumulates of one sample through `model` (as in `kbuilder build`'s table)."""
     # Deferred: the report package may import Keras, which this module must not (see above).

@@ -21,6 +21,7 @@ from kbuilder.graph import expand
 from kbuilder.storage import rundir as rd
 from kbuilder.train import compile as kc
 from kbuilder.train import distribute, freeze, performance, pipeline
+from kbuilder.train.callbacks import counts_batches
 from kbuilder.train.classes import check_class_count, class_names
 from kbuilder.train.data import data_directory, load_splits
 from kbuilder.train.preprocess import check_against_model, preprocess_splits
@@ -119,6 +120,13 @@ def prepare_inputs(run: TrainingRun) -> None:
         )
     run.plan = pipeline.plan_batches(
         len(splits.train), train_spec.batch_size, run.settings.fused_steps, equal_batches=run.lockstep
+    )
+    run.settings = performance.settle_keras_steps(
+        run.settings,
+        train_spec.performance,
+        run.plan.calls,
+        distributed=run.dist.kind != "none",
+        batch_callbacks=counts_batches(train_spec),
     )
     run.train_input = train_input(run, run.start_epoch)
 
