@@ -20,8 +20,8 @@ class PerformanceSpec(StrictModel):
     )
     steps_per_execution: int | Literal["auto"] = Field(
         "auto",
-        description="Optimizer steps run in one call (1: Keras's per-step loop): fused under XLA, or Keras's own "
-        "graph loop without it, then the largest divisor of the epoch's batches up to this value; auto: up to 100.",
+        description="Optimizer steps run in one call (1: Keras's per-step loop): fused under XLA, or in Keras's own "
+        "graph loop without XLA (there the largest divisor of the epoch's batches up to this value); auto: up to 100.",
     )
     mixed_precision: Literal["auto", "off", "mixed_float16", "mixed_bfloat16"] = Field(
         "auto", description="Dtype policy; auto: mixed precision on a GPU, float32 otherwise."
