@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Self, get_args
 
-from kbuilder.errors import UsageError, did_you_mean
+from kbuilder.errors import UsageError, debugging, did_you_mean
 from kbuilder.spec.train import BackendName
 
 # The one list of Keras backends, read from the spec's `train.backend` type: every `--backend`
@@ -144,7 +144,7 @@ def quiet_tensorflow_startup(backend: str | None = None) -> None:
     here with that descriptor captured (and replayed if the import fails). A user's own
     TF_CPP_MIN_LOG_LEVEL wins; with --debug (KBUILDER_DEBUG=1) nothing is hidden.
     """
-    if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
+    if debugging():
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
@@ -175,7 +175,7 @@ def native_lines_hidden() -> Iterator[None]:
     """Hide what C++ code writes to file descriptor 2 inside the block (TFLite's converter
     and interpreter log there, past TF_CPP_MIN_LOG_LEVEL); replayed if the block raises, so
     a failure keeps its explanation. Nothing is hidden with --debug (KBUILDER_DEBUG=1)."""
-    if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
+    if debugging():
         yield
         return
     with _captured_stderr_fd() as captured:

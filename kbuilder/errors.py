@@ -203,6 +203,11 @@ def _quiet_swallowed_ctrl_c(info) -> None:
     sys.__unraisablehook__(info)
 
 
+def debugging() -> bool:
+    """--debug or KBUILDER_DEBUG=1: tracebacks and libraries' own messages are shown."""
+    return os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no")
+
+
 class _DropLoggedCtrlC(logging.Filter):
     """A library that catches everything while it cleans up (SQLAlchemy returning a pooled
     connection from a garbage-collection callback) logs the KeyboardInterrupt that landed there
@@ -210,7 +215,7 @@ class _DropLoggedCtrlC(logging.Filter):
     That Ctrl-C is the one kbuilder reports in its own last line; with --debug it is shown."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
+        if debugging():
             return True
         return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from kbuilder.errors import (
     RuntimeFailure,
     SpecError,
     UsageError,
+    debugging,
 )
 
 # What to tell the user after each kind of error (the message itself says what is wrong).
@@ -42,7 +42,7 @@ ERROR_HINTS: dict[type, str] = {
 
 
 def debug_enabled() -> bool:
-    return os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no")
+    return debugging()
 
 
 def _hint(exc: BaseException) -> str:

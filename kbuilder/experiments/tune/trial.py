@@ -22,7 +22,7 @@ from typing import Any
 
 import optuna
 
-from kbuilder.errors import KBuilderError, RuntimeFailure, SpecError, quiet_logged_ctrl_c
+from kbuilder.errors import KBuilderError, RuntimeFailure, SpecError, debugging, quiet_logged_ctrl_c
 from kbuilder.experiments.tune.space import suggest
 from kbuilder.experiments.tune.study import (
     TRIALS_DIR,
@@ -114,7 +114,7 @@ class QuietFailures(logging.Filter):
         self.said: set[str] = set()  # trial numbers whose records are dropped
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if os.environ.get("KBUILDER_DEBUG", "").lower() not in ("", "0", "false", "no"):
+        if debugging():
             return True
         message = record.getMessage()
         trial = message.split(" ", 2)[1] if message.startswith("Trial ") else ""
